@@ -79,7 +79,7 @@ func TestDecodeRules(t *testing.T) {
 	}
 	tests := []struct {
 		name, in, field string
-		code        Code
+		code            Code
 	}{
 		{"duplicate attribute", `{"specversion":"1.0","id":"a","id":"b","source":"s","type":"auth.login","time":"2026-03-02T07:14:05Z","data":{}}`, "id", CodeDuplicate},
 		{"trailing garbage", telemetryLine + `x`, "", CodeSyntax},

@@ -1,0 +1,220 @@
+// Package engine runs detectors over a stream of events on event time. One
+// router goroutine (the caller of Push) drops duplicates, keeps each tenant's
+// watermark and routes every event to the shards that own its keys (the
+// vehicle, the account, the IP, ...). Each shard goroutine owns the keyed
+// state of its keys and the event-time timers of its detectors, so no state
+// is ever shared or locked.
+//
+// Determinism: per key, the shard sees the key's events in input order, each
+// stamped with the tenant's frontier (watermark) at its arrival; timers fire
+// before the first event whose stamp passes their deadline. The alerts
+// produced therefore depend only on the input order, never on the number of
+// shards, the batch size or the speed of the input.
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vigil-project/vigil/internal/alert"
+	"github.com/vigil-project/vigil/internal/detect"
+	"github.com/vigil-project/vigil/internal/event"
+)
+
+// Options configure an Engine.
+type Options struct {
+	Shards      int           // shard goroutines; default GOMAXPROCS
+	Lateness    time.Duration // how far behind the newest event time an event may arrive and still be on time; default 30s
+	DedupWindow time.Duration // event-time span over which (tenant, source, id) duplicates are recognised; default 1h
+	BatchSize   int           // events per hand-off to a shard; default 256
+	Detectors   []detect.Detector
+	// Alerts receives every alert. It is called from shard goroutines, so it
+	// must be safe for concurrent use.
+	Alerts func(*alert.Alert)
+	Logger *slog.Logger
+}
+
+// Engine is the event-time detection engine. Push, Flush and Close must be
+// called from one goroutine (the router); Stats and Query from any.
+type Engine struct {
+	opts     Options
+	lateness int64
+	shards   []*shard
+	dispatch [detect.NumKinds][]([]uint8) // kind → type → detector indexes
+	routes   [][detect.NumKinds]bool      // type → kinds to route to
+	infos    []detect.Info
+	wg       sync.WaitGroup
+	closed   bool
+	stats    counters
+	router   router
+}
+
+type counters struct {
+	received   atomic.Int64
+	duplicates atomic.Int64
+	late       atomic.Int64
+	routed     atomic.Int64
+	alerts     [16]atomic.Int64 // by alert.Category
+	timers     atomic.Int64
+}
+
+// Stats is a snapshot of the engine's counters.
+type Stats struct {
+	Received   int64            // events pushed
+	Duplicates int64            // dropped as (tenant, source, id) duplicates
+	Late       int64            // later than the allowed lateness (still processed, counted)
+	Routed     int64            // deliveries to keyed state (an event may have several keys)
+	Timers     int64            // event-time timers fired
+	Alerts     map[string]int64 // by category
+}
+
+// New builds an engine and starts its shards.
+func New(opts Options) (*Engine, error) {
+	if opts.Shards <= 0 {
+		opts.Shards = runtime.GOMAXPROCS(0)
+	}
+	if opts.Shards > 1024 {
+		return nil, fmt.Errorf("engine: %d shards is more than the limit of 1024", opts.Shards)
+	}
+	if opts.Lateness == 0 {
+		opts.Lateness = 30 * time.Second
+	}
+	if opts.Lateness < 0 {
+		return nil, errors.New("engine: lateness must not be negative")
+	}
+	if opts.DedupWindow <= 0 {
+		opts.DedupWindow = time.Hour
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = 256
+	}
+	if opts.Alerts == nil {
+		opts.Alerts = func(*alert.Alert) {}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if len(opts.Detectors) > math.MaxUint8 {
+		return nil, fmt.Errorf("engine: %d detectors is more than the limit of 255", len(opts.Detectors))
+	}
+	e := &Engine{opts: opts, lateness: int64(opts.Lateness)}
+	e.routes = make([][detect.NumKinds]bool, len(event.Types())+1)
+	for k := range e.dispatch {
+		e.dispatch[k] = make([][]uint8, len(event.Types())+1)
+	}
+	for _, t := range event.Types() {
+		e.routes[t][detect.KindVehicle] = true // the twin follows every event with a subject
+	}
+	seen := map[string]bool{}
+	for i, d := range opts.Detectors {
+		info := d.Info()
+		if info.ID == "" || seen[info.ID] {
+			return nil, fmt.Errorf("engine: detector %d has an empty or repeated id %q", i, info.ID)
+		}
+		seen[info.ID] = true
+		e.infos = append(e.infos, info)
+		for _, sub := range info.Subscribe {
+			if sub.Kind >= detect.NumKinds {
+				return nil, fmt.Errorf("engine: detector %s subscribes to unknown key kind %d", info.ID, sub.Kind)
+			}
+			for _, t := range sub.Types {
+				e.routes[t][sub.Kind] = true
+				e.dispatch[sub.Kind][t] = append(e.dispatch[sub.Kind][t], uint8(i))
+			}
+		}
+	}
+	e.router = newRouter(e)
+	e.shards = make([]*shard, opts.Shards)
+	for i := range e.shards {
+		e.shards[i] = newShard(e, i)
+	}
+	for _, s := range e.shards {
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			s.run()
+		}()
+	}
+	return e, nil
+}
+
+// Detectors returns the descriptions of the engine's detectors.
+func (e *Engine) Detectors() []detect.Info { return e.infos }
+
+// Push routes one event. Events must come from one goroutine.
+func (e *Engine) Push(ev *event.Event) { e.router.push(ev) }
+
+// Flush hands every pending batch to the shards, with the tenants' current
+// frontiers so due timers fire even on shards that got no events.
+func (e *Engine) Flush() { e.router.flush() }
+
+// Close ends the input: every remaining timer fires (no more events can
+// come), the shards drain and stop. It returns when all alerts are out.
+func (e *Engine) Close() {
+	if e.closed {
+		return
+	}
+	e.closed = true
+	e.router.finish()
+	for _, s := range e.shards {
+		close(s.in)
+	}
+	e.wg.Wait()
+}
+
+// Stats returns the engine's counters.
+func (e *Engine) Stats() Stats {
+	st := Stats{
+		Received:   e.stats.received.Load(),
+		Duplicates: e.stats.duplicates.Load(),
+		Late:       e.stats.late.Load(),
+		Routed:     e.stats.routed.Load(),
+		Timers:     e.stats.timers.Load(),
+		Alerts:     map[string]int64{},
+	}
+	for _, c := range alert.Categories() {
+		if n := e.stats.alerts[c].Load(); n > 0 {
+			st.Alerts[c.String()] = n
+		}
+	}
+	return st
+}
+
+// StateSize counts the keyed state held by all shards, by kind.
+func (e *Engine) StateSize() [detect.NumKinds]int {
+	var out [detect.NumKinds]int
+	var mu sync.Mutex
+	e.Query(func(v ShardView) {
+		mu.Lock()
+		defer mu.Unlock()
+		for k, n := range v.Len() {
+			out[k] += n
+		}
+	})
+	return out
+}
+
+// Query runs f on every shard's goroutine, after what was pushed before it,
+// and waits for all of them. It must be called from the router goroutine.
+func (e *Engine) Query(f func(ShardView)) {
+	var wg sync.WaitGroup
+	wg.Add(len(e.shards))
+	e.router.broadcast(func(s *shard) {
+		defer wg.Done()
+		f(ShardView{s})
+	})
+	wg.Wait()
+}
+
+func (e *Engine) emit(a *alert.Alert) {
+	if int(a.Category) < len(e.stats.alerts) {
+		e.stats.alerts[a.Category].Add(1)
+	}
+	e.opts.Alerts(a)
+}

@@ -1,0 +1,235 @@
+package engine
+
+import (
+	"hash/maphash"
+	"math"
+
+	"github.com/vigil-project/vigil/internal/detect"
+	"github.com/vigil-project/vigil/internal/event"
+)
+
+// item is one delivery to a shard: an event for one of its keys, a frontier
+// marker (ev nil) or a query (fn set).
+type item struct {
+	ev       *event.Event
+	tenant   string
+	frontier int64
+	kind     detect.Kind
+	fn       func(*shard)
+}
+
+// clock is one tenant's event-time progress as the router sees it.
+type clock struct {
+	maxSeen  int64
+	frontier int64 // maxSeen - lateness, never decreasing
+	marked   int64 // frontier last broadcast to every shard
+}
+
+// router is owned by the goroutine that calls Push.
+type router struct {
+	e       *Engine
+	seed    maphash.Seed
+	clocks  map[string]*clock
+	pending [][]item
+	free    chan []item
+	dedup   dedup
+}
+
+func newRouter(e *Engine) router {
+	r := router{
+		e:      e,
+		seed:   maphash.MakeSeed(),
+		clocks: map[string]*clock{},
+		free:   make(chan []item, 4*e.opts.Shards+8),
+		dedup:  newDedup(int64(e.opts.DedupWindow)),
+	}
+	r.pending = make([][]item, e.opts.Shards)
+	return r
+}
+
+func (r *router) batch() []item {
+	select {
+	case b := <-r.free:
+		return b[:0]
+	default:
+		return make([]item, 0, r.e.opts.BatchSize)
+	}
+}
+
+func (r *router) clock(tenant string) *clock {
+	c := r.clocks[tenant]
+	if c == nil {
+		c = &clock{maxSeen: math.MinInt64, frontier: math.MinInt64, marked: math.MinInt64}
+		r.clocks[tenant] = c
+	}
+	return c
+}
+
+func (r *router) push(ev *event.Event) {
+	e := r.e
+	e.stats.received.Add(1)
+	if r.dedup.seen(ev) {
+		e.stats.duplicates.Add(1)
+		return
+	}
+	c := r.clock(ev.Tenant)
+	if ev.Time < c.frontier {
+		e.stats.late.Add(1)
+	}
+	if ev.Time > c.maxSeen {
+		c.maxSeen = ev.Time
+		if f := ev.Time - e.lateness; f > c.frontier {
+			c.frontier = f
+		}
+	}
+	kinds := &e.routes[ev.Type]
+	for k := detect.Kind(0); k < detect.NumKinds; k++ {
+		if !kinds[k] {
+			continue
+		}
+		key := Key(ev, k)
+		if key == "" {
+			continue
+		}
+		r.send(r.shardOf(ev.Tenant, k, key), item{ev: ev, tenant: ev.Tenant, frontier: c.frontier, kind: k})
+		e.stats.routed.Add(1)
+	}
+}
+
+// Key returns the value of the key of kind k in ev, or "" when ev has none.
+func Key(ev *event.Event, k detect.Kind) string {
+	if k == detect.KindVehicle {
+		return ev.Subject
+	}
+	if k == detect.KindAccount && ev.Type == event.TypeAccountChange {
+		return ev.AccountChange.Account // the account changed, not who changed it
+	}
+	a := ev.Actor()
+	if a == nil {
+		return ""
+	}
+	switch k {
+	case detect.KindAccount:
+		return a.Account
+	case detect.KindIP:
+		return a.IP
+	case detect.KindClient:
+		return a.ClientID
+	case detect.KindDevice:
+		return a.Device
+	}
+	return ""
+}
+
+func (r *router) shardOf(tenant string, k detect.Kind, key string) int {
+	if len(r.pending) == 1 {
+		return 0
+	}
+	var h maphash.Hash
+	h.SetSeed(r.seed)
+	h.WriteString(tenant)
+	h.WriteByte(byte(k))
+	h.WriteString(key)
+	return int(h.Sum64() % uint64(len(r.pending)))
+}
+
+func (r *router) send(i int, it item) {
+	b := r.pending[i]
+	if b == nil {
+		b = r.batch()
+	}
+	b = append(b, it)
+	if len(b) >= r.e.opts.BatchSize {
+		r.e.shards[i].in <- b
+		b = nil
+	}
+	r.pending[i] = b
+}
+
+func (r *router) flush() {
+	for tenant, c := range r.clocks {
+		if c.frontier > c.marked {
+			c.marked = c.frontier
+			for i := range r.pending {
+				r.pending[i] = append(r.pendingOrNew(i), item{tenant: tenant, frontier: c.frontier})
+			}
+		}
+	}
+	for i, b := range r.pending {
+		if len(b) > 0 {
+			r.e.shards[i].in <- b
+			r.pending[i] = nil
+		}
+	}
+}
+
+func (r *router) pendingOrNew(i int) []item {
+	if r.pending[i] == nil {
+		return r.batch()
+	}
+	return r.pending[i]
+}
+
+// finish moves every tenant's frontier past all time: every timer fires.
+func (r *router) finish() {
+	for _, c := range r.clocks {
+		c.frontier = math.MaxInt64
+	}
+	r.flush()
+}
+
+func (r *router) broadcast(fn func(*shard)) {
+	for i := range r.pending {
+		r.pending[i] = append(r.pendingOrNew(i), item{fn: fn})
+	}
+	r.flush()
+}
+
+// dedup remembers the (tenant, source, id) of recent events as 128-bit
+// keyed hashes in two generations of one window each, so its memory is
+// bounded by the event rate, not the stream length.
+type dedup struct {
+	s1, s2    maphash.Seed
+	cur, prev map[[2]uint64]struct{}
+	start     int64
+	maxTime   int64
+	window    int64
+}
+
+func newDedup(window int64) dedup {
+	return dedup{s1: maphash.MakeSeed(), s2: maphash.MakeSeed(), cur: map[[2]uint64]struct{}{},
+		prev: map[[2]uint64]struct{}{}, window: window, start: math.MinInt64}
+}
+
+func (d *dedup) hash(seed maphash.Seed, ev *event.Event) uint64 {
+	var h maphash.Hash
+	h.SetSeed(seed)
+	h.WriteString(ev.Tenant)
+	h.WriteByte(0)
+	h.WriteString(ev.Source)
+	h.WriteByte(0)
+	h.WriteString(ev.ID)
+	return h.Sum64()
+}
+
+func (d *dedup) seen(ev *event.Event) bool {
+	if ev.Time > d.maxTime {
+		d.maxTime = ev.Time
+	}
+	if d.start == math.MinInt64 {
+		d.start = ev.Time
+	}
+	if d.maxTime-d.start >= d.window {
+		d.prev, d.cur = d.cur, make(map[[2]uint64]struct{}, len(d.cur))
+		d.start = d.maxTime
+	}
+	k := [2]uint64{d.hash(d.s1, ev), d.hash(d.s2, ev)}
+	if _, ok := d.cur[k]; ok {
+		return true
+	}
+	if _, ok := d.prev[k]; ok {
+		return true
+	}
+	d.cur[k] = struct{}{}
+	return false
+}

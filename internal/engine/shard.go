@@ -1,0 +1,232 @@
+package engine
+
+import (
+	"math"
+
+	"github.com/vigil-project/vigil/internal/alert"
+	"github.com/vigil-project/vigil/internal/detect"
+	"github.com/vigil-project/vigil/internal/event"
+	"github.com/vigil-project/vigil/internal/twin"
+)
+
+// shard owns the keyed state and timers of the keys routed to it.
+type shard struct {
+	e       *Engine
+	id      int
+	in      chan []item
+	tenants map[string]*tenantState
+	ctx     detect.Context
+
+	// What the detector being called is working on, for schedule.
+	cur struct {
+		ts   *tenantState
+		slot uint32
+		kind detect.Kind
+		det  uint8
+		key  string
+	}
+	seq uint64
+}
+
+// tenantState is one tenant's part of a shard.
+type tenantState struct {
+	name       string
+	frontier   int64
+	vehicles   *twin.Table[twin.Vehicle]
+	principals [detect.NumKinds]*twin.Table[twin.Principal] // KindVehicle unused
+	timers     timerHeap
+}
+
+func newShard(e *Engine, id int) *shard {
+	s := &shard{e: e, id: id, in: make(chan []item, 8), tenants: map[string]*tenantState{}}
+	s.ctx.EmitFunc = s.emit
+	s.ctx.ScheduleFunc = s.schedule
+	return s
+}
+
+func (s *shard) run() {
+	for b := range s.in {
+		for i := range b {
+			s.handle(&b[i])
+			b[i] = item{}
+		}
+		select {
+		case s.e.router.free <- b:
+		default:
+		}
+	}
+}
+
+func (s *shard) tenant(name string) *tenantState {
+	ts := s.tenants[name]
+	if ts == nil {
+		ts = &tenantState{name: name, frontier: math.MinInt64, vehicles: twin.NewTable[twin.Vehicle]()}
+		for k := detect.KindAccount; k < detect.NumKinds; k++ {
+			ts.principals[k] = twin.NewTable[twin.Principal]()
+		}
+		s.tenants[name] = ts
+	}
+	return ts
+}
+
+func (s *shard) handle(it *item) {
+	if it.fn != nil {
+		it.fn(s)
+		return
+	}
+	ts := s.tenant(it.tenant)
+	var arrived int64
+	if it.ev != nil {
+		arrived = it.ev.Arrived
+	}
+	if it.frontier > ts.frontier {
+		ts.frontier = it.frontier
+		s.fire(ts, arrived)
+	}
+	ev := it.ev
+	if ev == nil {
+		return
+	}
+	dets := s.e.dispatch[it.kind][ev.Type]
+	key := Key(ev, it.kind)
+	c := &s.ctx
+	c.Tenant, c.Key, c.Kind, c.Frontier, c.Arrived = ts.name, key, it.kind, ts.frontier, arrived
+	s.cur.ts, s.cur.kind, s.cur.key = ts, it.kind, key
+	if it.kind == detect.KindVehicle {
+		v, slot, _ := ts.vehicles.Get(key)
+		s.cur.slot = slot
+		st := detect.State{Vehicle: v}
+		for _, d := range dets {
+			s.call(d, st, ev)
+		}
+		v.Apply(ev)
+		return
+	}
+	p, slot, _ := ts.principals[it.kind].Get(key)
+	s.cur.slot = slot
+	st := detect.State{Principal: p}
+	for _, d := range dets {
+		s.call(d, st, ev)
+	}
+	p.Touch(ev.Time)
+}
+
+func (s *shard) call(d uint8, st detect.State, ev *event.Event) {
+	s.cur.det = d
+	s.ctx.Info = &s.e.infos[d]
+	s.e.opts.Detectors[d].OnEvent(&s.ctx, st, ev)
+}
+
+// fire runs every timer of ts whose deadline lies before its frontier.
+func (s *shard) fire(ts *tenantState, arrived int64) {
+	for len(ts.timers) > 0 && ts.timers[0].deadline < ts.frontier {
+		t := ts.timers.pop()
+		s.e.stats.timers.Add(1)
+		var st detect.State
+		if t.kind == detect.KindVehicle {
+			if ts.vehicles.Key(t.slot) != t.key {
+				continue // the key's state is gone
+			}
+			st.Vehicle = ts.vehicles.At(t.slot)
+		} else {
+			if ts.principals[t.kind].Key(t.slot) != t.key {
+				continue
+			}
+			st.Principal = ts.principals[t.kind].At(t.slot)
+		}
+		c := &s.ctx
+		c.Tenant, c.Key, c.Kind, c.Frontier, c.Arrived = ts.name, t.key, t.kind, ts.frontier, arrived
+		s.cur.ts, s.cur.slot, s.cur.kind, s.cur.det, s.cur.key = ts, t.slot, t.kind, t.det, t.key
+		c.Info = &s.e.infos[t.det]
+		s.e.opts.Detectors[t.det].OnTimer(c, st, t.deadline)
+	}
+}
+
+func (s *shard) schedule(deadline int64) {
+	s.seq++
+	s.cur.ts.timers.push(timer{deadline: deadline, seq: s.seq, slot: s.cur.slot,
+		kind: s.cur.kind, det: s.cur.det, key: s.cur.key})
+}
+
+func (s *shard) emit(a *alert.Alert) { s.e.emit(a) }
+
+// timer is an event-time timer of one detector on one key.
+type timer struct {
+	deadline int64
+	seq      uint64 // creation order breaks ties
+	key      string
+	slot     uint32
+	kind     detect.Kind
+	det      uint8
+}
+
+// timerHeap is a binary min-heap of timers by (deadline, seq).
+type timerHeap []timer
+
+func (h timerHeap) less(i, j int) bool {
+	if h[i].deadline != h[j].deadline {
+		return h[i].deadline < h[j].deadline
+	}
+	return h[i].seq < h[j].seq
+}
+
+func (h *timerHeap) push(t timer) {
+	*h = append(*h, t)
+	q := *h
+	for i := len(q) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !q.less(i, p) {
+			break
+		}
+		q[i], q[p] = q[p], q[i]
+		i = p
+	}
+}
+
+func (h *timerHeap) pop() timer {
+	q := *h
+	t := q[0]
+	n := len(q) - 1
+	q[0] = q[n]
+	q[n] = timer{}
+	q = q[:n]
+	for i := 0; ; {
+		l, m := 2*i+1, i
+		if l < n && q.less(l, m) {
+			m = l
+		}
+		if r := l + 1; r < n && q.less(r, m) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		q[i], q[m] = q[m], q[i]
+		i = m
+	}
+	*h = q
+	return t
+}
+
+// ShardView gives a query read access to one shard's state.
+type ShardView struct{ s *shard }
+
+// Len counts the keyed state of the shard by kind.
+func (v ShardView) Len() [detect.NumKinds]int {
+	var out [detect.NumKinds]int
+	for _, ts := range v.s.tenants {
+		out[detect.KindVehicle] += ts.vehicles.Len()
+		for k := detect.KindAccount; k < detect.NumKinds; k++ {
+			out[k] += ts.principals[k].Len()
+		}
+	}
+	return out
+}
+
+// Vehicle returns the twin of a tenant's vehicle if this shard holds it.
+func (v ShardView) Vehicle(tenant, id string) *twin.Vehicle {
+	if ts := v.s.tenants[tenant]; ts != nil {
+		return ts.vehicles.Lookup(id)
+	}
+	return nil
+}

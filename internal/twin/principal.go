@@ -1,0 +1,76 @@
+package twin
+
+import "github.com/vigil-project/vigil/internal/event"
+
+// Principal is the state of one account, IP address, API client or device.
+type Principal struct {
+	FirstSeen, LastSeen int64
+	// Failures is the recent login failures, allocated on the first one:
+	// most principals never fail.
+	Failures  *FailureWindow
+	LastAlert int64 // event time of the last credential alert
+}
+
+// Touch records activity at event time t.
+func (p *Principal) Touch(t int64) {
+	if p.FirstSeen == 0 || t < p.FirstSeen {
+		p.FirstSeen = t
+	}
+	if t > p.LastSeen {
+		p.LastSeen = t
+	}
+}
+
+// Failure is one failed login remembered as evidence.
+type Failure struct {
+	At    int64
+	Ref   event.Ref
+	Other string // the other side: the IP for an account, the account tried for an IP
+}
+
+// FailureWindow keeps the failures of the last window, oldest first, bounded.
+type FailureWindow struct {
+	List []Failure
+}
+
+// Add appends a failure and drops those older than t-window and any beyond
+// max (the oldest go first).
+func (w *FailureWindow) Add(f Failure, window int64, max int) {
+	w.Prune(f.At, window)
+	if len(w.List) >= max {
+		n := copy(w.List, w.List[len(w.List)-max+1:])
+		w.List = w.List[:n]
+	}
+	w.List = append(w.List, f)
+}
+
+// Prune drops failures older than now-window.
+func (w *FailureWindow) Prune(now, window int64) {
+	i := 0
+	for i < len(w.List) && w.List[i].At < now-window {
+		i++
+	}
+	if i > 0 {
+		n := copy(w.List, w.List[i:])
+		clear(w.List[n:])
+		w.List = w.List[:n]
+	}
+}
+
+// Distinct counts the distinct Other values in the window.
+func (w *FailureWindow) Distinct() int {
+	n := 0
+	for i, f := range w.List {
+		seen := false
+		for _, g := range w.List[:i] {
+			if g.Other == f.Other {
+				seen = true
+				break
+			}
+		}
+		if !seen {
+			n++
+		}
+	}
+	return n
+}
