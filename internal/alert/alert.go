@@ -37,6 +37,7 @@ type Alert struct {
 	Entities    Entities
 	Evidence    []event.Ref
 	Mappings    Mappings
+	Incident    string // set by the Manager
 
 	// TriggerArrived is the arrival stamp of the event that made the alert
 	// fire (see event.Event.Arrived); used to measure latency, never sent.
@@ -125,7 +126,12 @@ func AppendJSON(dst []byte, a *Alert) []byte {
 	dst = appendStrings(dst, a.Mappings.ATM)
 	dst = append(dst, `,"attack":`...)
 	dst = appendStrings(dst, a.Mappings.ATTACK)
-	return append(dst, "}}"...)
+	dst = append(dst, '}')
+	if a.Incident != "" {
+		dst = append(dst, `,"incident":`...)
+		dst = event.AppendString(dst, a.Incident)
+	}
+	return append(dst, '}')
 }
 
 func appendStrings(dst []byte, ss []string) []byte {

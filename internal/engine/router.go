@@ -147,6 +147,13 @@ func (r *router) send(i int, it item) {
 }
 
 func (r *router) flush() {
+	r.mark()
+	r.handOff()
+}
+
+// mark queues each tenant's advanced frontier for every shard, so due
+// timers fire even on shards that got no events of that tenant.
+func (r *router) mark() {
 	for tenant, c := range r.clocks {
 		if c.frontier > c.marked {
 			c.marked = c.frontier
@@ -155,6 +162,10 @@ func (r *router) flush() {
 			}
 		}
 	}
+}
+
+// handOff hands every pending batch to its shard.
+func (r *router) handOff() {
 	for i, b := range r.pending {
 		if len(b) > 0 {
 			r.e.shards[i].in <- b
@@ -179,10 +190,11 @@ func (r *router) finish() {
 }
 
 func (r *router) broadcast(fn func(*shard)) {
+	r.mark()
 	for i := range r.pending {
 		r.pending[i] = append(r.pendingOrNew(i), item{fn: fn})
 	}
-	r.flush()
+	r.handOff()
 }
 
 // dedup remembers the (tenant, source, id) of recent events as 128-bit

@@ -1,0 +1,252 @@
+package alert
+
+import (
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vigil-project/vigil/internal/event"
+)
+
+// ManagerOptions configure a Manager.
+type ManagerOptions struct {
+	// DedupWindow: an alert of the same detector about the same entities
+	// within this much event time of the last one is a duplicate. Default 15m.
+	DedupWindow time.Duration
+	// IncidentWindow: alerts sharing an entity join an open incident while
+	// they come within this much event time of its last alert. Default 1h.
+	IncidentWindow time.Duration
+	// Out receives every alert that is not a duplicate, with its incident.
+	// Calls are serialised.
+	Out func(*Alert, *Incident)
+}
+
+// Incident groups alerts about the same entities close in time.
+type Incident struct {
+	ID         string
+	Tenant     string
+	FirstSeen  int64
+	LastSeen   int64
+	Severity   event.Severity
+	Alerts     int
+	Duplicates int
+	Categories []Category
+	keys       []string
+	mergedInto *Incident
+}
+
+// Manager deduplicates alerts and groups them into incidents. It is safe for
+// concurrent use; shards call Add directly.
+type Manager struct {
+	opts     ManagerOptions
+	window   int64
+	incWin   int64
+	mu       sync.Mutex
+	ids      map[string]int64     // alert id → event time, for re-deliveries
+	prints   map[string]*printRec // fingerprint → last alert
+	byKey    map[string]*Incident // tenant+entity → incident
+	open     int
+	total    int
+	dups     int
+	maxTime  int64
+	lastTidy int64
+}
+
+type printRec struct {
+	last     int64
+	incident *Incident
+}
+
+// ManagerStats counts what the manager did.
+type ManagerStats struct {
+	Alerts     int // passed on
+	Duplicates int // suppressed as duplicates
+	Incidents  int // incidents opened
+}
+
+// NewManager returns a Manager.
+func NewManager(opts ManagerOptions) *Manager {
+	if opts.DedupWindow <= 0 {
+		opts.DedupWindow = 15 * time.Minute
+	}
+	if opts.IncidentWindow <= 0 {
+		opts.IncidentWindow = time.Hour
+	}
+	if opts.Out == nil {
+		opts.Out = func(*Alert, *Incident) {}
+	}
+	return &Manager{opts: opts, window: int64(opts.DedupWindow), incWin: int64(opts.IncidentWindow),
+		ids: map[string]int64{}, prints: map[string]*printRec{}, byKey: map[string]*Incident{}}
+}
+
+// Stats returns the manager's counters.
+func (m *Manager) Stats() ManagerStats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return ManagerStats{Alerts: m.total, Duplicates: m.dups, Incidents: m.open}
+}
+
+// Add takes one alert. It reports whether the alert was new (not a
+// duplicate) and was passed on.
+func (m *Manager) Add(a *Alert) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if a.Time > m.maxTime {
+		m.maxTime = a.Time
+	}
+	if _, ok := m.ids[a.ID]; ok {
+		m.dups++
+		return false
+	}
+	m.ids[a.ID] = a.Time
+	fp := fingerprint(a)
+	if r := m.prints[fp]; r != nil && a.Time-r.last < m.window && a.Time >= r.last-m.window {
+		r.last = max(r.last, a.Time)
+		inc := r.incident.root()
+		inc.Duplicates++
+		inc.LastSeen = max(inc.LastSeen, a.LastSeen)
+		m.dups++
+		return false
+	}
+	inc := m.group(a)
+	m.prints[fp] = &printRec{last: a.Time, incident: inc}
+	m.total++
+	a.Incident = inc.ID
+	m.opts.Out(a, inc)
+	if m.maxTime-m.lastTidy > m.incWin {
+		m.tidy()
+	}
+	return true
+}
+
+// group finds or opens the incident of a, merging incidents that a links.
+func (m *Manager) group(a *Alert) *Incident {
+	keys := entityKeys(a)
+	var inc *Incident
+	for _, k := range keys {
+		cand := m.byKey[k]
+		if cand == nil {
+			continue
+		}
+		cand = cand.root()
+		if a.FirstSeen > cand.LastSeen+m.incWin || a.LastSeen < cand.FirstSeen-m.incWin {
+			continue // closed
+		}
+		switch {
+		case inc == nil:
+			inc = cand
+		case cand != inc:
+			// a links two open incidents: the older absorbs the newer.
+			older, newer := inc, cand
+			if newer.FirstSeen < older.FirstSeen || newer.FirstSeen == older.FirstSeen && newer.ID < older.ID {
+				older, newer = newer, older
+			}
+			older.absorb(newer)
+			inc = older
+		}
+	}
+	if inc == nil {
+		m.open++
+		inc = &Incident{ID: "inc-" + strings.TrimPrefix(a.ID, "al-"), Tenant: a.Tenant, FirstSeen: a.FirstSeen, LastSeen: a.LastSeen}
+	}
+	inc.Alerts++
+	inc.FirstSeen = min(inc.FirstSeen, a.FirstSeen)
+	inc.LastSeen = max(inc.LastSeen, a.LastSeen)
+	inc.Severity = max(inc.Severity, a.Severity)
+	inc.addCategory(a.Category)
+	for _, k := range keys {
+		if m.byKey[k] == nil || m.byKey[k].root() != inc {
+			m.byKey[k] = inc
+			inc.keys = append(inc.keys, k)
+		}
+	}
+	return inc
+}
+
+func (inc *Incident) root() *Incident {
+	for inc.mergedInto != nil {
+		inc = inc.mergedInto
+	}
+	return inc
+}
+
+func (inc *Incident) absorb(o *Incident) {
+	o.mergedInto = inc
+	inc.Alerts += o.Alerts
+	inc.Duplicates += o.Duplicates
+	inc.FirstSeen = min(inc.FirstSeen, o.FirstSeen)
+	inc.LastSeen = max(inc.LastSeen, o.LastSeen)
+	inc.Severity = max(inc.Severity, o.Severity)
+	for _, c := range o.Categories {
+		inc.addCategory(c)
+	}
+	inc.keys = append(inc.keys, o.keys...)
+}
+
+func (inc *Incident) addCategory(c Category) {
+	for _, x := range inc.Categories {
+		if x == c {
+			return
+		}
+	}
+	inc.Categories = append(inc.Categories, c)
+}
+
+// tidy forgets ids, fingerprints and incidents too old to matter, so memory
+// follows the alert rate, not the stream length.
+func (m *Manager) tidy() {
+	m.lastTidy = m.maxTime
+	horizon := m.maxTime - 2*max(m.window, m.incWin)
+	for id, t := range m.ids {
+		if t < horizon {
+			delete(m.ids, id)
+		}
+	}
+	for fp, r := range m.prints {
+		if r.last < horizon {
+			delete(m.prints, fp)
+		}
+	}
+	for k, inc := range m.byKey {
+		if inc.root().LastSeen < horizon {
+			delete(m.byKey, k)
+		}
+	}
+}
+
+func fingerprint(a *Alert) string {
+	var b strings.Builder
+	b.WriteString(a.Tenant)
+	b.WriteByte(0)
+	b.WriteString(a.Detector)
+	for _, k := range entityKeys(a) {
+		b.WriteByte(0)
+		b.WriteString(k)
+	}
+	return b.String()
+}
+
+// maxGroupVehicles bounds how many of an alert's vehicles (a mass command
+// names hundreds) take part in grouping.
+const maxGroupVehicles = 20
+
+// entityKeys lists "tenant|kind:value" for every entity of a.
+func entityKeys(a *Alert) []string {
+	e := &a.Entities
+	var out []string
+	add := func(kind, v string) {
+		if v != "" {
+			out = append(out, a.Tenant+"|"+kind+":"+v)
+		}
+	}
+	add("vehicle", e.Vehicle)
+	for _, v := range e.Vehicles[:min(len(e.Vehicles), maxGroupVehicles)] {
+		add("vehicle", v)
+	}
+	add("account", e.Account)
+	add("device", e.Device)
+	add("ip", e.IP)
+	add("client", e.ClientID)
+	add("msisdn", e.MSISDN)
+	return out
+}

@@ -1,0 +1,12 @@
+package credential
+
+import (
+	"testing"
+
+	"github.com/vigil-project/vigil/internal/detect"
+	"github.com/vigil-project/vigil/internal/detect/detecttest"
+)
+
+func TestCases(t *testing.T) {
+	detecttest.Cases(t, func() []detect.Detector { return []detect.Detector{New(Config{})} })
+}

@@ -1,0 +1,136 @@
+package engine_test
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vigil-project/vigil/internal/alert"
+	"github.com/vigil-project/vigil/internal/detect"
+	"github.com/vigil-project/vigil/internal/detect/command"
+	"github.com/vigil-project/vigil/internal/detect/credential"
+	"github.com/vigil-project/vigil/internal/engine"
+	"github.com/vigil-project/vigil/internal/event"
+)
+
+var t0 = time.Date(2026, 3, 2, 7, 0, 0, 0, time.UTC).UnixNano()
+
+func at(sec float64) int64 { return t0 + int64(sec*1e9) }
+
+func unlocked(id string, sec float64, vin string) *event.Event {
+	return &event.Event{ID: id, Source: "gw", Type: event.TypeVehicleEvent, Time: at(sec), Subject: vin, Tenant: "t",
+		VehicleEvent: &event.VehicleEvent{Name: event.NameUnlocked, Origin: event.OriginRemote}}
+}
+
+func fix(id string, sec float64, vin, tenant string) *event.Event {
+	return &event.Event{ID: id, Source: "gw", Type: event.TypeTelemetry, Time: at(sec), Subject: vin, Tenant: tenant,
+		Telemetry: &event.Telemetry{Position: event.Position{Lat: 48, Lon: 11}}}
+}
+
+func failure(id string, sec float64, account, tenant string) *event.Event {
+	return &event.Event{ID: id, Source: "api", Type: event.TypeLogin, Time: at(sec), Tenant: tenant,
+		Login: &event.Login{Actor: event.Actor{Account: account, IP: "192.0.2.1"}, Result: event.ResultFailure, Method: event.MethodPassword}}
+}
+
+type collector struct {
+	mu     sync.Mutex
+	alerts []*alert.Alert
+}
+
+func (c *collector) add(a *alert.Alert) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.alerts = append(c.alerts, a)
+}
+
+func (c *collector) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.alerts)
+}
+
+func newEngine(t *testing.T, c *collector, shards int, dets ...detect.Detector) *engine.Engine {
+	t.Helper()
+	e, err := engine.New(engine.Options{Shards: shards, Lateness: 30 * time.Second, Detectors: dets, Alerts: c.add})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// Query waits for the shards to handle everything pushed before it.
+func sync_(e *engine.Engine) { e.Query(func(engine.ShardView) {}) }
+
+func TestAbsenceFiresOnlyWhenWindowCloses(t *testing.T) {
+	c := &collector{}
+	e := newEngine(t, c, 2, command.NewOrphan(command.OrphanConfig{Window: 2 * time.Minute}))
+	defer e.Close()
+	e.Push(unlocked("u1", 0, "V1"))
+	// Frontier = 140 - 30 = 110 s: the window (to 120 s) is still open.
+	e.Push(fix("f1", 140, "V2", "t"))
+	sync_(e)
+	if n := c.count(); n != 0 {
+		t.Fatalf("alert before the window closed: %d", n)
+	}
+	// Frontier = 151 - 30 = 121 s > 120 s: closed, no command came.
+	e.Push(fix("f2", 151, "V2", "t"))
+	sync_(e)
+	if n := c.count(); n != 1 {
+		t.Fatalf("got %d alerts after the window closed, want 1", n)
+	}
+}
+
+func TestWatermarkIsPerTenant(t *testing.T) {
+	c := &collector{}
+	e := newEngine(t, c, 2, command.NewOrphan(command.OrphanConfig{Window: 2 * time.Minute}))
+	defer e.Close()
+	e.Push(unlocked("u1", 0, "V1"))
+	// Another tenant's clock runs far ahead; tenant t's window stays open.
+	e.Push(fix("f1", 10_000, "V9", "other"))
+	sync_(e)
+	if n := c.count(); n != 0 {
+		t.Fatalf("another tenant's time closed the window: %d alerts", n)
+	}
+	if late := e.Stats().Late; late != 0 {
+		t.Fatalf("late = %d, want 0", late)
+	}
+}
+
+func TestDuplicatesAndLateAreCounted(t *testing.T) {
+	c := &collector{}
+	e := newEngine(t, c, 1, credential.New(credential.Config{}))
+	for i := range 9 {
+		e.Push(failure(fmt.Sprint("l", i), float64(i), "acc-1", "t"))
+	}
+	// Resent: same tenant, source and id, processed once. The same id in
+	// another tenant is another event.
+	e.Push(failure("l3", 3, "acc-1", "t"))
+	e.Push(failure("l3", 3, "acc-1", "u"))
+	e.Push(fix("f", 1000, "V1", "t"))
+	// 100 s is behind the frontier (1000 - 30): late, counted, still used.
+	e.Push(failure("l9", 100, "acc-1", "t"))
+	e.Close()
+	st := e.Stats()
+	if st.Duplicates != 1 || st.Received != 13 || st.Late != 1 {
+		t.Errorf("stats %+v, want 13 received, 1 duplicate, 1 late", st)
+	}
+	// The late failure still counts: ten failures within ten minutes.
+	if n := c.count(); n != 1 {
+		t.Errorf("got %d alerts, want 1: a late event must still be processed", n)
+	}
+}
+
+func TestStateSize(t *testing.T) {
+	c := &collector{}
+	e := newEngine(t, c, 3, credential.New(credential.Config{}))
+	for i := range 100 {
+		e.Push(fix(fmt.Sprint("f", i), float64(i), fmt.Sprint("V", i%40), "t"))
+		e.Push(failure(fmt.Sprint("l", i), float64(i), fmt.Sprint("acc-", i%7), "t"))
+	}
+	size := e.StateSize()
+	e.Close()
+	if size[detect.KindVehicle] != 40 || size[detect.KindAccount] != 7 || size[detect.KindIP] != 1 {
+		t.Errorf("state size %v, want 40 vehicles, 7 accounts, 1 IP", size)
+	}
+}
