@@ -156,7 +156,7 @@ func TestParseTimeMatchesStdlib(t *testing.T) {
 		"2026-03-02T07:14:05.1234567891234Z", "2026-03-02t07:14:05z",
 	} {
 		got, reason := parseTime([]byte(s))
-		want, err := time.Parse(time.RFC3339Nano, s)
+		want, err := time.Parse(time.RFC3339Nano, strings.ToUpper(s))
 		if err != nil {
 			if reason == "" {
 				t.Errorf("%s: accepted, stdlib says %v", s, err)
@@ -165,6 +165,15 @@ func TestParseTimeMatchesStdlib(t *testing.T) {
 		}
 		if reason != "" || got != want.UnixNano() {
 			t.Errorf("%s: got %d %q, want %d", s, got, reason, want.UnixNano())
+		}
+	}
+}
+
+func TestParseTimeRejects(t *testing.T) {
+	for _, s := range []string{"2000-01-01T0:00:00Z", "2026-03-02T07:14:05", "2026-03-02 07:14:05Z", "2026-03-02T07:14:60Z",
+		"2026-03-02T07:14:05.Z", "2026-03-02T07:14:05+0100", "2200-01-01T00:00:00Z", "1969-12-31T23:59:59Z", "2026-02-29T00:00:00Z"} {
+		if _, reason := parseTime([]byte(s)); reason == "" {
+			t.Errorf("%s accepted", s)
 		}
 	}
 }

@@ -301,10 +301,8 @@ func (o *obj) raw(k string, v []byte) {
 	o.dst = append(o.dst, v...)
 }
 
+// actor writes the actor, empty or not: every type that has one requires it.
 func (o *obj) actor(a *Actor) {
-	if *a == (Actor{}) {
-		return
-	}
 	o.key("actor")
 	g := obj{dst: o.dst}
 	g.open()
