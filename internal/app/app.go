@@ -13,7 +13,7 @@ import (
 )
 
 // command is one subcommand.
-type command struct {
+type subcommand struct {
 	summary string
 	run     func(ctx context.Context, args []string, io stdio) error
 }
@@ -24,15 +24,18 @@ type stdio struct {
 	out, err io.Writer
 }
 
-func commands() map[string]command {
-	return map[string]command{
+func commands() map[string]subcommand {
+	return map[string]subcommand{
 		"replay": {"read events from a file, run every detector on event time, write alerts", runReplay},
 		"simulate": {"generate a simulated fleet with labelled attacks as NDJSON", func(ctx context.Context, args []string, s stdio) error {
 			return runSimulate(ctx, args, s.out, s.err)
 		}},
-		"bench":    {"measure throughput, latency and memory of the engine", runBench},
+		"bench":     {"measure throughput, latency and memory of the engine", runBench},
 		"detectors": {"list the built-in detectors", runDetectors},
-		"version":  {"print the version", func(_ context.Context, _ []string, s stdio) error { _, err := fmt.Fprintln(s.out, "vigil", Version); return err }},
+		"version": {"print the version", func(_ context.Context, _ []string, s stdio) error {
+			_, err := fmt.Fprintln(s.out, "vigil", Version)
+			return err
+		}},
 	}
 }
 
@@ -72,7 +75,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	}
 }
 
-func usage(w io.Writer, cmds map[string]command) {
+func usage(w io.Writer, cmds map[string]subcommand) {
 	fmt.Fprintln(w, "vigil: finds attacks and data leaks in the data of connected-car back-ends.")
 	fmt.Fprintln(w, "\nUsage: vigil <command> [flags]   (vigil <command> -h for its flags)\n\nCommands:")
 	names := make([]string, 0, len(cmds))

@@ -22,12 +22,12 @@ import (
 
 // benchOptions configure vigil bench.
 type benchOptions struct {
-	Events     int           // events in the simulated stream
-	Vehicles   int           // fleet size of the simulated stream
-	Rate       int           // events/s offered in the latency run
-	LatencyFor time.Duration // length of the latency run
-	MemVehicles int          // vehicles tracked in the memory run
-	Seed       int64
+	Events      int           // events in the simulated stream
+	Vehicles    int           // fleet size of the simulated stream
+	Rate        int           // events/s offered in the latency run
+	LatencyFor  time.Duration // length of the latency run
+	MemVehicles int           // vehicles tracked in the memory run
+	Seed        int64
 }
 
 func runBench(ctx context.Context, args []string, s stdio) error {

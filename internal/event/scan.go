@@ -258,30 +258,45 @@ func (s *scanner) rawString() []byte {
 	s.pos++
 	start := s.pos
 	ascii := true
-	for s.pos < len(s.buf) {
-		c := s.buf[s.pos]
-		switch {
+	b := s.buf
+	for {
+		i := s.pos
+		for i < len(b) && plain[b[i]] {
+			i++
+		}
+		s.pos = i
+		if i >= len(b) {
+			s.syntax("unterminated string")
+			return nil
+		}
+		switch c := b[i]; {
 		case c == '"':
-			b := s.buf[start:s.pos]
+			out := b[start:i]
 			s.pos++
-			if !ascii && !utf8.Valid(b) {
+			if !ascii && !utf8.Valid(out) {
 				s.syntax("invalid UTF-8 in string")
 				return nil
 			}
-			return b
+			return out
 		case c == '\\':
 			return s.escapedString(start)
 		case c < 0x20:
 			s.syntax("control character in string")
 			return nil
-		case c >= utf8.RuneSelf:
+		default: // non-ASCII: checked as a whole at the end
 			ascii = false
+			s.pos++
 		}
-		s.pos++
 	}
-	s.syntax("unterminated string")
-	return nil
 }
+
+// plain marks the bytes a string scan passes over without a second look.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 func (s *scanner) escapedString(start int) []byte {
 	s.escaped = true

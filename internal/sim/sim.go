@@ -132,10 +132,13 @@ type Simulator struct {
 	arrivals queue[*event.Event]
 	now      int64
 	nextID   uint64
+	tripPool []*trip
 
-	running *attackRun // the attack whose step is running, nil for benign steps
-	label   func(Label) error
-	err     error // first error from label
+	running   *attackRun   // the attack whose step is running, nil for benign steps
+	runs      []*attackRun // every attack started
+	attackSeq int
+	label     func(Label) error
+	err       error // first error from label
 
 	ran     bool
 	byType  [16]int64
