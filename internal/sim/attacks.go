@@ -55,7 +55,7 @@ func scenarios(c alert.Category) []scenarioDef {
 			{name: "unauthenticated-command", build: smsSpoof(smsNoAuth)},
 			{name: "replayed-nonce", build: smsSpoof(smsReplay)}}
 	case alert.TelemetrySpoofing:
-		return []scenarioDef{{name: "impossible-movement", build: teleport},
+		return []scenarioDef{{name: "teleport", build: teleport},
 			{name: "gps-far-from-cell", build: gpsDrift}, {name: "cloned-device", build: clonedDevice}}
 	case alert.InVehicleIntrusion:
 		return []scenarioDef{{name: "critical-ids-report", build: criticalIDS},
@@ -191,7 +191,7 @@ func cmpInt(a, b int64) int {
 func (s *Simulator) attackerIP() string {
 	nets := [...]byte{45, 185, 193, 5}
 	s.attackSeq++
-	return hostIP(nets[s.attackSeq%len(nets)], s.attackSeq*97+s.attack.IntN(97))
+	return hostIP(nets[s.attackSeq%len(nets)], (s.attackSeq*1_000_003+s.attack.IntN(1000))%16_000_000)
 }
 
 // pickVehicle returns a random vehicle that satisfies ok, or nil.
@@ -250,5 +250,3 @@ func (s *Simulator) spread(t int64, n int, gap int64) []int64 {
 	}
 	return out
 }
-
-func (s *Simulator) between(lo, hi int64) int64 { return lo + s.attack.Int64N(max(1, hi-lo)) }

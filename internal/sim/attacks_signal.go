@@ -13,9 +13,9 @@ import (
 // away, between its true fixes (a GNSS spoofer, an injected message).
 func teleport(s *Simulator, sc *scenario, now int64) bool {
 	moving := s.attack.IntN(2) == 0
-	v := s.pickVehicle(func(v *vehicle) bool { return v.free(now) && v.driving() == moving })
+	v := s.pickVehicle(func(v *vehicle) bool { return v.free(now) && !s.silenced(v, now) && v.driving() == moving })
 	if v == nil {
-		v = s.pickVehicle(func(v *vehicle) bool { return v.free(now) })
+		v = s.pickVehicle(func(v *vehicle) bool { return v.free(now) && !s.silenced(v, now) })
 	}
 	if v == nil {
 		return false
@@ -30,7 +30,7 @@ func teleport(s *Simulator, sc *scenario, now int64) bool {
 			if v.driving() {
 				tm.Position.Heading, tm.Position.HasHeading = round1(v.heading), true
 			}
-			s.pushVehicle(v, e)
+			s.pushTelemetry(v, e)
 		})
 	}
 	v.attacked = now + 15*minuteNs
@@ -42,7 +42,7 @@ func teleport(s *Simulator, sc *scenario, now int64) bool {
 // and back, while the serving cell stays where the car is. No jump is
 // impossible; only the cell gives it away.
 func gpsDrift(s *Simulator, sc *scenario, now int64) bool {
-	v := s.pickVehicle(parkedFree(now))
+	v := s.pickVehicle(func(v *vehicle) bool { return parkedFree(now)(v) && !s.silenced(v, now) })
 	if v == nil {
 		return false
 	}
@@ -56,7 +56,7 @@ func gpsDrift(s *Simulator, sc *scenario, now int64) bool {
 			e, tm := s.telemetry(v, now)
 			lat, lon := moveBy(v.lat, v.lon, d*math.Sin(a), d*math.Cos(a))
 			v.fill(s.attack, tm, lat, lon, 6)
-			s.pushVehicle(v, e)
+			s.pushTelemetry(v, e)
 		})
 	}
 	v.quietUntil = times[len(times)-1] + 1 // the unit's own reports would give the truth away
@@ -114,8 +114,10 @@ func telemetryDrop(s *Simulator, sc *scenario, now int64) bool {
 	sc.run.window = [2]int64{now, end}
 	var affected []string
 	for _, vi := range tn.vehicles {
-		if mask&(1<<s.vehicles[vi].gateway) != 0 {
-			affected = append(affected, s.vehicles[vi].vin)
+		v := &s.vehicles[vi]
+		v.outageExempt = now < v.attacked
+		if mask&(1<<v.gateway) != 0 && !v.outageExempt {
+			affected = append(affected, v.vin)
 		}
 	}
 	sc.run.label.Tenant, sc.run.label.Entities = tn.name, alert.Entities{Vehicles: affected}

@@ -27,14 +27,14 @@ func orphanStateChange(name event.VehicleEventName, origin event.Origin) func(*S
 			} else {
 				v.engine = true
 			}
-			s.pushVehicle(v, s.vehicleEvent(v, now, name, origin, ""))
+			s.push(s.vehicleEvent(v, now, name, origin, ""))
 		})
 		end := now
 		if name == event.NameEngineStarted {
 			end = now + 2*minuteNs + s.attack.Int64N(6*minuteNs)
 			sc.at(end, func(now int64) {
 				v.engine = false
-				s.pushVehicle(v, s.vehicleEvent(v, now, event.NameEngineStopped, origin, ""))
+				s.push(s.vehicleEvent(v, now, event.NameEngineStopped, origin, ""))
 			})
 		}
 		v.hold(end)
@@ -239,7 +239,7 @@ func criticalIDS(s *Simulator, sc *scenario, now int64) bool {
 		ev := events[(first+i)%len(events)]
 		r := event.IDSReport{ECU: ev.ecu, Sensor: "can-monitor", EventID: ev.id, Severity: ev.sev,
 			Count: int64(5 + s.attack.IntN(200)), HasCount: true, Product: "vsoc-ids 3.1"}
-		sc.at(t, func(now int64) { s.pushVehicle(v, s.idsReport(v, now, r)) })
+		sc.at(t, func(now int64) { s.push(s.idsReport(v, now, r)) })
 	}
 	v.attacked = now + 15*minuteNs
 	sc.onVehicle(s, v, alert.Entities{})
@@ -258,7 +258,7 @@ func fleetWideIDS(s *Simulator, sc *scenario, now int64) bool {
 		Severity: event.SeverityHigh, Count: 1, HasCount: true, Product: "vsoc-ids 3.1"}
 	for i, at := range s.spread(now, len(vs), 10*secondNs) {
 		v := vs[i]
-		sc.at(at, func(now int64) { s.pushVehicle(v, s.idsReport(v, now, r)) })
+		sc.at(at, func(now int64) { s.push(s.idsReport(v, now, r)) })
 		v.attacked = at + 15*minuteNs
 	}
 	sc.run.label.Tenant = s.tenants[t].name

@@ -99,9 +99,11 @@ func (s *Simulator) command(v *vehicle, now int64, q cmdReq) int64 {
 	}
 	t += 300*msNs + r.Int64N(1700*msNs)
 	if int(q.kind) < len(commandEffect) && commandEffect[q.kind] != event.NameUnset {
-		s.pushVehicle(v, s.vehicleEvent(v, t-50*msNs-r.Int64N(200*msNs), commandEffect[q.kind], event.OriginRemote, c.CommandID))
+		s.push(s.vehicleEvent(v, t-50*msNs-r.Int64N(200*msNs), commandEffect[q.kind], event.OriginRemote, c.CommandID))
 	}
 	stage(t, event.StageExecuted, srcCommandSvc)
+	// Only the lock state follows commands: a remote start idles for minutes
+	// between sparse heartbeats, and the simulator leaves it out.
 	switch q.kind {
 	case event.CmdUnlock:
 		v.locked = false

@@ -38,6 +38,7 @@ type with[P any] struct {
 
 func newEvent[P any](s *Simulator, t event.Type, src, subject, tenant string, at int64) (*event.Event, *P) {
 	b := &with[P]{}
+	at = (at + msNs - 1) / msNs * msNs // producers stamp milliseconds; rounding up keeps at ≥ now
 	s.nextID++
 	var buf [24]byte
 	id := append(buf[:0], idPrefix[t]...)
@@ -74,9 +75,10 @@ func (s *Simulator) arrival(t int64) int64 {
 	return t + int64(u*u*u*float64(s.jitter))
 }
 
-// pushVehicle keeps a vehicle's own messages in order: they share one
-// connection, so the network delays them but never reorders them.
-func (s *Simulator) pushVehicle(v *vehicle, e *event.Event) {
+// pushTelemetry keeps a unit's telemetry in order: it shares one connection,
+// so the network delays messages but never reorders them. Telemetry is made
+// at its step time, so this never delays it beyond the jitter.
+func (s *Simulator) pushTelemetry(v *vehicle, e *event.Event) {
 	a := max(s.arrival(e.Time), v.lastArrival)
 	v.lastArrival = a
 	s.pushAt(e, a)

@@ -153,10 +153,12 @@ func buildFleet(r *rand.Rand, c Config, fw *firmware) fleet {
 // decided by populate.
 func (f *fleet) initVehicle(r *rand.Rand, fw *firmware, i int, t uint16) {
 	v := &f.vehicles[i]
-	line := i / vinLineSize
+	// Consecutive vehicles come from different makers' lines; within a line
+	// serials count up with gaps.
+	line := i%len(wmis) + len(wmis)*(i/(len(wmis)*vinLineSize))
 	v.idx = int32(i)
 	v.tenant = t
-	v.vin = makeVIN(vinPrefix(line, r.IntN(len(years))), 100_000+(i%vinLineSize)*16+r.IntN(16))
+	v.vin = makeVIN(vinPrefix(line, r.IntN(len(years))), 100_000+(i/len(wmis)%vinLineSize)*16+r.IntN(16))
 	v.imei, v.iccid, v.msisdn = imei(i), iccid(i), msisdn(i)
 	v.deviceIP = hostIP(10, i)
 	v.gateway = uint8(i % len(gateways))

@@ -13,8 +13,8 @@ type Label struct {
 	Scenario string         `json:"scenario"` // e.g. "brute-force", "unlock-without-command"
 	Tenant   string         `json:"tenant"`
 	Entities alert.Entities `json:"entities"`
-	Start    time.Time      `json:"start"` // event time of the attack's first event
-	End      time.Time      `json:"end"`   // event time of its last event
+	Start    time.Time      `json:"start"` // event time of the attack's first event (an outage: when it begins)
+	End      time.Time      `json:"end"`   // event time of its last event (an outage: when it ends)
 }
 
 // attackRun follows one attack while it plays: the span of its events and

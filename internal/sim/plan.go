@@ -105,7 +105,7 @@ func plan(r *rand.Rand, kind uint8, d int64) dayPlan {
 		}
 		p.add(d, clamp(17.3+0.8*r.NormFloat64(), 15, 20), destHome)
 		if r.IntN(10) < 3 {
-			h := 20.3 + 1.2*r.Float64()
+			h := 19 + 2*r.Float64()
 			p.add(d, h, destShop)
 			p.add(d, h+0.3+0.9*r.Float64(), destHome)
 		}

@@ -28,7 +28,7 @@ type Config struct {
 	Attacks            []alert.Category // categories to inject; empty = none
 	AttacksPerCategory int              // default 3
 	TelemetryInterval  time.Duration    // while driving, default 10s; parked vehicles send a heartbeat every ~15 min
-	Jitter             time.Duration    // max arrival delay behind event time, default 2s
+	Jitter             time.Duration    // max arrival delay behind event time, default 2s; 1ns for events in time order
 }
 
 // Limits of Config.
@@ -40,7 +40,7 @@ const (
 	MinAttackDuration     = 2 * time.Hour // attacks need room to unfold inside the span
 )
 
-// DefaultStart is the default event time of the first event (a Monday).
+// defaultStart is the default event time of the first event (a Monday).
 var defaultStart = time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
 
 func (c Config) withDefaults() Config {

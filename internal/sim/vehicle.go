@@ -47,7 +47,10 @@ type vehicle struct {
 	lastArrival int64
 	lastNonce   string // nonce of the last authenticated SMS to the vehicle
 	lastKind    event.SMSKind
-	pending     *pendingInstall
+	// outageExempt keeps a vehicle that an attack was using when its gateway
+	// went down talking, so that neither attack's label is wrong.
+	outageExempt bool
+	pending      *pendingInstall
 }
 
 const (
@@ -82,7 +85,7 @@ func (v *vehicle) step(s *Simulator, now int64) int64 {
 			v.remindLock = now + 20*minuteNs + s.life.Int64N(100*minuteNs) // forgot to lock
 		} else {
 			v.locked = true
-			s.pushVehicle(v, s.vehicleEvent(v, now, event.NameLocked, keyOrigin(s.life), ""))
+			s.push(s.vehicleEvent(v, now, event.NameLocked, keyOrigin(s.life), ""))
 		}
 		v.phase = phParked
 		v.nextBeat = now + heartbeat/2 + s.life.Int64N(heartbeat)
@@ -164,7 +167,7 @@ func (v *vehicle) depart(s *Simulator, now int64) int64 {
 	}
 	if v.locked {
 		v.locked = false
-		s.pushVehicle(v, s.vehicleEvent(v, now, event.NameUnlocked, keyOrigin(s.life), ""))
+		s.push(s.vehicleEvent(v, now, event.NameUnlocked, keyOrigin(s.life), ""))
 	}
 	return now + 15*secondNs + s.life.Int64N(75*secondNs)
 }
@@ -172,14 +175,14 @@ func (v *vehicle) depart(s *Simulator, now int64) int64 {
 func (v *vehicle) startEngine(s *Simulator, now int64) int64 {
 	if v.locked { // the remote unlock failed: the driver uses the key
 		v.locked = false
-		s.pushVehicle(v, s.vehicleEvent(v, now, event.NameUnlocked, keyOrigin(s.life), ""))
+		s.push(s.vehicleEvent(v, now, event.NameUnlocked, keyOrigin(s.life), ""))
 	}
 	if !v.engine {
 		v.engine = true
-		s.pushVehicle(v, s.vehicleEvent(v, now, event.NameEngineStarted, keyOrigin(s.life), ""))
+		s.push(s.vehicleEvent(v, now, event.NameEngineStarted, keyOrigin(s.life), ""))
 	}
 	if s.life.IntN(100) == 0 { // benign IDS noise
-		s.pushVehicle(v, s.idsReport(v, now, benignIDS(s.life)))
+		s.push(s.idsReport(v, now, benignIDS(s.life)))
 	}
 	v.phase = phDriving
 	v.trip.last = now
@@ -200,7 +203,7 @@ func (v *vehicle) drive(s *Simulator, now int64) int64 {
 	}
 	v.speed, v.engine, v.trip = 0, false, nil
 	s.freeTrip(tr)
-	s.pushVehicle(v, s.vehicleEvent(v, now, event.NameEngineStopped, keyOrigin(s.life), ""))
+	s.push(s.vehicleEvent(v, now, event.NameEngineStopped, keyOrigin(s.life), ""))
 	v.phase = phStopped
 	return now + 10*secondNs + s.life.Int64N(50*secondNs)
 }
@@ -215,7 +218,7 @@ func (v *vehicle) sendDriving(s *Simulator, now int64) {
 	}
 	v.fill(s.life, t, lat, lon, acc)
 	t.Position.Heading, t.Position.HasHeading = round1(v.heading), true
-	s.pushVehicle(v, e)
+	s.pushTelemetry(v, e)
 }
 
 func (v *vehicle) sendParked(s *Simulator, now int64) {
@@ -224,7 +227,7 @@ func (v *vehicle) sendParked(s *Simulator, now int64) {
 	}
 	e, t := s.telemetry(v, now)
 	v.fill(s.life, t, v.lat, v.lon, 4+8*s.life.Float64())
-	s.pushVehicle(v, e)
+	s.pushTelemetry(v, e)
 }
 
 // fill sets what every telemetry message of v carries: the fix at (lat, lon),
@@ -259,7 +262,7 @@ func (s *Simulator) silenced(v *vehicle, now int64) bool {
 		return true
 	}
 	tn := &s.tenants[v.tenant]
-	return tn.telemetryDownGates&(1<<v.gateway) != 0 && now >= tn.telemetryDown[0] && now < tn.telemetryDown[1]
+	return tn.telemetryDownGates&(1<<v.gateway) != 0 && now >= tn.telemetryDown[0] && now < tn.telemetryDown[1] && !v.outageExempt
 }
 
 func keyOrigin(r *rand.Rand) event.Origin {
