@@ -14,6 +14,7 @@ type item struct {
 	ev       *event.Event
 	tenant   string
 	frontier int64
+	arrived  int64 // for a marker: arrival of the event that moved the frontier
 	kind     detect.Kind
 	fn       func(*shard)
 }
@@ -23,6 +24,7 @@ type clock struct {
 	maxSeen  int64
 	frontier int64 // maxSeen - lateness, never decreasing
 	marked   int64 // frontier last broadcast to every shard
+	movedBy  int64 // arrival stamp of the event that last moved the frontier
 }
 
 // router is owned by the goroutine that calls Push.
@@ -79,7 +81,7 @@ func (r *router) push(ev *event.Event) {
 	if ev.Time > c.maxSeen {
 		c.maxSeen = ev.Time
 		if f := ev.Time - e.lateness; f > c.frontier {
-			c.frontier = f
+			c.frontier, c.movedBy = f, ev.Arrived
 		}
 	}
 	kinds := &e.routes[ev.Type]
@@ -158,7 +160,7 @@ func (r *router) mark() {
 		if c.frontier > c.marked {
 			c.marked = c.frontier
 			for i := range r.pending {
-				r.pending[i] = append(r.pendingOrNew(i), item{tenant: tenant, frontier: c.frontier})
+				r.pending[i] = append(r.pendingOrNew(i), item{tenant: tenant, frontier: c.frontier, arrived: c.movedBy})
 			}
 		}
 	}

@@ -75,7 +75,7 @@ func (s *shard) handle(it *item) {
 		return
 	}
 	ts := s.tenant(it.tenant)
-	var arrived int64
+	arrived := it.arrived
 	if it.ev != nil {
 		arrived = it.ev.Arrived
 	}
@@ -124,12 +124,12 @@ func (s *shard) fire(ts *tenantState, arrived int64) {
 		s.e.stats.timers.Add(1)
 		var st detect.State
 		if t.kind == detect.KindVehicle {
-			if ts.vehicles.Key(t.slot) != t.key {
+			if !ts.vehicles.Holds(t.key, t.slot) {
 				continue // the key's state is gone
 			}
 			st.Vehicle = ts.vehicles.At(t.slot)
 		} else {
-			if ts.principals[t.kind].Key(t.slot) != t.key {
+			if !ts.principals[t.kind].Holds(t.key, t.slot) {
 				continue
 			}
 			st.Principal = ts.principals[t.kind].At(t.slot)

@@ -13,7 +13,7 @@ const chunkBits = 10
 type Table[T any] struct {
 	index  map[string]uint32
 	chunks [][]T
-	keys   []string
+	used   uint32 // slots ever handed out
 	free   []uint32
 }
 
@@ -43,13 +43,12 @@ func (t *Table[T]) Get(key string) (e *T, slot uint32, created bool) {
 	if n := len(t.free); n > 0 {
 		i = t.free[n-1]
 		t.free = t.free[:n-1]
-		t.keys[i] = key
 	} else {
-		i = uint32(len(t.keys))
+		i = t.used
+		t.used++
 		if int(i>>chunkBits) == len(t.chunks) {
 			t.chunks = append(t.chunks, make([]T, 1<<chunkBits))
 		}
-		t.keys = append(t.keys, key)
 	}
 	t.index[key] = i
 	return t.At(i), i, true
@@ -58,8 +57,12 @@ func (t *Table[T]) Get(key string) (e *T, slot uint32, created bool) {
 // At returns the entry in slot i.
 func (t *Table[T]) At(i uint32) *T { return &t.chunks[i>>chunkBits][i&(1<<chunkBits-1)] }
 
-// Key returns the key of slot i ("" when the slot is free).
-func (t *Table[T]) Key(i uint32) string { return t.keys[i] }
+// Holds reports whether key lives in slot i (timers check this before
+// firing: the key may have been deleted and its slot reused).
+func (t *Table[T]) Holds(key string, i uint32) bool {
+	j, ok := t.index[key]
+	return ok && j == i
+}
 
 // Delete removes key; its slot is zeroed and reused.
 func (t *Table[T]) Delete(key string) {
@@ -70,17 +73,14 @@ func (t *Table[T]) Delete(key string) {
 	delete(t.index, key)
 	var zero T
 	*t.At(i) = zero
-	t.keys[i] = ""
 	t.free = append(t.free, i)
 }
 
-// Range calls f for every entry until f returns false.
+// Range calls f for every entry, in no particular order, until f returns
+// false.
 func (t *Table[T]) Range(f func(key string, e *T) bool) {
-	for i, k := range t.keys {
-		if k == "" {
-			continue
-		}
-		if !f(k, t.At(uint32(i))) {
+	for k, i := range t.index {
+		if !f(k, t.At(i)) {
 			return
 		}
 	}

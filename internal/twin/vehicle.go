@@ -14,27 +14,57 @@ type Vehicle struct {
 	Lat, Lon float64
 	FixTime  int64 // Unix ns; 0 = no fix yet
 	FixRef   event.Ref
-	Speed    float32 // km/h at the last fix
 	Seq      uint64  // device message counter at the last fix
 	Odometer float64 // m
 
-	Lock      Lock
-	Ignition  Ignition
-	flags     uint8
 	LastEvent int64 // event time of the newest event seen
+	// LastSpoofAlert is the event time of the last telemetry-spoofing
+	// alert, so the detector does not repeat itself on every fix.
+	LastSpoofAlert int64
+
+	Speed    float32 // km/h at the last fix
+	Lock     Lock
+	Ignition Ignition
+	flags    uint8
 
 	Firmware string // telematics unit firmware
 	IMEI     string
 	ICCID    string
 
+	// Act holds what only commanded or updated vehicles need; nil until then.
+	Act *Activity
+}
+
+// Activity is the part of a twin that most parked vehicles never need.
+type Activity struct {
 	ECUs       []ECUVersion
 	Commands   []CommandTx // recent command transactions, newest last
-	Principals []string    // accounts seen commanding the vehicle, bounded
+	Principals []string    // accounts seen commanding the vehicle, most recent last
 	Pending    []PendingChange
+}
 
-	// Detector bookkeeping: event time of the last alert per family, so a
-	// detector does not repeat itself on every event.
-	LastSpoofAlert int64
+// Activity returns v.Act, allocating it on first use.
+func (v *Vehicle) Activity() *Activity {
+	if v.Act == nil {
+		v.Act = &Activity{}
+	}
+	return v.Act
+}
+
+// Commands returns the recent command transactions (nil when none).
+func (v *Vehicle) Commands() []CommandTx {
+	if v.Act == nil {
+		return nil
+	}
+	return v.Act.Commands
+}
+
+// Pending returns the state changes waiting for their command (nil when none).
+func (v *Vehicle) Pending() []PendingChange {
+	if v.Act == nil {
+		return nil
+	}
+	return v.Act.Pending
 }
 
 const (
@@ -108,9 +138,10 @@ var hashSeed = maphash.MakeSeed()
 
 // FindCommand returns the newest transaction with the given id hash.
 func (v *Vehicle) FindCommand(idHash uint64) *CommandTx {
-	for i := len(v.Commands) - 1; i >= 0; i-- {
-		if v.Commands[i].IDHash == idHash {
-			return &v.Commands[i]
+	cmds := v.Commands()
+	for i := len(cmds) - 1; i >= 0; i-- {
+		if cmds[i].IDHash == idHash {
+			return &cmds[i]
 		}
 	}
 	return nil
@@ -196,12 +227,13 @@ func (v *Vehicle) applyCommand(ev *event.Event) {
 	h := HashID(c.CommandID)
 	tx := v.FindCommand(h)
 	if tx == nil {
-		if len(v.Commands) == MaxCommands {
-			copy(v.Commands, v.Commands[1:])
-			v.Commands = v.Commands[:MaxCommands-1]
+		a := v.Activity()
+		if len(a.Commands) == MaxCommands {
+			copy(a.Commands, a.Commands[1:])
+			a.Commands = a.Commands[:MaxCommands-1]
 		}
-		v.Commands = append(v.Commands, CommandTx{IDHash: h, At: ev.Time, Kind: c.Command})
-		tx = &v.Commands[len(v.Commands)-1]
+		a.Commands = append(a.Commands, CommandTx{IDHash: h, At: ev.Time, Kind: c.Command})
+		tx = &a.Commands[len(a.Commands)-1]
 	}
 	tx.Stages |= 1 << c.Stage
 	if ev.Time < tx.At {
@@ -216,27 +248,29 @@ func (v *Vehicle) applyCommand(ev *event.Event) {
 }
 
 func (v *Vehicle) notePrincipal(account string) {
-	for i, p := range v.Principals {
+	a := v.Activity()
+	for i, p := range a.Principals {
 		if p == account {
 			// Move to the end: the list keeps the most recent.
-			copy(v.Principals[i:], v.Principals[i+1:])
-			v.Principals[len(v.Principals)-1] = account
+			copy(a.Principals[i:], a.Principals[i+1:])
+			a.Principals[len(a.Principals)-1] = account
 			return
 		}
 	}
-	if len(v.Principals) == MaxPrincipals {
-		copy(v.Principals, v.Principals[1:])
-		v.Principals = v.Principals[:MaxPrincipals-1]
+	if len(a.Principals) == MaxPrincipals {
+		copy(a.Principals, a.Principals[1:])
+		a.Principals = a.Principals[:MaxPrincipals-1]
 	}
-	v.Principals = append(v.Principals, account)
+	a.Principals = append(a.Principals, account)
 }
 
 func (v *Vehicle) setECU(ecu, version string) {
-	for i := range v.ECUs {
-		if v.ECUs[i].ECU == ecu {
-			v.ECUs[i].Version = version
+	a := v.Activity()
+	for i := range a.ECUs {
+		if a.ECUs[i].ECU == ecu {
+			a.ECUs[i].Version = version
 			return
 		}
 	}
-	v.ECUs = append(v.ECUs, ECUVersion{ECU: ecu, Version: version})
+	a.ECUs = append(a.ECUs, ECUVersion{ECU: ecu, Version: version})
 }

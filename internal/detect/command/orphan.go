@@ -105,31 +105,34 @@ func (o *Orphan) OnEvent(c *detect.Context, s detect.State, ev *event.Event) {
 				return
 			}
 		} else {
-			for i := range v.Commands {
-				if o.authorises(&v.Commands[i], want, ev.Time) {
+			cmds := v.Commands()
+			for i := range cmds {
+				if o.authorises(&cmds[i], want, ev.Time) {
 					return
 				}
 			}
 		}
-		if len(v.Pending) == twin.MaxPending {
+		a := v.Activity()
+		if len(a.Pending) == twin.MaxPending {
 			// Too many open at once: decide the oldest now rather than drop it.
-			o.alert(c, v, v.Pending[0])
-			v.Pending = append(v.Pending[:0], v.Pending[1:]...)
+			o.alert(c, a.Pending[0])
+			a.Pending = append(a.Pending[:0], a.Pending[1:]...)
 		}
 		p := twin.PendingChange{Name: ve.Name, At: ev.Time, Deadline: ev.Time + o.window, CommandID: idHash, Ref: ev.Ref()}
-		v.Pending = append(v.Pending, p)
+		a.Pending = append(a.Pending, p)
 		c.After(p.Deadline)
 	case event.TypeCommand:
-		if len(v.Pending) == 0 {
+		if len(v.Pending()) == 0 {
 			return
 		}
+		a := v.Act
 		cmd := ev.Command
 		if cmd.Stage == event.StageFailed || cmd.Stage == event.StageRejected {
 			return
 		}
 		h := twin.HashID(cmd.CommandID)
-		kept := v.Pending[:0]
-		for _, p := range v.Pending {
+		kept := a.Pending[:0]
+		for _, p := range a.Pending {
 			explained := commandFor(p.Name) == cmd.Command &&
 				(p.CommandID == 0 || p.CommandID == h) &&
 				ev.Time >= p.At-o.window && ev.Time <= p.Deadline
@@ -137,22 +140,25 @@ func (o *Orphan) OnEvent(c *detect.Context, s detect.State, ev *event.Event) {
 				kept = append(kept, p)
 			}
 		}
-		v.Pending = closePending(v.Pending, kept)
+		a.Pending = closePending(a.Pending, kept)
 	}
 }
 
 // OnTimer decides the changes whose window closed at deadline.
 func (o *Orphan) OnTimer(c *detect.Context, s detect.State, deadline int64) {
-	v := s.Vehicle
-	kept := v.Pending[:0]
-	for _, p := range v.Pending {
+	a := s.Vehicle.Act
+	if a == nil {
+		return
+	}
+	kept := a.Pending[:0]
+	for _, p := range a.Pending {
 		if p.Deadline <= deadline {
-			o.alert(c, v, p)
+			o.alert(c, p)
 		} else {
 			kept = append(kept, p)
 		}
 	}
-	v.Pending = closePending(v.Pending, kept)
+	a.Pending = closePending(a.Pending, kept)
 }
 
 // closePending clears the tail left behind by in-place filtering and frees
@@ -165,7 +171,7 @@ func closePending(all, kept []twin.PendingChange) []twin.PendingChange {
 	return kept
 }
 
-func (o *Orphan) alert(c *detect.Context, v *twin.Vehicle, p twin.PendingChange) {
+func (o *Orphan) alert(c *detect.Context, p twin.PendingChange) {
 	sev := event.SeverityHigh
 	if p.Name == event.NameEngineStarted || p.Name == event.NameKeyAdded {
 		sev = event.SeverityCritical
