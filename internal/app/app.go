@@ -86,7 +86,7 @@ func usage(w io.Writer, cmds map[string]subcommand) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].summary)
 	}
-	fmt.Fprintln(w, "\nA first look:  vigil simulate --vehicles 2000 --duration 6h --attacks all | vigil replay")
+	fmt.Fprintln(w, "\nA first look:  vigil simulate --vehicles 2000 --duration 24h --attacks all | vigil replay")
 }
 
 // newFlags returns a flag set that reports errors instead of exiting.

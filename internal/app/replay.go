@@ -37,6 +37,7 @@ type replaySummary struct {
 	Engine     engine.Stats
 	Manager    alert.ManagerStats
 	AlertsOut  int64
+	ByCategory map[string]int64 // alerts passed on, by category
 	Elapsed    time.Duration
 	WriteError error
 }
@@ -47,7 +48,7 @@ const maxRejectSamples = 5
 // alert a line to out. A non-nil error means the input could not be read to
 // its end; the summary is still filled in as far as it got.
 func replay(ctx context.Context, in io.Reader, out io.Writer, o replayOptions) (*replaySummary, error) {
-	sum := &replaySummary{Rejected: map[string]int64{}}
+	sum := &replaySummary{Rejected: map[string]int64{}, ByCategory: map[string]int64{}}
 	start := time.Now()
 	bw := bufio.NewWriterSize(out, 256<<10)
 	var buf []byte
@@ -58,6 +59,7 @@ func replay(ctx context.Context, in io.Reader, out io.Writer, o replayOptions) (
 			sum.WriteError = err
 		}
 		sum.AlertsOut++
+		sum.ByCategory[a.Category.String()]++
 	}})
 	eng, err := engine.New(engine.Options{
 		Shards: o.Shards, Lateness: o.Lateness, DedupWindow: o.DedupWindow, BatchSize: o.BatchSize,
@@ -178,7 +180,7 @@ func (s *replaySummary) print(w io.Writer) {
 	fmt.Fprintf(w, "  late:             %d (behind the watermark; processed and counted)\n", s.Engine.Late)
 	fmt.Fprintf(w, "alerts:             %d (%d duplicates suppressed), %d incidents\n", s.Manager.Alerts, s.Manager.Duplicates, s.Manager.Incidents)
 	for _, c := range alert.Categories() {
-		if n := s.Engine.Alerts[c.String()]; n > 0 {
+		if n := s.ByCategory[c.String()]; n > 0 {
 			fmt.Fprintf(w, "  %-22s %d\n", c.String()+":", n)
 		}
 	}

@@ -1,0 +1,120 @@
+package alert
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/vigil-project/vigil/internal/event"
+)
+
+var t0 = time.Date(2026, 3, 2, 7, 0, 0, 0, time.UTC).UnixNano()
+
+func mk(id, detector string, sec int, e Entities) *Alert {
+	t := t0 + int64(sec)*int64(time.Second)
+	return &Alert{ID: id, Time: t, FirstSeen: t, LastSeen: t, Tenant: "fleet-a", Category: CredentialAttack,
+		Severity: event.SeverityHigh, Detector: detector, Title: "x", Explanation: "y", Entities: e,
+		Evidence: []event.Ref{{Source: "s", ID: id}}, Mappings: DefaultMappings(CredentialAttack)}
+}
+
+func TestEveryCategoryHasMappings(t *testing.T) {
+	for _, c := range Categories() {
+		m := DefaultMappings(c)
+		if len(m.R155) == 0 || m.ATM == nil || m.ATTACK == nil {
+			t.Errorf("%s: incomplete mappings %+v", c, m)
+		}
+		if got, ok := ParseCategory(c.String()); !ok || got != c {
+			t.Errorf("%s does not parse back", c)
+		}
+	}
+	if len(Categories()) != 12 {
+		t.Errorf("%d categories, the contract has 12", len(Categories()))
+	}
+}
+
+func TestJSONHasEveryContractField(t *testing.T) {
+	a := mk("al-1", "cred.x", 0, Entities{Vehicle: "V\"1", Vehicles: []string{"V2"}, Account: "a", IP: "192.0.2.1"})
+	a.Incident = "inc-1"
+	var got map[string]any
+	if err := json.Unmarshal(AppendJSON(nil, a), &got); err != nil {
+		t.Fatalf("invalid JSON: %v\n%s", err, AppendJSON(nil, a))
+	}
+	for _, f := range []string{"id", "time", "first_seen", "last_seen", "tenant", "category", "severity", "detector",
+		"title", "explanation", "entities", "evidence", "mappings", "incident"} {
+		if _, ok := got[f]; !ok {
+			t.Errorf("field %s missing", f)
+		}
+	}
+	if got["entities"].(map[string]any)["vehicle"] != "V\"1" || got["time"] != "2026-03-02T07:00:00Z" {
+		t.Errorf("decoded %v", got)
+	}
+	m := got["mappings"].(map[string]any)
+	if len(m["r155"].([]any)) == 0 || m["attack"].([]any)[0] != "T1110" {
+		t.Errorf("mappings %v", m)
+	}
+}
+
+func TestMakeIDIsStable(t *testing.T) {
+	r := event.Ref{Source: "s", ID: "e1"}
+	if MakeID("d", "t", "k", r) != MakeID("d", "t", "k", r) {
+		t.Error("same inputs, different ids")
+	}
+	// Length-prefixing keeps ("ab","c") and ("a","bc") apart.
+	if MakeID("ab", "c", "k", r) == MakeID("a", "bc", "k", r) {
+		t.Error("ambiguous id")
+	}
+}
+
+func TestManager(t *testing.T) {
+	var out []*Alert
+	var incs []*Incident
+	m := NewManager(ManagerOptions{DedupWindow: 15 * time.Minute, IncidentWindow: time.Hour,
+		Out: func(a *Alert, inc *Incident) { out = append(out, a); incs = append(incs, inc) }})
+	steps := []struct {
+		a      *Alert
+		passed bool
+	}{
+		{mk("al-1", "d1", 0, Entities{Account: "acc-1"}), true},
+		{mk("al-1", "d1", 0, Entities{Account: "acc-1"}), false},  // re-delivered
+		{mk("al-2", "d1", 60, Entities{Account: "acc-1"}), false}, // same detector and entities within 15 m
+		{mk("al-3", "d2", 120, Entities{Account: "acc-1", IP: "192.0.2.9"}), true},
+		{mk("al-4", "d1", 30*60, Entities{Account: "acc-1"}), true}, // after the dedup window
+		{mk("al-5", "d3", 0, Entities{IP: "198.51.100.1"}), true},   // unrelated: its own incident
+		{mk("al-6", "d4", 600, Entities{IP: "192.0.2.9", Vehicle: "V1"}), true},
+		{mk("al-7", "d1", 5*3600, Entities{Account: "acc-1"}), true}, // incident closed: a new one
+	}
+	for i, s := range steps {
+		if got := m.Add(s.a); got != s.passed {
+			t.Errorf("step %d (%s): passed %v, want %v", i, s.a.ID, got, s.passed)
+		}
+	}
+	ids := map[string]string{}
+	for i, a := range out {
+		ids[a.ID] = incs[i].ID
+	}
+	if ids["al-1"] != ids["al-3"] || ids["al-3"] != ids["al-4"] || ids["al-6"] != ids["al-1"] {
+		t.Errorf("alerts sharing entities within the window are in different incidents: %v", ids)
+	}
+	if ids["al-5"] == ids["al-1"] || ids["al-7"] == ids["al-1"] {
+		t.Errorf("unrelated or later alerts joined the incident: %v", ids)
+	}
+	st := m.Stats()
+	if st.Alerts != 6 || st.Duplicates != 2 || st.Incidents != 3 {
+		t.Errorf("stats %+v, want 6 alerts, 2 duplicates, 3 incidents", st)
+	}
+	if inc := incs[0].root(); inc.Alerts != 4 || inc.Duplicates != 1 || len(inc.Categories) != 1 {
+		t.Errorf("incident %+v", inc)
+	}
+}
+
+func TestManagerMergesIncidents(t *testing.T) {
+	var incs []*Incident
+	m := NewManager(ManagerOptions{Out: func(_ *Alert, inc *Incident) { incs = append(incs, inc) }})
+	m.Add(mk("al-1", "d1", 0, Entities{Vehicle: "V1"}))
+	m.Add(mk("al-2", "d2", 10, Entities{Account: "acc-9"}))
+	// This alert names both: the two incidents become one.
+	m.Add(mk("al-3", "d3", 20, Entities{Vehicle: "V1", Account: "acc-9"}))
+	if incs[0].root() != incs[1].root() || incs[0].root().Alerts != 3 {
+		t.Errorf("incidents not merged: %+v %+v", incs[0].root(), incs[1].root())
+	}
+}
