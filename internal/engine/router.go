@@ -101,6 +101,9 @@ func (r *router) push(ev *event.Event) {
 // Key returns the value of the key of kind k in ev, or "" when ev has none.
 func Key(ev *event.Event, k detect.Kind) string {
 	if k == detect.KindVehicle {
+		if ev.Subject == "" && ev.Type == event.TypeAccountChange {
+			return ev.AccountChange.Vehicle // a link change names its vehicle in data
+		}
 		return ev.Subject
 	}
 	if k == detect.KindAccount && ev.Type == event.TypeAccountChange {

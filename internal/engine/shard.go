@@ -16,6 +16,7 @@ type shard struct {
 	in      chan []item
 	tenants map[string]*tenantState
 	ctx     detect.Context
+	local   []any // per detector: its ShardLocal state
 
 	// What the detector being called is working on, for schedule.
 	cur struct {
@@ -41,6 +42,12 @@ func newShard(e *Engine, id int) *shard {
 	s := &shard{e: e, id: id, in: make(chan []item, 8), tenants: map[string]*tenantState{}}
 	s.ctx.EmitFunc = s.emit
 	s.ctx.ScheduleFunc = s.schedule
+	s.local = make([]any, len(e.opts.Detectors))
+	for i, d := range e.opts.Detectors {
+		if sl, ok := d.(detect.ShardLocal); ok {
+			s.local[i] = sl.NewShardState()
+		}
+	}
 	return s
 }
 
@@ -114,6 +121,7 @@ func (s *shard) handle(it *item) {
 func (s *shard) call(d uint8, st detect.State, ev *event.Event) {
 	s.cur.det = d
 	s.ctx.Info = &s.e.infos[d]
+	s.ctx.Local = s.local[d]
 	s.e.opts.Detectors[d].OnEvent(&s.ctx, st, ev)
 }
 
@@ -138,6 +146,7 @@ func (s *shard) fire(ts *tenantState, arrived int64) {
 		c.Tenant, c.Key, c.Kind, c.Frontier, c.Arrived = ts.name, t.key, t.kind, ts.frontier, arrived
 		s.cur.ts, s.cur.slot, s.cur.kind, s.cur.det, s.cur.key = ts, t.slot, t.kind, t.det, t.key
 		c.Info = &s.e.infos[t.det]
+		c.Local = s.local[t.det]
 		s.e.opts.Detectors[t.det].OnTimer(c, st, t.deadline)
 	}
 }
