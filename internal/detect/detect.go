@@ -71,11 +71,24 @@ type Context struct {
 	Kind     Kind
 	Frontier int64 // the tenant's event-time frontier
 
+	// Local is this detector's state for this shard, made by
+	// ShardLocal.NewShardState; nil for detectors without it.
+	Local any
+
 	// Set by the engine.
 	Info         *Info
 	Arrived      int64 // arrival stamp of the event being handled (or that fired the timer)
 	EmitFunc     func(*alert.Alert)
 	ScheduleFunc func(deadline int64)
+}
+
+// ShardLocal is implemented by detectors that keep state of their own
+// beyond the twin and principal state (rule correlations, fleet-wide
+// counts). A detector value is shared by every shard, so it must not hold
+// mutable state itself: the engine calls NewShardState once per shard and
+// hands the result back in Context.Local, always on that shard's goroutine.
+type ShardLocal interface {
+	NewShardState() any
 }
 
 // After asks for OnTimer once the frontier passes deadline.
