@@ -19,10 +19,11 @@ const (
 	KindIP                  // the actor's IP address
 	KindClient              // the actor's API client id
 	KindDevice              // the actor's device (phone)
+	KindTenant              // the whole tenant: only the engine's TypeTenantStats events
 	NumKinds
 )
 
-var kindNames = [...]string{"vehicle", "account", "ip", "client", "device"}
+var kindNames = [...]string{"vehicle", "account", "ip", "client", "device", "tenant"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -47,7 +48,7 @@ type Info struct {
 }
 
 // State is the keyed state an event or timer is handled with: Vehicle for
-// KindVehicle, Principal for the others.
+// KindVehicle, Principal for the others (KindTenant included).
 type State struct {
 	Vehicle   *twin.Vehicle
 	Principal *twin.Principal

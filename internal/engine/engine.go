@@ -51,8 +51,11 @@ type Engine struct {
 	infos    []detect.Info
 	wg       sync.WaitGroup
 	closed   bool
-	stats    counters
-	router   router
+	// tenantStats: some detector watches whole tenants, so the router
+	// counts each tenant's minutes (see event.TenantStats).
+	tenantStats bool
+	stats       counters
+	router      router
 }
 
 type counters struct {
@@ -104,9 +107,9 @@ func New(opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("engine: %d detectors is more than the limit of 255", len(opts.Detectors))
 	}
 	e := &Engine{opts: opts, lateness: int64(opts.Lateness)}
-	e.routes = make([][detect.NumKinds]bool, len(event.Types())+1)
+	e.routes = make([][detect.NumKinds]bool, event.NumTypes)
 	for k := range e.dispatch {
-		e.dispatch[k] = make([][]uint8, len(event.Types())+1)
+		e.dispatch[k] = make([][]uint8, event.NumTypes)
 	}
 	for _, t := range event.Types() {
 		e.routes[t][detect.KindVehicle] = true // the twin follows every event with a subject
@@ -124,11 +127,15 @@ func New(opts Options) (*Engine, error) {
 				return nil, fmt.Errorf("engine: detector %s subscribes to unknown key kind %d", info.ID, sub.Kind)
 			}
 			for _, t := range sub.Types {
+				if t >= event.NumTypes || (t == event.TypeTenantStats) != (sub.Kind == detect.KindTenant) {
+					return nil, fmt.Errorf("engine: detector %s: %v events cannot be keyed by %v", info.ID, t, sub.Kind)
+				}
 				e.routes[t][sub.Kind] = true
 				e.dispatch[sub.Kind][t] = append(e.dispatch[sub.Kind][t], uint8(i))
 			}
 		}
 	}
+	e.tenantStats = e.routes[event.TypeTenantStats][detect.KindTenant]
 	e.router = newRouter(e)
 	e.shards = make([]*shard, opts.Shards)
 	for i := range e.shards {

@@ -134,3 +134,51 @@ func TestStateSize(t *testing.T) {
 		t.Errorf("state size %v, want 40 vehicles, 7 accounts, 1 IP", size)
 	}
 }
+
+// statsWatcher records the tenant minutes it is handed.
+type statsWatcher struct {
+	mu   sync.Mutex
+	mins []event.TenantStats
+}
+
+func (w *statsWatcher) Info() detect.Info {
+	return detect.Info{ID: "test.stats", Subscribe: []detect.Subscription{{Kind: detect.KindTenant, Types: []event.Type{event.TypeTenantStats}}}}
+}
+func (w *statsWatcher) OnEvent(c *detect.Context, _ detect.State, ev *event.Event) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if c.Key != ev.Tenant {
+		panic("tenant stats keyed by " + c.Key)
+	}
+	w.mins = append(w.mins, *ev.Stats)
+}
+func (w *statsWatcher) OnTimer(*detect.Context, detect.State, int64) {}
+
+func TestTenantMinutes(t *testing.T) {
+	w := &statsWatcher{}
+	e, err := engine.New(engine.Options{Shards: 3, Lateness: 30 * time.Second, Detectors: []detect.Detector{w}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Minute 0: 3 fixes and a failed login; minutes 1-3 silent; minute 4: 1 fix.
+	e.Push(fix("a", 1, "V1", "t"))
+	e.Push(fix("b", 20, "V2", "t"))
+	e.Push(failure("c", 30, "acc", "t"))
+	e.Push(fix("d", 59, "V1", "t"))
+	e.Push(fix("e", 250, "V1", "t"))
+	e.Close()
+	if len(w.mins) != 5 {
+		t.Fatalf("got %d minutes, want 5: %+v", len(w.mins), w.mins)
+	}
+	if got := w.mins[0].ByType[event.TypeTelemetry]; got != 3 || w.mins[0].ByType[event.TypeLogin] != 1 || w.mins[0].Start != at(0) {
+		t.Errorf("minute 0: %+v", w.mins[0])
+	}
+	for i := 1; i <= 3; i++ {
+		if w.mins[i].ByType != ([event.NumTypes]int{}) || w.mins[i].Start != at(float64(60*i)) {
+			t.Errorf("minute %d should be empty: %+v", i, w.mins[i])
+		}
+	}
+	if w.mins[4].ByType[event.TypeTelemetry] != 1 {
+		t.Errorf("minute 4: %+v", w.mins[4])
+	}
+}

@@ -3,6 +3,7 @@ package engine
 import (
 	"hash/maphash"
 	"math"
+	"strconv"
 
 	"github.com/vigil-project/vigil/internal/detect"
 	"github.com/vigil-project/vigil/internal/event"
@@ -25,7 +26,19 @@ type clock struct {
 	frontier int64 // maxSeen - lateness, never decreasing
 	marked   int64 // frontier last broadcast to every shard
 	movedBy  int64 // arrival stamp of the event that last moved the frontier
+
+	// Open minutes of tenant statistics, oldest first, and the start of the
+	// next minute to close.
+	minutes  []*event.TenantStats
+	nextStat int64
 }
+
+const minute = int64(60e9)
+
+// maxQuietMinutes bounds the empty minutes emitted for a gap in a
+// tenant's traffic: enough to show a day's outage, not a flood when a
+// hostile clock jumps years ahead.
+const maxQuietMinutes = 24 * 60
 
 // router is owned by the goroutine that calls Push.
 type router struct {
@@ -84,6 +97,9 @@ func (r *router) push(ev *event.Event) {
 			c.frontier, c.movedBy = f, ev.Arrived
 		}
 	}
+	if e.tenantStats {
+		r.countMinute(ev, c)
+	}
 	kinds := &e.routes[ev.Type]
 	for k := detect.Kind(0); k < detect.NumKinds; k++ {
 		if !kinds[k] {
@@ -100,6 +116,9 @@ func (r *router) push(ev *event.Event) {
 
 // Key returns the value of the key of kind k in ev, or "" when ev has none.
 func Key(ev *event.Event, k detect.Kind) string {
+	if k == detect.KindTenant {
+		return ev.Tenant
+	}
 	if k == detect.KindVehicle {
 		if ev.Subject == "" && ev.Type == event.TypeAccountChange {
 			return ev.AccountChange.Vehicle // a link change names its vehicle in data
@@ -124,6 +143,65 @@ func Key(ev *event.Event, k detect.Kind) string {
 		return a.Device
 	}
 	return ""
+}
+
+// countMinute adds ev to its tenant's minute and hands every minute the
+// frontier has passed to the tenant's key as a TypeTenantStats event.
+func (r *router) countMinute(ev *event.Event, c *clock) {
+	start := ev.Time - ev.Time%minute
+	if c.nextStat == 0 {
+		c.nextStat = start
+	}
+	if start >= c.nextStat { // not yet closed: count it (late minutes are not reopened)
+		var st *event.TenantStats
+		for _, m := range c.minutes {
+			if m.Start == start {
+				st = m
+				break
+			}
+		}
+		if st == nil {
+			st = &event.TenantStats{Start: start, End: start + minute}
+			i := len(c.minutes)
+			for i > 0 && c.minutes[i-1].Start > start {
+				i--
+			}
+			c.minutes = append(c.minutes, nil)
+			copy(c.minutes[i+1:], c.minutes[i:])
+			c.minutes[i] = st
+		}
+		st.ByType[ev.Type]++
+		if ev.Type == event.TypeCommand {
+			st.Commands[ev.Command.Stage]++
+		}
+	}
+	r.closeMinutes(ev.Tenant, c, c.frontier, ev.Arrived)
+}
+
+// closeMinutes hands every minute that ends at or before upTo to the
+// tenant's key, empty minutes included (a gap in traffic is the news).
+func (r *router) closeMinutes(tenant string, c *clock, upTo, arrived int64) {
+	if c.nextStat == 0 {
+		return
+	}
+	if upTo-c.nextStat > maxQuietMinutes*minute {
+		c.nextStat = upTo - upTo%minute - maxQuietMinutes*minute
+	}
+	for c.nextStat+minute <= upTo {
+		st := &event.TenantStats{Start: c.nextStat, End: c.nextStat + minute}
+		for len(c.minutes) > 0 && c.minutes[0].Start < c.nextStat {
+			c.minutes = c.minutes[1:] // skipped by the quiet-minute bound
+		}
+		if len(c.minutes) > 0 && c.minutes[0].Start == c.nextStat {
+			st = c.minutes[0]
+			c.minutes = c.minutes[1:]
+		}
+		c.nextStat += minute
+		sev := &event.Event{ID: "minute-" + strconv.FormatInt(st.Start/minute, 10), Source: "vigil/engine",
+			Type: event.TypeTenantStats, Time: st.End - 1, Tenant: tenant, Arrived: arrived, Stats: st}
+		r.send(r.shardOf(tenant, detect.KindTenant, tenant),
+			item{ev: sev, tenant: tenant, frontier: c.frontier, kind: detect.KindTenant})
+	}
 }
 
 func (r *router) shardOf(tenant string, k detect.Kind, key string) int {
@@ -188,7 +266,11 @@ func (r *router) pendingOrNew(i int) []item {
 
 // finish moves every tenant's frontier past all time: every timer fires.
 func (r *router) finish() {
-	for _, c := range r.clocks {
+	for tenant, c := range r.clocks {
+		if r.e.tenantStats {
+			// The last minute with traffic is complete now.
+			r.closeMinutes(tenant, c, c.maxSeen-c.maxSeen%minute+minute, 0)
+		}
 		c.frontier = math.MaxInt64
 	}
 	r.flush()

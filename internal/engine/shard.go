@@ -34,7 +34,7 @@ type tenantState struct {
 	name       string
 	frontier   int64
 	vehicles   *twin.Table[twin.Vehicle]
-	principals [detect.NumKinds]*twin.Table[twin.Principal] // KindVehicle unused
+	principals [detect.NumKinds]*twin.Table[twin.Principal] // all but KindVehicle
 	timers     timerHeap
 }
 

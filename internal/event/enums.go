@@ -35,12 +35,23 @@ const (
 	TypeFirmware
 	TypeIDS
 	numTypes
+
+	// TypeTenantStats is not part of the contract and never decoded: the
+	// engine makes one per tenant and minute of event time (see TenantStats).
+	TypeTenantStats = numTypes
+	// NumTypes bounds every Type, the engine's internal one included.
+	NumTypes = numTypes + 1
 )
 
 var typeNames = []string{"", "vehicle.telemetry", "vehicle.event", "vehicle.command", "auth.login",
 	"account.change", "api.access", "sms.message", "firmware.install", "ids.report"}
 
-func (t Type) String() string { return name(typeNames, uint8(t)) }
+func (t Type) String() string {
+	if t == TypeTenantStats {
+		return "vigil.tenant.stats"
+	}
+	return name(typeNames, uint8(t))
+}
 
 // Types lists every event type of the contract.
 func Types() []Type {

@@ -28,6 +28,18 @@ type Event struct {
 	SMS           *SMS
 	Firmware      *Firmware
 	IDS           *IDSReport
+	Stats         *TenantStats // TypeTenantStats only
+}
+
+// TenantStats is what one tenant sent in one minute of event time. The
+// engine's router counts every event it routes and hands the count to the
+// tenant's key when the watermark has passed the minute, so detectors can
+// watch a tenant's traffic as a whole (outages, failure spikes).
+type TenantStats struct {
+	Start, End int64         // the minute, Unix ns, End exclusive
+	ByType     [NumTypes]int // events by type
+	Commands   [7]int        // vehicle.command events by Stage
+	Late       int           // events for this minute that arrived after it was closed
 }
 
 // DefaultTenant is the tenant of events that carry none.
