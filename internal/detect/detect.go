@@ -14,16 +14,18 @@ import (
 type Kind uint8
 
 const (
-	KindVehicle Kind = iota // the event's subject
-	KindAccount             // the account acted on or acting
-	KindIP                  // the actor's IP address
-	KindClient              // the actor's API client id
-	KindDevice              // the actor's device (phone)
-	KindTenant              // the whole tenant: only the engine's TypeTenantStats events
+	KindVehicle  Kind = iota // the event's subject
+	KindAccount              // the account acted on or acting
+	KindIP                   // the actor's IP address
+	KindClient               // the actor's API client id
+	KindDevice               // the actor's device (phone)
+	KindTenant               // the whole tenant: only the engine's TypeTenantStats events
+	KindSubnet               // the actor IP's network: /24 for IPv4, /48 for IPv6
+	KindArtifact             // what many vehicles can share: an IDS event (ecu/event_id), a firmware image (sha256), an SMS originator
 	NumKinds
 )
 
-var kindNames = [...]string{"vehicle", "account", "ip", "client", "device", "tenant"}
+var kindNames = [...]string{"vehicle", "account", "ip", "client", "device", "tenant", "subnet", "artifact"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {

@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"encoding/hex"
 	"hash/maphash"
 	"math"
+	"net/netip"
 	"strconv"
 
 	"github.com/vigil-project/vigil/internal/detect"
@@ -13,6 +15,7 @@ import (
 // marker (ev nil) or a query (fn set).
 type item struct {
 	ev       *event.Event
+	key      string
 	tenant   string
 	frontier int64
 	arrived  int64 // for a marker: arrival of the event that moved the frontier
@@ -109,7 +112,7 @@ func (r *router) push(ev *event.Event) {
 		if key == "" {
 			continue
 		}
-		r.send(r.shardOf(ev.Tenant, k, key), item{ev: ev, tenant: ev.Tenant, frontier: c.frontier, kind: k})
+		r.send(r.shardOf(ev.Tenant, k, key), item{ev: ev, key: key, tenant: ev.Tenant, frontier: c.frontier, kind: k})
 		e.stats.routed.Add(1)
 	}
 }
@@ -128,11 +131,24 @@ func Key(ev *event.Event, k detect.Kind) string {
 	if k == detect.KindAccount && ev.Type == event.TypeAccountChange {
 		return ev.AccountChange.Account // the account changed, not who changed it
 	}
+	if k == detect.KindArtifact {
+		switch ev.Type {
+		case event.TypeIDS:
+			return ev.IDS.ECU + "/" + ev.IDS.EventID
+		case event.TypeFirmware:
+			return hex.EncodeToString(ev.Firmware.SHA256[:])
+		case event.TypeSMS:
+			return ev.SMS.Originator
+		}
+		return ""
+	}
 	a := ev.Actor()
 	if a == nil {
 		return ""
 	}
 	switch k {
+	case detect.KindSubnet:
+		return Subnet(a.IP)
 	case detect.KindAccount:
 		return a.Account
 	case detect.KindIP:
@@ -200,8 +216,26 @@ func (r *router) closeMinutes(tenant string, c *clock, upTo, arrived int64) {
 		sev := &event.Event{ID: "minute-" + strconv.FormatInt(st.Start/minute, 10), Source: "vigil/engine",
 			Type: event.TypeTenantStats, Time: st.End - 1, Tenant: tenant, Arrived: arrived, Stats: st}
 		r.send(r.shardOf(tenant, detect.KindTenant, tenant),
-			item{ev: sev, tenant: tenant, frontier: c.frontier, kind: detect.KindTenant})
+			item{ev: sev, key: tenant, tenant: tenant, frontier: c.frontier, kind: detect.KindTenant})
 	}
+}
+
+// Subnet returns the network of an IP address as a prefix: /24 for IPv4,
+// /48 for IPv6; "" when ip is not an address.
+func Subnet(ip string) string {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ""
+	}
+	bits := 48
+	if addr.Is4() || addr.Is4In6() {
+		addr, bits = addr.Unmap(), 24
+	}
+	p, err := addr.Prefix(bits)
+	if err != nil {
+		return ""
+	}
+	return p.String()
 }
 
 func (r *router) shardOf(tenant string, k detect.Kind, key string) int {

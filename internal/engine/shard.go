@@ -20,11 +20,12 @@ type shard struct {
 
 	// What the detector being called is working on, for schedule.
 	cur struct {
-		ts   *tenantState
-		slot uint32
-		kind detect.Kind
-		det  uint8
-		key  string
+		vehicle *twin.Vehicle // the twin being handled, for LastAlert
+		ts      *tenantState
+		slot    uint32
+		kind    detect.Kind
+		det     uint8
+		key     string
 	}
 	seq uint64
 }
@@ -95,13 +96,13 @@ func (s *shard) handle(it *item) {
 		return
 	}
 	dets := s.e.dispatch[it.kind][ev.Type]
-	key := Key(ev, it.kind)
+	key := it.key
 	c := &s.ctx
 	c.Tenant, c.Key, c.Kind, c.Frontier, c.Arrived = ts.name, key, it.kind, ts.frontier, arrived
 	s.cur.ts, s.cur.kind, s.cur.key = ts, it.kind, key
 	if it.kind == detect.KindVehicle {
 		v, slot, _ := ts.vehicles.Get(key)
-		s.cur.slot = slot
+		s.cur.slot, s.cur.vehicle = slot, v
 		st := detect.State{Vehicle: v}
 		for _, d := range dets {
 			s.call(d, st, ev)
@@ -110,7 +111,7 @@ func (s *shard) handle(it *item) {
 		return
 	}
 	p, slot, _ := ts.principals[it.kind].Get(key)
-	s.cur.slot = slot
+	s.cur.slot, s.cur.vehicle = slot, nil
 	st := detect.State{Principal: p}
 	for _, d := range dets {
 		s.call(d, st, ev)
@@ -144,7 +145,7 @@ func (s *shard) fire(ts *tenantState, arrived int64) {
 		}
 		c := &s.ctx
 		c.Tenant, c.Key, c.Kind, c.Frontier, c.Arrived = ts.name, t.key, t.kind, ts.frontier, arrived
-		s.cur.ts, s.cur.slot, s.cur.kind, s.cur.det, s.cur.key = ts, t.slot, t.kind, t.det, t.key
+		s.cur.ts, s.cur.slot, s.cur.kind, s.cur.det, s.cur.key, s.cur.vehicle = ts, t.slot, t.kind, t.det, t.key, st.Vehicle
 		c.Info = &s.e.infos[t.det]
 		c.Local = s.local[t.det]
 		s.e.opts.Detectors[t.det].OnTimer(c, st, t.deadline)
@@ -157,7 +158,12 @@ func (s *shard) schedule(deadline int64) {
 		kind: s.cur.kind, det: s.cur.det, key: s.cur.key})
 }
 
-func (s *shard) emit(a *alert.Alert) { s.e.emit(a) }
+func (s *shard) emit(a *alert.Alert) {
+	if v := s.cur.vehicle; v != nil && a.Time > v.LastAlert {
+		v.LastAlert = a.Time // lets detectors correlate with other findings on the vehicle
+	}
+	s.e.emit(a)
+}
 
 // timer is an event-time timer of one detector on one key.
 type timer struct {

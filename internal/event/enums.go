@@ -442,3 +442,6 @@ func oneOf(names []string) string {
 	}
 	return out
 }
+
+// ParseRole parses a role name of the contract.
+func ParseRole(s string) (Role, bool) { return lookup[Role](roleNames, []byte(s)) }

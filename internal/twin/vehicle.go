@@ -21,6 +21,9 @@ type Vehicle struct {
 	// LastSpoofAlert is the event time of the last telemetry-spoofing
 	// alert, so the detector does not repeat itself on every fix.
 	LastSpoofAlert int64
+	// LastAlert is the event time of the newest alert any detector raised
+	// on this vehicle (set by the engine).
+	LastAlert int64
 
 	Speed    float32 // km/h at the last fix
 	Lock     Lock
