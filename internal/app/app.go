@@ -31,6 +31,7 @@ func commands() map[string]subcommand {
 			return runSimulate(ctx, args, s.out, s.err)
 		}},
 		"bench":     {"measure throughput, latency and memory of the engine", runBench},
+		"eval":      {"score the detectors against simulated attacks: recall, precision, delay, false alarms", runEval},
 		"detectors": {"list the built-in detectors", runDetectors},
 		"version": {"print the version", func(_ context.Context, _ []string, s stdio) error {
 			_, err := fmt.Fprintln(s.out, "vigil", Version)

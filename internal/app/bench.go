@@ -250,7 +250,7 @@ func latencyRun(ctx context.Context, stream []byte, o benchOptions) (*latencies,
 		}
 		mu.Unlock()
 	}})
-	eng, err := engine.New(engine.Options{Detectors: builtinDetectors(), Alerts: func(a *alert.Alert) { mgr.Add(a) }})
+	eng, err := engine.New(engine.Options{Detectors: builtinDetectors(reference{}), Alerts: func(a *alert.Alert) { mgr.Add(a) }})
 	if err != nil {
 		return nil, err
 	}
@@ -299,7 +299,7 @@ func memoryRun(ctx context.Context, n int) (float64, error) {
 	runtime.GC()
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
-	eng, err := engine.New(engine.Options{Detectors: builtinDetectors()})
+	eng, err := engine.New(engine.Options{Detectors: builtinDetectors(reference{})})
 	if err != nil {
 		return 0, err
 	}

@@ -63,7 +63,7 @@ func replay(ctx context.Context, in io.Reader, out io.Writer, o replayOptions) (
 	}})
 	eng, err := engine.New(engine.Options{
 		Shards: o.Shards, Lateness: o.Lateness, DedupWindow: o.DedupWindow, BatchSize: o.BatchSize,
-		Detectors: builtinDetectors(),
+		Detectors: builtinDetectors(reference{}),
 		Alerts:    func(a *alert.Alert) { mgr.Add(a) },
 	})
 	if err != nil {

@@ -62,6 +62,7 @@ func (s *Simulator) pushAt(e *event.Event, arrival int64) {
 	}
 	if r := s.running; r != nil {
 		r.saw(e.Time)
+		s.attackEvents++
 	}
 	s.arrivals.push(arrival, e)
 }

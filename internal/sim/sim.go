@@ -108,10 +108,13 @@ func (c Config) Validate() error {
 
 // Stats counts what a Run produced.
 type Stats struct {
-	Events  int64
-	ByType  map[event.Type]int64
-	Attacks map[alert.Category]int // labelled attack instances
-	Missed  map[alert.Category]int // instances that found no suitable target (tiny fleets, short spans)
+	Events int64
+	// AttackEvents counts the events attack steps produced; the rest is
+	// benign traffic (eval's false alarms are per million benign events).
+	AttackEvents int64
+	ByType       map[event.Type]int64
+	Attacks      map[alert.Category]int // labelled attack instances
+	Missed       map[alert.Category]int // instances that found no suitable target (tiny fleets, short spans)
 }
 
 // Simulator generates one stream. Build it with New; Run it once.
@@ -140,11 +143,12 @@ type Simulator struct {
 	label     func(Label) error
 	err       error // first error from label
 
-	ran     bool
-	byType  [16]int64
-	events  int64
-	attacks map[alert.Category]int
-	missed  map[alert.Category]int
+	ran          bool
+	byType       [16]int64
+	events       int64
+	attackEvents int64 // events pushed while an attack step ran
+	attacks      map[alert.Category]int
+	missed       map[alert.Category]int
 }
 
 // process is anything with a life in event time: a vehicle, a principal, a
@@ -192,7 +196,7 @@ func (s *Simulator) ReleaseHashes() [][32]byte { return s.fw.manifest() }
 
 // Stats returns the counts of the last Run.
 func (s *Simulator) Stats() Stats {
-	st := Stats{Events: s.events, ByType: map[event.Type]int64{}, Attacks: map[alert.Category]int{}, Missed: map[alert.Category]int{}}
+	st := Stats{Events: s.events, AttackEvents: s.attackEvents, ByType: map[event.Type]int64{}, Attacks: map[alert.Category]int{}, Missed: map[alert.Category]int{}}
 	for _, t := range event.Types() {
 		if n := s.byType[t]; n > 0 {
 			st.ByType[t] = n
