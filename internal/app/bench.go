@@ -133,7 +133,7 @@ func buildStream(ctx context.Context, o benchOptions) ([]byte, int, error) {
 	// A simulated vehicle sends about 277 events a day: simulate a little
 	// more than needed, with attacks dense enough that the latency run sees
 	// hundreds of alerts.
-	days := float64(o.Events) / float64(o.Vehicles) / 180
+	days := float64(o.Events) / float64(o.Vehicles) / 150
 	cfg := sim.Config{Seed: o.Seed, Vehicles: o.Vehicles, Duration: time.Duration(days * float64(24*time.Hour)),
 		Attacks: alert.Categories(), AttacksPerCategory: min(sim.MaxAttacksPerCategory, max(3, o.Events/20_000))}
 	sm, err := sim.New(cfg)

@@ -3,13 +3,11 @@ package app
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/vigil-project/vigil/internal/alert"
@@ -76,61 +74,24 @@ func replay(ctx context.Context, in io.Reader, out io.Writer, o replayOptions) (
 	}
 	defer rd.Close()
 
-	// The reader decodes on its own goroutine; this one routes.
-	type chunk struct {
-		evs []*event.Event
-		err error
-	}
-	chunks := make(chan chunk, 16)
-	var rejMu sync.Mutex
-	go func() {
-		defer close(chunks)
-		const n = 512
-		evs := make([]*event.Event, 0, n)
-		for {
-			if ctx.Err() != nil {
-				chunks <- chunk{evs: evs, err: ctx.Err()}
-				return
-			}
-			ev, err := rd.Next()
-			if err == nil {
-				evs = append(evs, ev)
-				if len(evs) == n {
-					chunks <- chunk{evs: evs}
-					evs = make([]*event.Event, 0, n)
-				}
-				continue
-			}
-			var re *event.RejectError
-			if errors.As(err, &re) {
-				rejMu.Lock()
-				sum.Rejected[re.ReasonKey()]++
-				if len(sum.Samples) < maxRejectSamples {
-					sum.Samples = append(sum.Samples, re.Error())
-				}
-				rejMu.Unlock()
-				if o.Rejects != nil {
-					fmt.Fprintln(o.Rejects, re.Error())
-				}
-				continue
-			}
-			if err == io.EOF {
-				err = nil
-			}
-			chunks <- chunk{evs: evs, err: err}
-			return
-		}
-	}()
-
 	var readErr error
 	lastProgress := start
-	for c := range chunks {
+	for c := range decodeInOrder(ctx, rd) {
+		for _, re := range c.rejects {
+			sum.Rejected[re.ReasonKey()]++
+			if len(sum.Samples) < maxRejectSamples {
+				sum.Samples = append(sum.Samples, re.Error())
+			}
+			if o.Rejects != nil {
+				fmt.Fprintln(o.Rejects, re.Error())
+			}
+		}
 		for _, ev := range c.evs {
 			eng.Push(ev)
 		}
 		sum.Accepted += int64(len(c.evs))
-		if len(chunks) == 0 {
-			eng.Flush()
+		if !c.more {
+			eng.Flush() // the input is not keeping up: hand over what there is
 		}
 		if c.err != nil {
 			readErr = c.err
@@ -149,11 +110,9 @@ func replay(ctx context.Context, in io.Reader, out io.Writer, o replayOptions) (
 	sum.Elapsed = time.Since(start)
 	sum.Engine = eng.Stats()
 	sum.Manager = mgr.Stats()
-	rejMu.Lock()
 	for _, n := range sum.Rejected {
 		sum.Read += n
 	}
-	rejMu.Unlock()
 	sum.Read += sum.Accepted
 	if readErr != nil {
 		return sum, fmt.Errorf("input unreadable after %d events: %w", sum.Read, readErr)

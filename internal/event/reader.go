@@ -114,9 +114,27 @@ func (rd *Reader) skipSpace() bool {
 
 // Next returns the next event; see Reader.
 func (rd *Reader) Next() (*Event, error) {
+	f, err := rd.NextFrame()
+	if err != nil {
+		return nil, err
+	}
+	return f.Decode(rd.dec)
+}
+
+// Frame is one event's bytes as framed from the stream, not yet decoded.
+type Frame struct {
+	Raw   []byte // nil when the event exceeded the size limit
+	Index int    // 0-based position in the stream
+	Line  int    // 1-based line where it starts
+}
+
+// NextFrame returns the next event's bytes without decoding them, so
+// decoding can run on other goroutines. Raw is valid until the next call.
+// Errors are as for Next, except that rejections come from Frame.Decode.
+func (rd *Reader) NextFrame() (Frame, error) {
 	if rd.mode == framingUnknown {
 		if err := rd.sniff(); err != nil {
-			return nil, err
+			return Frame{}, err
 		}
 	}
 	var raw []byte
@@ -128,21 +146,27 @@ func (rd *Reader) Next() (*Event, error) {
 		raw, line, err = rd.nextValue()
 	}
 	if err != nil {
-		return nil, err
+		return Frame{}, err
 	}
-	idx := rd.index
+	f := Frame{Raw: raw, Index: rd.index, Line: line}
 	rd.index++
-	if raw == nil {
-		return nil, &RejectError{Index: idx, Line: line, FieldError: &FieldError{Code: CodeTooLarge,
-			Reason: fmt.Sprintf("event is larger than the %d byte limit", rd.dec.lim.MaxEventBytes)}}
+	return f, nil
+}
+
+// Decode decodes the frame with dec; a rejection comes back as a
+// *RejectError naming the frame.
+func (f Frame) Decode(dec *Decoder) (*Event, error) {
+	if f.Raw == nil {
+		return nil, &RejectError{Index: f.Index, Line: f.Line, FieldError: &FieldError{Code: CodeTooLarge,
+			Reason: fmt.Sprintf("event is larger than the %d byte limit", dec.lim.MaxEventBytes)}}
 	}
-	ev, id, err := rd.dec.DecodeID(raw)
+	ev, id, err := dec.DecodeID(f.Raw)
 	if err != nil {
 		var fe *FieldError
 		if !errors.As(err, &fe) {
 			fe = &FieldError{Code: CodeSyntax, Reason: err.Error()}
 		}
-		return nil, &RejectError{Index: idx, Line: line, ID: id, FieldError: fe}
+		return nil, &RejectError{Index: f.Index, Line: f.Line, ID: id, FieldError: fe}
 	}
 	return ev, nil
 }
