@@ -1,0 +1,177 @@
+// Package config reads vigil's configuration file: YAML, strict (an unknown
+// key is an error naming its line), validated once at load. Detector
+// sections are kept as YAML until the detector that owns them decodes them,
+// so each detector's configuration type stays in its own package.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole file.
+type Config struct {
+	Engine Engine `yaml:"engine"`
+	// Directory is a CSV file of entitlements (see internal/directory).
+	Directory string `yaml:"directory"`
+	// Rules is a directory of YAML rules.
+	Rules string `yaml:"rules"`
+	// Detectors configures built-in detectors by id; absent ones run with
+	// their defaults.
+	Detectors map[string]yaml.Node `yaml:"detectors"`
+	// Tenants overrides detector settings per tenant.
+	Tenants map[string]Tenant `yaml:"tenants"`
+
+	dir string // the file's directory: relative paths are relative to it
+}
+
+// Engine configures the detection engine.
+type Engine struct {
+	Shards      int           `yaml:"shards"`
+	Lateness    time.Duration `yaml:"lateness"`
+	DedupWindow time.Duration `yaml:"dedup_window"`
+}
+
+// Tenant holds one tenant's overrides.
+type Tenant struct {
+	Detectors map[string]yaml.Node `yaml:"detectors"`
+}
+
+// maxFileBytes bounds a configuration file.
+const maxFileBytes = 8 << 20
+
+// Load reads and validates a configuration file.
+func Load(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	c, err := Parse(io.LimitReader(f, maxFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	c.dir = filepath.Dir(path)
+	return c, nil
+}
+
+// Parse reads a configuration from r.
+func Parse(r io.Reader) (*Config, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxFileBytes {
+		return nil, fmt.Errorf("larger than %d bytes", maxFileBytes)
+	}
+	c := &Config{}
+	if err := strict(data, c); err != nil {
+		return nil, err
+	}
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// strict decodes YAML rejecting unknown keys. An empty document is fine.
+func strict(data []byte, v any) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+func (c *Config) validate() error {
+	e := c.Engine
+	switch {
+	case e.Shards < 0 || e.Shards > 1024:
+		return fmt.Errorf("engine.shards must be between 0 (one per CPU) and 1024, got %d", e.Shards)
+	case e.Lateness < 0 || e.Lateness > 24*time.Hour:
+		return fmt.Errorf("engine.lateness must be between 0 and 24h, got %v", e.Lateness)
+	case e.DedupWindow < 0 || e.DedupWindow > 7*24*time.Hour:
+		return fmt.Errorf("engine.dedup_window must be between 0 and 168h, got %v", e.DedupWindow)
+	}
+	for name := range c.Tenants {
+		if name == "" {
+			return errors.New("tenants: a tenant name must not be empty")
+		}
+	}
+	return nil
+}
+
+// Path resolves a path from the file relative to the file's directory.
+func (c *Config) Path(p string) string {
+	if p == "" || filepath.IsAbs(p) || c.dir == "" {
+		return p
+	}
+	return filepath.Join(c.dir, p)
+}
+
+// DetectorIDs lists the detector ids the file configures anywhere.
+func (c *Config) DetectorIDs() []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(m map[string]yaml.Node) {
+		for id := range m {
+			if !seen[id] {
+				seen[id] = true
+				out = append(out, id)
+			}
+		}
+	}
+	add(c.Detectors)
+	for _, t := range c.Tenants {
+		add(t.Detectors)
+	}
+	return out
+}
+
+// Decode fills dst (a detector's configuration, already holding its
+// defaults) from the detector's section, strictly. It does nothing when the
+// file has no section for id.
+func (c *Config) Decode(id string, dst any) error {
+	n, ok := c.Detectors[id]
+	if !ok {
+		return nil
+	}
+	return decodeNode(&n, dst, "detectors."+id)
+}
+
+// DecodeTenants calls each(tenant, decode) for every tenant that overrides
+// detector id; decode fills a copy of the detector's configuration.
+func (c *Config) DecodeTenants(id string, each func(tenant string, decode func(dst any) error) error) error {
+	for name, t := range c.Tenants {
+		n, ok := t.Detectors[id]
+		if !ok {
+			continue
+		}
+		where := "tenants." + name + ".detectors." + id
+		if err := each(name, func(dst any) error { return decodeNode(&n, dst, where) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func decodeNode(n *yaml.Node, dst any, where string) error {
+	// Re-encode so the strict decoder (unknown keys are errors) applies;
+	// line numbers in errors are those of the section.
+	data, err := yaml.Marshal(n)
+	if err != nil {
+		return fmt.Errorf("%s: %w", where, err)
+	}
+	if err := strict(data, dst); err != nil {
+		return fmt.Errorf("%s (line %d of the file): %w", where, n.Line, err)
+	}
+	return nil
+}
