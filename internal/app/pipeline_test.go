@@ -201,3 +201,19 @@ func shareEntity(a, b alert.Entities) bool {
 	}
 	return false
 }
+
+// TestReplaySortsUnorderedInput: the stream's second half put before its
+// first (as daily exports concatenated in the wrong order would be) gives
+// the ordered stream's alerts with --sort.
+func TestReplaySortsUnorderedInput(t *testing.T) {
+	stream, _ := simStream(t, 14)
+	want := alertsOf(t, stream, replayOptions{})
+	half := bytes.IndexByte(stream[len(stream)/2:], '\n') + len(stream)/2 + 1
+	unordered := append(append([]byte{}, stream[half:]...), stream[:half]...)
+	if got := alertsOf(t, unordered, replayOptions{Sort: true}); !slices.Equal(got, want) {
+		t.Errorf("sorted replay of the unordered stream: %d alerts, want %d:\n%s", len(got), len(want), firstDiff(got, want))
+	}
+	if got := alertsOf(t, unordered, replayOptions{}); slices.Equal(got, want) {
+		t.Error("the unordered stream without --sort gave the same alerts: the test does not test anything")
+	}
+}

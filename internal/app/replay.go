@@ -2,10 +2,12 @@ package app
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -24,6 +26,10 @@ type replayOptions struct {
 	Rejects     io.Writer     // every rejection message, one a line; nil = only counted
 	Progress    io.Writer     // periodic progress lines; nil = none
 	Every       time.Duration // progress period
+	// Sort reads the whole input, then processes it in event-time order
+	// (stable): for files that are not in arrival order, such as
+	// concatenated exports of several sources.
+	Sort bool
 }
 
 // replaySummary is what a replay did.
@@ -75,6 +81,7 @@ func replay(ctx context.Context, in io.Reader, out io.Writer, o replayOptions) (
 	defer rd.Close()
 
 	var readErr error
+	var sorted []*event.Event // with Sort: the whole input, then in event-time order
 	lastProgress := start
 	for c := range decodeInOrder(ctx, rd) {
 		for _, re := range c.rejects {
@@ -86,8 +93,12 @@ func replay(ctx context.Context, in io.Reader, out io.Writer, o replayOptions) (
 				fmt.Fprintln(o.Rejects, re.Error())
 			}
 		}
-		for _, ev := range c.evs {
-			eng.Push(ev)
+		if o.Sort {
+			sorted = append(sorted, c.evs...)
+		} else {
+			for _, ev := range c.evs {
+				eng.Push(ev)
+			}
 		}
 		sum.Accepted += int64(len(c.evs))
 		if !c.more {
@@ -101,6 +112,12 @@ func replay(ctx context.Context, in io.Reader, out io.Writer, o replayOptions) (
 			el := time.Since(start)
 			fmt.Fprintf(o.Progress, "replay: %d events in %v (%.0f/s), %d alerts so far\n",
 				sum.Accepted, el.Round(time.Second), float64(sum.Accepted)/el.Seconds(), mgr.Stats().Alerts)
+		}
+	}
+	if o.Sort {
+		slices.SortStableFunc(sorted, func(a, b *event.Event) int { return cmp.Compare(a.Time, b.Time) })
+		for _, ev := range sorted {
+			eng.Push(ev)
 		}
 	}
 	eng.Close()
@@ -175,6 +192,7 @@ func runReplay(ctx context.Context, args []string, s stdio) error {
 	lateness := fs.Duration("lateness", 30*time.Second, "how far behind the newest event time an event may arrive and still be on time")
 	dedupWin := fs.Duration("dedup-window", time.Hour, "event-time span over which a resent (source, id) is recognised")
 	quiet := fs.Bool("quiet", false, "print no summary")
+	sortIn := fs.Bool("sort", false, "read the whole input first and process it in event-time order (for files not in arrival order, e.g. concatenated exports; holds the input in memory)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -196,7 +214,7 @@ func runReplay(ctx context.Context, args []string, s stdio) error {
 		defer f.Close()
 		dst = f
 	}
-	o := replayOptions{Shards: *shards, Lateness: *lateness, DedupWindow: *dedupWin, Every: 10 * time.Second}
+	o := replayOptions{Shards: *shards, Lateness: *lateness, DedupWindow: *dedupWin, Every: 10 * time.Second, Sort: *sortIn}
 	if !*quiet {
 		o.Progress = s.err
 	}
