@@ -175,6 +175,27 @@ func (e *Engine) Close() {
 	e.wg.Wait()
 }
 
+// Stop ends the engine without ending the input: what was pushed is
+// handled, but no window is closed early. A server that stops and will
+// resume from its archive uses Stop; the end of a file uses Close.
+func (e *Engine) Stop() {
+	if e.closed {
+		return
+	}
+	e.closed = true
+	e.router.handOff()
+	for _, s := range e.shards {
+		close(s.in)
+	}
+	e.wg.Wait()
+}
+
+// Tick advances, on a live stream, the frontier of every tenant that has
+// been quiet: by the wall time elapsed since its last event arrived (now
+// and the events' Arrived stamps are Unix ns), so windows that wait for an
+// absence still close when nothing more comes. Replays never call it.
+func (e *Engine) Tick(now int64) { e.router.tick(now) }
+
 // Stats returns the engine's counters.
 func (e *Engine) Stats() Stats {
 	st := Stats{

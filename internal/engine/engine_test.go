@@ -182,3 +182,35 @@ func TestTenantMinutes(t *testing.T) {
 		t.Errorf("minute 4: %+v", w.mins[4])
 	}
 }
+
+func TestTickClosesWindowsOfAQuietStream(t *testing.T) {
+	c := &collector{}
+	e := newEngine(t, c, 2, command.NewOrphan(command.OrphanConfig{Window: 2 * time.Minute}))
+	defer e.Close()
+	wall := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC).UnixNano()
+	u := unlocked("u1", 0, "V1")
+	u.Arrived = wall
+	e.Push(u)
+	// 100 s of wall time later nothing came: the frontier is at 100-30 = 70 s.
+	e.Tick(wall + 100e9)
+	sync_(e)
+	if n := c.count(); n != 0 {
+		t.Fatalf("alert before the window closed: %d", n)
+	}
+	// 151 s later: 121 s > 120 s, the window has closed on a quiet stream.
+	e.Tick(wall + 151e9)
+	sync_(e)
+	if n := c.count(); n != 1 {
+		t.Fatalf("got %d alerts, want 1", n)
+	}
+}
+
+func TestStopClosesNoWindow(t *testing.T) {
+	c := &collector{}
+	e := newEngine(t, c, 2, command.NewOrphan(command.OrphanConfig{Window: 2 * time.Minute}))
+	e.Push(unlocked("u1", 0, "V1"))
+	e.Stop()
+	if n := c.count(); n != 0 {
+		t.Fatalf("Stop closed an open window: %d alerts", n)
+	}
+}

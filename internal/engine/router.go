@@ -29,6 +29,7 @@ type clock struct {
 	frontier int64 // maxSeen - lateness, never decreasing
 	marked   int64 // frontier last broadcast to every shard
 	movedBy  int64 // arrival stamp of the event that last moved the frontier
+	lastArr  int64 // arrival stamp of the tenant's newest event (for Tick)
 
 	// Open minutes of tenant statistics, oldest first, and the start of the
 	// next minute to close.
@@ -93,6 +94,9 @@ func (r *router) push(ev *event.Event) {
 	c := r.clock(ev.Tenant)
 	if ev.Time < c.frontier {
 		e.stats.late.Add(1)
+	}
+	if ev.Arrived > c.lastArr {
+		c.lastArr = ev.Arrived
 	}
 	if ev.Time > c.maxSeen {
 		c.maxSeen = ev.Time
@@ -296,6 +300,27 @@ func (r *router) pendingOrNew(i int) []item {
 		return r.batch()
 	}
 	return r.pending[i]
+}
+
+// tick moves quiet tenants' frontiers on by the wall time since their last
+// arrival, then hands the new frontiers to the shards.
+func (r *router) tick(now int64) {
+	for tenant, c := range r.clocks {
+		if c.lastArr == 0 || c.maxSeen == math.MinInt64 {
+			continue
+		}
+		quiet := now - c.lastArr
+		if quiet <= 0 {
+			continue
+		}
+		if f := c.maxSeen + quiet - r.e.lateness; f > c.frontier {
+			c.frontier, c.movedBy = f, now
+			if r.e.tenantStats {
+				r.closeMinutes(tenant, c, c.frontier, now)
+			}
+		}
+	}
+	r.flush()
 }
 
 // finish moves every tenant's frontier past all time: every timer fires.
