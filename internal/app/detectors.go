@@ -2,22 +2,35 @@ package app
 
 import (
 	"context"
+	"crypto"
 	"fmt"
+	"log/slog"
+	"os"
 	"text/tabwriter"
 
+	"github.com/vigil-project/vigil/internal/config"
 	"github.com/vigil-project/vigil/internal/detect"
 	"github.com/vigil-project/vigil/internal/detect/command"
 	"github.com/vigil-project/vigil/internal/detect/credential"
+	"github.com/vigil-project/vigil/internal/detect/firmware"
+	"github.com/vigil-project/vigil/internal/detect/ids"
+	"github.com/vigil-project/vigil/internal/detect/sms"
 	"github.com/vigil-project/vigil/internal/detect/telemetry"
 	"github.com/vigil-project/vigil/internal/directory"
+	"github.com/vigil-project/vigil/internal/event"
+	"github.com/vigil-project/vigil/internal/rules"
 	"github.com/vigil-project/vigil/internal/sim"
 )
 
-// reference is what a TSP hands vigil about its fleet: entitlements, trusted
-// firmware keys, the release manifest. Detectors that need none of it work
-// without it.
+// reference is what a TSP hands vigil about its fleet: entitlements, the
+// cell database, trusted firmware keys and the release manifest, the SMS
+// gateway's numbers. Detectors that need none of it work without it.
 type reference struct {
-	Directory *directory.Directory
+	Directory   *directory.Directory
+	Cells       telemetry.CellLookup
+	TrustedKeys map[string]crypto.PublicKey
+	Releases    [][32]byte
+	SMSGateways []string
 }
 
 // referenceFromSim is the reference data of a simulated fleet.
@@ -30,17 +43,201 @@ func referenceFromSim(s *sim.Simulator) reference {
 			d.Link(l.Tenant, directory.Account, l.Account, l.Vehicle, l.Role)
 		}
 	}
-	return reference{Directory: d}
+	keys := map[string]crypto.PublicKey{}
+	for id, k := range s.TrustedKeys() {
+		keys[id] = k
+	}
+	cells := telemetry.CellFunc(func(c *event.Cell) (telemetry.CellSite, bool) {
+		lat, lon, ok := sim.CellLocation(*c)
+		return telemetry.NewCellSite(lat, lon, 1700), ok
+	})
+	return reference{Directory: d, Cells: cells, TrustedKeys: keys, Releases: s.ReleaseHashes(), SMSGateways: s.SMSGateways()}
 }
 
-// builtinDetectors returns a fresh set of every built-in detector,
+// loadReference reads the reference data the configuration names.
+func loadReference(cfg *config.Config) (reference, error) {
+	ref := reference{}
+	if cfg == nil {
+		return ref, nil
+	}
+	if cfg.Directory != "" {
+		f, err := os.Open(cfg.Path(cfg.Directory))
+		if err != nil {
+			return ref, fmt.Errorf("directory: %w", err)
+		}
+		defer f.Close()
+		d, err := directory.Load(f)
+		if err != nil {
+			return ref, fmt.Errorf("%s: %w", cfg.Path(cfg.Directory), err)
+		}
+		ref.Directory = d
+	}
+	if cfg.Cells != "" {
+		f, err := os.Open(cfg.Path(cfg.Cells))
+		if err != nil {
+			return ref, fmt.Errorf("cells: %w", err)
+		}
+		defer f.Close()
+		db, err := telemetry.LoadCells(f)
+		if err != nil {
+			return ref, fmt.Errorf("%s: %w", cfg.Path(cfg.Cells), err)
+		}
+		ref.Cells = db
+	}
+	if len(cfg.Firmware.Keys) > 0 {
+		keys, err := firmware.ParseKeys(cfg.Firmware.Keys)
+		if err != nil {
+			return ref, fmt.Errorf("firmware.keys: %w", err)
+		}
+		ref.TrustedKeys = keys
+	}
+	for i, h := range cfg.Firmware.Releases {
+		d, err := firmware.ParseDigest(h)
+		if err != nil {
+			return ref, fmt.Errorf("firmware.releases[%d]: %w", i, err)
+		}
+		ref.Releases = append(ref.Releases, d)
+	}
+	return ref, nil
+}
+
+// builtin is one built-in detector: its id (the configuration section's
+// name) and how to build it from its configured settings.
+type builtin struct {
+	id    string
+	build func(cfg *config.Config, ref reference) (detect.Detector, error)
+}
+
+// configure decodes the detector's section over its defaults and builds it.
+func configure[C any](id string, conf C, mk func(C) (detect.Detector, error)) builtin {
+	return builtin{id: id, build: func(cfg *config.Config, _ reference) (detect.Detector, error) {
+		c := conf
+		if cfg != nil {
+			if err := cfg.Decode(id, &c); err != nil {
+				return nil, err
+			}
+		}
+		return mk(c)
+	}}
+}
+
+func ok(d detect.Detector) (detect.Detector, error) { return d, nil }
+
+// builtins lists every built-in detector. ref fills in what the
+// configuration file cannot hold (entitlements, keys, cells).
+func builtins(ref reference) []builtin {
+	return []builtin{
+		configure("cmd.orphan-state-change", command.OrphanConfig{}, func(c command.OrphanConfig) (detect.Detector, error) { return ok(command.NewOrphan(c)) }),
+		configure("cmd.unlinked-principal", command.UnlinkedConfig{}, func(c command.UnlinkedConfig) (detect.Detector, error) {
+			c.Directory = ref.Directory
+			return ok(command.NewUnlinked(c))
+		}),
+		configure("cmd.unrequested-execution", command.UnrequestedConfig{}, func(c command.UnrequestedConfig) (detect.Detector, error) { return ok(command.NewUnrequested(c)) }),
+		configure("cmd.unsafe-command", command.UnsafeConfig{}, func(c command.UnsafeConfig) (detect.Detector, error) { return ok(command.NewUnsafe(c)) }),
+		configure("fw.tampering", firmware.Config{}, func(c firmware.Config) (detect.Detector, error) {
+			c.TrustedKeys, c.Releases = ref.TrustedKeys, ref.Releases
+			return firmware.New(c)
+		}),
+		configure("sms.spoofing", sms.Config{}, func(c sms.Config) (detect.Detector, error) {
+			if len(c.Gateways) == 0 {
+				c.Gateways = ref.SMSGateways
+			}
+			return ok(sms.New(c))
+		}),
+		configure("telemetry.impossible-movement", telemetry.MovementConfig{}, func(c telemetry.MovementConfig) (detect.Detector, error) { return ok(telemetry.NewMovement(c)) }),
+		configure("telemetry.gps-cell-mismatch", telemetry.CellConfig{}, func(c telemetry.CellConfig) (detect.Detector, error) {
+			c.Cells = ref.Cells
+			return ok(telemetry.NewCell(c))
+		}),
+		configure("telemetry.integrity", telemetry.IntegrityConfig{}, func(c telemetry.IntegrityConfig) (detect.Detector, error) { return ok(telemetry.NewIntegrity(c)) }),
+		configure("ids.reports", ids.ReportsConfig{}, func(c ids.ReportsConfig) (detect.Detector, error) { return ok(ids.NewReports(c)) }),
+		configure("ids.fleet-campaign", ids.CampaignConfig{}, func(c ids.CampaignConfig) (detect.Detector, error) { return ok(ids.NewCampaign(c)) }),
+		configure("cred.login-failures", credential.Config{}, func(c credential.Config) (detect.Detector, error) { return ok(credential.New(c)) }),
+	}
+}
+
+// configuredDetectors builds every built-in detector with its defaults,
+// overridden by the configuration's sections.
+func configuredDetectors(cfg *config.Config, ref reference) ([]detect.Detector, error) {
+	list := builtins(ref)
+	known := map[string]bool{}
+	for _, b := range list {
+		known[b.id] = true
+	}
+	if cfg != nil {
+		for _, id := range cfg.DetectorIDs() {
+			if !known[id] {
+				return nil, fmt.Errorf("config: detectors.%s: no such detector (vigil detectors lists them)", id)
+			}
+		}
+		for name, t := range cfg.Tenants {
+			for id := range t.Detectors {
+				return nil, fmt.Errorf("config: tenants.%s.detectors.%s: this detector has no per-tenant settings yet", name, id)
+			}
+		}
+	}
+	out := make([]detect.Detector, 0, len(list))
+	for _, b := range list {
+		d, err := b.build(cfg, ref)
+		if err != nil {
+			return nil, fmt.Errorf("detector %s: %w", b.id, err)
+		}
+		if got := d.Info().ID; got != b.id {
+			return nil, fmt.Errorf("detector %s calls itself %s", b.id, got)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// builtinDetectors returns every built-in detector with its defaults,
 // configured with ref.
 func builtinDetectors(ref reference) []detect.Detector {
-	return []detect.Detector{
-		command.NewOrphan(command.OrphanConfig{}),
-		telemetry.NewMovement(telemetry.MovementConfig{}),
-		credential.New(credential.Config{}),
+	dets, err := configuredDetectors(nil, ref)
+	if err != nil {
+		panic(err) // the defaults always build; TestBuiltinDetectors holds them to it
 	}
+	return dets
+}
+
+// detectorSet is what a run detects with: every built-in detector,
+// configured, plus one rules detector over srcs (none when srcs is empty).
+type detectorSet struct {
+	all   []detect.Detector
+	rules *rules.Detector // nil without rules
+	set   *rules.RuleSet
+}
+
+func newDetectorSet(cfg *config.Config, ref reference, srcs []rules.Source, log *slog.Logger) (*detectorSet, error) {
+	dets, err := configuredDetectors(cfg, ref)
+	if err != nil {
+		return nil, err
+	}
+	ds := &detectorSet{all: dets}
+	if len(srcs) == 0 {
+		return ds, nil
+	}
+	set, err := rules.Compile(rules.Limits{}, srcs...)
+	if err != nil {
+		return nil, err
+	}
+	ds.set = set
+	ds.rules = rules.NewDetector(set, rules.Options{Logger: log})
+	ds.all = append(ds.all, ds.rules)
+	return ds, nil
+}
+
+// ruleSourcesFor returns the rule sources of a run: the embedded pack and
+// the user's directory (from the flag, else the configuration), or none.
+func ruleSourcesFor(cfg *config.Config, dirFlag string, noRules bool) ([]rules.Source, error) {
+	if noRules {
+		return nil, nil
+	}
+	dir := dirFlag
+	if dir == "" && cfg != nil && cfg.Rules != "" {
+		dir = cfg.Path(cfg.Rules)
+	}
+	return ruleSources(dir, false)
 }
 
 func runDetectors(_ context.Context, args []string, s stdio) error {

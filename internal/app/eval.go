@@ -29,6 +29,7 @@ func runEval(ctx context.Context, args []string, s stdio) error {
 	fs.DurationVar(&o.Grace, "grace", 10*time.Minute, "how long after an attack's end an alert still counts")
 	fs.IntVar(&o.Shards, "shards", 0, "engine shards (default: one per CPU)")
 	check := fs.Bool("check", false, "exit 1 when a goal is missed")
+	noRules := fs.Bool("no-rules", false, "built-in detectors only: leave out the embedded rule pack")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -39,7 +40,17 @@ func runEval(ctx context.Context, args []string, s stdio) error {
 		}
 		o.Seeds = append(o.Seeds, n)
 	}
-	o.Detectors = func(sm *sim.Simulator) ([]detect.Detector, error) { return builtinDetectors(referenceFromSim(sm)), nil }
+	srcs, err := ruleSourcesFor(nil, "", *noRules)
+	if err != nil {
+		return err
+	}
+	o.Detectors = func(sm *sim.Simulator) ([]detect.Detector, error) {
+		ds, err := newDetectorSet(nil, referenceFromSim(sm), srcs, nil)
+		if err != nil {
+			return nil, err
+		}
+		return ds.all, nil
+	}
 	o.Progress = s.err
 	rep, err := eval.Run(ctx, o)
 	if err != nil {

@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"github.com/vigil-project/vigil/internal/alert"
+	"github.com/vigil-project/vigil/internal/config"
 	"github.com/vigil-project/vigil/internal/engine"
 	"github.com/vigil-project/vigil/internal/event"
+	"github.com/vigil-project/vigil/internal/rules"
 )
 
 // replayOptions configure one replay.
@@ -26,6 +28,10 @@ type replayOptions struct {
 	Rejects     io.Writer     // every rejection message, one a line; nil = only counted
 	Progress    io.Writer     // periodic progress lines; nil = none
 	Every       time.Duration // progress period
+	// Config configures the detectors (nil: defaults); Rules are the rule
+	// sources (nil: no rules).
+	Config *config.Config
+	Rules  []rules.Source
 	// Sort reads the whole input, then processes it in event-time order
 	// (stable): for files that are not in arrival order, such as
 	// concatenated exports of several sources.
@@ -42,6 +48,7 @@ type replaySummary struct {
 	Manager    alert.ManagerStats
 	AlertsOut  int64
 	ByCategory map[string]int64 // alerts passed on, by category
+	SlowRules  []rules.RuleMetrics
 	Elapsed    time.Duration
 	WriteError error
 }
@@ -65,9 +72,17 @@ func replay(ctx context.Context, in io.Reader, out io.Writer, o replayOptions) (
 		sum.AlertsOut++
 		sum.ByCategory[a.Category.String()]++
 	}})
+	ref, err := loadReference(o.Config)
+	if err != nil {
+		return sum, err
+	}
+	ds, err := newDetectorSet(o.Config, ref, o.Rules, nil)
+	if err != nil {
+		return sum, err
+	}
 	eng, err := engine.New(engine.Options{
 		Shards: o.Shards, Lateness: o.Lateness, DedupWindow: o.DedupWindow, BatchSize: o.BatchSize,
-		Detectors: builtinDetectors(reference{}),
+		Detectors: ds.all,
 		Alerts:    func(a *alert.Alert) { mgr.Add(a) },
 	})
 	if err != nil {
@@ -121,6 +136,9 @@ func replay(ctx context.Context, in io.Reader, out io.Writer, o replayOptions) (
 		}
 	}
 	eng.Close()
+	if ds.set != nil {
+		sum.SlowRules = ds.set.Slowest(5)
+	}
 	if err := bw.Flush(); err != nil && sum.WriteError == nil {
 		sum.WriteError = err
 	}
@@ -160,6 +178,12 @@ func (s *replaySummary) print(w io.Writer) {
 			fmt.Fprintf(w, "  %-22s %d\n", c.String()+":", n)
 		}
 	}
+	if len(s.SlowRules) > 0 {
+		fmt.Fprintln(w, "slowest rules:")
+		for _, m := range s.SlowRules {
+			fmt.Fprintf(w, "  %-44s %6.0f ns/eval  %d evaluations, %d alerts\n", m.ID, m.MeanNs, m.Evaluations, m.Alerts)
+		}
+	}
 	secs := s.Elapsed.Seconds()
 	fmt.Fprintf(w, "time:               %v, %.0f events/s\n", s.Elapsed.Round(time.Millisecond), float64(s.Read)/max(secs, 1e-9))
 }
@@ -192,10 +216,26 @@ func runReplay(ctx context.Context, args []string, s stdio) error {
 	lateness := fs.Duration("lateness", 30*time.Second, "how far behind the newest event time an event may arrive and still be on time")
 	dedupWin := fs.Duration("dedup-window", time.Hour, "event-time span over which a resent (source, id) is recognised")
 	quiet := fs.Bool("quiet", false, "print no summary")
+	cfgPath := fs.String("config", "", "configuration file (detector settings, directory, rules); see docs/configuration.md")
+	rulesDir := fs.String("rules", "", "directory of user rule files, run with the embedded rule pack")
+	noRules := fs.Bool("no-rules", false, "built-in detectors only: no rule pack, no user rules")
 	sortIn := fs.Bool("sort", false, "read the whole input first and process it in event-time order (for files not in arrival order, e.g. concatenated exports; holds the input in memory)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	o := replayOptions{Shards: *shards, Lateness: *lateness, DedupWindow: *dedupWin, Every: 10 * time.Second, Sort: *sortIn}
+	if *cfgPath != "" {
+		c, err := config.Load(*cfgPath)
+		if err != nil {
+			return err
+		}
+		o.Config = c
+	}
+	srcs, err := ruleSourcesFor(o.Config, *rulesDir, *noRules)
+	if err != nil {
+		return err
+	}
+	o.Rules = srcs
 	var src io.Reader = s.in
 	if *in != "-" {
 		f, err := os.Open(*in)
@@ -214,7 +254,6 @@ func runReplay(ctx context.Context, args []string, s stdio) error {
 		defer f.Close()
 		dst = f
 	}
-	o := replayOptions{Shards: *shards, Lateness: *lateness, DedupWindow: *dedupWin, Every: 10 * time.Second, Sort: *sortIn}
 	if !*quiet {
 		o.Progress = s.err
 	}

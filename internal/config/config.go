@@ -21,6 +21,11 @@ type Config struct {
 	Engine Engine `yaml:"engine"`
 	// Directory is a CSV file of entitlements (see internal/directory).
 	Directory string `yaml:"directory"`
+	// Cells is a cell database in OpenCelliD CSV format, for checking GPS
+	// fixes against their serving cell.
+	Cells string `yaml:"cells"`
+	// Firmware is the OEM's signing keys and release manifest.
+	Firmware Firmware `yaml:"firmware"`
 	// Rules is a directory of YAML rules.
 	Rules string `yaml:"rules"`
 	// Detectors configures built-in detectors by id; absent ones run with
@@ -37,6 +42,15 @@ type Engine struct {
 	Shards      int           `yaml:"shards"`
 	Lateness    time.Duration `yaml:"lateness"`
 	DedupWindow time.Duration `yaml:"dedup_window"`
+}
+
+// Firmware names what genuine firmware looks like.
+type Firmware struct {
+	// Keys maps a key id to an Ed25519 or ECDSA P-256 public key, PEM or
+	// base64 (DER or raw Ed25519).
+	Keys map[string]string `yaml:"keys"`
+	// Releases are the SHA-256 digests (hex) of every genuine image.
+	Releases []string `yaml:"releases"`
 }
 
 // Tenant holds one tenant's overrides.

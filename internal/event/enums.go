@@ -1,5 +1,7 @@
 package event
 
+import "fmt"
+
 // Every enumeration of the contract is a uint8 whose zero value means "not
 // sent". The name tables are the single place a value is spelled.
 
@@ -445,3 +447,52 @@ func oneOf(names []string) string {
 
 // ParseRole parses a role name of the contract.
 func ParseRole(s string) (Role, bool) { return lookup[Role](roleNames, []byte(s)) }
+
+// UnmarshalText reads a role by name (configuration files).
+func (r *Role) UnmarshalText(b []byte) error {
+	v, ok := lookup[Role](roleNames, b)
+	if !ok {
+		return fmt.Errorf("%q is not %s", clip(b), oneOf(roleNames))
+	}
+	*r = v
+	return nil
+}
+
+// MarshalText writes a role by name.
+func (r Role) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// UnmarshalText reads a severity by name (configuration files).
+func (s *Severity) UnmarshalText(b []byte) error {
+	v, ok := lookup[Severity](severityNames, b)
+	if !ok {
+		return fmt.Errorf("%q is not %s", clip(b), oneOf(severityNames))
+	}
+	*s = v
+	return nil
+}
+
+// MarshalText writes a severity by name.
+func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText reads an origin by name (configuration files); "none" is
+// an event that gives no origin.
+func (o *Origin) UnmarshalText(b []byte) error {
+	if string(b) == "none" {
+		*o = OriginUnset
+		return nil
+	}
+	v, ok := lookup[Origin](originNames, b)
+	if !ok {
+		return fmt.Errorf("%q is not %s", clip(b), oneOf(originNames))
+	}
+	*o = v
+	return nil
+}
+
+// MarshalText writes an origin by name.
+func (o Origin) MarshalText() ([]byte, error) {
+	if o == OriginUnset {
+		return []byte("none"), nil
+	}
+	return []byte(o.String()), nil
+}

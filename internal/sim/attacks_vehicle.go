@@ -68,9 +68,11 @@ func unlinkedCommand(s *Simulator, sc *scenario, now int64) bool {
 // refused by the vehicle's interlock; the immobiliser arms for the next start.
 func unsafeCommand(kind event.CommandKind, fleet bool) func(*Simulator, *scenario, int64) bool {
 	return func(s *Simulator, sc *scenario, now int64) bool {
+		// The back-end must be hearing the vehicle: a car whose telemetry an
+		// outage swallows is moving for nobody but its driver.
 		v := s.pickVehicle(func(v *vehicle) bool {
 			return v.driving() && v.speed > 45 && v.trip.cum[v.trip.n]-v.trip.s > 5000 && now >= v.attacked &&
-				(v.operator >= 0) == fleet && (fleet || v.owner >= 0)
+				(v.operator >= 0) == fleet && (fleet || v.owner >= 0) && !s.silenced(v, now)
 		})
 		if v == nil {
 			return false

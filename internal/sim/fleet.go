@@ -320,3 +320,7 @@ func around(r *rand.Rand, c uint8, mean, limit float64) (float64, float64) {
 	a := r.Float64() * 2 * math.Pi
 	return moveBy(cities[c].lat, cities[c].lon, d*math.Sin(a), d*math.Cos(a))
 }
+
+// SMSGateways returns the MSISDNs the simulated TSP's SMS gateway sends
+// from: the allow-list the TSP would hand vigil.
+func (s *Simulator) SMSGateways() []string { return append([]string(nil), gatewayMSISDNs[:]...) }

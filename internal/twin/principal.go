@@ -2,13 +2,28 @@ package twin
 
 import "github.com/vigil-project/vigil/internal/event"
 
-// Principal is the state of one account, IP address, API client or device.
+// Principal is the state of one account, IP address, subnet, API client,
+// device or tenant. Every part a detector needs beyond the first four fields
+// sits behind its own pointer, nil until that detector needs it: most
+// principals never fail a login, change their account or read anything in
+// bulk, so a principal costs its table slot and nothing more.
 type Principal struct {
 	FirstSeen, LastSeen int64
 	// Failures is the recent login failures, allocated on the first one:
 	// most principals never fail.
 	Failures  *FailureWindow
 	LastAlert int64 // event time of the last credential alert
+
+	Links    *LinkSet        // accounts: vehicles linked or unlinked by account.change
+	Logins   *LoginWindow    // IPs and subnets: recent login attempts, once one failed
+	PIN      *DeviceFailures // devices: PIN failures (PIN guessing)
+	Phone    *DeviceFailures // devices: PIN failures before a command (stolen phone)
+	Takeover *TakeoverTrail  // accounts: a recent contact or credential change, a new device or key
+	Devices  *KnownDevices   // accounts: the devices it logs in from
+	Spread   *Spread         // accounts, clients: vehicles commanded outside entitlement
+	Reads    *ReadState      // accounts, clients, IPs: API reads
+	Priv     *PrivReads      // accounts of dealers and staff: their reads
+	Health   *TenantHealth   // tenants: minute statistics
 }
 
 // Touch records activity at event time t.

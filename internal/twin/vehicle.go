@@ -19,7 +19,8 @@ type Vehicle struct {
 
 	LastEvent int64 // event time of the newest event seen
 	// LastSpoofAlert is the event time of the last telemetry-spoofing
-	// alert, so the detector does not repeat itself on every fix.
+	// alert, so the detectors do not repeat themselves on every fix; it
+	// also opens a spoofing episode (see SpoofEpisode).
 	LastSpoofAlert int64
 	// LastAlert is the event time of the newest alert any detector raised
 	// on this vehicle (set by the engine).
@@ -29,6 +30,9 @@ type Vehicle struct {
 	Lock     Lock
 	Ignition Ignition
 	flags    uint8
+	// CellMisses counts consecutive fixes far from their serving cell
+	// (telemetry.gps-cell-mismatch); it fits in the padding after flags.
+	CellMisses uint8
 
 	Firmware string // telematics unit firmware
 	IMEI     string
@@ -43,7 +47,10 @@ type Activity struct {
 	ECUs       []ECUVersion
 	Commands   []CommandTx // recent command transactions, newest last
 	Principals []string    // accounts seen commanding the vehicle, most recent last
-	Pending    []PendingChange
+	// More is what even fewer vehicles need (state changes waiting for
+	// their command, learned links, SMS nonces, findings waiting for their
+	// window, detector marks); nil until used.
+	More *More
 }
 
 // Activity returns v.Act, allocating it on first use.
@@ -64,10 +71,10 @@ func (v *Vehicle) Commands() []CommandTx {
 
 // Pending returns the state changes waiting for their command (nil when none).
 func (v *Vehicle) Pending() []PendingChange {
-	if v.Act == nil {
-		return nil
+	if m := v.MoreIfAny(); m != nil {
+		return m.Pending
 	}
-	return v.Act.Pending
+	return nil
 }
 
 const (
@@ -167,13 +174,18 @@ func (v *Vehicle) Apply(ev *event.Event) {
 		if f := ev.Firmware; f.Result == event.FWInstalled {
 			v.setECU(f.ECU, f.Version)
 		}
+	case event.TypeAccountChange:
+		v.applyLinkChange(ev)
 	}
 }
 
 func (v *Vehicle) applyTelemetry(ev *event.Event) {
 	t := ev.Telemetry
-	if ev.Time < v.FixTime {
+	if ev.Time < v.FixTime && !v.FollowsFutureFix(ev) {
 		return // out of order: keep the newest fix
+	}
+	if v.leftOut(ev) {
+		return // a jump during a spoofing episode: keep the plausible track
 	}
 	v.Lat, v.Lon, v.FixTime, v.FixRef = t.Position.Lat, t.Position.Lon, ev.Time, ev.Ref()
 	v.Speed = 0
@@ -265,6 +277,38 @@ func (v *Vehicle) notePrincipal(account string) {
 		a.Principals = a.Principals[:MaxPrincipals-1]
 	}
 	a.Principals = append(a.Principals, account)
+}
+
+// FutureSkew is how far before the twin's last fix a fix may be stamped,
+// while the unit's message counter says it came after it, for the twin to
+// decide that the last fix was stamped in the future (see FollowsFutureFix).
+const FutureSkew = int64(10 * 60 * 1e9)
+
+// maxSeqStep is how far a unit's message counter may advance between two
+// fixes for the second to count as the first's successor.
+const maxSeqStep = 1000
+
+// FollowsFutureFix reports whether the telemetry ev, stamped more than
+// FutureSkew before the twin's last fix, carries the message counter that
+// comes right after it: the unit's clock or an injected message put the
+// last fix in the future. The twin then takes ev as its newest fix instead
+// of ignoring every fix until the clock catches up.
+func (v *Vehicle) FollowsFutureFix(ev *event.Event) bool {
+	t := ev.Telemetry
+	return t.HasSeq && v.HasSeq() && t.Seq > v.Seq && t.Seq-v.Seq <= maxSeqStep && v.FixTime-ev.Time > FutureSkew
+}
+
+// ECUVersion returns the firmware version the twin knows for ecu, "" if none.
+func (v *Vehicle) ECUVersion(ecu string) string {
+	if v.Act == nil {
+		return ""
+	}
+	for i := range v.Act.ECUs {
+		if v.Act.ECUs[i].ECU == ecu {
+			return v.Act.ECUs[i].Version
+		}
+	}
+	return ""
 }
 
 func (v *Vehicle) setECU(ecu, version string) {

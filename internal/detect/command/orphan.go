@@ -15,10 +15,10 @@ import (
 type OrphanConfig struct {
 	// Window is how far apart in event time a state change and the command
 	// behind it may be, either way. Default 2 minutes.
-	Window time.Duration
+	Window time.Duration `yaml:"window"`
 	// Origins whose state changes need a command. Default remote, unknown
-	// and no origin at all; key, keyless and inside are physical.
-	Origins []event.Origin
+	// and no origin at all ("none"); key, keyless and inside are physical.
+	Origins []event.Origin `yaml:"origins"`
 }
 
 // Orphan raises unauthorized-command when the vehicle reports a state change
@@ -112,7 +112,7 @@ func (o *Orphan) OnEvent(c *detect.Context, s detect.State, ev *event.Event) {
 				}
 			}
 		}
-		a := v.Activity()
+		a := v.More()
 		if len(a.Pending) == twin.MaxPending {
 			// Too many open at once: decide the oldest now rather than drop it.
 			o.alert(c, a.Pending[0])
@@ -125,7 +125,7 @@ func (o *Orphan) OnEvent(c *detect.Context, s detect.State, ev *event.Event) {
 		if len(v.Pending()) == 0 {
 			return
 		}
-		a := v.Act
+		a := v.MoreIfAny()
 		cmd := ev.Command
 		if cmd.Stage == event.StageFailed || cmd.Stage == event.StageRejected {
 			return
@@ -146,7 +146,7 @@ func (o *Orphan) OnEvent(c *detect.Context, s detect.State, ev *event.Event) {
 
 // OnTimer decides the changes whose window closed at deadline.
 func (o *Orphan) OnTimer(c *detect.Context, s detect.State, deadline int64) {
-	a := s.Vehicle.Act
+	a := s.Vehicle.MoreIfAny()
 	if a == nil {
 		return
 	}

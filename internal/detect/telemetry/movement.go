@@ -13,9 +13,9 @@ import (
 
 // MovementConfig configures the impossible movement detector.
 type MovementConfig struct {
-	MaxSpeedKmh  float64       // fastest plausible ground speed, default 300
-	MinDistanceM float64       // jumps shorter than this are GPS noise, default 2000
-	Cooldown     time.Duration // quiet time per vehicle after an alert, default 10m
+	MaxSpeedKmh  float64       `yaml:"max_speed_kmh"`  // fastest plausible ground speed, default 300
+	MinDistanceM float64       `yaml:"min_distance_m"` // jumps shorter than this are GPS noise, default 2000
+	Cooldown     time.Duration `yaml:"cooldown"`       // quiet time per vehicle after an alert, default 10m
 }
 
 // Movement raises telemetry-spoofing when two consecutive fixes of a vehicle

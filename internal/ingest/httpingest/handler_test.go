@@ -111,7 +111,9 @@ func TestIngest(t *testing.T) {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, c.status, data)
 			}
 			if c.errCode != "" {
-				var p struct{ Error struct{ Code, Message string } }
+				var p struct {
+					Error struct{ Code, Message string }
+				}
 				if err := json.Unmarshal(data, &p); err != nil || p.Error.Code != c.errCode || p.Error.Message == "" {
 					t.Fatalf("problem %s, want code %s", data, c.errCode)
 				}

@@ -1,0 +1,164 @@
+// Package api is vigil's REST API under /v1: alerts and incidents and their
+// triage, event timelines and search, the vehicle twin, detectors, health,
+// readiness and Prometheus metrics. Every error comes from the problem
+// catalogue; every route but health and metrics needs a credential, and
+// every read and change is scoped to the credential's tenants in the store.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/vigil-project/vigil/internal/api/problem"
+	"github.com/vigil-project/vigil/internal/engine"
+	"github.com/vigil-project/vigil/internal/store"
+)
+
+// Processor is what the API needs from detection.
+type Processor interface {
+	Query(ctx context.Context, f func(engine.ShardView)) error
+	Ready() bool
+	Lag() int64
+}
+
+// Options configure the API.
+type Options struct {
+	Store     store.Store
+	Processor Processor
+	Engine    *engine.Engine // detector list and counters
+	Ingest    http.Handler   // POST /v1/events
+	Auth      *Auth
+	Metrics   http.Handler // GET /metrics
+	Logger    *slog.Logger
+}
+
+// Server routes the API.
+type Server struct {
+	o   Options
+	mux *http.ServeMux
+}
+
+// New builds the API.
+func New(o Options) *Server {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{o: o, mux: http.NewServeMux()}
+	for _, r := range s.routes() {
+		h := r.handler
+		if r.role != roleNone {
+			h = o.Auth.require(r.role, h)
+		}
+		s.mux.Handle(r.method+" "+r.path, h)
+	}
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		problem.Write(w, problem.New(problem.NotFound, "no route %s %s: see /v1/openapi.json", r.Method, r.URL.Path))
+	})
+	return s
+}
+
+// route is one endpoint; the OpenAPI test checks the document against
+// this table.
+type route struct {
+	method, path string
+	role         role
+	handler      http.Handler
+	doc          doc
+}
+
+func (s *Server) routes() []route {
+	hf := func(f func(http.ResponseWriter, *http.Request) error) http.Handler { return s.handle(f) }
+	list := []string{"tenant", "category", "severity", "status", "detector", "kind", "entity", "from", "to", "order", "limit", "cursor"}
+	return []route{
+		{"GET", "/v1/health", roleNone, hf(s.health), doc{summary: "Liveness: the process answers.", resp: status{}}},
+		{"GET", "/v1/ready", roleNone, hf(s.ready), doc{summary: "Readiness: the store answers and detection has caught up with the archive.", resp: status{}}},
+		{"GET", "/v1/openapi.json", roleNone, hf(s.openapi), doc{summary: "This document."}},
+		{"GET", "/metrics", roleNone, s.o.Metrics, doc{summary: "Prometheus metrics (text exposition format)."}},
+		{"POST", "/v1/events", roleIngest, s.o.Ingest, doc{summary: "Ingest events: CloudEvents structured, batch or binary mode, or NDJSON; gzip allowed. Answers after the events are durable.", resp: ingestResult{}, body: "events"}},
+		{"GET", "/v1/events", roleViewer, hf(s.searchEvents), doc{summary: "Search the event archive: a timeline of a vehicle, account, device, IP or client.", query: []string{"tenant", "kind", "value", "type", "from", "to", "order", "limit", "cursor"}, resp: eventPage{}}},
+		{"GET", "/v1/alerts", roleViewer, hf(s.listAlerts), doc{summary: "List alerts, filtered, newest first, with cursor pagination.", query: list, resp: alertPage{}}},
+		{"GET", "/v1/alerts/{id}", roleViewer, hf(s.getAlert), doc{summary: "One alert.", resp: alertJSON{}}},
+		{"PATCH", "/v1/alerts/{id}", roleAnalyst, hf(s.updateAlert), doc{summary: "Change an alert's status or assignee (audited).", resp: alertJSON{}, body: alertPatch{}}},
+		{"GET", "/v1/alerts/{id}/evidence", roleViewer, hf(s.evidence), doc{summary: "The archived events that prove an alert, first first.", resp: evidenceList{}}},
+		{"GET", "/v1/incidents", roleViewer, hf(s.listIncidents), doc{summary: "List incidents, filtered, with cursor pagination.", query: append(list[:0:0], "tenant", "category", "severity", "status", "assignee", "kind", "entity", "from", "to", "order", "limit", "cursor"), resp: incidentPage{}}},
+		{"GET", "/v1/incidents/{id}", roleViewer, hf(s.getIncident), doc{summary: "One incident with its alerts and history.", resp: incidentJSON{}}},
+		{"PATCH", "/v1/incidents/{id}", roleAnalyst, hf(s.updateIncident), doc{summary: "Change an incident's status or assignee, or comment (recorded in its history and audited).", resp: incidentJSON{}, body: incidentPatch{}}},
+		{"GET", "/v1/vehicles/{id}", roleViewer, hf(s.vehicle), doc{summary: "A vehicle's digital twin as detection sees it now.", query: []string{"tenant"}, resp: vehicleJSON{}}},
+		{"GET", "/v1/detectors", roleViewer, hf(s.detectors), doc{summary: "The detectors and the alerts raised by category.", resp: detectorList{}}},
+		{"GET", "/v1/stats", roleViewer, hf(s.stats), doc{summary: "Counters for dashboards.", resp: statsJSON{}}},
+	}
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-store")
+	s.mux.ServeHTTP(w, r)
+}
+
+// handle turns a handler that returns an error into an http.Handler that
+// answers from the catalogue.
+func (s *Server) handle(f func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		err := f(w, r)
+		if err == nil {
+			return
+		}
+		var pe *problem.Error
+		switch {
+		case errors.As(err, &pe):
+		case errors.Is(err, store.ErrNotFound):
+			pe = problem.New(problem.NotFound, "%s", err.Error())
+		case errors.Is(err, store.ErrForbidden):
+			pe = problem.New(problem.Forbidden, "%s", err.Error())
+		case errors.Is(err, store.ErrInvalid):
+			pe = problem.New(problem.InvalidParameter, "%s", err.Error())
+		case errors.Is(err, store.ErrConflict):
+			pe = problem.New(problem.Conflict, "%s", err.Error())
+		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+			pe = problem.New(problem.Unavailable, "the request was cancelled or timed out")
+		default:
+			id := time.Now().UnixNano()
+			s.o.Logger.Error("request failed", "id", id, "method", r.Method, "path", r.URL.Path, "err", err)
+			pe = problem.New(problem.Internal, "internal error %d (logged)", id)
+		}
+		problem.Write(w, pe)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	return json.NewEncoder(w).Encode(v)
+}
+
+// maxBody bounds the JSON bodies of API changes.
+const maxBody = 64 << 10
+
+func readJSON(r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return problem.New(problem.BadRequest, "the body is not the expected JSON object: %v", err)
+	}
+	return nil
+}
+
+func (s *Server) health(w http.ResponseWriter, _ *http.Request) error {
+	return writeJSON(w, http.StatusOK, status{"status": "ok"})
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) error {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.o.Store.Ping(ctx); err != nil {
+		return problem.New(problem.Unavailable, "the store does not answer: %v", err)
+	}
+	if !s.o.Processor.Ready() {
+		return problem.New(problem.Unavailable, "detection is still reading the archive (%d events behind)", s.o.Processor.Lag())
+	}
+	return writeJSON(w, http.StatusOK, status{"status": "ready", "lag": s.o.Processor.Lag()})
+}

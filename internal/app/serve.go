@@ -1,0 +1,259 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/vigil-project/vigil/internal/alert"
+	"github.com/vigil-project/vigil/internal/api"
+	"github.com/vigil-project/vigil/internal/config"
+	"github.com/vigil-project/vigil/internal/engine"
+	"github.com/vigil-project/vigil/internal/ingest/httpingest"
+	"github.com/vigil-project/vigil/internal/processor"
+	"github.com/vigil-project/vigil/internal/rules"
+	"github.com/vigil-project/vigil/internal/store"
+	"github.com/vigil-project/vigil/internal/store/sqlite"
+)
+
+// serveOptions configure a server.
+type serveOptions struct {
+	Listen       string // host:port
+	DataDir      string // SQLite store directory
+	Postgres     string // DSN: use PostgreSQL instead of SQLite
+	ConfigPath   string
+	InsecureHTTP bool // allow plain HTTP on a non-loopback address
+	Logger       *slog.Logger
+	// KeyOut receives the first admin key, shown once.
+	KeyOut io.Writer
+	// Ready, when set, receives the server's base URL once it listens.
+	Ready func(base string, srv *server)
+}
+
+// server is a running vigil serve.
+type server struct {
+	store store.Store
+	proc  *processor.Processor
+	auth  *api.Auth
+	api   *api.Server
+}
+
+const defaultListen = "127.0.0.1:8470" // not a port of the services vigil talks to
+
+func runServe(ctx context.Context, args []string, s stdio) error {
+	fs := newFlags("serve",
+		"Runs vigil as a service: HTTP ingest (POST /v1/events), the durable store, detection on every event and\n"+
+			"the REST API under /v1. The first start creates an admin API key and prints it once.\n\n"+
+			"Example: vigil serve --data-dir /var/lib/vigil --config vigil.yaml", s.err)
+	o := serveOptions{}
+	fs.StringVar(&o.Listen, "listen", defaultListen, "address to listen on")
+	fs.StringVar(&o.DataDir, "data-dir", "vigil-data", "directory of the embedded SQLite store")
+	fs.StringVar(&o.Postgres, "postgres", "", "PostgreSQL DSN: use it as the store instead of SQLite (also $VIGIL_POSTGRES)")
+	fs.StringVar(&o.ConfigPath, "config", "", "configuration file (YAML, strict); see docs/configuration.md")
+	fs.BoolVar(&o.InsecureHTTP, "insecure-http", false, "allow plain HTTP on a non-loopback address (logs a warning)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if o.Postgres == "" {
+		o.Postgres = os.Getenv("VIGIL_POSTGRES")
+	}
+	o.Logger = slog.New(slog.NewTextHandler(s.err, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	o.KeyOut = s.err
+	return serve(ctx, o)
+}
+
+// serve runs until ctx ends, then shuts down in order: stop taking requests,
+// let detection finish what was stored, store the last alerts, close the
+// store.
+func serve(ctx context.Context, o serveOptions) error {
+	log := o.Logger
+	if err := checkListen(o.Listen, o.InsecureHTTP, log); err != nil {
+		return err
+	}
+	var cfg *config.Config
+	if o.ConfigPath != "" {
+		c, err := config.Load(o.ConfigPath)
+		if err != nil {
+			return err
+		}
+		cfg = c
+	}
+	ref, err := loadReference(cfg)
+	if err != nil {
+		return err
+	}
+	srcs, err := ruleSourcesFor(cfg, "", false)
+	if err != nil {
+		return err
+	}
+	ds, err := newDetectorSet(cfg, ref, srcs, log)
+	if err != nil {
+		return err
+	}
+	dets := ds.all
+	st, err := openStore(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	auth := api.NewAuth(st)
+	if key, err := auth.Bootstrap(ctx); err != nil {
+		return fmt.Errorf("creating the first admin key: %w", err)
+	} else if key != "" {
+		fmt.Fprintf(o.KeyOut, "\nvigil: first start: an admin API key was created. It is shown this once and stored only as a hash:\n\n    %s\n\n"+
+			"Use it as: Authorization: Bearer %s\n\n", key, key)
+	}
+
+	latency := api.StoreLatency()
+	eo := engineOptions(cfg)
+	eo.Detectors = dets
+	eo.Logger = log
+	proc, err := processor.New(processor.Options{Store: timedStore{st, latency}, Engine: eo, Logger: log})
+	if err != nil {
+		return err
+	}
+	ingest := httpingest.New(httpingest.Options{Sink: proc,
+		AllowTenant: func(r *http.Request, tenant string) bool { return api.MayIngest(r, tenant) }})
+	metrics := api.Metrics(api.MetricsSources{Ingest: ingest, Engine: proc.Engine(), Processor: proc, Manager: proc.Manager()}, latency)
+	srv := api.New(api.Options{Store: st, Processor: proc, Engine: proc.Engine(), Ingest: ingest, Auth: auth, Metrics: metrics, Logger: log})
+
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", o.Listen, err)
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 60 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	base := "http://" + ln.Addr().String()
+	log.Info("vigil serving", "url", base, "store", storeName(o), "detectors", len(dets))
+
+	procCtx, stopProc := context.WithCancel(context.WithoutCancel(ctx))
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		err := proc.Run(procCtx)
+		if errors.Is(err, context.Canceled) {
+			return nil
+		}
+		return err
+	})
+	g.Go(func() error {
+		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		log.Info("shutting down: no new requests, then detection drains")
+		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		err := hs.Shutdown(sctx)
+		stopProc()
+		return err
+	})
+	if ds.rules != nil {
+		// Rules reload when their files change; a broken file is reported
+		// and the rules in force stay.
+		rl := &rules.Reloader{Detector: ds.rules, Sources: srcs, Logger: log}
+		if err := rl.Prime(); err != nil {
+			return err
+		}
+		g.Go(func() error {
+			if err := rl.Run(gctx); err != nil && !errors.Is(err, context.Canceled) {
+				return err
+			}
+			return nil
+		})
+	}
+	if o.Ready != nil {
+		o.Ready(base, &server{store: st, proc: proc, auth: auth, api: srv})
+	}
+	err = g.Wait()
+	stopProc()
+	log.Info("vigil stopped", "position", proc.String())
+	return err
+}
+
+func storeName(o serveOptions) string {
+	if o.Postgres != "" {
+		return "postgres"
+	}
+	return "sqlite:" + o.DataDir
+}
+
+func openStore(ctx context.Context, o serveOptions) (store.Store, error) {
+	if o.Postgres != "" {
+		return openPostgres(ctx, o.Postgres)
+	}
+	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating the data directory: %w", err)
+	}
+	return sqlite.Open(ctx, filepath.Clean(o.DataDir), sqlite.Options{})
+}
+
+// checkListen refuses plain HTTP beyond loopback unless asked for.
+func checkListen(addr string, insecure bool, log *slog.Logger) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--listen %q: %w", addr, err)
+	}
+	ip := net.ParseIP(host)
+	loopback := host == "localhost" || (ip != nil && ip.IsLoopback())
+	if loopback {
+		return nil
+	}
+	if !insecure {
+		return fmt.Errorf("--listen %s is not a loopback address and TLS is not configured: API keys and events would cross the network in clear. "+
+			"Listen on 127.0.0.1 behind a TLS proxy, or pass --insecure-http to accept the risk", addr)
+	}
+	log.Warn("serving plain HTTP on a non-loopback address: credentials and events cross the network in clear", "listen", addr)
+	return nil
+}
+
+func engineOptions(cfg *config.Config) engine.Options {
+	if cfg == nil {
+		return engine.Options{}
+	}
+	return engine.Options{Shards: cfg.Engine.Shards, Lateness: cfg.Engine.Lateness, DedupWindow: cfg.Engine.DedupWindow}
+}
+
+// timedStore records the latency of the processor's store calls.
+type timedStore struct {
+	store.Store
+	h *prometheus.HistogramVec
+}
+
+func (t timedStore) observe(op string, start time.Time) {
+	t.h.WithLabelValues(op).Observe(time.Since(start).Seconds())
+}
+
+func (t timedStore) InsertEvents(ctx context.Context, sc store.Scope, evs []store.ArchivedEvent) ([]store.Inserted, error) {
+	defer t.observe("insert_events", time.Now())
+	return t.Store.InsertEvents(ctx, sc, evs)
+}
+
+func (t timedStore) ReadEvents(ctx context.Context, sc store.Scope, after int64, limit int) ([]store.ArchivedEvent, error) {
+	defer t.observe("read_events", time.Now())
+	return t.Store.ReadEvents(ctx, sc, after, limit)
+}
+
+func (t timedStore) UpsertAlerts(ctx context.Context, sc store.Scope, as []*alert.Alert) ([]bool, error) {
+	defer t.observe("upsert_alerts", time.Now())
+	return t.Store.UpsertAlerts(ctx, sc, as)
+}
+
+func (t timedStore) UpsertIncidents(ctx context.Context, sc store.Scope, incs []store.Incident) ([]bool, error) {
+	defer t.observe("upsert_incidents", time.Now())
+	return t.Store.UpsertIncidents(ctx, sc, incs)
+}

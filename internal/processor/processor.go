@@ -1,0 +1,368 @@
+// Package processor runs detection for `vigil serve`. Ingest stores events
+// durably first (store.Events); the processor follows the archive in
+// sequence order, decodes each event, pushes it through the engine and
+// stores the alerts and incidents the engine and the alert manager produce.
+//
+// Exactly once: the archive is the only input, read in sequence order. After
+// a restart the processor reads the archive again from the start (bounded by
+// retention), so the twin and every window are rebuilt exactly as they were;
+// the alerts it derives again have the same ids and are upserted, never
+// duplicated. Nothing acknowledged to a producer can be lost, and nothing is
+// processed twice in effect.
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vigil-project/vigil/internal/alert"
+	"github.com/vigil-project/vigil/internal/engine"
+	"github.com/vigil-project/vigil/internal/event"
+	"github.com/vigil-project/vigil/internal/ingest/httpingest"
+	"github.com/vigil-project/vigil/internal/store"
+)
+
+// Store is what the processor needs from the store.
+type Store interface {
+	store.Events
+	store.Alerts
+	store.Incidents
+}
+
+// Options configure a Processor.
+type Options struct {
+	Store   Store
+	Engine  engine.Options // Alerts is set by the processor
+	Manager alert.ManagerOptions
+	// MaxLag is how many stored events may wait for detection before
+	// ingest answers 429. Default 200,000.
+	MaxLag int64
+	// ReadBatch is how many events one archive read returns. Default 2,000.
+	ReadBatch int
+	Logger    *slog.Logger
+	// OnAlert is called (from the alert writer) for every alert stored for
+	// the first time: sinks and live updates hang here. May be nil.
+	OnAlert func(store.Alert)
+}
+
+// Processor follows the archive and runs detection. It implements
+// httpingest.Sink.
+type Processor struct {
+	o       Options
+	eng     *engine.Engine
+	mgr     *alert.Manager
+	wake    chan struct{}
+	queries chan query
+	alerts  chan pending
+
+	stored    atomic.Int64 // highest sequence number stored
+	processed atomic.Int64 // highest sequence number pushed through the engine
+	caughtUp  atomic.Bool  // the first read of the archive has finished
+	failed    atomic.Int64 // alert writes that failed and were retried
+	decodeErr atomic.Int64 // archived events that no longer decode (should never happen)
+	wg        sync.WaitGroup
+}
+
+type pending struct {
+	a   *alert.Alert
+	inc *alert.Incident
+}
+
+type query struct {
+	fn   func(engine.ShardView)
+	done chan struct{}
+}
+
+var _ httpingest.Sink = (*Processor)(nil)
+
+// New builds a processor; Run starts it.
+func New(o Options) (*Processor, error) {
+	if o.Store == nil {
+		return nil, errors.New("processor: no store")
+	}
+	if o.MaxLag <= 0 {
+		o.MaxLag = 200_000
+	}
+	if o.ReadBatch <= 0 {
+		o.ReadBatch = 2_000
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	p := &Processor{o: o, wake: make(chan struct{}, 1), queries: make(chan query), alerts: make(chan pending, 4096)}
+	out := o.Manager.Out
+	o.Manager.Out = func(a *alert.Alert, inc *alert.Incident) {
+		if out != nil {
+			out(a, inc)
+		}
+		// The manager calls Out with its lock held; the writer copies what
+		// it needs from inc before the next alert can change it.
+		p.alerts <- pending{a: a, inc: snapshotIncident(inc)}
+	}
+	p.mgr = alert.NewManager(o.Manager)
+	eo := o.Engine
+	eo.Alerts = func(a *alert.Alert) { p.mgr.Add(a) }
+	eng, err := engine.New(eo)
+	if err != nil {
+		return nil, err
+	}
+	p.eng = eng
+	return p, nil
+}
+
+func snapshotIncident(inc *alert.Incident) *alert.Incident {
+	c := *inc
+	c.Categories = append([]alert.Category(nil), inc.Categories...)
+	return &c
+}
+
+// Engine returns the engine (for its detector list and counters).
+func (p *Processor) Engine() *engine.Engine { return p.eng }
+
+// Manager returns the alert manager (for its counters).
+func (p *Processor) Manager() *alert.Manager { return p.mgr }
+
+// Lag is how many stored events wait for detection.
+func (p *Processor) Lag() int64 { return max(0, p.stored.Load()-p.processed.Load()) }
+
+// Ready reports whether the processor has caught up with the archive once.
+func (p *Processor) Ready() bool { return p.caughtUp.Load() }
+
+// Accept stores a batch durably and wakes the processor. It refuses the
+// batch (ErrOverloaded) before storing anything when detection is too far
+// behind, so memory and lag stay bounded.
+func (p *Processor) Accept(ctx context.Context, batch []httpingest.Accepted) ([]bool, error) {
+	if p.Lag() > p.o.MaxLag {
+		return nil, httpingest.ErrOverloaded
+	}
+	evs := make([]store.ArchivedEvent, len(batch))
+	now := time.Now().UnixNano()
+	for i, b := range batch {
+		e := b.Event
+		ae := store.ArchivedEvent{Tenant: e.Tenant, Source: e.Source, ID: e.ID, Type: e.Type.String(), Time: e.Time,
+			Subject: e.Subject, Raw: b.Raw, Arrived: now}
+		if a := e.Actor(); a != nil {
+			ae.Account, ae.Device, ae.IP, ae.ClientID = a.Account, a.Device, a.IP, a.ClientID
+		}
+		if e.Type == event.TypeAccountChange && ae.Subject == "" {
+			ae.Subject = e.AccountChange.Vehicle
+		}
+		evs[i] = ae
+	}
+	ins, err := p.o.Store.InsertEvents(ctx, store.AllTenants(), evs)
+	if err != nil {
+		return nil, err
+	}
+	dups := make([]bool, len(ins))
+	var top int64
+	for i, r := range ins {
+		dups[i] = r.Duplicate
+		top = max(top, r.Seq)
+	}
+	for {
+		cur := p.stored.Load()
+		if top <= cur || p.stored.CompareAndSwap(cur, top) {
+			break
+		}
+	}
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+	return dups, nil
+}
+
+// Query runs f on every engine shard, in order with the events pushed so
+// far, and waits. It is how the API reads the twin.
+func (p *Processor) Query(ctx context.Context, f func(engine.ShardView)) error {
+	q := query{fn: f, done: make(chan struct{})}
+	select {
+	case p.queries <- q:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-q.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Run follows the archive until ctx ends, then drains: every event read is
+// processed, every alert derived is stored. Run returns ctx's error after
+// the drain, or the first unrecoverable error.
+func (p *Processor) Run(ctx context.Context) error {
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.writeAlerts()
+	}()
+	err := p.follow(ctx)
+	// Stop, not Close: open windows stay open; a restart reads the archive
+	// again and closes them when their time comes.
+	p.eng.Stop()
+	close(p.alerts)
+	p.wg.Wait()
+	return err
+}
+
+// follow is the engine's router goroutine.
+func (p *Processor) follow(ctx context.Context) error {
+	dec := event.NewDecoder(event.Limits{})
+	after := int64(0)
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		evs, err := p.o.Store.ReadEvents(ctx, store.AllTenants(), after, p.o.ReadBatch)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			p.o.Logger.Error("reading the event archive failed; retrying", "after", after, "err", err)
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		for i := range evs {
+			ae := &evs[i]
+			ev, err := dec.Decode(ae.Raw)
+			if err != nil {
+				// Ingest validated it; a decoder change could reject it now.
+				p.decodeErr.Add(1)
+				p.o.Logger.Error("an archived event no longer decodes; skipped", "seq", ae.Seq, "tenant", ae.Tenant,
+					"source", ae.Source, "id", ae.ID, "err", err)
+			} else {
+				ev.Arrived = ae.Arrived
+				p.eng.Push(ev)
+			}
+			after = ae.Seq
+		}
+		if len(evs) > 0 {
+			p.processed.Store(after)
+			if after > p.stored.Load() {
+				p.stored.Store(after) // events stored before this process started
+			}
+		}
+		if len(evs) == p.o.ReadBatch {
+			continue // more to read now
+		}
+		p.eng.Flush()
+		p.caughtUp.Store(true)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-p.wake:
+		case now := <-tick.C:
+			p.eng.Tick(now.UnixNano())
+		case q := <-p.queries:
+			p.eng.Query(q.fn)
+			close(q.done)
+		}
+	}
+}
+
+// writeAlerts stores alerts and their incidents in batches, retrying on
+// failure: an alert is never dropped while the process lives, and one lost
+// in a crash is derived again on restart.
+func (p *Processor) writeAlerts() {
+	for first := range p.alerts {
+		batch := []pending{first}
+	more:
+		for len(batch) < 500 {
+			select {
+			case x, ok := <-p.alerts:
+				if !ok {
+					break more
+				}
+				batch = append(batch, x)
+			default:
+				break more
+			}
+		}
+		p.store(batch)
+	}
+}
+
+func (p *Processor) store(batch []pending) {
+	alerts := make([]*alert.Alert, len(batch))
+	incs := make([]store.Incident, 0, len(batch))
+	for i, x := range batch {
+		alerts[i] = x.a
+		incs = append(incs, incidentOf(x.a, x.inc))
+	}
+	for attempt := 0; ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		created, err := p.o.Store.UpsertAlerts(ctx, store.AllTenants(), alerts)
+		if err == nil {
+			_, err = p.o.Store.UpsertIncidents(ctx, store.AllTenants(), incs)
+		}
+		cancel()
+		if err == nil {
+			if p.o.OnAlert != nil {
+				for i, c := range created {
+					if c {
+						p.o.OnAlert(store.Alert{Alert: *alerts[i]})
+					}
+				}
+			}
+			return
+		}
+		p.failed.Add(1)
+		wait := min(time.Duration(attempt+1)*time.Second, 30*time.Second)
+		p.o.Logger.Error("storing alerts failed; retrying", "alerts", len(alerts), "attempt", attempt+1, "in", wait, "err", err)
+		time.Sleep(wait)
+	}
+}
+
+// incidentOf is the store's view of the incident an alert joined.
+func incidentOf(a *alert.Alert, inc *alert.Incident) store.Incident {
+	si := store.Incident{ID: a.Incident, Tenant: a.Tenant, FirstSeen: a.FirstSeen, LastSeen: a.LastSeen,
+		Severity: a.Severity, Categories: []alert.Category{a.Category}, AlertIDs: []string{a.ID}}
+	if inc != nil {
+		si.FirstSeen, si.LastSeen, si.Severity = min(si.FirstSeen, inc.FirstSeen), max(si.LastSeen, inc.LastSeen), max(si.Severity, inc.Severity)
+		si.Categories = inc.Categories
+	}
+	e := &a.Entities
+	add := func(k store.EntityKind, v string) {
+		if v != "" {
+			si.Entities = append(si.Entities, store.Entity{Kind: k, Value: v})
+		}
+	}
+	add(store.EntityVehicle, e.Vehicle)
+	for _, v := range e.Vehicles[:min(len(e.Vehicles), 20)] {
+		add(store.EntityVehicle, v)
+	}
+	add(store.EntityAccount, e.Account)
+	add(store.EntityDevice, e.Device)
+	add(store.EntityIP, e.IP)
+	add(store.EntityClient, e.ClientID)
+	add(store.EntityMSISDN, e.MSISDN)
+	return si
+}
+
+// Stats are the processor's counters for metrics.
+type Stats struct {
+	Stored, Processed, Lag int64
+	AlertWriteRetries      int64
+	UndecodableArchived    int64
+}
+
+// Stats returns the processor's counters.
+func (p *Processor) Stats() Stats {
+	return Stats{Stored: p.stored.Load(), Processed: p.processed.Load(), Lag: p.Lag(),
+		AlertWriteRetries: p.failed.Load(), UndecodableArchived: p.decodeErr.Load()}
+}
+
+// String describes the processor's position for logs.
+func (p *Processor) String() string {
+	return fmt.Sprintf("processed %d of %d stored events", p.processed.Load(), p.stored.Load())
+}

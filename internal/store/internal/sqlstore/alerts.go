@@ -1,0 +1,342 @@
+package sqlstore
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/json"
+	"errors"
+
+	"github.com/vigil-project/vigil/internal/alert"
+	"github.com/vigil-project/vigil/internal/event"
+	"github.com/vigil-project/vigil/internal/store"
+)
+
+// UpsertAlerts stores alerts by id. The detection fields of a re-delivered
+// alert are replaced only when they differ (compared by digest); the
+// analysts' fields are never touched.
+func (db *DB) UpsertAlerts(ctx context.Context, scope store.Scope, alerts []*alert.Alert) ([]bool, error) {
+	if len(alerts) > store.MaxUpsertBatch {
+		return nil, store.Errorf(store.ErrInvalid, "upsert alerts: %d alerts, more than %d in one call", len(alerts), store.MaxUpsertBatch)
+	}
+	for _, a := range alerts {
+		if err := store.ValidateAlert(a); err != nil {
+			return nil, err
+		}
+		if err := scope.Check(a.Tenant); err != nil {
+			return nil, err
+		}
+	}
+	created := make([]bool, len(alerts))
+	if len(alerts) == 0 {
+		return created, nil
+	}
+	err := db.inWrite(ctx, func(tx *Tx) error {
+		now := db.nowNS()
+		for i, a := range alerts {
+			c, err := db.upsertAlert(ctx, tx, a, now)
+			if err != nil {
+				return err
+			}
+			created[i] = c
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return created, nil
+}
+
+func (db *DB) upsertAlert(ctx context.Context, tx *Tx, a *alert.Alert, now int64) (bool, error) {
+	ents := store.AlertEntities(a)
+	entJSON, _ := json.Marshal(a.Entities)
+	evJSON, _ := json.Marshal(a.Evidence)
+	mapJSON, _ := json.Marshal(a.Mappings)
+	digest := sha256.Sum256(alert.AppendJSON(nil, a))
+	var pk int64
+	err := tx.QueryRow(ctx, `INSERT INTO alerts (id, tenant, time, first_seen, last_seen, category, severity, detector, title,
+explanation, entities, evidence, mappings, incident, digest, status, assignee, created, updated)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?) ON CONFLICT (id) DO NOTHING RETURNING pk`,
+		a.ID, a.Tenant, a.Time, a.FirstSeen, a.LastSeen, a.Category.String(), int(a.Severity), a.Detector, a.Title,
+		a.Explanation, string(entJSON), string(evJSON), string(mapJSON), a.Incident, digest[:], store.StatusNew.String(),
+		now, now).Scan(&pk)
+	created := err == nil
+	switch {
+	case created:
+	case errors.Is(err, sql.ErrNoRows):
+		var tenant string
+		var old []byte
+		err := tx.QueryRow(ctx, "SELECT pk, tenant, digest FROM alerts WHERE id = ?"+db.d.ForUpdate(), a.ID).Scan(&pk, &tenant, &old)
+		if err != nil {
+			return false, dbErr("upsert alert "+a.ID, err)
+		}
+		if tenant != a.Tenant {
+			return false, store.Errorf(store.ErrConflict, "alert %q already exists in another tenant", a.ID)
+		}
+		if bytes.Equal(old, digest[:]) {
+			return false, nil // a re-delivery: nothing changed
+		}
+		if _, err := tx.Exec(ctx, `UPDATE alerts SET time = ?, first_seen = ?, last_seen = ?, category = ?, severity = ?,
+detector = ?, title = ?, explanation = ?, entities = ?, evidence = ?, mappings = ?, incident = ?, digest = ?, updated = ?
+WHERE pk = ?`, a.Time, a.FirstSeen, a.LastSeen, a.Category.String(), int(a.Severity), a.Detector, a.Title, a.Explanation,
+			string(entJSON), string(evJSON), string(mapJSON), a.Incident, digest[:], now, pk); err != nil {
+			return false, dbErr("upsert alert "+a.ID, err)
+		}
+		for _, q := range []string{"DELETE FROM alert_entities WHERE alert_pk = ?", "DELETE FROM alert_evidence WHERE alert_pk = ?"} {
+			if _, err := tx.Exec(ctx, q, pk); err != nil {
+				return false, dbErr("upsert alert "+a.ID, err)
+			}
+		}
+	default:
+		return false, dbErr("upsert alert "+a.ID, err)
+	}
+	for _, e := range ents {
+		if _, err := tx.Exec(ctx, "INSERT INTO alert_entities (alert_pk, kind, value) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", pk, string(e.Kind), e.Value); err != nil {
+			return false, dbErr("upsert alert "+a.ID+": entities", err)
+		}
+	}
+	for i, r := range a.Evidence {
+		if _, err := tx.Exec(ctx, "INSERT INTO alert_evidence (alert_pk, ord, source, id) VALUES (?, ?, ?, ?)", pk, i, r.Source, r.ID); err != nil {
+			return false, dbErr("upsert alert "+a.ID+": evidence", err)
+		}
+	}
+	return created, nil
+}
+
+const alertColumns = `a.pk, a.id, a.tenant, a.time, a.first_seen, a.last_seen, a.category, a.severity, a.detector, a.title,
+a.explanation, a.entities, a.evidence, a.mappings, a.incident, a.status, a.assignee, a.created, a.updated`
+
+func scanAlert(s interface{ Scan(...any) error }, a *store.Alert) (pk int64, err error) {
+	var cat, ents, evs, maps, status string
+	var sev int
+	if err := s.Scan(&pk, &a.ID, &a.Tenant, &a.Time, &a.FirstSeen, &a.LastSeen, &cat, &sev, &a.Detector, &a.Title,
+		&a.Explanation, &ents, &evs, &maps, &a.Incident, &status, &a.Assignee, &a.Created, &a.Updated); err != nil {
+		return 0, err
+	}
+	a.Category, _ = alert.ParseCategory(cat)
+	a.Severity = event.Severity(sev)
+	a.Status, _ = store.ParseStatus(status)
+	if err := json.Unmarshal([]byte(ents), &a.Entities); err != nil {
+		return 0, err
+	}
+	if err := json.Unmarshal([]byte(evs), &a.Evidence); err != nil {
+		return 0, err
+	}
+	if err := json.Unmarshal([]byte(maps), &a.Mappings); err != nil {
+		return 0, err
+	}
+	return pk, nil
+}
+
+func scanAlerts(rows *sql.Rows, err error) ([]store.Alert, []int64, error) {
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	var out []store.Alert
+	var pks []int64
+	for rows.Next() {
+		var a store.Alert
+		pk, err := scanAlert(rows, &a)
+		if err != nil {
+			return nil, nil, err
+		}
+		out = append(out, a)
+		pks = append(pks, pk)
+	}
+	return out, pks, rows.Err()
+}
+
+// getAlert reads one alert in scope, ErrNotFound otherwise.
+func (db *DB) getAlert(ctx context.Context, tx *Tx, scope store.Scope, id string, lock bool) (store.Alert, int64, error) {
+	q := &query{}
+	q.sql("SELECT "+alertColumns+" FROM alerts a WHERE ").arg("a.id = ?", id)
+	q.scope("a.tenant", scope)
+	if lock {
+		q.sql(db.d.ForUpdate())
+	}
+	var a store.Alert
+	var pk int64
+	var err error
+	if tx != nil {
+		pk, err = scanAlert(tx.QueryRow(ctx, q.String(), q.args...), &a)
+	} else {
+		pk, err = scanAlert(db.rs.queryRow(ctx, q.String(), q.args...), &a)
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, 0, store.Errorf(store.ErrNotFound, "alert %q not found", id)
+	}
+	return a, pk, dbErr("get alert "+id, err)
+}
+
+// GetAlert returns one alert.
+func (db *DB) GetAlert(ctx context.Context, scope store.Scope, id string) (store.Alert, error) {
+	if db.isClosed() {
+		return store.Alert{}, store.ErrClosed
+	}
+	a, _, err := db.getAlert(ctx, nil, scope, id, false)
+	return a, err
+}
+
+// ListAlerts returns one page of alerts, keyset-paginated on (time, pk).
+func (db *DB) ListAlerts(ctx context.Context, scope store.Scope, aq store.AlertQuery) (store.AlertPage, error) {
+	if db.isClosed() {
+		return store.AlertPage{}, store.ErrClosed
+	}
+	if err := aq.Normalize(); err != nil {
+		return store.AlertPage{}, err
+	}
+	scope, err := scope.Narrow(aq.Tenant)
+	if err != nil {
+		return store.AlertPage{}, err
+	}
+	fp := newFingerprint().str(aq.Tenant).num(int64(aq.Category)).num(int64(aq.MinSeverity)).str(aq.Detector).
+		str(string(aq.Entity.Kind)).str(aq.Entity.Value).num(aq.From).num(aq.To)
+	for _, s := range aq.Statuses {
+		fp.num(int64(s))
+	}
+	var cur cursor
+	if aq.Cursor != "" {
+		if cur, err = decodeCursor(aq.Cursor, cursorAlerts, aq.Order, fp.sum()); err != nil {
+			return store.AlertPage{}, err
+		}
+	}
+	q := &query{}
+	q.sql("SELECT " + alertColumns + " FROM alerts a WHERE 1 = 1")
+	q.scope("a.tenant", scope)
+	if aq.Category != alert.CategoryUnset {
+		q.arg(" AND a.category = ?", aq.Category.String())
+	}
+	if aq.MinSeverity != event.SeverityUnset {
+		q.arg(" AND a.severity >= ?", int(aq.MinSeverity))
+	}
+	if len(aq.Statuses) > 0 {
+		names := make([]string, len(aq.Statuses))
+		for i, s := range aq.Statuses {
+			names[i] = s.String()
+		}
+		q.in("a.status", names)
+	}
+	if aq.Detector != "" {
+		q.arg(" AND a.detector = ?", aq.Detector)
+	}
+	if aq.Entity.Value != "" {
+		q.arg(" AND a.pk IN (SELECT alert_pk FROM alert_entities WHERE value = ?", aq.Entity.Value)
+		if aq.Entity.Kind != "" {
+			q.arg(" AND kind = ?", string(aq.Entity.Kind))
+		}
+		q.sql(")")
+	}
+	if aq.From != 0 {
+		q.arg(" AND a.time >= ?", aq.From)
+	}
+	if aq.To != 0 {
+		q.arg(" AND a.time < ?", aq.To)
+	}
+	desc := aq.Order == store.NewestFirst
+	if aq.Cursor != "" {
+		if desc {
+			q.arg(" AND a.time <= ?", cur.a).arg(" AND (a.time < ?", cur.a).arg(" OR a.pk < ?)", cur.b)
+		} else {
+			q.arg(" AND a.time >= ?", cur.a).arg(" AND (a.time > ?", cur.a).arg(" OR a.pk > ?)", cur.b)
+		}
+	}
+	if desc {
+		q.sql(" ORDER BY a.time DESC, a.pk DESC")
+	} else {
+		q.sql(" ORDER BY a.time, a.pk")
+	}
+	q.arg(" LIMIT ?", aq.Limit+1)
+	rows, err := db.rs.query(ctx, q.String(), q.args...)
+	alerts, pks, err := scanAlerts(rows, err)
+	if err != nil {
+		return store.AlertPage{}, dbErr("list alerts", err)
+	}
+	page := store.AlertPage{Alerts: alerts}
+	if len(alerts) > aq.Limit {
+		page.Alerts = alerts[:aq.Limit]
+		last := page.Alerts[aq.Limit-1]
+		page.Next = cursor{kind: cursorAlerts, order: aq.Order, fp: fp.sum(), a: last.Time, b: pks[aq.Limit-1]}.encode()
+	}
+	return page, nil
+}
+
+// UpdateAlert changes status or assignee.
+func (db *DB) UpdateAlert(ctx context.Context, scope store.Scope, c store.AlertChange) (store.Alert, error) {
+	if err := c.Validate(); err != nil {
+		return store.Alert{}, err
+	}
+	if c.Audit != nil {
+		if err := db.checkAudit(scope, c.Audit); err != nil {
+			return store.Alert{}, err
+		}
+	}
+	var out store.Alert
+	err := db.inWrite(ctx, func(tx *Tx) error {
+		a, pk, err := db.getAlert(ctx, tx, scope, c.ID, true)
+		if err != nil {
+			return err
+		}
+		if c.Status != store.StatusUnset {
+			a.Status = c.Status
+		}
+		if c.Assignee != nil {
+			a.Assignee = *c.Assignee
+		}
+		a.Updated = db.nowNS()
+		if _, err := tx.Exec(ctx, "UPDATE alerts SET status = ?, assignee = ?, updated = ? WHERE pk = ?",
+			a.Status.String(), a.Assignee, a.Updated, pk); err != nil {
+			return dbErr("update alert "+c.ID, err)
+		}
+		if c.Audit != nil {
+			if _, err := db.appendAudit(ctx, tx, *c.Audit); err != nil {
+				return err
+			}
+		}
+		out = a
+		return nil
+	})
+	return out, err
+}
+
+// Evidence resolves an alert's evidence refs against the archive.
+func (db *DB) Evidence(ctx context.Context, scope store.Scope, alertID string) ([]store.EvidenceItem, error) {
+	var out []store.EvidenceItem
+	err := db.inRead(ctx, func(tx *Tx) error {
+		a, pk, err := db.getAlert(ctx, tx, scope, alertID, false)
+		if err != nil {
+			return err
+		}
+		// The join names the alert's tenant: evidence never resolves to
+		// another tenant's event, whatever its (source, id).
+		rows, err := tx.Query(ctx, `SELECT v.source, v.id, e.seq, e.tenant, e.source, e.id, e.type, e.time,
+COALESCE(e.subject, ''), COALESCE(e.account, ''), COALESCE(e.device, ''), COALESCE(e.ip, ''), COALESCE(e.client_id, ''),
+e.arrived, e.raw
+FROM alert_evidence v LEFT JOIN events e ON e.tenant = ? AND e.source = v.source AND e.id = v.id
+WHERE v.alert_pk = ? ORDER BY v.ord`, a.Tenant, pk)
+		if err != nil {
+			return dbErr("evidence of alert "+alertID, err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var it store.EvidenceItem
+			var seq, tm, arrived sql.NullInt64
+			var tenant, source, id, typ, subject, account, device, ip, client sql.NullString
+			var raw []byte
+			if err := rows.Scan(&it.Ref.Source, &it.Ref.ID, &seq, &tenant, &source, &id, &typ, &tm,
+				&subject, &account, &device, &ip, &client, &arrived, &raw); err != nil {
+				return dbErr("evidence of alert "+alertID, err)
+			}
+			if seq.Valid {
+				it.Event = &store.ArchivedEvent{Seq: seq.Int64, Tenant: tenant.String, Source: source.String, ID: id.String,
+					Type: typ.String, Time: tm.Int64, Subject: subject.String, Account: account.String, Device: device.String,
+					IP: ip.String, ClientID: client.String, Arrived: arrived.Int64, Raw: raw}
+			}
+			out = append(out, it)
+		}
+		return dbErr("evidence of alert "+alertID, rows.Err())
+	})
+	return out, err
+}

@@ -1,0 +1,355 @@
+// Package sqlstore is the store written once in SQL that SQLite and
+// PostgreSQL both understand, over database/sql. store/sqlite and
+// store/postgres supply a Dialect (connections, placeholders, the bulk event
+// insert, locking) and their migrations; everything else lives here, so the
+// two implementations cannot drift apart.
+//
+// SQL text is built only from constant fragments; every value, and
+// especially every user input, is a bound argument. Statements are prepared
+// once per connection and cached by their text.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/vigil-project/vigil/internal/store"
+)
+
+// Dialect is what differs between the databases.
+type Dialect interface {
+	// Name is "sqlite" or "postgres".
+	Name() string
+	// Rebind turns the ? placeholders of q into the driver's.
+	Rebind(q string) string
+	// PrepareStatements: whether the store should prepare and cache
+	// statements itself, or the driver already does.
+	PrepareStatements() bool
+	// SnapshotTx are the options of a read-only transaction whose
+	// statements all see one snapshot.
+	SnapshotTx() *sql.TxOptions
+	// ForUpdate is the clause that locks the rows a SELECT reads until the
+	// transaction ends ("" where the write transaction already excludes
+	// every other writer).
+	ForUpdate() string
+	// IndexedBy is the clause that makes the planner use the named index
+	// on a table ("" where the planner can be trusted to find it); with
+	// index "" it is the clause that keeps it to the primary key.
+	IndexedBy(index string) string
+	// LockMigrations serialises migrations across processes.
+	LockMigrations(ctx context.Context, tx *sql.Tx) error
+	// InsertEvents inserts evs in tx with sequence numbers base, base+1,
+	// …, skipping those whose (tenant, source, id) exists, and sets out.
+	InsertEvents(ctx context.Context, tx *Tx, base int64, evs []store.ArchivedEvent, out []store.Inserted) error
+}
+
+// Options configure a DB.
+type Options struct {
+	// Now is the wall clock for created/updated stamps. Default time.Now.
+	Now func() time.Time
+	// Logger. Default slog.Default().
+	Logger *slog.Logger
+	// MaxGroupEvents bounds the events of one group commit. Default 20,000.
+	MaxGroupEvents int
+	// QueueDepth bounds the InsertEvents calls waiting for the writer;
+	// callers beyond it wait (backpressure). Default 256.
+	QueueDepth int
+}
+
+// DB implements store.Store over a Dialect.
+type DB struct {
+	d     Dialect
+	w, r  *sql.DB // writer and reader pools (the same for PostgreSQL)
+	ws    *stmtCache
+	rs    *stmtCache
+	now   func() time.Time
+	log   *slog.Logger
+	opts  Options
+	close func() error // releases the pools
+
+	mu      sync.RWMutex // held (read) while a request is handed to the committer
+	closed  bool
+	reqs    chan *insertReq
+	stopped chan struct{}
+
+	tenantMu sync.Mutex
+	tenants  map[string]bool // tenants known to be registered
+}
+
+var _ store.Store = (*DB)(nil)
+
+// New runs the migrations and returns a DB. w is the pool writes go
+// through, r the pool reads go through (they may be the same); closeFn
+// releases them on Close.
+func New(ctx context.Context, d Dialect, w, r *sql.DB, closeFn func() error, migrations []Migration, opts Options) (*DB, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.MaxGroupEvents <= 0 {
+		opts.MaxGroupEvents = 20_000
+	}
+	if opts.QueueDepth <= 0 {
+		opts.QueueDepth = 256
+	}
+	db := &DB{d: d, w: w, r: r, now: opts.Now, log: opts.Logger, opts: opts, close: closeFn,
+		reqs: make(chan *insertReq, opts.QueueDepth), stopped: make(chan struct{}), tenants: map[string]bool{}}
+	db.ws = &stmtCache{db: w, rebind: d.Rebind, prepare: d.PrepareStatements(), m: map[string]*sql.Stmt{}}
+	db.rs = db.ws
+	if r != w {
+		db.rs = &stmtCache{db: r, rebind: d.Rebind, prepare: d.PrepareStatements(), m: map[string]*sql.Stmt{}}
+	}
+	if err := migrate(ctx, d, w, migrations, db.now); err != nil {
+		return nil, err
+	}
+	go db.commitLoop()
+	return db, nil
+}
+
+// Ping reports whether both pools answer.
+func (db *DB) Ping(ctx context.Context) error {
+	if db.isClosed() {
+		return store.ErrClosed
+	}
+	var one int
+	if err := db.rs.queryRow(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("store: ping: %w", err)
+	}
+	return nil
+}
+
+// Close stops the writer after the pending inserts and closes the pools.
+func (db *DB) Close() error {
+	db.mu.Lock()
+	if db.closed {
+		db.mu.Unlock()
+		return store.ErrClosed
+	}
+	db.closed = true
+	close(db.reqs)
+	db.mu.Unlock()
+	<-db.stopped
+	db.ws.closeAll()
+	if db.rs != db.ws {
+		db.rs.closeAll()
+	}
+	return db.close()
+}
+
+func (db *DB) isClosed() bool {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	return db.closed
+}
+
+// Now returns the wall clock in Unix ns.
+func (db *DB) nowNS() int64 { return db.now().UnixNano() }
+
+// stmtCache runs the statements of one pool. With prepare set (SQLite,
+// whose driver would otherwise compile every statement on every call) it
+// prepares each text once per pool and reuses it; without (PostgreSQL,
+// whose driver already caches prepared statements per connection) it
+// passes the text through.
+type stmtCache struct {
+	db      *sql.DB
+	rebind  func(string) string
+	prepare bool
+	mu      sync.Mutex
+	m       map[string]*sql.Stmt
+}
+
+// maxCachedStmts bounds the cache; the SQL shapes are a finite set of
+// constant fragments, far fewer than this.
+const maxCachedStmts = 2000
+
+func (c *stmtCache) get(ctx context.Context, q string) (*sql.Stmt, error) {
+	c.mu.Lock()
+	st := c.m[q]
+	c.mu.Unlock()
+	if st != nil {
+		return st, nil
+	}
+	st, err := c.db.PrepareContext(ctx, c.rebind(q))
+	if err != nil {
+		return nil, fmt.Errorf("store: prepare: %w", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old := c.m[q]; old != nil {
+		st.Close()
+		return old, nil
+	}
+	if len(c.m) >= maxCachedStmts {
+		for k, s := range c.m {
+			s.Close()
+			delete(c.m, k)
+		}
+	}
+	c.m[q] = st
+	return st, nil
+}
+
+func (c *stmtCache) closeAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, s := range c.m {
+		s.Close()
+		delete(c.m, k)
+	}
+}
+
+func (c *stmtCache) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if !c.prepare {
+		return c.db.QueryContext(ctx, c.rebind(q), args...)
+	}
+	st, err := c.get(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// row is a *sql.Row that may carry a prepare error.
+type row struct {
+	r   *sql.Row
+	err error
+}
+
+func (r row) Scan(dst ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	return r.r.Scan(dst...)
+}
+
+func (c *stmtCache) queryRow(ctx context.Context, q string, args ...any) row {
+	if !c.prepare {
+		return row{r: c.db.QueryRowContext(ctx, c.rebind(q), args...)}
+	}
+	st, err := c.get(ctx, q)
+	if err != nil {
+		return row{err: err}
+	}
+	return row{r: st.QueryRowContext(ctx, args...)}
+}
+
+// Tx is a transaction. Its statements are prepared on the transaction's
+// own connection (a pool-wide prepare could wait forever for a connection
+// the transaction holds) and reused within it.
+type Tx struct {
+	tx      *sql.Tx
+	rebind  func(string) string
+	prepare bool
+	stmts   map[string]*sql.Stmt
+}
+
+// Stmt returns q prepared in the transaction; it is closed with it.
+func (t *Tx) Stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st := t.stmts[q]; st != nil {
+		return st, nil
+	}
+	st, err := t.tx.PrepareContext(ctx, t.rebind(q))
+	if err != nil {
+		return nil, fmt.Errorf("store: prepare: %w", err)
+	}
+	if t.stmts == nil {
+		t.stmts = map[string]*sql.Stmt{}
+	}
+	t.stmts[q] = st
+	return st, nil
+}
+
+// Exec runs q in the transaction.
+func (t *Tx) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if !t.prepare {
+		return t.tx.ExecContext(ctx, t.rebind(q), args...)
+	}
+	st, err := t.Stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+// Query runs q in the transaction.
+func (t *Tx) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if !t.prepare {
+		return t.tx.QueryContext(ctx, t.rebind(q), args...)
+	}
+	st, err := t.Stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// QueryRow runs q in the transaction.
+func (t *Tx) QueryRow(ctx context.Context, q string, args ...any) row {
+	if !t.prepare {
+		return row{r: t.tx.QueryRowContext(ctx, t.rebind(q), args...)}
+	}
+	st, err := t.Stmt(ctx, q)
+	if err != nil {
+		return row{err: err}
+	}
+	return row{r: st.QueryRowContext(ctx, args...)}
+}
+
+// inWrite runs fn in a write transaction and commits it.
+func (db *DB) inWrite(ctx context.Context, fn func(*Tx) error) error {
+	if db.isClosed() {
+		return store.ErrClosed
+	}
+	return inTx(ctx, db.w, db.ws, nil, fn)
+}
+
+// inRead runs fn in a read-only transaction that sees one snapshot.
+func (db *DB) inRead(ctx context.Context, fn func(*Tx) error) error {
+	if db.isClosed() {
+		return store.ErrClosed
+	}
+	return inTx(ctx, db.r, db.rs, db.d.SnapshotTx(), fn)
+}
+
+func inTx(ctx context.Context, pool *sql.DB, c *stmtCache, opts *sql.TxOptions, fn func(*Tx) error) error {
+	tx, err := pool.BeginTx(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	if err := fn(&Tx{tx: tx, rebind: c.rebind, prepare: c.prepare}); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	return nil
+}
+
+// dbErr wraps a database error with what was being done, leaving store
+// errors and context errors as they are.
+func dbErr(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *store.Error
+	if errors.As(err, &se) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return fmt.Errorf("store: %s: %w", what, err)
+}
+
+// nullable maps "" to NULL for the partially indexed columns.
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}

@@ -1,0 +1,392 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/vigil-project/vigil/internal/event"
+	"github.com/vigil-project/vigil/internal/store"
+)
+
+// insertReq is one InsertEvents call waiting for the writer.
+type insertReq struct {
+	evs  []store.ArchivedEvent
+	out  []store.Inserted
+	done chan error
+}
+
+// InsertEvents validates the batch and hands it to the single writer, which
+// commits it together with the batches of other callers waiting at the same
+// time (group commit) and answers each caller once the transaction is
+// durable.
+func (db *DB) InsertEvents(ctx context.Context, scope store.Scope, evs []store.ArchivedEvent) ([]store.Inserted, error) {
+	if len(evs) == 0 {
+		return nil, nil
+	}
+	if len(evs) > store.MaxInsertBatch {
+		return nil, store.Errorf(store.ErrInvalid, "insert events: %d events, more than %d in one batch", len(evs), store.MaxInsertBatch)
+	}
+	for i := range evs {
+		if err := evs[i].Validate(); err != nil {
+			return nil, err
+		}
+		if err := scope.Check(evs[i].Tenant); err != nil {
+			return nil, err
+		}
+	}
+	req := &insertReq{evs: evs, out: make([]store.Inserted, len(evs)), done: make(chan error, 1)}
+	db.mu.RLock()
+	if db.closed {
+		db.mu.RUnlock()
+		return nil, store.ErrClosed
+	}
+	select {
+	case db.reqs <- req:
+		db.mu.RUnlock()
+	case <-ctx.Done():
+		db.mu.RUnlock()
+		return nil, ctx.Err()
+	}
+	select {
+	case err := <-req.done:
+		if err != nil {
+			return nil, err
+		}
+		return req.out, nil
+	case <-ctx.Done():
+		// The batch may still commit; a retry is answered as duplicates.
+		return nil, ctx.Err()
+	}
+}
+
+// commitLoop is the single writer of events. It takes the first waiting
+// request, gathers whatever else is waiting (up to MaxGroupEvents) and
+// commits them in one transaction: under load, one fsync covers many
+// callers' batches.
+func (db *DB) commitLoop() {
+	defer close(db.stopped)
+	var group []*insertReq
+	for first := range db.reqs {
+		group = append(group[:0], first)
+		n := len(first.evs)
+	gather:
+		for n < db.opts.MaxGroupEvents {
+			select {
+			case r, ok := <-db.reqs:
+				if !ok {
+					break gather
+				}
+				group = append(group, r)
+				n += len(r.evs)
+			default:
+				break gather
+			}
+		}
+		err := db.insertGroup(context.Background(), group, n)
+		if err != nil && len(group) > 1 {
+			// Do not let one batch fail the others: commit each alone.
+			for _, r := range group {
+				r.done <- db.insertGroup(context.Background(), []*insertReq{r}, len(r.evs))
+			}
+			continue
+		}
+		for _, r := range group {
+			r.done <- err
+		}
+	}
+}
+
+// insertGroup commits the events of a group in one transaction.
+func (db *DB) insertGroup(ctx context.Context, group []*insertReq, n int) error {
+	var newTenants []string
+	err := inTx(ctx, db.w, db.ws, nil, func(tx *Tx) error {
+		// The counter row serialises event writers (PostgreSQL holds its
+		// row lock until commit), so sequence numbers follow commit order.
+		var end int64
+		if err := tx.QueryRow(ctx, "UPDATE counters SET value = value + ? WHERE name = 'event_seq' RETURNING value", n).Scan(&end); err != nil {
+			return dbErr("insert events: reserve sequence numbers", err)
+		}
+		base := end - int64(n) + 1
+		newTenants = db.unregistered(group, newTenants[:0])
+		for _, t := range newTenants {
+			if _, err := tx.Exec(ctx, "INSERT INTO tenants (name, created) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", t, db.nowNS()); err != nil {
+				return dbErr("insert events: register tenant", err)
+			}
+		}
+		for _, r := range group {
+			if err := db.d.InsertEvents(ctx, tx, base, r.evs, r.out); err != nil {
+				return dbErr("insert events", err)
+			}
+			base += int64(len(r.evs))
+		}
+		return nil
+	})
+	if err == nil && len(newTenants) > 0 {
+		db.tenantMu.Lock()
+		for _, t := range newTenants {
+			db.tenants[t] = true
+		}
+		db.tenantMu.Unlock()
+	}
+	return err
+}
+
+// unregistered appends the group's tenants not yet known to be registered.
+func (db *DB) unregistered(group []*insertReq, out []string) []string {
+	db.tenantMu.Lock()
+	defer db.tenantMu.Unlock()
+	for _, r := range group {
+		for i := range r.evs {
+			t := r.evs[i].Tenant
+			if !db.tenants[t] {
+				seen := false
+				for _, o := range out {
+					seen = seen || o == t
+				}
+				if !seen {
+					out = append(out, t)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// RowInsert is the statement of the row-at-a-time event insert.
+const RowInsert = `INSERT INTO events (seq, tenant, source, id, type, time, subject, account, device, ip, client_id, arrived, raw)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, source, id) DO NOTHING`
+
+// InsertRows inserts events one prepared statement execution at a time:
+// the fastest way for an in-process database.
+func InsertRows(ctx context.Context, tx *Tx, base int64, evs []store.ArchivedEvent, out []store.Inserted) error {
+	st, err := tx.Stmt(ctx, RowInsert)
+	if err != nil {
+		return err
+	}
+	for i := range evs {
+		e := &evs[i]
+		seq := base + int64(i)
+		res, err := st.ExecContext(ctx, seq, e.Tenant, e.Source, e.ID, e.Type, e.Time, nullable(e.Subject),
+			nullable(e.Account), nullable(e.Device), nullable(e.IP), nullable(e.ClientID), e.Arrived, e.Raw)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n == 1 {
+			out[i] = store.Inserted{Seq: seq}
+		} else {
+			out[i] = store.Inserted{Duplicate: true}
+		}
+	}
+	return nil
+}
+
+const eventColumns = `seq, tenant, source, id, type, time, COALESCE(subject, ''), COALESCE(account, ''),
+COALESCE(device, ''), COALESCE(ip, ''), COALESCE(client_id, ''), arrived, raw`
+
+func scanEvent(s interface{ Scan(...any) error }, e *store.ArchivedEvent) error {
+	return s.Scan(&e.Seq, &e.Tenant, &e.Source, &e.ID, &e.Type, &e.Time, &e.Subject, &e.Account,
+		&e.Device, &e.IP, &e.ClientID, &e.Arrived, &e.Raw)
+}
+
+func scanEvents(rows *sql.Rows, err error, limit int) ([]store.ArchivedEvent, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make([]store.ArchivedEvent, 0, min(limit, 256))
+	for rows.Next() {
+		out = append(out, store.ArchivedEvent{})
+		if err := scanEvent(rows, &out[len(out)-1]); err != nil {
+			return nil, err
+		}
+	}
+	return out, rows.Err()
+}
+
+// ReadEvents returns events after afterSeq in sequence order.
+func (db *DB) ReadEvents(ctx context.Context, scope store.Scope, afterSeq int64, limit int) ([]store.ArchivedEvent, error) {
+	if db.isClosed() {
+		return nil, store.ErrClosed
+	}
+	limit = store.ReadLimit(limit)
+	q := &query{}
+	// Walk the primary key: an index on tenant would mean sorting the
+	// tenant's whole archive.
+	q.sql("SELECT "+eventColumns+" FROM events"+db.d.IndexedBy("")+" WHERE ").arg("seq > ?", afterSeq)
+	q.scope("tenant", scope)
+	q.arg(" ORDER BY seq LIMIT ?", limit)
+	rows, err := db.rs.query(ctx, q.String(), q.args...)
+	evs, err := scanEvents(rows, err, limit)
+	return evs, dbErr("read events", err)
+}
+
+// entityColumn maps an entity kind to its events column and index.
+func entityColumn(k store.EntityKind) (col, index string) {
+	switch k {
+	case store.EntityVehicle:
+		return "subject", "events_subject"
+	case store.EntityAccount:
+		return "account", "events_account"
+	case store.EntityDevice:
+		return "device", "events_device"
+	case store.EntityIP:
+		return "ip", "events_ip"
+	case store.EntityClient:
+		return "client_id", "events_client"
+	}
+	return "", ""
+}
+
+// SearchEvents returns one page of a timeline, keyset-paginated on
+// (time, seq).
+func (db *DB) SearchEvents(ctx context.Context, scope store.Scope, eq store.EventQuery) (store.EventPage, error) {
+	if db.isClosed() {
+		return store.EventPage{}, store.ErrClosed
+	}
+	if err := eq.Normalize(); err != nil {
+		return store.EventPage{}, err
+	}
+	scope, err := scope.Narrow(eq.Tenant)
+	if err != nil {
+		return store.EventPage{}, err
+	}
+	fp := newFingerprint().str(eq.Tenant).str(string(eq.Kind)).str(eq.Value).num(eq.From).num(eq.To)
+	for _, t := range eq.Types {
+		fp.str(t)
+	}
+	var cur cursor
+	if eq.Cursor != "" {
+		if cur, err = decodeCursor(eq.Cursor, cursorEvents, eq.Order, fp.sum()); err != nil {
+			return store.EventPage{}, err
+		}
+	}
+	q := &query{}
+	q.sql("SELECT " + eventColumns + " FROM events")
+	if col, index := entityColumn(eq.Kind); col != "" {
+		q.sql(db.d.IndexedBy(index)).arg(" WHERE "+col+" = ?", eq.Value)
+		q.scope("tenant", scope)
+	} else {
+		// No entity: walk the tenants' (tenant, time) ranges. The
+		// all-tenants scope becomes the list of registered tenants.
+		q.sql(" WHERE 1 = 1")
+		if scope.All() {
+			ts, err := db.tenantList(ctx)
+			if err != nil {
+				return store.EventPage{}, err
+			}
+			scope = store.TenantScope(ts...)
+		}
+		q.scope("tenant", scope)
+	}
+	if len(eq.Types) > 0 {
+		q.in("type", eq.Types)
+	}
+	if eq.From != 0 {
+		q.arg(" AND time >= ?", eq.From)
+	}
+	if eq.To != 0 {
+		q.arg(" AND time < ?", eq.To)
+	}
+	desc := eq.Order == store.NewestFirst
+	if eq.Cursor != "" {
+		// The redundant bound on time alone lets the index seek to the
+		// cursor instead of filtering the pages already read.
+		if desc {
+			q.arg(" AND time <= ?", cur.a).arg(" AND (time < ?", cur.a).arg(" OR seq < ?)", cur.b)
+		} else {
+			q.arg(" AND time >= ?", cur.a).arg(" AND (time > ?", cur.a).arg(" OR seq > ?)", cur.b)
+		}
+	}
+	if desc {
+		q.sql(" ORDER BY time DESC, seq DESC")
+	} else {
+		q.sql(" ORDER BY time, seq")
+	}
+	q.arg(" LIMIT ?", eq.Limit+1)
+	rows, err := db.rs.query(ctx, q.String(), q.args...)
+	evs, err := scanEvents(rows, err, eq.Limit+1)
+	if err != nil {
+		return store.EventPage{}, dbErr("search events", err)
+	}
+	page := store.EventPage{Events: evs}
+	if len(evs) > eq.Limit {
+		page.Events = evs[:eq.Limit]
+		last := page.Events[eq.Limit-1]
+		page.Next = cursor{kind: cursorEvents, order: eq.Order, fp: fp.sum(), a: last.Time, b: last.Seq}.encode()
+	}
+	return page, nil
+}
+
+// tenantList returns every tenant that ever had an event archived.
+func (db *DB) tenantList(ctx context.Context) ([]string, error) {
+	rows, err := db.rs.query(ctx, "SELECT name FROM tenants ORDER BY name")
+	if err != nil {
+		return nil, dbErr("list tenants", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			return nil, dbErr("list tenants", err)
+		}
+		out = append(out, t)
+	}
+	return out, dbErr("list tenants", rows.Err())
+}
+
+// GetEvent returns one event by its idempotency key.
+func (db *DB) GetEvent(ctx context.Context, scope store.Scope, tenant string, ref event.Ref) (store.ArchivedEvent, error) {
+	var e store.ArchivedEvent
+	if db.isClosed() {
+		return e, store.ErrClosed
+	}
+	if err := scope.Check(tenant); err != nil {
+		return e, err
+	}
+	err := db.rs.queryRow(ctx, "SELECT "+eventColumns+" FROM events WHERE tenant = ? AND source = ? AND id = ?",
+		tenant, ref.Source, ref.ID).Scan(scanTargets(&e)...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return e, store.Errorf(store.ErrNotFound, "event (%s, %s) of tenant %q not found", ref.Source, ref.ID, tenant)
+	}
+	return e, dbErr("get event", err)
+}
+
+func scanTargets(e *store.ArchivedEvent) []any {
+	return []any{&e.Seq, &e.Tenant, &e.Source, &e.ID, &e.Type, &e.Time, &e.Subject, &e.Account,
+		&e.Device, &e.IP, &e.ClientID, &e.Arrived, &e.Raw}
+}
+
+// Checkpoint replaces the named checkpoint.
+func (db *DB) Checkpoint(ctx context.Context, c store.Checkpoint) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	if c.Snapshot == nil {
+		c.Snapshot = []byte{}
+	}
+	return db.inWrite(ctx, func(tx *Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO checkpoints (name, seq, snapshot, saved) VALUES (?, ?, ?, ?)
+ON CONFLICT (name) DO UPDATE SET seq = excluded.seq, snapshot = excluded.snapshot, saved = excluded.saved`,
+			c.Name, c.Seq, c.Snapshot, db.nowNS())
+		return dbErr("save checkpoint", err)
+	})
+}
+
+// LoadCheckpoint returns the named checkpoint.
+func (db *DB) LoadCheckpoint(ctx context.Context, name string) (store.Checkpoint, error) {
+	c := store.Checkpoint{Name: name}
+	if db.isClosed() {
+		return c, store.ErrClosed
+	}
+	err := db.rs.queryRow(ctx, "SELECT seq, snapshot, saved FROM checkpoints WHERE name = ?", name).Scan(&c.Seq, &c.Snapshot, &c.Saved)
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, store.Errorf(store.ErrNotFound, "checkpoint %q not found", name)
+	}
+	return c, dbErr("load checkpoint", err)
+}

@@ -1,0 +1,359 @@
+package sqlstore
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"slices"
+
+	"github.com/vigil-project/vigil/internal/alert"
+	"github.com/vigil-project/vigil/internal/event"
+	"github.com/vigil-project/vigil/internal/store"
+)
+
+// engineActor is the history actor of changes the engine makes.
+const engineActor = "vigil"
+
+// UpsertIncidents merges incidents by id.
+func (db *DB) UpsertIncidents(ctx context.Context, scope store.Scope, incs []store.Incident) ([]bool, error) {
+	if len(incs) > store.MaxUpsertBatch {
+		return nil, store.Errorf(store.ErrInvalid, "upsert incidents: %d incidents, more than %d in one call", len(incs), store.MaxUpsertBatch)
+	}
+	for i := range incs {
+		if err := incs[i].Validate(); err != nil {
+			return nil, err
+		}
+		if err := scope.Check(incs[i].Tenant); err != nil {
+			return nil, err
+		}
+	}
+	created := make([]bool, len(incs))
+	if len(incs) == 0 {
+		return created, nil
+	}
+	err := db.inWrite(ctx, func(tx *Tx) error {
+		now := db.nowNS()
+		for i := range incs {
+			c, err := db.upsertIncident(ctx, tx, &incs[i], now)
+			if err != nil {
+				return err
+			}
+			created[i] = c
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return created, nil
+}
+
+func sortEntities(es []store.Entity) []store.Entity {
+	slices.SortFunc(es, func(a, b store.Entity) int {
+		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Value, b.Value))
+	})
+	return slices.Compact(es)
+}
+
+func (db *DB) upsertIncident(ctx context.Context, tx *Tx, in *store.Incident, now int64) (bool, error) {
+	ents := sortEntities(slices.Clone(in.Entities))
+	cats := store.CategoryMask(in.Categories)
+	var pk int64
+	entJSON, _ := json.Marshal(ents)
+	if ents == nil {
+		entJSON = []byte("[]")
+	}
+	err := tx.QueryRow(ctx, `INSERT INTO incidents (id, tenant, first_seen, last_seen, severity, categories, entities,
+alert_count, status, assignee, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, '', ?, ?)
+ON CONFLICT (id) DO NOTHING RETURNING pk`,
+		in.ID, in.Tenant, in.FirstSeen, in.LastSeen, int(in.Severity), cats, string(entJSON), store.StatusNew.String(), now, now).Scan(&pk)
+	created := err == nil
+	changed := created
+	switch {
+	case created:
+		if err := db.addHistory(ctx, tx, pk, now, engineActor, "created", "", ""); err != nil {
+			return false, err
+		}
+	case errors.Is(err, sql.ErrNoRows):
+		// Lock the row first (PostgreSQL), then merge in Go.
+		var tenant, oldEnts string
+		var first, last, oldCats int64
+		var sev int
+		err := tx.QueryRow(ctx, "SELECT pk, tenant, first_seen, last_seen, severity, categories, entities FROM incidents WHERE id = ?"+db.d.ForUpdate(),
+			in.ID).Scan(&pk, &tenant, &first, &last, &sev, &oldCats, &oldEnts)
+		if err != nil {
+			return false, dbErr("upsert incident "+in.ID, err)
+		}
+		if tenant != in.Tenant {
+			return false, store.Errorf(store.ErrConflict, "incident %q already exists in another tenant", in.ID)
+		}
+		var stored []store.Entity
+		if err := json.Unmarshal([]byte(oldEnts), &stored); err != nil {
+			return false, dbErr("upsert incident "+in.ID, err)
+		}
+		merged := sortEntities(append(stored, ents...))
+		nfirst, nlast, nsev, ncats := min(first, in.FirstSeen), max(last, in.LastSeen), max(sev, int(in.Severity)), oldCats|cats
+		if len(merged) != len(stored) || nfirst != first || nlast != last || nsev != sev || ncats != oldCats {
+			changed = true
+			entJSON, _ = json.Marshal(merged)
+			if _, err := tx.Exec(ctx, `UPDATE incidents SET first_seen = ?, last_seen = ?, severity = ?, categories = ?,
+entities = ?, updated = ? WHERE pk = ?`, nfirst, nlast, nsev, ncats, string(entJSON), now, pk); err != nil {
+				return false, dbErr("upsert incident "+in.ID, err)
+			}
+		}
+	default:
+		return false, dbErr("upsert incident "+in.ID, err)
+	}
+	for _, e := range ents {
+		if _, err := tx.Exec(ctx, "INSERT INTO incident_entities (incident_pk, kind, value) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+			pk, string(e.Kind), e.Value); err != nil {
+			return false, dbErr("upsert incident "+in.ID+": entities", err)
+		}
+	}
+	var added int64
+	for _, id := range in.AlertIDs {
+		res, err := tx.Exec(ctx, "INSERT INTO incident_alerts (incident_pk, alert_id) VALUES (?, ?) ON CONFLICT DO NOTHING", pk, id)
+		if err != nil {
+			return false, dbErr("upsert incident "+in.ID+": alerts", err)
+		}
+		n, _ := res.RowsAffected()
+		added += n
+	}
+	if added > 0 {
+		q := "UPDATE incidents SET alert_count = alert_count + ? WHERE pk = ?"
+		args := []any{added, pk}
+		if !changed {
+			q = "UPDATE incidents SET alert_count = alert_count + ?, updated = ? WHERE pk = ?"
+			args = []any{added, now, pk}
+		}
+		if _, err := tx.Exec(ctx, q, args...); err != nil {
+			return false, dbErr("upsert incident "+in.ID, err)
+		}
+	}
+	return created, nil
+}
+
+func (db *DB) addHistory(ctx context.Context, tx *Tx, pk, now int64, actor, action, old, new string) error {
+	_, err := tx.Exec(ctx, "INSERT INTO incident_history (incident_pk, time, actor, action, old_value, new_value) VALUES (?, ?, ?, ?, ?, ?)",
+		pk, now, actor, action, old, new)
+	return dbErr("incident history", err)
+}
+
+const incidentColumns = `i.pk, i.id, i.tenant, i.first_seen, i.last_seen, i.severity, i.categories, i.entities, i.alert_count,
+i.status, i.assignee, i.created, i.updated`
+
+func scanIncident(s interface{ Scan(...any) error }, in *store.Incident) (pk int64, err error) {
+	var sev int
+	var cats int64
+	var ents, status string
+	if err := s.Scan(&pk, &in.ID, &in.Tenant, &in.FirstSeen, &in.LastSeen, &sev, &cats, &ents, &in.AlertCount,
+		&status, &in.Assignee, &in.Created, &in.Updated); err != nil {
+		return 0, err
+	}
+	in.Severity = event.Severity(sev)
+	in.Categories = store.CategoriesOf(cats)
+	in.Status, _ = store.ParseStatus(status)
+	if err := json.Unmarshal([]byte(ents), &in.Entities); err != nil {
+		return 0, err
+	}
+	return pk, nil
+}
+
+// GetIncident returns an incident with its alerts and history.
+func (db *DB) GetIncident(ctx context.Context, scope store.Scope, id string) (store.IncidentDetail, error) {
+	var d store.IncidentDetail
+	err := db.inRead(ctx, func(tx *Tx) error {
+		var err error
+		d, err = db.incidentDetail(ctx, tx, scope, id)
+		return err
+	})
+	return d, err
+}
+
+func (db *DB) incidentDetail(ctx context.Context, tx *Tx, scope store.Scope, id string) (store.IncidentDetail, error) {
+	var d store.IncidentDetail
+	q := &query{}
+	q.sql("SELECT "+incidentColumns+" FROM incidents i WHERE ").arg("i.id = ?", id)
+	q.scope("i.tenant", scope)
+	pk, err := scanIncident(tx.QueryRow(ctx, q.String(), q.args...), &d.Incident)
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, store.Errorf(store.ErrNotFound, "incident %q not found", id)
+	}
+	if err != nil {
+		return d, dbErr("get incident "+id, err)
+	}
+	// Alerts of the incident's own tenant only, oldest first.
+	rows, err := tx.Query(ctx, "SELECT "+alertColumns+` FROM incident_alerts x JOIN alerts a ON a.id = x.alert_id
+WHERE x.incident_pk = ? AND a.tenant = ? ORDER BY a.time, a.pk LIMIT ?`, pk, d.Tenant, store.MaxIncidentAlerts)
+	if d.Alerts, _, err = scanAlerts(rows, err); err != nil {
+		return d, dbErr("get incident "+id+": alerts", err)
+	}
+	rows, err = tx.Query(ctx, "SELECT time, actor, action, old_value, new_value FROM incident_history WHERE incident_pk = ? ORDER BY pk", pk)
+	if err != nil {
+		return d, dbErr("get incident "+id+": history", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var h store.HistoryEntry
+		if err := rows.Scan(&h.Time, &h.Actor, &h.Action, &h.Old, &h.New); err != nil {
+			return d, dbErr("get incident "+id+": history", err)
+		}
+		d.History = append(d.History, h)
+	}
+	return d, dbErr("get incident "+id+": history", rows.Err())
+}
+
+// ListIncidents returns one page of incidents, keyset-paginated on the
+// order the store first saw them.
+func (db *DB) ListIncidents(ctx context.Context, scope store.Scope, iq store.IncidentQuery) (store.IncidentPage, error) {
+	if db.isClosed() {
+		return store.IncidentPage{}, store.ErrClosed
+	}
+	if err := iq.Normalize(); err != nil {
+		return store.IncidentPage{}, err
+	}
+	scope, err := scope.Narrow(iq.Tenant)
+	if err != nil {
+		return store.IncidentPage{}, err
+	}
+	fp := newFingerprint().str(iq.Tenant).num(int64(iq.Category)).num(int64(iq.MinSeverity)).
+		str(string(iq.Entity.Kind)).str(iq.Entity.Value).num(iq.From).num(iq.To)
+	if iq.Assignee != nil {
+		fp.num(1).str(*iq.Assignee)
+	}
+	for _, s := range iq.Statuses {
+		fp.num(int64(s))
+	}
+	var cur cursor
+	if iq.Cursor != "" {
+		if cur, err = decodeCursor(iq.Cursor, cursorIncidents, iq.Order, fp.sum()); err != nil {
+			return store.IncidentPage{}, err
+		}
+	}
+	q := &query{}
+	q.sql("SELECT " + incidentColumns + " FROM incidents i WHERE 1 = 1")
+	q.scope("i.tenant", scope)
+	if iq.Category != alert.CategoryUnset {
+		// categories is a bit set; & is the same in both dialects.
+		q.arg(" AND (i.categories & ?) <> 0", store.CategoryMask([]alert.Category{iq.Category}))
+	}
+	if iq.MinSeverity != event.SeverityUnset {
+		q.arg(" AND i.severity >= ?", int(iq.MinSeverity))
+	}
+	if len(iq.Statuses) > 0 {
+		names := make([]string, len(iq.Statuses))
+		for i, s := range iq.Statuses {
+			names[i] = s.String()
+		}
+		q.in("i.status", names)
+	}
+	if iq.Assignee != nil {
+		q.arg(" AND i.assignee = ?", *iq.Assignee)
+	}
+	if iq.Entity.Value != "" {
+		q.arg(" AND i.pk IN (SELECT incident_pk FROM incident_entities WHERE value = ?", iq.Entity.Value)
+		if iq.Entity.Kind != "" {
+			q.arg(" AND kind = ?", string(iq.Entity.Kind))
+		}
+		q.sql(")")
+	}
+	if iq.From != 0 {
+		q.arg(" AND i.last_seen >= ?", iq.From)
+	}
+	if iq.To != 0 {
+		q.arg(" AND i.first_seen < ?", iq.To)
+	}
+	desc := iq.Order == store.NewestFirst
+	if iq.Cursor != "" {
+		if desc {
+			q.arg(" AND i.pk < ?", cur.a)
+		} else {
+			q.arg(" AND i.pk > ?", cur.a)
+		}
+	}
+	if desc {
+		q.sql(" ORDER BY i.pk DESC")
+	} else {
+		q.sql(" ORDER BY i.pk")
+	}
+	q.arg(" LIMIT ?", iq.Limit+1)
+	rows, err := db.rs.query(ctx, q.String(), q.args...)
+	if err != nil {
+		return store.IncidentPage{}, dbErr("list incidents", err)
+	}
+	defer rows.Close()
+	var page store.IncidentPage
+	var lastPK int64
+	for rows.Next() {
+		if len(page.Incidents) == iq.Limit {
+			page.Next = cursor{kind: cursorIncidents, order: iq.Order, fp: fp.sum(), a: lastPK}.encode()
+			break
+		}
+		var in store.Incident
+		if lastPK, err = scanIncident(rows, &in); err != nil {
+			return store.IncidentPage{}, dbErr("list incidents", err)
+		}
+		page.Incidents = append(page.Incidents, in)
+	}
+	return page, dbErr("list incidents", rows.Err())
+}
+
+// UpdateIncident changes status or assignee or adds a comment, recording
+// each change in the history.
+func (db *DB) UpdateIncident(ctx context.Context, scope store.Scope, c store.IncidentChange) (store.IncidentDetail, error) {
+	if err := c.Validate(); err != nil {
+		return store.IncidentDetail{}, err
+	}
+	if c.Audit != nil {
+		if err := db.checkAudit(scope, c.Audit); err != nil {
+			return store.IncidentDetail{}, err
+		}
+	}
+	var out store.IncidentDetail
+	err := db.inWrite(ctx, func(tx *Tx) error {
+		q := &query{}
+		q.sql("SELECT i.pk, i.status, i.assignee FROM incidents i WHERE ").arg("i.id = ?", c.ID)
+		q.scope("i.tenant", scope)
+		q.sql(db.d.ForUpdate())
+		var pk int64
+		var status, assignee string
+		err := tx.QueryRow(ctx, q.String(), q.args...).Scan(&pk, &status, &assignee)
+		if errors.Is(err, sql.ErrNoRows) {
+			return store.Errorf(store.ErrNotFound, "incident %q not found", c.ID)
+		}
+		if err != nil {
+			return dbErr("update incident "+c.ID, err)
+		}
+		now := db.nowNS()
+		if c.Status != store.StatusUnset && c.Status.String() != status {
+			if err := db.addHistory(ctx, tx, pk, now, c.Actor, "status", status, c.Status.String()); err != nil {
+				return err
+			}
+			status = c.Status.String()
+		}
+		if c.Assignee != nil && *c.Assignee != assignee {
+			if err := db.addHistory(ctx, tx, pk, now, c.Actor, "assignee", assignee, *c.Assignee); err != nil {
+				return err
+			}
+			assignee = *c.Assignee
+		}
+		if c.Comment != "" {
+			if err := db.addHistory(ctx, tx, pk, now, c.Actor, "comment", "", c.Comment); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, "UPDATE incidents SET status = ?, assignee = ?, updated = ? WHERE pk = ?", status, assignee, now, pk); err != nil {
+			return dbErr("update incident "+c.ID, err)
+		}
+		if c.Audit != nil {
+			if _, err := db.appendAudit(ctx, tx, *c.Audit); err != nil {
+				return err
+			}
+		}
+		out, err = db.incidentDetail(ctx, tx, scope, c.ID)
+		return err
+	})
+	return out, err
+}

@@ -1,0 +1,102 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io/fs"
+	"path"
+	"regexp"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/vigil-project/vigil/internal/store"
+)
+
+// Migration is one step of the schema, applied once, in version order.
+type Migration struct {
+	Version int
+	Name    string
+	SQL     string
+}
+
+var migrationName = regexp.MustCompile(`^([0-9]{3,})_([a-z0-9_]+)\.sql$`)
+
+// LoadMigrations reads dir/NNN_name.sql from fsys (the binary's embedded
+// migrations). Versions must run 1, 2, 3, … without gaps.
+func LoadMigrations(fsys fs.FS, dir string) ([]Migration, error) {
+	entries, err := fs.ReadDir(fsys, dir)
+	if err != nil {
+		return nil, fmt.Errorf("store: migrations: %w", err)
+	}
+	var out []Migration
+	for _, e := range entries {
+		m := migrationName.FindStringSubmatch(e.Name())
+		if m == nil {
+			return nil, fmt.Errorf("store: migrations: %s: want NNN_name.sql", e.Name())
+		}
+		v, _ := strconv.Atoi(m[1])
+		b, err := fs.ReadFile(fsys, path.Join(dir, e.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("store: migrations: %w", err)
+		}
+		out = append(out, Migration{Version: v, Name: m[2], SQL: string(b)})
+	}
+	slices.SortFunc(out, func(a, b Migration) int { return a.Version - b.Version })
+	for i, m := range out {
+		if m.Version != i+1 {
+			return nil, fmt.Errorf("store: migrations: version %d follows %d: versions must run 1, 2, 3, … without gaps", m.Version, i)
+		}
+	}
+	return out, nil
+}
+
+const createVersionTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
+	version    BIGINT PRIMARY KEY,
+	name       TEXT NOT NULL,
+	applied_at BIGINT NOT NULL
+)`
+
+// migrate brings the schema up to the newest migration in one transaction,
+// under the dialect's migration lock, so concurrent starts apply each step
+// once. A database migrated by a newer binary is refused.
+func migrate(ctx context.Context, d Dialect, w *sql.DB, ms []Migration, now func() time.Time) error {
+	tx, err := w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: migrate: begin: %w", err)
+	}
+	defer tx.Rollback()
+	if err := d.LockMigrations(ctx, tx); err != nil {
+		return fmt.Errorf("store: migrate: lock: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, createVersionTable); err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	var cur int
+	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&cur); err != nil {
+		return fmt.Errorf("store: migrate: read version: %w", err)
+	}
+	latest := len(ms)
+	if cur > latest {
+		return store.Errorf(store.ErrSchemaTooNew,
+			"the %s database has schema version %d, this vigil knows versions up to %d: run the vigil release that migrated it (or newer), or restore a backup taken before that upgrade",
+			d.Name(), cur, latest)
+	}
+	if cur == latest {
+		return nil
+	}
+	for _, m := range ms[cur:] {
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+			return fmt.Errorf("store: migrate: %03d_%s: %w", m.Version, m.Name, err)
+		}
+		if _, err := tx.ExecContext(ctx, d.Rebind("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"),
+			m.Version, m.Name, now().UnixNano()); err != nil {
+			return fmt.Errorf("store: migrate: record %03d_%s: %w", m.Version, m.Name, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: migrate: commit: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,201 @@
+// Package sqlite is vigil's embedded store: one SQLite database in the data
+// directory, through modernc.org/sqlite (pure Go, no cgo).
+//
+// # Durability
+//
+// The database runs in WAL mode. Every write goes through one writer
+// connection; InsertEvents calls that wait at the same time share one
+// transaction (group commit), so one WAL sync covers many batches.
+// InsertEvents returns only after COMMIT has returned, and a COMMIT in WAL
+// mode returns only after the transaction's frames have been written to the
+// WAL file with write(2).
+//
+//   - synchronous=FULL (the default): COMMIT also fsyncs the WAL. An
+//     acknowledged batch survives the process being killed (kill -9, a
+//     panic, the OOM killer) and the machine losing power or crashing,
+//     provided the disk honours fsync.
+//   - synchronous=NORMAL: the WAL is fsynced only at checkpoints. An
+//     acknowledged batch still survives kill -9 of the process, because
+//     the frames are in the kernel's page cache, which outlives the
+//     process, and SQLite recovers them from the WAL on the next open. A
+//     power loss or kernel crash may lose the last transactions before a
+//     checkpoint (the database stays consistent: it rolls back to an
+//     earlier commit). Faster on disks with slow fsync.
+//
+// Each setting is applied to every connection at open.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
+
+	"github.com/vigil-project/vigil/internal/store"
+	"github.com/vigil-project/vigil/internal/store/internal/sqlstore"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// FileName is the database file inside the data directory.
+const FileName = "vigil.db"
+
+// Options configure the embedded store. Zero fields take the defaults.
+type Options struct {
+	// Synchronous is "full" (default) or "normal"; see the package
+	// documentation for what each guarantees.
+	Synchronous string
+	// Readers is the number of read connections. Default 4.
+	Readers int
+	// CacheMiB is the writer's page cache. Default 64.
+	CacheMiB int
+	// MaxGroupEvents bounds the events of one group commit. Default 20,000.
+	MaxGroupEvents int
+	// QueueDepth bounds the InsertEvents calls waiting for the writer.
+	// Default 256.
+	QueueDepth int
+	// Now is the wall clock for created/updated stamps. Default time.Now.
+	Now func() time.Time
+	// Logger. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// DB is the embedded store.
+type DB struct {
+	*sqlstore.DB
+	path string
+}
+
+var _ store.Store = (*DB)(nil)
+
+// Open opens (creating when missing) the store in dir, applies the
+// migrations this binary knows and refuses a database migrated by a newer
+// vigil (store.ErrSchemaTooNew).
+func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
+	sync := strings.ToUpper(opts.Synchronous)
+	switch sync {
+	case "":
+		sync = "FULL"
+	case "FULL", "NORMAL":
+	default:
+		return nil, store.Errorf(store.ErrInvalid, "sqlite: synchronous %q: want full or normal", opts.Synchronous)
+	}
+	if opts.Readers <= 0 {
+		opts.Readers = 4
+	}
+	if opts.CacheMiB <= 0 {
+		opts.CacheMiB = 64
+	}
+	if strings.ContainsAny(dir, "?#") {
+		return nil, store.Errorf(store.ErrInvalid, "sqlite: data directory %q: must not contain ? or #", dir)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("store: sqlite: data directory: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	// Create the file ourselves so that it, and the -wal and -shm files
+	// SQLite derives from it, are readable by the owner only.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("store: sqlite: %w", err)
+	}
+	f.Close()
+
+	common := url.Values{}
+	common.Add("_pragma", "busy_timeout(10000)")
+	common.Add("_pragma", "foreign_keys(0)")
+	common.Add("_pragma", "temp_store(MEMORY)")
+	wq := url.Values{}
+	for k, v := range common {
+		wq[k] = append([]string(nil), v...)
+	}
+	wq.Add("_pragma", "journal_mode(WAL)")
+	wq.Add("_pragma", "synchronous("+sync+")")
+	wq.Add("_pragma", fmt.Sprintf("cache_size(%d)", -opts.CacheMiB*1024))
+	// Keep the WAL from staying large after a burst.
+	wq.Add("_pragma", "journal_size_limit(67108864)")
+	wq.Set("_txlock", "immediate")
+	w, err := sql.Open("sqlite", "file:"+path+"?"+wq.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("store: sqlite: %w", err)
+	}
+	// The single writer: every write transaction queues for this one
+	// connection, so SQLite never answers SQLITE_BUSY between our writers.
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+
+	rq := common
+	rq.Add("_pragma", "synchronous("+sync+")")
+	rq.Add("_pragma", "query_only(1)")
+	r, err := sql.Open("sqlite", "file:"+path+"?"+rq.Encode())
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("store: sqlite: %w", err)
+	}
+	r.SetMaxOpenConns(opts.Readers)
+	r.SetMaxIdleConns(opts.Readers)
+	r.SetConnMaxIdleTime(0)
+
+	closeBoth := func() error { return errors.Join(r.Close(), w.Close()) }
+	// The writer's first connection switches the file to WAL mode; check
+	// it did, since a failed switch would silently keep a rollback journal.
+	var mode string
+	if err := w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || !strings.EqualFold(mode, "wal") {
+		closeBoth()
+		if err == nil {
+			err = fmt.Errorf("journal mode is %q, not wal", mode)
+		}
+		return nil, fmt.Errorf("store: sqlite: %s: %w", path, err)
+	}
+	ms, err := sqlstore.LoadMigrations(migrationFS, "migrations")
+	if err != nil {
+		closeBoth()
+		return nil, err
+	}
+	db, err := sqlstore.New(ctx, dialect{}, w, r, closeBoth, ms, sqlstore.Options{
+		Now: opts.Now, Logger: opts.Logger, MaxGroupEvents: opts.MaxGroupEvents, QueueDepth: opts.QueueDepth,
+	})
+	if err != nil {
+		closeBoth()
+		return nil, err
+	}
+	return &DB{DB: db, path: path}, nil
+}
+
+// Path returns the database file.
+func (db *DB) Path() string { return db.path }
+
+// dialect is SQLite's side of sqlstore.
+type dialect struct{}
+
+func (dialect) Name() string               { return "sqlite" }
+func (dialect) Rebind(q string) string     { return q }
+func (dialect) PrepareStatements() bool    { return true }
+func (dialect) SnapshotTx() *sql.TxOptions { return &sql.TxOptions{ReadOnly: true} }
+func (dialect) ForUpdate() string          { return "" } // the single writer excludes other writers
+func (dialect) IndexedBy(index string) string {
+	if index == "" {
+		return " NOT INDEXED"
+	}
+	return " INDEXED BY " + index
+}
+
+// LockMigrations: the writer's transactions begin IMMEDIATE, which already
+// holds the database's write lock against other processes.
+func (dialect) LockMigrations(context.Context, *sql.Tx) error { return nil }
+
+func (dialect) InsertEvents(ctx context.Context, tx *sqlstore.Tx, base int64, evs []store.ArchivedEvent, out []store.Inserted) error {
+	return sqlstore.InsertRows(ctx, tx, base, evs, out)
+}

@@ -1,0 +1,131 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vigil-project/vigil/internal/store"
+	"github.com/vigil-project/vigil/internal/store/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) storetest.Backend { return backend(t, t.TempDir()) })
+}
+
+func backend(t *testing.T, dir string) storetest.Backend {
+	return storetest.Backend{
+		Open: func(ctx context.Context) (store.Store, error) { return Open(ctx, dir, Options{}) },
+		Exec: func(t *testing.T, q string) {
+			t.Helper()
+			raw(t, dir, func(db *sql.Conn) error { return execUnguarded(db, q) })
+		},
+		QueryInt: func(t *testing.T, q string) int64 {
+			t.Helper()
+			var n int64
+			raw(t, dir, func(db *sql.Conn) error { return db.QueryRowContext(context.Background(), q).Scan(&n) })
+			return n
+		},
+	}
+}
+
+// raw opens the database file behind the store's back.
+func raw(t *testing.T, dir string, fn func(*sql.Conn) error) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, FileName)+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := fn(conn); err != nil {
+		t.Fatalf("raw SQL: %v", err)
+	}
+}
+
+// execUnguarded runs q with the audit log's append-only triggers lifted,
+// as someone with write access to the file could.
+func execUnguarded(c *sql.Conn, q string) error {
+	ctx := context.Background()
+	rows, err := c.QueryContext(ctx, "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_log'")
+	if err != nil {
+		return err
+	}
+	var names, defs []string
+	for rows.Next() {
+		var n, d string
+		if err := rows.Scan(&n, &d); err != nil {
+			return err
+		}
+		names, defs = append(names, n), append(defs, d)
+	}
+	rows.Close()
+	for _, n := range names {
+		if _, err := c.ExecContext(ctx, `DROP TRIGGER "`+n+`"`); err != nil {
+			return err
+		}
+	}
+	_, err = c.ExecContext(ctx, q)
+	for _, d := range defs {
+		if _, err2 := c.ExecContext(ctx, d); err2 != nil {
+			return errors.Join(err, err2)
+		}
+	}
+	return err
+}
+
+// TestAuditLogRefusesEdits: the database itself refuses to update or
+// delete audit entries (the hash chain detects whoever gets past it).
+func TestAuditLogRefusesEdits(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(context.Background(), dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.AppendAudit(context.Background(), store.AllTenants(), store.AuditEntry{Actor: "a", Action: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"UPDATE audit_log SET actor = 'x'", "DELETE FROM audit_log"} {
+		raw(t, dir, func(c *sql.Conn) error {
+			_, err := c.ExecContext(context.Background(), q)
+			if err == nil || !strings.Contains(err.Error(), "append-only") {
+				t.Errorf("%s: error %v, want the append-only guard", q, err)
+			}
+			return nil
+		})
+	}
+}
+
+func TestOpenOptions(t *testing.T) {
+	ctx := context.Background()
+	if _, err := Open(ctx, t.TempDir(), Options{Synchronous: "off"}); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("synchronous=off: %v, want ErrInvalid", err)
+	}
+	for _, sync := range []string{"normal", "FULL"} {
+		dir := t.TempDir()
+		s, err := Open(ctx, dir, Options{Synchronous: sync})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+	}
+}
+
+func benchOpen(b *testing.B) store.Store {
+	s, err := Open(context.Background(), b.TempDir(), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+func BenchmarkInsertEvents(b *testing.B) { storetest.BenchInsertEvents(b, benchOpen) }
+func BenchmarkListAlerts(b *testing.B)   { storetest.BenchListAlerts(b, benchOpen) }

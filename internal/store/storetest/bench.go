@@ -1,0 +1,139 @@
+package storetest
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vigil-project/vigil/internal/alert"
+	"github.com/vigil-project/vigil/internal/event"
+	"github.com/vigil-project/vigil/internal/store"
+)
+
+// benchEvent is a realistic archive row: mostly telemetry of 100,000
+// vehicles, every tenth event a command with an actor, about 400 bytes of
+// JSON.
+func benchEvent(n int64) store.ArchivedEvent {
+	id := fmt.Sprintf("ev-%d", n)
+	vin := fmt.Sprintf("WVWZZZ1JZXW%06d", n%100_000)
+	e := store.ArchivedEvent{Tenant: fmt.Sprintf("fleet-%d", n%4), Source: "tsp/telematics-gw-eu1", ID: id,
+		Type: "vehicle.telemetry", Time: t0 + n*int64(time.Millisecond), Subject: vin, Arrived: time.Now().UnixNano()}
+	if n%10 == 0 {
+		e.Type, e.Account, e.Device, e.IP = "vehicle.command", fmt.Sprintf("acc-%d", n%20_000), "dev-1", "203.0.113.7"
+	}
+	e.Raw = fmt.Appendf(nil, `{"specversion":"1.0","id":%q,"source":"tsp/telematics-gw-eu1","type":%q,"time":"2026-03-02T07:14:05.120Z",`+
+		`"subject":%q,"tenant":%q,"data":{"position":{"lat":48.137154,"lon":11.576124,"heading":87.5,"accuracy":4.2},"speed":42.5,`+
+		`"seq":10231,"signals":{"Vehicle.TraveledDistance":48211000,"Vehicle.LowVoltageSystemState":"ON"},`+
+		`"device":{"imei":"356938035643809","iccid":"8949022000001234567","ip":"10.64.1.9","firmware":"4.2.1"}}}`,
+		id, e.Type, vin, e.Tenant)
+	return e
+}
+
+// BenchInsertEvents measures InsertEvents with batches of 1,000 events, by
+// one caller and by several at once (group commit). It reports events/s.
+func BenchInsertEvents(b *testing.B, open func(b *testing.B) store.Store) {
+	for _, callers := range []int{1, 4, 16} {
+		b.Run(fmt.Sprintf("batch=1000/callers=%d", callers), func(b *testing.B) {
+			s := open(b)
+			defer s.Close()
+			const size = 1000
+			var next atomic.Int64
+			batches := make(chan []store.ArchivedEvent, 2*callers)
+			stop := make(chan struct{})
+			go func() { // build batches outside the measured writers
+				for {
+					batch := make([]store.ArchivedEvent, size)
+					for i := range batch {
+						batch[i] = benchEvent(next.Add(1))
+					}
+					select {
+					case batches <- batch:
+					case <-stop:
+						return
+					}
+				}
+			}()
+			defer close(stop)
+			b.ResetTimer()
+			start, cpu0 := time.Now(), cpuTime()
+			var n atomic.Int64
+			var wg sync.WaitGroup
+			for range callers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for n.Add(1) <= int64(b.N) {
+						if _, err := s.InsertEvents(ctx, all, <-batches); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.ReportMetric(float64(b.N)*size/time.Since(start).Seconds(), "events/s")
+			// CPU per event (the whole process, batch building included):
+			// unlike events/s it does not depend on what else the machine runs.
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(time.Microsecond)/(float64(b.N)*size), "cpu-µs/event")
+		})
+	}
+}
+
+// BenchListAlerts measures ListAlerts over 100,000 alerts of 10 tenants.
+func BenchListAlerts(b *testing.B, open func(b *testing.B) store.Store) {
+	s := open(b)
+	defer s.Close()
+	const total, batch = 100_000, 1000
+	cats := alert.Categories()
+	for i := 0; i < total; i += batch {
+		as := make([]*alert.Alert, batch)
+		for j := range as {
+			n := i + j
+			a := mkAlert(fmt.Sprintf("fleet-%d", n%10), fmt.Sprintf("al-%06d", n), n, cats[n%len(cats)],
+				event.Severity(1+n%4), fmt.Sprintf("VIN%05d", n%20_000))
+			a.Evidence = append(a.Evidence, event.Ref{Source: "tsp/test", ID: fmt.Sprintf("x-%d", n)})
+			as[j] = a
+		}
+		if _, err := s.UpsertAlerts(ctx, all, as); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		name  string
+		scope store.Scope
+		q     store.AlertQuery
+	}{
+		{"newest", all, store.AlertQuery{Limit: 50}},
+		{"tenant", store.TenantScope("fleet-3"), store.AlertQuery{Limit: 50}},
+		{"filtered", all, store.AlertQuery{Category: alert.MassCommand, MinSeverity: event.SeverityHigh,
+			Statuses: []store.Status{store.StatusNew, store.StatusAcknowledged}, Limit: 50}},
+		{"entity", all, store.AlertQuery{Entity: store.Entity{Kind: store.EntityVehicle, Value: "VIN00042"}, Limit: 50}},
+		{"time-range", all, store.AlertQuery{From: at(50_000), To: at(51_000), Limit: 50}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				page, err := s.ListAlerts(ctx, c.scope, c.q)
+				if err != nil || len(page.Alerts) == 0 {
+					b.Fatalf("%d alerts, %v", len(page.Alerts), err)
+				}
+			}
+		})
+	}
+	b.Run("page-20", func(b *testing.B) {
+		q := store.AlertQuery{Limit: 50}
+		for range 19 {
+			page, err := s.ListAlerts(ctx, all, q)
+			if err != nil {
+				b.Fatal(err)
+			}
+			q.Cursor = page.Next
+		}
+		for b.Loop() {
+			if _, err := s.ListAlerts(ctx, all, q); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -1,0 +1,208 @@
+package storetest
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/vigil-project/vigil/internal/alert"
+	"github.com/vigil-project/vigil/internal/event"
+	"github.com/vigil-project/vigil/internal/store"
+)
+
+var incidentTests = []test{
+	{"Incidents/UpsertMerges", testIncidentMerge},
+	{"Incidents/FromManager", testIncidentFromManager},
+	{"Incidents/UpdateAndHistory", testIncidentUpdate},
+	{"Incidents/List", testIncidentList},
+}
+
+func mkIncident(tenant, id string, first, last int, sev event.Severity, cats []alert.Category, alertIDs []string, ents ...store.Entity) store.Incident {
+	return store.Incident{ID: id, Tenant: tenant, FirstSeen: at(first), LastSeen: at(last), Severity: sev,
+		Categories: cats, AlertIDs: alertIDs, Entities: ents}
+}
+
+func upsertIncidents(t *testing.T, s store.Store, incs ...store.Incident) []bool {
+	t.Helper()
+	created, err := s.UpsertIncidents(ctx, all, incs)
+	if err != nil {
+		t.Fatalf("UpsertIncidents: %v", err)
+	}
+	return created
+}
+
+var (
+	vin1 = store.Entity{Kind: store.EntityVehicle, Value: "VIN1"}
+	vin2 = store.Entity{Kind: store.EntityVehicle, Value: "VIN2"}
+	acc1 = store.Entity{Kind: store.EntityAccount, Value: "acc-1"}
+)
+
+func testIncidentMerge(t *testing.T, b Backend) {
+	s := open(t, b)
+	upsertAlerts(t, s,
+		mkAlert("fleet-a", "al-1", 10, alert.AccountTakeover, event.SeverityMedium, "VIN1"),
+		mkAlert("fleet-a", "al-2", 5, alert.UnauthorizedCommand, event.SeverityCritical, "VIN1"),
+		mkAlert("fleet-b", "al-b", 5, alert.UnauthorizedCommand, event.SeverityCritical, "VIN1"))
+	first := mkIncident("fleet-a", "inc-1", 9, 10, event.SeverityMedium, []alert.Category{alert.AccountTakeover}, []string{"al-1"}, vin1, acc1)
+	second := mkIncident("fleet-a", "inc-1", 4, 5, event.SeverityCritical, []alert.Category{alert.UnauthorizedCommand},
+		[]string{"al-2", "al-1", "al-b"}, acc1, vin2)
+	equal(t, "created", upsertIncidents(t, s, first), []bool{true})
+	equal(t, "merged", upsertIncidents(t, s, second), []bool{false})
+	before, err := s.GetIncident(ctx, onlyA, "inc-1")
+	wantErr(t, "GetIncident", err, nil)
+	// Re-delivering either is a no-op.
+	upsertIncidents(t, s, first, second)
+	d, err := s.GetIncident(ctx, onlyA, "inc-1")
+	wantErr(t, "GetIncident", err, nil)
+	equal(t, "idempotent merge", d, before)
+	in := d.Incident
+	if in.FirstSeen != at(4) || in.LastSeen != at(10) || in.Severity != event.SeverityCritical || in.AlertCount != 3 {
+		t.Fatalf("merged incident %+v: want span 4–10 min, critical, 3 alerts", in)
+	}
+	equal(t, "categories in contract order", in.Categories, []alert.Category{alert.AccountTakeover, alert.UnauthorizedCommand})
+	equal(t, "entities sorted", in.Entities, []store.Entity{acc1, vin1, vin2})
+	equal(t, "status", in.Status, store.StatusNew)
+	// Its alerts, oldest first, of its own tenant only.
+	equal(t, "alerts", alertIDs(d.Alerts), []string{"al-2", "al-1"})
+	if len(d.History) != 1 || d.History[0].Action != "created" || d.History[0].Actor != "vigil" {
+		t.Fatalf("history %+v: want one created entry", d.History)
+	}
+	_, err = s.UpsertIncidents(ctx, all, []store.Incident{mkIncident("fleet-b", "inc-1", 1, 1, event.SeverityLow, nil, nil)})
+	wantErr(t, "same id in another tenant", err, store.ErrConflict)
+	_, err = s.UpsertIncidents(ctx, all, []store.Incident{mkIncident("fleet-a", "inc-2", 5, 1, event.SeverityLow, nil, nil)})
+	wantErr(t, "last before first", err, store.ErrInvalid)
+}
+
+// testIncidentFromManager stores what the alert manager hands out.
+func testIncidentFromManager(t *testing.T, b Backend) {
+	s := open(t, b)
+	var fail error
+	m := alert.NewManager(alert.ManagerOptions{Out: func(a *alert.Alert, inc *alert.Incident) {
+		if _, err := s.UpsertAlerts(ctx, all, []*alert.Alert{a}); err != nil && fail == nil {
+			fail = err
+		}
+		if _, err := s.UpsertIncidents(ctx, all, []store.Incident{store.IncidentUpsert(inc, a)}); err != nil && fail == nil {
+			fail = err
+		}
+	}})
+	for i, a := range []*alert.Alert{
+		mkAlert("fleet-a", "al-1", 1, alert.CredentialAttack, event.SeverityMedium, "VIN1"),
+		mkAlert("fleet-a", "al-2", 2, alert.AccountTakeover, event.SeverityHigh, "VIN1"),
+		mkAlert("fleet-a", "al-3", 3, alert.MassCommand, event.SeverityLow, "VIN9"),
+	} {
+		a.Detector = fmt.Sprintf("det-%d", i)
+		m.Add(a)
+	}
+	if fail != nil {
+		t.Fatal(fail)
+	}
+	page, err := s.ListIncidents(ctx, onlyA, store.IncidentQuery{Order: store.OldestFirst})
+	wantErr(t, "ListIncidents", err, nil)
+	if len(page.Incidents) != 2 || page.Incidents[0].AlertCount != 2 || page.Incidents[1].AlertCount != 1 {
+		t.Fatalf("incidents %+v: want one of two alerts (VIN1) and one of one (VIN9)", page.Incidents)
+	}
+	a, err := s.GetAlert(ctx, onlyA, "al-2")
+	wantErr(t, "GetAlert", err, nil)
+	equal(t, "alert's incident", a.Incident, page.Incidents[0].ID)
+}
+
+func testIncidentUpdate(t *testing.T, b Backend) {
+	s := open(t, b)
+	upsertIncidents(t, s, mkIncident("fleet-a", "inc-1", 1, 2, event.SeverityHigh, nil, nil, vin1))
+	steps := []struct {
+		change store.IncidentChange
+		want   []string // history actions added
+	}{
+		{store.IncidentChange{Actor: "ana", Status: store.StatusAcknowledged, Assignee: ptr("ana")}, []string{"status", "assignee"}},
+		{store.IncidentChange{Actor: "ana", Comment: "owner confirms the phone was stolen"}, []string{"comment"}},
+		{store.IncidentChange{Actor: "bo", Status: store.StatusAcknowledged}, nil}, // no change, no history
+		{store.IncidentChange{Actor: "bo", Status: store.StatusResolved, Comment: "token revoked",
+			Audit: &store.AuditEntry{Actor: "bo", Action: "incident.resolve", Tenant: "fleet-a", Target: "inc-1"}}, []string{"status", "comment"}},
+	}
+	var want []string
+	var d store.IncidentDetail
+	for i, st := range steps {
+		st.change.ID = "inc-1"
+		var err error
+		d, err = s.UpdateIncident(ctx, onlyA, st.change)
+		wantErr(t, fmt.Sprintf("step %d", i), err, nil)
+		want = append(want, st.want...)
+		var got []string
+		for _, h := range d.History[1:] {
+			got = append(got, h.Action)
+		}
+		equal(t, fmt.Sprintf("history after step %d", i), got, want)
+	}
+	equal(t, "status", d.Status, store.StatusResolved)
+	equal(t, "assignee", d.Assignee, "ana")
+	h := d.History
+	equal(t, "status change", [3]string{h[1].Actor, h[1].Old, h[1].New}, [3]string{"ana", "new", "acknowledged"})
+	equal(t, "assignee change", [3]string{h[2].Actor, h[2].Old, h[2].New}, [3]string{"ana", "", "ana"})
+	equal(t, "comment", [2]string{h[3].Action, h[3].New}, [2]string{"comment", "owner confirms the phone was stolen"})
+	equal(t, "resolution", [3]string{h[4].Actor, h[4].Old, h[4].New}, [3]string{"bo", "acknowledged", "resolved"})
+	for _, e := range h {
+		if e.Time == 0 {
+			t.Fatalf("history entry without time: %+v", e)
+		}
+	}
+	stored, _ := s.GetIncident(ctx, onlyA, "inc-1")
+	equal(t, "stored", stored, d)
+	entries, _ := s.ExportAudit(ctx, all, store.AuditQuery{})
+	if len(entries) != 1 || entries[0].Action != "incident.resolve" {
+		t.Fatalf("audit: %+v", entries)
+	}
+	_, err := s.UpdateIncident(ctx, onlyA, store.IncidentChange{ID: "inc-404", Actor: "ana", Comment: "x"})
+	wantErr(t, "missing", err, store.ErrNotFound)
+	_, err = s.UpdateIncident(ctx, onlyA, store.IncidentChange{ID: "inc-1", Comment: "who?"})
+	wantErr(t, "no actor", err, store.ErrInvalid)
+	_, err = s.UpdateIncident(ctx, onlyA, store.IncidentChange{ID: "inc-1", Actor: "ana"})
+	wantErr(t, "nothing to change", err, store.ErrInvalid)
+}
+
+func testIncidentList(t *testing.T, b Backend) {
+	s := open(t, b)
+	upsertIncidents(t, s,
+		mkIncident("fleet-a", "i01", 1, 5, event.SeverityLow, []alert.Category{alert.CredentialAttack}, nil, vin1),
+		mkIncident("fleet-a", "i02", 3, 4, event.SeverityHigh, []alert.Category{alert.MassCommand, alert.CredentialAttack}, nil, vin2, acc1),
+		mkIncident("fleet-b", "i03", 6, 9, event.SeverityCritical, []alert.Category{alert.MassCommand}, nil, vin1),
+		mkIncident("fleet-a", "i04", 8, 9, event.SeverityMedium, []alert.Category{alert.FirmwareTampering}, nil, vin2),
+	)
+	_, err := s.UpdateIncident(ctx, all, store.IncidentChange{ID: "i02", Actor: "ana", Status: store.StatusResolved, Assignee: ptr("ana")})
+	wantErr(t, "UpdateIncident", err, nil)
+	cases := []struct {
+		name  string
+		scope store.Scope
+		q     store.IncidentQuery
+		want  []string
+	}{
+		{"all", all, store.IncidentQuery{}, []string{"i04", "i03", "i02", "i01"}},
+		{"oldest first", all, store.IncidentQuery{Order: store.OldestFirst}, []string{"i01", "i02", "i03", "i04"}},
+		{"scope", onlyA, store.IncidentQuery{}, []string{"i04", "i02", "i01"}},
+		{"tenant", all, store.IncidentQuery{Tenant: "fleet-b"}, []string{"i03"}},
+		{"category", all, store.IncidentQuery{Category: alert.CredentialAttack}, []string{"i02", "i01"}},
+		{"min severity", all, store.IncidentQuery{MinSeverity: event.SeverityMedium}, []string{"i04", "i03", "i02"}},
+		{"status", all, store.IncidentQuery{Statuses: []store.Status{store.StatusNew, store.StatusAcknowledged}}, []string{"i04", "i03", "i01"}},
+		{"assigned", all, store.IncidentQuery{Assignee: ptr("ana")}, []string{"i02"}},
+		{"unassigned", onlyA, store.IncidentQuery{Assignee: ptr("")}, []string{"i04", "i01"}},
+		{"entity", all, store.IncidentQuery{Entity: vin1}, []string{"i03", "i01"}},
+		{"entity value", all, store.IncidentQuery{Entity: store.Entity{Value: "acc-1"}}, []string{"i02"}},
+		{"active in range", all, store.IncidentQuery{From: at(5), To: at(7)}, []string{"i03", "i01"}},
+	}
+	for _, c := range cases {
+		page, err := s.ListIncidents(ctx, c.scope, c.q)
+		wantErr(t, c.name, err, nil)
+		equal(t, c.name, incidentIDs(page.Incidents), c.want)
+	}
+	var got []string
+	q := store.IncidentQuery{Limit: 3}
+	for {
+		page, err := s.ListIncidents(ctx, all, q)
+		wantErr(t, "page", err, nil)
+		got = append(got, incidentIDs(page.Incidents)...)
+		if page.Next == "" {
+			break
+		}
+		q.Cursor = page.Next
+		upsertIncidents(t, s, mkIncident("fleet-a", "i99", 1, 2, event.SeverityLow, nil, nil))
+	}
+	equal(t, "pages", got, []string{"i04", "i03", "i02", "i01"})
+}
