@@ -30,12 +30,13 @@ func commands() map[string]subcommand {
 		"simulate": {"generate a simulated fleet with labelled attacks as NDJSON", func(ctx context.Context, args []string, s stdio) error {
 			return runSimulate(ctx, args, s.out, s.err)
 		}},
-		"bench":     {"measure throughput, latency and memory of the engine", runBench},
-		"demo":      {"a first look: the server plus a simulated fleet under attack streaming into it", runDemo},
-		"rules":     {"test, lint and list user rules (YAML)", runRules},
-		"serve":     {"run the service: HTTP ingest, durable store, detection, REST API", runServe},
-		"eval":      {"score the detectors against simulated attacks: recall, precision, delay, false alarms", runEval},
-		"detectors": {"list the built-in detectors", runDetectors},
+		"bench":        {"measure throughput, latency and memory of the engine", runBench},
+		"check-config": {"load a configuration file and report the first problem", runCheckConfig},
+		"demo":         {"a first look: the server plus a simulated fleet under attack streaming into it", runDemo},
+		"rules":        {"test, lint and list user rules (YAML)", runRules},
+		"serve":        {"run the service: HTTP ingest, durable store, detection, REST API", runServe},
+		"eval":         {"score the detectors against simulated attacks: recall, precision, delay, false alarms", runEval},
+		"detectors":    {"list the built-in detectors", runDetectors},
 		"version": {"print the version", func(_ context.Context, _ []string, s stdio) error {
 			_, err := fmt.Fprintln(s.out, "vigil", Version)
 			return err
