@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/vigil-project/vigil/internal/alert"
+	"github.com/vigil-project/vigil/internal/detect"
+	"github.com/vigil-project/vigil/internal/directory"
 	"github.com/vigil-project/vigil/internal/engine"
 	"github.com/vigil-project/vigil/internal/event"
 	"github.com/vigil-project/vigil/internal/sim"
@@ -57,10 +59,23 @@ func runBench(ctx context.Context, args []string, s stdio) error {
 	cores := runtime.GOMAXPROCS(0)
 	fmt.Fprintf(w, "vigil bench: %s, %d cores (GOMAXPROCS), %s\n", runtime.Version(), cores, time.Now().UTC().Format(time.RFC3339))
 
-	stream, n, err := buildStream(ctx, o)
+	stream, n, sm, err := buildStream(ctx, o)
 	if err != nil {
 		return err
 	}
+	// Every detector, as shipped: the built-in ones configured with the
+	// simulated fleet's reference data, and the embedded rule pack.
+	ref := referenceFromSim(sm)
+	pack, err := ruleSources("", false)
+	if err != nil {
+		return err
+	}
+	run := replayOptions{Reference: &ref, Rules: pack}
+	ds, err := newDetectorSet(nil, ref, pack, nil)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "detectors: %d built-in and %d rules\n", len(ds.all)-1, len(ds.set.Rules()))
 	fmt.Fprintf(w, "stream: %d events from %d simulated vehicles with every attack category, %.1f MiB NDJSON (%.0f bytes/event)\n",
 		n, o.Vehicles, float64(len(stream))/(1<<20), float64(len(stream))/float64(n))
 
@@ -84,13 +99,15 @@ func runBench(ctx context.Context, args []string, s stdio) error {
 		return err
 	}
 	// 2. The whole engine on one core.
-	oneCore, alerts, err := bestOfAlerts(3, func() (float64, int64, error) { return engineRun(ctx, stream, 1) })
+	one := run
+	one.Shards = 1
+	oneCore, alerts, err := bestOfAlerts(3, func() (float64, int64, error) { return engineRun(ctx, stream, one) })
 	runtime.GOMAXPROCS(prev)
 	if err != nil {
 		return err
 	}
 	// 3. The whole engine on every core.
-	allCores, _, err := bestOfAlerts(3, func() (float64, int64, error) { return engineRun(ctx, stream, 0) })
+	allCores, _, err := bestOfAlerts(3, func() (float64, int64, error) { return engineRun(ctx, stream, run) })
 	if err != nil {
 		return err
 	}
@@ -100,7 +117,7 @@ func runBench(ctx context.Context, args []string, s stdio) error {
 	fmt.Fprintf(w, "  whole engine, %d cores:         %10.0f events/s   = %.0f events/s per core\n", cores, allCores, allCores/float64(cores))
 
 	// 4. Latency at a fixed offered rate.
-	lat, err := latencyRun(ctx, stream, o)
+	lat, err := latencyRun(ctx, stream, o, ds.all)
 	if err != nil {
 		return err
 	}
@@ -115,7 +132,18 @@ func runBench(ctx context.Context, args []string, s stdio) error {
 
 	// 5. Memory per tracked vehicle.
 	if o.MemVehicles > 0 {
-		per, err := memoryRun(ctx, o.MemVehicles)
+		// The memory run's own fleet: its owners are in the directory (as a
+		// TSP's would be), built before the heap is measured: reference
+		// data is not engine state.
+		memRef := reference{Directory: directory.New()}
+		for i := 0; i < o.MemVehicles; i += 3 {
+			memRef.Directory.Link("fleet-a", directory.Account, "acc-"+strconv.Itoa(i), memoryVIN(i), event.RoleOwner)
+		}
+		mem, err := newDetectorSet(nil, memRef, pack, nil)
+		if err != nil {
+			return err
+		}
+		per, err := memoryRun(ctx, o.MemVehicles, mem.all)
 		if err != nil {
 			return err
 		}
@@ -129,7 +157,7 @@ var errEnough = errors.New("enough events")
 
 // buildStream runs the simulator into an in-memory NDJSON stream of at most
 // o.Events events.
-func buildStream(ctx context.Context, o benchOptions) ([]byte, int, error) {
+func buildStream(ctx context.Context, o benchOptions) ([]byte, int, *sim.Simulator, error) {
 	// A simulated vehicle sends about 277 events a day: simulate a little
 	// more than needed, with attacks dense enough that the latency run sees
 	// hundreds of alerts.
@@ -138,7 +166,7 @@ func buildStream(ctx context.Context, o benchOptions) ([]byte, int, error) {
 		Attacks: alert.Categories(), AttacksPerCategory: min(sim.MaxAttacksPerCategory, max(3, o.Events/20_000))}
 	sm, err := sim.New(cfg)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, nil, err
 	}
 	var buf bytes.Buffer
 	buf.Grow(o.Events * 400)
@@ -155,9 +183,9 @@ func buildStream(ctx context.Context, o benchOptions) ([]byte, int, error) {
 		return nil
 	}, func(sim.Label) error { return nil })
 	if err != nil && !errors.Is(err, errEnough) {
-		return nil, 0, err
+		return nil, 0, nil, err
 	}
-	return buf.Bytes(), n, nil
+	return buf.Bytes(), n, sm, nil
 }
 
 func bestOf(runs int, f func() (float64, error)) (float64, error) {
@@ -210,9 +238,9 @@ func decodeOnly(stream []byte) (float64, error) {
 
 // engineRun replays the stream through the whole engine and returns events/s
 // and the alerts written.
-func engineRun(ctx context.Context, stream []byte, shards int) (float64, int64, error) {
+func engineRun(ctx context.Context, stream []byte, o replayOptions) (float64, int64, error) {
 	runtime.GC()
-	sum, err := replay(ctx, bytes.NewReader(stream), io.Discard, replayOptions{Shards: shards})
+	sum, err := replay(ctx, bytes.NewReader(stream), io.Discard, o)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -237,7 +265,7 @@ func (l *latencies) pct(p float64) time.Duration {
 // is decoded, stamped with its arrival time, pushed and flushed, as an ingest
 // source would. Each alert's latency is the time from the arrival of the
 // event that made it fire to its delivery by the alert manager.
-func latencyRun(ctx context.Context, stream []byte, o benchOptions) (*latencies, error) {
+func latencyRun(ctx context.Context, stream []byte, o benchOptions, dets []detect.Detector) (*latencies, error) {
 	start := time.Now()
 	res := &latencies{}
 	var mu sync.Mutex
@@ -250,7 +278,7 @@ func latencyRun(ctx context.Context, stream []byte, o benchOptions) (*latencies,
 		}
 		mu.Unlock()
 	}})
-	eng, err := engine.New(engine.Options{Detectors: builtinDetectors(reference{}), Alerts: func(a *alert.Alert) { mgr.Add(a) }})
+	eng, err := engine.New(engine.Options{Detectors: dets, Alerts: func(a *alert.Alert) { mgr.Add(a) }})
 	if err != nil {
 		return nil, err
 	}
@@ -295,11 +323,11 @@ func latencyRun(ctx context.Context, stream []byte, o benchOptions) (*latencies,
 
 // memoryRun tracks n vehicles, each with a full telemetry fix and a third of
 // them with a command transaction, and returns heap bytes per vehicle.
-func memoryRun(ctx context.Context, n int) (float64, error) {
+func memoryRun(ctx context.Context, n int, dets []detect.Detector) (float64, error) {
 	runtime.GC()
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
-	eng, err := engine.New(engine.Options{Detectors: builtinDetectors(reference{})})
+	eng, err := engine.New(engine.Options{Detectors: dets})
 	if err != nil {
 		return 0, err
 	}
@@ -330,11 +358,13 @@ func memoryRun(ctx context.Context, n int) (float64, error) {
 	return per, nil
 }
 
+func memoryVIN(i int) string { return fmt.Sprintf("WVWZZZ1JZ%08d", i) }
+
 // memoryEvents returns what vehicle i sends in the memory run: a telemetry
 // fix with device, cell and signals, and for every third vehicle a command
 // transaction with the vehicle's own echo.
 func memoryEvents(i int, base int64) []*event.Event {
-	vin := fmt.Sprintf("WVWZZZ1JZ%08d", i)
+	vin := memoryVIN(i)
 	t := base + int64(i)*int64(time.Millisecond)
 	tel := &event.Event{ID: "t-" + strconv.Itoa(i), Source: "tsp/telematics-gw-eu1", Type: event.TypeTelemetry, Time: t,
 		Subject: vin, Tenant: "fleet-a", Telemetry: &event.Telemetry{

@@ -10,11 +10,15 @@ import (
 
 	"github.com/vigil-project/vigil/internal/config"
 	"github.com/vigil-project/vigil/internal/detect"
+	"github.com/vigil-project/vigil/internal/detect/access"
 	"github.com/vigil-project/vigil/internal/detect/command"
 	"github.com/vigil-project/vigil/internal/detect/credential"
 	"github.com/vigil-project/vigil/internal/detect/firmware"
 	"github.com/vigil-project/vigil/internal/detect/ids"
+	"github.com/vigil-project/vigil/internal/detect/mass"
+	"github.com/vigil-project/vigil/internal/detect/service"
 	"github.com/vigil-project/vigil/internal/detect/sms"
+	"github.com/vigil-project/vigil/internal/detect/takeover"
 	"github.com/vigil-project/vigil/internal/detect/telemetry"
 	"github.com/vigil-project/vigil/internal/directory"
 	"github.com/vigil-project/vigil/internal/event"
@@ -104,8 +108,9 @@ func loadReference(cfg *config.Config) (reference, error) {
 // builtin is one built-in detector: its id (the configuration section's
 // name) and how to build it from its configured settings.
 type builtin struct {
-	id    string
-	build func(cfg *config.Config, ref reference) (detect.Detector, error)
+	id        string
+	perTenant bool // its settings may be overridden per tenant
+	build     func(cfg *config.Config, ref reference) (detect.Detector, error)
 }
 
 // configure decodes the detector's section over its defaults and builds it.
@@ -118,6 +123,39 @@ func configure[C any](id string, conf C, mk func(C) (detect.Detector, error)) bu
 			}
 		}
 		return mk(c)
+	}}
+}
+
+// configurePerTenant is configure for detectors whose settings may differ
+// per tenant: a tenant's section applies over the detector's section.
+func configurePerTenant[C any](id string, conf C, mk func(detect.PerTenant[C]) (detect.Detector, error)) builtin {
+	return builtin{id: id, perTenant: true, build: func(cfg *config.Config, _ reference) (detect.Detector, error) {
+		pt := detect.PerTenant[C]{Default: conf}
+		if cfg != nil {
+			if err := cfg.Decode(id, &pt.Default); err != nil {
+				return nil, err
+			}
+			err := cfg.DecodeTenants(id, func(tenant string, decode func(any) error) error {
+				// Decode both sections into a fresh value: maps and slices
+				// of the default are never shared with a tenant's.
+				c := conf
+				if err := cfg.Decode(id, &c); err != nil {
+					return err
+				}
+				if err := decode(&c); err != nil {
+					return err
+				}
+				if pt.Tenants == nil {
+					pt.Tenants = map[string]*C{}
+				}
+				pt.Tenants[tenant] = &c
+				return nil
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+		return mk(pt)
 	}}
 }
 
@@ -153,6 +191,27 @@ func builtins(ref reference) []builtin {
 		configure("ids.reports", ids.ReportsConfig{}, func(c ids.ReportsConfig) (detect.Detector, error) { return ok(ids.NewReports(c)) }),
 		configure("ids.fleet-campaign", ids.CampaignConfig{}, func(c ids.CampaignConfig) (detect.Detector, error) { return ok(ids.NewCampaign(c)) }),
 		configure("cred.login-failures", credential.Config{}, func(c credential.Config) (detect.Detector, error) { return ok(credential.New(c)) }),
+		configurePerTenant("cred.stuffing", credential.StuffingConfig{}, func(c detect.PerTenant[credential.StuffingConfig]) (detect.Detector, error) {
+			return ok(credential.NewStuffing(c))
+		}),
+		configurePerTenant("cred.pin-guessing", credential.PINConfig{}, func(c detect.PerTenant[credential.PINConfig]) (detect.Detector, error) {
+			return ok(credential.NewPIN(c))
+		}),
+		configurePerTenant("ato.takeover", takeover.Config{}, func(c detect.PerTenant[takeover.Config]) (detect.Detector, error) {
+			return ok(takeover.New(c))
+		}),
+		configurePerTenant("mass.command-spread", mass.Config{}, func(c detect.PerTenant[mass.Config]) (detect.Detector, error) {
+			return mass.New(ref.Directory, c)
+		}),
+		configurePerTenant("access.exfiltration", access.ExfilConfig{}, func(c detect.PerTenant[access.ExfilConfig]) (detect.Detector, error) {
+			return access.NewExfiltration(ref.Directory, c)
+		}),
+		configurePerTenant("access.privileged", access.PrivilegedConfig{}, func(c detect.PerTenant[access.PrivilegedConfig]) (detect.Detector, error) {
+			return access.NewPrivileged(ref.Directory, c)
+		}),
+		configurePerTenant("service.tenant-health", service.Config{}, func(c detect.PerTenant[service.Config]) (detect.Detector, error) {
+			return ok(service.New(c))
+		}),
 	}
 }
 
@@ -161,8 +220,10 @@ func builtins(ref reference) []builtin {
 func configuredDetectors(cfg *config.Config, ref reference) ([]detect.Detector, error) {
 	list := builtins(ref)
 	known := map[string]bool{}
+	perTenant := map[string]bool{}
 	for _, b := range list {
 		known[b.id] = true
+		perTenant[b.id] = b.perTenant
 	}
 	if cfg != nil {
 		for _, id := range cfg.DetectorIDs() {
@@ -172,7 +233,9 @@ func configuredDetectors(cfg *config.Config, ref reference) ([]detect.Detector, 
 		}
 		for name, t := range cfg.Tenants {
 			for id := range t.Detectors {
-				return nil, fmt.Errorf("config: tenants.%s.detectors.%s: this detector has no per-tenant settings yet", name, id)
+				if !perTenant[id] {
+					return nil, fmt.Errorf("config: tenants.%s.detectors.%s: this detector's settings are the same for every tenant", name, id)
+				}
 			}
 		}
 	}

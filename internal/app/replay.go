@@ -32,6 +32,9 @@ type replayOptions struct {
 	// sources (nil: no rules).
 	Config *config.Config
 	Rules  []rules.Source
+	// Reference, when set, is used instead of what Config names (the
+	// bench and tests pass a simulated fleet's).
+	Reference *reference
 	// Sort reads the whole input, then processes it in event-time order
 	// (stable): for files that are not in arrival order, such as
 	// concatenated exports of several sources.
@@ -75,6 +78,9 @@ func replay(ctx context.Context, in io.Reader, out io.Writer, o replayOptions) (
 	ref, err := loadReference(o.Config)
 	if err != nil {
 		return sum, err
+	}
+	if o.Reference != nil {
+		ref = *o.Reference
 	}
 	ds, err := newDetectorSet(o.Config, ref, o.Rules, nil)
 	if err != nil {

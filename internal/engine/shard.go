@@ -20,12 +20,13 @@ type shard struct {
 
 	// What the detector being called is working on, for schedule.
 	cur struct {
-		vehicle *twin.Vehicle // the twin being handled, for LastAlert
-		ts      *tenantState
-		slot    uint32
-		kind    detect.Kind
-		det     uint8
-		key     string
+		vehicle   *twin.Vehicle   // the twin being handled, for LastAlert
+		principal *twin.Principal // the principal being handled, for Timers
+		ts        *tenantState
+		slot      uint32
+		kind      detect.Kind
+		det       uint8
+		key       string
 	}
 	seq uint64
 }
@@ -102,7 +103,7 @@ func (s *shard) handle(it *item) {
 	s.cur.ts, s.cur.kind, s.cur.key = ts, it.kind, key
 	if it.kind == detect.KindVehicle {
 		v, slot, _ := ts.vehicles.Get(key)
-		s.cur.slot, s.cur.vehicle = slot, v
+		s.cur.slot, s.cur.vehicle, s.cur.principal = slot, v, nil
 		st := detect.State{Vehicle: v}
 		for _, d := range dets {
 			s.call(d, st, ev)
@@ -110,13 +111,17 @@ func (s *shard) handle(it *item) {
 		v.Apply(ev)
 		return
 	}
-	p, slot, _ := ts.principals[it.kind].Get(key)
-	s.cur.slot, s.cur.vehicle = slot, nil
+	tbl := ts.principals[it.kind]
+	p, slot, _ := tbl.Get(key)
+	s.cur.slot, s.cur.vehicle, s.cur.principal = slot, nil, p
 	st := detect.State{Principal: p}
 	for _, d := range dets {
 		s.call(d, st, ev)
 	}
 	p.Touch(ev.Time)
+	if p.Empty() {
+		tbl.Delete(key) // nothing to remember: IPs and devices seen once cost nothing
+	}
 }
 
 func (s *shard) call(d uint8, st detect.State, ev *event.Event) {
@@ -142,17 +147,24 @@ func (s *shard) fire(ts *tenantState, arrived int64) {
 				continue
 			}
 			st.Principal = ts.principals[t.kind].At(t.slot)
+			st.Principal.Timers--
 		}
 		c := &s.ctx
 		c.Tenant, c.Key, c.Kind, c.Frontier, c.Arrived = ts.name, t.key, t.kind, ts.frontier, arrived
-		s.cur.ts, s.cur.slot, s.cur.kind, s.cur.det, s.cur.key, s.cur.vehicle = ts, t.slot, t.kind, t.det, t.key, st.Vehicle
+		s.cur.ts, s.cur.slot, s.cur.kind, s.cur.det, s.cur.key, s.cur.vehicle, s.cur.principal = ts, t.slot, t.kind, t.det, t.key, st.Vehicle, st.Principal
 		c.Info = &s.e.infos[t.det]
 		c.Local = s.local[t.det]
 		s.e.opts.Detectors[t.det].OnTimer(c, st, t.deadline)
+		if p := st.Principal; p != nil && p.Empty() {
+			ts.principals[t.kind].Delete(t.key)
+		}
 	}
 }
 
 func (s *shard) schedule(deadline int64) {
+	if p := s.cur.principal; p != nil {
+		p.Timers++
+	}
 	s.seq++
 	s.cur.ts.timers.push(timer{deadline: deadline, seq: s.seq, slot: s.cur.slot,
 		kind: s.cur.kind, det: s.cur.det, key: s.cur.key})

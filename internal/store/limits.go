@@ -197,8 +197,8 @@ func ValidateEntity(e Entity) error {
 // Validate checks an audit entry before it is appended.
 func (e *AuditEntry) Validate() error {
 	c := checker{what: "audit entry " + quote(e.Action)}
-	if e.Time <= 0 {
-		c.fail("time", "required")
+	if e.Time < 0 {
+		c.fail("time", "negative")
 	}
 	c.str("actor", e.Actor, MaxValueLen, true)
 	c.str("action", e.Action, MaxValueLen, true)

@@ -49,10 +49,12 @@ type Events interface {
 	// the batch is stored. Concurrent callers' batches may share one
 	// transaction (group commit). Every event's tenant must be in scope.
 	InsertEvents(ctx context.Context, scope Scope, events []ArchivedEvent) ([]Inserted, error)
-	// ReadEvents returns up to limit events with a sequence number above
-	// afterSeq, in sequence order: the processor resumes with it after a
-	// restart. Sequence numbers increase in commit order, so a reader
-	// never sees seq n+1 before seq n has committed.
+	// ReadEvents returns up to limit events (≤ 0: DefaultPageSize, at most
+	// MaxReadBatch) with a sequence number above afterSeq, in sequence
+	// order: the processor follows the archive with it and resumes with it
+	// after a restart. Sequence numbers increase in commit order, so a
+	// reader never sees seq n+1 before seq n has committed, and are never
+	// reused, even after the newest events are deleted.
 	ReadEvents(ctx context.Context, scope Scope, afterSeq int64, limit int) ([]ArchivedEvent, error)
 	// SearchEvents returns one page of a timeline or search.
 	SearchEvents(ctx context.Context, scope Scope, q EventQuery) (EventPage, error)
@@ -143,6 +145,10 @@ type Retention interface {
 	PruneEvents(ctx context.Context, scope Scope, tenant string, before int64) (int64, error)
 	// EraseSubject deletes every archived event, alert and incident of the
 	// tenant naming the subject, in bounded batches, and returns counts.
-	// The audit log is not touched.
+	// Events are found through their indexed columns (subject, account,
+	// device, ip, client_id): a value that appears only elsewhere in an
+	// event's JSON (api.access vehicles, account.change vehicle) is not
+	// found. Incidents that only contained an erased alert lose it. The
+	// audit log is not touched (it holds actions, not events).
 	EraseSubject(ctx context.Context, scope Scope, tenant string, subject Entity) (Erasure, error)
 }

@@ -216,7 +216,8 @@ type HistoryEntry struct {
 }
 
 // IncidentQuery filters incidents. Zero fields do not filter. Pages are in
-// the order the store first saw the incidents, newest first by default.
+// the order the store first saw the incidents (the new incidents of one
+// UpsertIncidents call in id order), newest first by default.
 type IncidentQuery struct {
 	Tenant      string
 	Category    alert.Category
@@ -249,7 +250,7 @@ type IncidentChange struct {
 // AuditEntry is one entry of the audit log.
 type AuditEntry struct {
 	Seq    int64  // position in the chain, from 1 (set by the store)
-	Time   int64  // Unix ns
+	Time   int64  // Unix ns; 0 means now
 	Actor  string // who: a user, a key id, "vigil"
 	Action string // e.g. "incident.update", "auth.sign_in"
 	Tenant string // "" for platform-wide actions

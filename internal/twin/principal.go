@@ -24,6 +24,18 @@ type Principal struct {
 	Reads    *ReadState      // accounts, clients, IPs: API reads
 	Priv     *PrivReads      // accounts of dealers and staff: their reads
 	Health   *TenantHealth   // tenants: minute statistics
+
+	// Timers counts the engine timers waiting on this key (set by the
+	// engine): a key with timers is kept even when it holds nothing else.
+	Timers uint32
+}
+
+// Empty reports whether the principal holds nothing a detector needs: the
+// engine then drops it, so a million principals seen once cost nothing.
+func (p *Principal) Empty() bool {
+	return p.Timers == 0 && p.LastAlert == 0 && p.Failures == nil && p.Links == nil && p.Logins == nil &&
+		p.PIN == nil && p.Phone == nil && p.Takeover == nil && p.Devices == nil && p.Spread == nil &&
+		p.Reads == nil && p.Priv == nil && p.Health == nil
 }
 
 // Touch records activity at event time t.

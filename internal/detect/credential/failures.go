@@ -13,12 +13,12 @@ import (
 
 // Config configures the login failure detector.
 type Config struct {
-	Window          time.Duration // sliding event-time window, default 10m
-	AccountFailures int           // failures on one account that make brute force, default 10
-	IPFailures      int           // failures from one IP that make brute force, default 20
-	IPAccounts      int           // distinct accounts failing from one IP that make spraying, default 10
-	Cooldown        time.Duration // quiet time per key after an alert, default 30m
-	MaxEvidence     int           // failures named as evidence, default 20
+	Window          time.Duration `yaml:"window"`           // sliding event-time window, default 10m
+	AccountFailures int           `yaml:"account_failures"` // failures on one account that make brute force, default 10
+	IPFailures      int           `yaml:"ip_failures"`      // failures from one IP that make brute force, default 20
+	IPAccounts      int           `yaml:"ip_accounts"`      // distinct accounts failing from one IP that make spraying, default 10
+	Cooldown        time.Duration `yaml:"cooldown"`         // quiet time per key after an alert, default 30m
+	MaxEvidence     int           `yaml:"max_evidence"`     // failures named as evidence, default 20
 }
 
 // Failures raises credential-attack on repeated login failures: brute force

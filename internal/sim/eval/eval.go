@@ -315,7 +315,8 @@ func (r *Report) Print(w io.Writer) {
 	for _, c := range r.Categories {
 		med, worst := c.Delay()
 		fmt.Fprintf(w, "%-22s %7d %8d %7.3f %9.3f %7d %7d %7d %12v %12v\n",
-			c.Category, c.Attacks, c.Detected, c.Recall(), c.Precision(), c.Alerts, c.Related, c.False, med, worst)
+			c.Category, c.Attacks, c.Detected, c.Recall(), c.Precision(), c.Alerts, c.Related, c.False,
+			med.Round(time.Millisecond), worst.Round(time.Millisecond))
 	}
 	fmt.Fprintf(w, "\nfalse alerts: %d = %.2f per million benign events\n", r.FalseAlerts(), r.FalsePerMillion())
 	for _, c := range r.Categories {

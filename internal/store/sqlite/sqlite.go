@@ -115,13 +115,28 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 	common.Add("_pragma", "busy_timeout(10000)")
 	common.Add("_pragma", "foreign_keys(0)")
 	common.Add("_pragma", "temp_store(MEMORY)")
-	wq := url.Values{}
-	for k, v := range common {
-		wq[k] = append([]string(nil), v...)
+	params := func(extra ...string) url.Values {
+		q := url.Values{}
+		for k, v := range common {
+			q[k] = append([]string(nil), v...)
+		}
+		for i := 0; i+1 < len(extra); i += 2 {
+			q.Add(extra[i], extra[i+1])
+		}
+		return q
 	}
-	wq.Add("_pragma", "journal_mode(WAL)")
-	wq.Add("_pragma", "synchronous("+sync+")")
+	wq := params()
+	// The driver runs the _pragma list first, then _journal_mode and
+	// _synchronous: page_size must come before WAL mode to take effect on
+	// a new database.
+	wq.Add("_pragma", "page_size(8192)")
+	wq.Set("_journal_mode", "WAL")
+	wq.Set("_synchronous", sync)
 	wq.Add("_pragma", fmt.Sprintf("cache_size(%d)", -opts.CacheMiB*1024))
+	// Checkpoints run in the background (checkpointer); the writer only
+	// steps in when the WAL outgrows this many pages (64 MiB), so ingest
+	// does not wait for them.
+	wq.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", autoCheckpointPages))
 	// Keep the WAL from staying large after a burst.
 	wq.Add("_pragma", "journal_size_limit(67108864)")
 	wq.Set("_txlock", "immediate")
@@ -136,9 +151,7 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
 
-	rq := common
-	rq.Add("_pragma", "synchronous("+sync+")")
-	rq.Add("_pragma", "query_only(1)")
+	rq := params("_synchronous", sync, "_pragma", "query_only(1)")
 	r, err := sql.Open("sqlite", "file:"+path+"?"+rq.Encode())
 	if err != nil {
 		w.Close()
@@ -148,30 +161,88 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 	r.SetMaxIdleConns(opts.Readers)
 	r.SetConnMaxIdleTime(0)
 
-	closeBoth := func() error { return errors.Join(r.Close(), w.Close()) }
-	// The writer's first connection switches the file to WAL mode; check
-	// it did, since a failed switch would silently keep a rollback journal.
-	var mode string
-	if err := w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || !strings.EqualFold(mode, "wal") {
-		closeBoth()
-		if err == nil {
-			err = fmt.Errorf("journal mode is %q, not wal", mode)
+	cq := params("_synchronous", sync)
+	ck, err := sql.Open("sqlite", "file:"+path+"?"+cq.Encode())
+	if err != nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("store: sqlite: %w", err)
+	}
+	ck.SetMaxOpenConns(1)
+	ckStop, ckDone := make(chan struct{}), make(chan struct{})
+	started := false
+	closeAll := func() error {
+		if started {
+			close(ckStop)
+			<-ckDone
 		}
+		return errors.Join(ck.Close(), r.Close(), w.Close())
+	}
+	// The writer's first connection switches the file to WAL mode; check
+	// it did (a failed switch would silently keep a rollback journal), and
+	// that synchronous is what the package documents.
+	var mode string
+	var syncLevel int
+	err = w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode)
+	if err == nil {
+		err = w.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&syncLevel)
+	}
+	if err == nil && (!strings.EqualFold(mode, "wal") || syncLevel != map[string]int{"FULL": 2, "NORMAL": 1}[sync]) {
+		err = fmt.Errorf("journal_mode=%s synchronous=%d, want wal and %s", mode, syncLevel, sync)
+	}
+	if err != nil {
+		closeAll()
 		return nil, fmt.Errorf("store: sqlite: %s: %w", path, err)
 	}
 	ms, err := sqlstore.LoadMigrations(migrationFS, "migrations")
 	if err != nil {
-		closeBoth()
+		closeAll()
 		return nil, err
 	}
-	db, err := sqlstore.New(ctx, dialect{}, w, r, closeBoth, ms, sqlstore.Options{
+	db, err := sqlstore.New(ctx, dialect{}, w, r, closeAll, ms, sqlstore.Options{
 		Now: opts.Now, Logger: opts.Logger, MaxGroupEvents: opts.MaxGroupEvents, QueueDepth: opts.QueueDepth,
 	})
 	if err != nil {
-		closeBoth()
+		closeAll()
 		return nil, err
 	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	started = true
+	go checkpointer(ck, logger, ckStop, ckDone)
 	return &DB{DB: db, path: path}, nil
+}
+
+// autoCheckpointPages is the WAL size (in 8 KiB pages) at which the writer
+// checkpoints itself because the background checkpointer fell behind.
+const autoCheckpointPages = 8192
+
+// checkpointInterval is how often the background checkpointer runs.
+const checkpointInterval = 100 * time.Millisecond
+
+// checkpointer copies the WAL into the database file from its own
+// connection, on the machine's other core, so that the writer does not.
+// PASSIVE never blocks the writer or the readers; whatever it cannot copy
+// yet it copies on the next round.
+func checkpointer(c *sql.DB, log *slog.Logger, stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(checkpointInterval)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		_, err := c.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+		if err != nil && !failing {
+			log.Warn("store: sqlite: background checkpoint failed; the writer checkpoints instead", "err", err)
+		}
+		failing = err != nil
+	}
 }
 
 // Path returns the database file.

@@ -128,4 +128,4 @@ func benchOpen(b *testing.B) store.Store {
 }
 
 func BenchmarkInsertEvents(b *testing.B) { storetest.BenchInsertEvents(b, benchOpen) }
-func BenchmarkListAlerts(b *testing.B)   { storetest.BenchListAlerts(b, benchOpen) }
+func BenchmarkListAlerts(b *testing.B)   { storetest.BenchListAlerts(b, benchOpen, nil) }

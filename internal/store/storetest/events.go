@@ -17,6 +17,7 @@ var eventTests = []test{
 	{"Events/DuplicatesAcrossReopen", testDuplicatesAcrossReopen},
 	{"Events/SeqNeverReused", testSeqNeverReused},
 	{"Events/GroupCommit", testGroupCommit},
+	{"Events/FollowWhileWriting", testFollow},
 	{"Events/InvalidBatch", testInvalidBatch},
 	{"Events/Timeline", testTimeline},
 	{"Events/Pagination", testEventPagination},

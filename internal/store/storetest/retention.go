@@ -80,7 +80,7 @@ func testErase(t *testing.T, b Backend) {
 	page, _ := s.ListAlerts(ctx, all, store.AlertQuery{Order: store.OldestFirst})
 	equal(t, "alerts left", alertIDs(page.Alerts), []string{"al-2", "al-3"})
 	ipage, _ := s.ListIncidents(ctx, all, store.IncidentQuery{Order: store.OldestFirst})
-	equal(t, "incidents left", incidentIDs(ipage.Incidents), []string{"inc-mixed", "inc-b"})
+	equal(t, "incidents left", incidentIDs(ipage.Incidents), []string{"inc-b", "inc-mixed"}) // one call: id order
 	d, err := s.GetIncident(ctx, all, "inc-mixed")
 	wantErr(t, "GetIncident", err, nil)
 	if d.AlertCount != 1 || len(d.Alerts) != 1 || d.Alerts[0].ID != "al-2" {

@@ -7,6 +7,8 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"slices"
+	"strings"
 
 	"github.com/vigil-project/vigil/internal/alert"
 	"github.com/vigil-project/vigil/internal/event"
@@ -34,7 +36,10 @@ func (db *DB) UpsertAlerts(ctx context.Context, scope store.Scope, alerts []*ale
 	}
 	err := db.inWrite(ctx, func(tx *Tx) error {
 		now := db.nowNS()
-		for i, a := range alerts {
+		// In id order, so that concurrent upserts (PostgreSQL, several
+		// nodes) lock rows in the same order and cannot deadlock.
+		for _, i := range byID(len(alerts), func(i int) string { return alerts[i].ID }) {
+			a := alerts[i]
 			c, err := db.upsertAlert(ctx, tx, a, now)
 			if err != nil {
 				return err
@@ -339,4 +344,14 @@ WHERE v.alert_pk = ? ORDER BY v.ord`, a.Tenant, pk)
 		return dbErr("evidence of alert "+alertID, rows.Err())
 	})
 	return out, err
+}
+
+// byID returns the indices 0…n-1 ordered by id(i).
+func byID(n int, id func(int) string) []int {
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(id(a), id(b)) })
+	return order
 }

@@ -35,7 +35,7 @@ func (db *DB) UpsertIncidents(ctx context.Context, scope store.Scope, incs []sto
 	}
 	err := db.inWrite(ctx, func(tx *Tx) error {
 		now := db.nowNS()
-		for i := range incs {
+		for _, i := range byID(len(incs), func(i int) string { return incs[i].ID }) {
 			c, err := db.upsertIncident(ctx, tx, &incs[i], now)
 			if err != nil {
 				return err

@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"hash/fnv"
-	"strconv"
 	"strings"
 
 	"github.com/vigil-project/vigil/internal/store"
@@ -32,7 +31,11 @@ func (q *query) arg(frag string, v any) *query {
 }
 
 // in appends " AND col IN (?, …)" for vals, padded with the last value.
+// No values match nothing.
 func (q *query) in(col string, vals []string) *query {
+	if len(vals) == 0 {
+		return q.sql(" AND 1 = 0")
+	}
 	n := 1
 	for n < len(vals) {
 		n *= 2
@@ -147,6 +150,3 @@ func (f *fingerprint) num(n int64) *fingerprint {
 }
 
 func (f *fingerprint) sum() uint32 { return uint32(f.h ^ f.h>>32) }
-
-// itoa is strconv.Itoa, for building messages.
-func itoa(n int) string { return strconv.Itoa(n) }
