@@ -118,3 +118,38 @@ func TestManagerMergesIncidents(t *testing.T) {
 		t.Errorf("incidents not merged: %+v %+v", incs[0].root(), incs[1].root())
 	}
 }
+
+func TestSuppressions(t *testing.T) {
+	until := time.Unix(0, t0).Add(time.Hour)
+	sups := []Suppression{
+		{Tenant: "fleet-a", Detector: "mass.*", Entity: "fm-7", Reason: "nightly lock-all"},
+		{Tenant: "*", Category: "data-exfiltration", Entity: "partner-x", Until: until, Reason: "export agreed until 08:00"},
+	}
+	for _, s := range sups {
+		if err := s.Validate(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var passed []string
+	m := NewManager(ManagerOptions{Suppressions: sups, Out: func(a *Alert, _ *Incident) { passed = append(passed, a.ID) }})
+	mass := mk("m1", "mass.command-spread", 0, Entities{Account: "fm-7"})
+	other := mk("m2", "mass.command-spread", 0, Entities{Account: "acc-9"})
+	exfil := mk("x1", "access.bulk-read", 0, Entities{ClientID: "partner-x"})
+	exfil.Category = DataExfiltration
+	late := mk("x2", "access.bulk-read", 7200, Entities{ClientID: "partner-x"})
+	late.Category = DataExfiltration
+	for _, a := range []*Alert{mass, other, exfil, late} {
+		m.Add(a)
+	}
+	if len(passed) != 2 || passed[0] != "m2" || passed[1] != "x2" {
+		t.Errorf("passed %v, want m2 and x2", passed)
+	}
+	if st := m.Stats(); st.Suppressed["nightly lock-all"] != 1 || st.Suppressed["export agreed until 08:00"] != 1 {
+		t.Errorf("suppressed %v", st.Suppressed)
+	}
+	for _, bad := range []Suppression{{Reason: "r", Detector: "x"}, {Tenant: "t", Detector: "x"}, {Tenant: "t", Reason: "r"}, {Tenant: "t", Reason: "r", Category: "nope"}} {
+		if bad.Validate() == nil {
+			t.Errorf("%+v validated", bad)
+		}
+	}
+}

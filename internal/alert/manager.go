@@ -19,6 +19,8 @@ type ManagerOptions struct {
 	// Out receives every alert that is not a duplicate, with its incident.
 	// Calls are serialised.
 	Out func(*Alert, *Incident)
+	// Suppressions silence alerts judged benign (counted by reason).
+	Suppressions []Suppression
 }
 
 // Incident groups alerts about the same entities close in time.
@@ -38,18 +40,19 @@ type Incident struct {
 // Manager deduplicates alerts and groups them into incidents. It is safe for
 // concurrent use; shards call Add directly.
 type Manager struct {
-	opts     ManagerOptions
-	window   int64
-	incWin   int64
-	mu       sync.Mutex
-	ids      map[string]int64     // alert id → event time, for re-deliveries
-	prints   map[string]*printRec // fingerprint → last alert
-	byKey    map[string]*Incident // tenant+entity → incident
-	open     int
-	total    int
-	dups     int
-	maxTime  int64
-	lastTidy int64
+	opts       ManagerOptions
+	window     int64
+	incWin     int64
+	mu         sync.Mutex
+	ids        map[string]int64     // alert id → event time, for re-deliveries
+	prints     map[string]*printRec // fingerprint → last alert
+	byKey      map[string]*Incident // tenant+entity → incident
+	open       int
+	total      int
+	dups       int
+	suppressed map[string]int // by reason
+	maxTime    int64
+	lastTidy   int64
 }
 
 type printRec struct {
@@ -59,9 +62,10 @@ type printRec struct {
 
 // ManagerStats counts what the manager did.
 type ManagerStats struct {
-	Alerts     int // passed on
-	Duplicates int // suppressed as duplicates
-	Incidents  int // incidents opened
+	Alerts     int            // passed on
+	Duplicates int            // suppressed as duplicates
+	Incidents  int            // incidents opened
+	Suppressed map[string]int // silenced by a suppression, by its reason
 }
 
 // NewManager returns a Manager.
@@ -76,14 +80,18 @@ func NewManager(opts ManagerOptions) *Manager {
 		opts.Out = func(*Alert, *Incident) {}
 	}
 	return &Manager{opts: opts, window: int64(opts.DedupWindow), incWin: int64(opts.IncidentWindow),
-		ids: map[string]int64{}, prints: map[string]*printRec{}, byKey: map[string]*Incident{}}
+		ids: map[string]int64{}, prints: map[string]*printRec{}, byKey: map[string]*Incident{}, suppressed: map[string]int{}}
 }
 
 // Stats returns the manager's counters.
 func (m *Manager) Stats() ManagerStats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return ManagerStats{Alerts: m.total, Duplicates: m.dups, Incidents: m.open}
+	sup := make(map[string]int, len(m.suppressed))
+	for k, v := range m.suppressed {
+		sup[k] = v
+	}
+	return ManagerStats{Alerts: m.total, Duplicates: m.dups, Incidents: m.open, Suppressed: sup}
 }
 
 // Add takes one alert. It reports whether the alert was new (not a
@@ -99,6 +107,12 @@ func (m *Manager) Add(a *Alert) bool {
 		return false
 	}
 	m.ids[a.ID] = a.Time
+	for i := range m.opts.Suppressions {
+		if s := &m.opts.Suppressions[i]; s.Matches(a) {
+			m.suppressed[s.Reason]++
+			return false
+		}
+	}
 	fp := fingerprint(a)
 	if r := m.prints[fp]; r != nil && a.Time-r.last < m.window && a.Time >= r.last-m.window {
 		r.last = max(r.last, a.Time)

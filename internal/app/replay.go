@@ -66,7 +66,11 @@ func replay(ctx context.Context, in io.Reader, out io.Writer, o replayOptions) (
 	start := time.Now()
 	bw := bufio.NewWriterSize(out, 256<<10)
 	var buf []byte
-	mgr := alert.NewManager(alert.ManagerOptions{Out: func(a *alert.Alert, _ *alert.Incident) {
+	var sups []alert.Suppression
+	if o.Config != nil {
+		sups = o.Config.Suppressions
+	}
+	mgr := alert.NewManager(alert.ManagerOptions{Suppressions: sups, Out: func(a *alert.Alert, _ *alert.Incident) {
 		buf = alert.AppendJSON(buf[:0], a)
 		buf = append(buf, '\n')
 		if _, err := bw.Write(buf); err != nil && sum.WriteError == nil {
@@ -178,7 +182,10 @@ func (s *replaySummary) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  duplicates:       %d (same tenant, source and id: processed once)\n", s.Engine.Duplicates)
 	fmt.Fprintf(w, "  late:             %d (behind the watermark; processed and counted)\n", s.Engine.Late)
-	fmt.Fprintf(w, "alerts:             %d (%d duplicates suppressed), %d incidents\n", s.Manager.Alerts, s.Manager.Duplicates, s.Manager.Incidents)
+	fmt.Fprintf(w, "alerts:             %d (%d duplicates dropped), %d incidents\n", s.Manager.Alerts, s.Manager.Duplicates, s.Manager.Incidents)
+	for reason, n := range s.Manager.Suppressed {
+		fmt.Fprintf(w, "  suppressed:       %d (%s)\n", n, reason)
+	}
 	for _, c := range alert.Categories() {
 		if n := s.ByCategory[c.String()]; n > 0 {
 			fmt.Fprintf(w, "  %-22s %d\n", c.String()+":", n)

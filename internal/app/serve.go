@@ -119,7 +119,11 @@ func serve(ctx context.Context, o serveOptions) error {
 	eo := engineOptions(cfg)
 	eo.Detectors = dets
 	eo.Logger = log
-	proc, err := processor.New(processor.Options{Store: timedStore{st, latency}, Engine: eo, Logger: log})
+	po := processor.Options{Store: timedStore{st, latency}, Engine: eo, Logger: log}
+	if cfg != nil {
+		po.Manager.Suppressions = cfg.Suppressions
+	}
+	proc, err := processor.New(po)
 	if err != nil {
 		return err
 	}

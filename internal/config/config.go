@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/vigil-project/vigil/internal/alert"
 )
 
 // Config is the whole file.
@@ -33,6 +35,8 @@ type Config struct {
 	Detectors map[string]yaml.Node `yaml:"detectors"`
 	// Tenants overrides detector settings per tenant.
 	Tenants map[string]Tenant `yaml:"tenants"`
+	// Suppressions silence alerts judged benign (counted by reason).
+	Suppressions []alert.Suppression `yaml:"suppressions"`
 
 	dir string // the file's directory: relative paths are relative to it
 }
@@ -118,6 +122,11 @@ func (c *Config) validate() error {
 	for name := range c.Tenants {
 		if name == "" {
 			return errors.New("tenants: a tenant name must not be empty")
+		}
+	}
+	for i := range c.Suppressions {
+		if err := c.Suppressions[i].Validate(); err != nil {
+			return fmt.Errorf("suppressions[%d]: %w", i, err)
 		}
 	}
 	return nil

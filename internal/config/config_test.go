@@ -86,3 +86,13 @@ func TestEmpty(t *testing.T) {
 		t.Errorf("empty file: %v %+v", err, c)
 	}
 }
+
+func TestSuppressionsValidated(t *testing.T) {
+	c, err := Parse(strings.NewReader("suppressions:\n  - tenant: fleet-a\n    detector: mass.*\n    entity: fm-7\n    reason: nightly lock-all\n"))
+	if err != nil || len(c.Suppressions) != 1 || c.Suppressions[0].Detector != "mass.*" {
+		t.Fatalf("%v %+v", err, c)
+	}
+	if _, err := Parse(strings.NewReader("suppressions:\n  - tenant: fleet-a\n    detector: x\n")); err == nil || !strings.Contains(err.Error(), "suppressions[0]: reason is required") {
+		t.Errorf("missing reason: %v", err)
+	}
+}
