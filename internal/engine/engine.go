@@ -69,12 +69,15 @@ type counters struct {
 
 // Stats is a snapshot of the engine's counters.
 type Stats struct {
-	Received   int64            // events pushed
-	Duplicates int64            // dropped as (tenant, source, id) duplicates
-	Late       int64            // later than the allowed lateness (still processed, counted)
-	Routed     int64            // deliveries to keyed state (an event may have several keys)
-	Timers     int64            // event-time timers fired
-	Alerts     map[string]int64 // by category
+	Received   int64 // events pushed
+	Duplicates int64 // dropped as (tenant, source, id) duplicates
+	Late       int64 // later than the allowed lateness (still processed, counted)
+	Routed     int64 // deliveries to keyed state (an event may have several keys)
+	Timers     int64 // event-time timers fired
+	// DedupShortened counts the times the dedup memory reached its bound
+	// and the dedup window was cut short (at extreme event rates).
+	DedupShortened int64
+	Alerts         map[string]int64 // by category
 }
 
 // New builds an engine and starts its shards.
@@ -199,12 +202,13 @@ func (e *Engine) Tick(now int64) { e.router.tick(now) }
 // Stats returns the engine's counters.
 func (e *Engine) Stats() Stats {
 	st := Stats{
-		Received:   e.stats.received.Load(),
-		Duplicates: e.stats.duplicates.Load(),
-		Late:       e.stats.late.Load(),
-		Routed:     e.stats.routed.Load(),
-		Timers:     e.stats.timers.Load(),
-		Alerts:     map[string]int64{},
+		Received:       e.stats.received.Load(),
+		Duplicates:     e.stats.duplicates.Load(),
+		Late:           e.stats.late.Load(),
+		Routed:         e.stats.routed.Load(),
+		Timers:         e.stats.timers.Load(),
+		DedupShortened: e.router.dedup.early.Load(),
+		Alerts:         map[string]int64{},
 	}
 	for _, c := range alert.Categories() {
 		if n := e.stats.alerts[c].Load(); n > 0 {

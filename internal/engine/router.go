@@ -51,7 +51,7 @@ type router struct {
 	clocks  map[string]*clock
 	pending [][]item
 	free    chan []item
-	dedup   dedup
+	dedup   *dedup
 }
 
 func newRouter(e *Engine) router {
@@ -341,53 +341,4 @@ func (r *router) broadcast(fn func(*shard)) {
 		r.pending[i] = append(r.pendingOrNew(i), item{fn: fn})
 	}
 	r.handOff()
-}
-
-// dedup remembers the (tenant, source, id) of recent events as 128-bit
-// keyed hashes in two generations of one window each, so its memory is
-// bounded by the event rate, not the stream length.
-type dedup struct {
-	s1, s2    maphash.Seed
-	cur, prev map[[2]uint64]struct{}
-	start     int64
-	maxTime   int64
-	window    int64
-}
-
-func newDedup(window int64) dedup {
-	return dedup{s1: maphash.MakeSeed(), s2: maphash.MakeSeed(), cur: map[[2]uint64]struct{}{},
-		prev: map[[2]uint64]struct{}{}, window: window, start: math.MinInt64}
-}
-
-func (d *dedup) hash(seed maphash.Seed, ev *event.Event) uint64 {
-	var h maphash.Hash
-	h.SetSeed(seed)
-	h.WriteString(ev.Tenant)
-	h.WriteByte(0)
-	h.WriteString(ev.Source)
-	h.WriteByte(0)
-	h.WriteString(ev.ID)
-	return h.Sum64()
-}
-
-func (d *dedup) seen(ev *event.Event) bool {
-	if ev.Time > d.maxTime {
-		d.maxTime = ev.Time
-	}
-	if d.start == math.MinInt64 {
-		d.start = ev.Time
-	}
-	if d.maxTime-d.start >= d.window {
-		d.prev, d.cur = d.cur, make(map[[2]uint64]struct{}, len(d.cur))
-		d.start = d.maxTime
-	}
-	k := [2]uint64{d.hash(d.s1, ev), d.hash(d.s2, ev)}
-	if _, ok := d.cur[k]; ok {
-		return true
-	}
-	if _, ok := d.prev[k]; ok {
-		return true
-	}
-	d.cur[k] = struct{}{}
-	return false
 }
