@@ -184,6 +184,9 @@ func TestServe(t *testing.T) {
 		t.Fatalf("resent: accepted %d, duplicates %d", acc2, dup2)
 	}
 	ts.waitCaughtUp(t)
+	if n := ts.srv.proc.Stats().UndecodableArchived; n != 0 {
+		t.Fatalf("%d archived events do not decode: the archive must hold each event's own bytes", n)
+	}
 	if code := ts.call(t, "GET", "/v1/ready", "", nil, nil, nil); code != 200 {
 		t.Fatalf("ready: %d", code)
 	}

@@ -2,12 +2,12 @@ package app
 
 import (
 	"context"
-	"errors"
 
 	"github.com/vigil-project/vigil/internal/store"
+	"github.com/vigil-project/vigil/internal/store/postgres"
 )
 
-// openPostgres opens the PostgreSQL store.
+// openPostgres opens the PostgreSQL store (the shared store of a cluster).
 func openPostgres(ctx context.Context, dsn string) (store.Store, error) {
-	return nil, errors.New("the PostgreSQL store is not built into this binary yet: use the embedded store (--data-dir)")
+	return postgres.Open(ctx, dsn, postgres.Options{})
 }

@@ -188,6 +188,7 @@ func (h *Handler) ingest(r *http.Request) (*Result, *problem.Error) {
 	}
 	res := &Result{}
 	var batch []Accepted
+	arena := make([]byte, 0, len(body))
 	for {
 		f, err := rd.NextFrame()
 		if errors.Is(err, io.EOF) {
@@ -199,7 +200,6 @@ func (h *Handler) ingest(r *http.Request) (*Result, *problem.Error) {
 		if f.Index >= h.o.MaxEvents {
 			return nil, problem.New(problem.BodyTooLarge, "more than %d events in one request: split the batch", h.o.MaxEvents)
 		}
-		raw := f.Raw
 		ev, err := f.Decode(dec)
 		if err == nil && h.o.AllowTenant != nil && !h.o.AllowTenant(r, ev.Tenant) {
 			err = &event.RejectError{Index: f.Index, Line: f.Line, ID: ev.ID, FieldError: &event.FieldError{
@@ -211,7 +211,11 @@ func (h *Handler) ingest(r *http.Request) (*Result, *problem.Error) {
 			h.reject(res, re)
 			continue
 		}
-		batch = append(batch, Accepted{Event: ev, Raw: raw})
+		// The reader reuses its buffer: keep the event's bytes in the
+		// request's arena, which the sink may hold until it has stored them.
+		start := len(arena)
+		arena = append(arena, f.Raw...)
+		batch = append(batch, Accepted{Event: ev, Raw: arena[start:len(arena):len(arena)]})
 	}
 	if mode == modeSingle && res.Rejected+len(batch) > 1 {
 		return nil, problem.New(problem.BadRequest, "application/cloudevents+json carries one event, got %d: send batches as application/cloudevents-batch+json or application/x-ndjson", res.Rejected+len(batch))

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -134,8 +135,39 @@ func TestIngest(t *testing.T) {
 	if got := len(sink.all); got != 6 {
 		t.Errorf("sink holds %d events, want 6", got)
 	}
+	// What the sink keeps are each event's own bytes, intact.
+	for _, a := range sink.all {
+		if !bytes.Contains(a.Raw, []byte(`"id":"`+a.Event.ID+`"`)) && a.Event.ID != "bin1" {
+			t.Errorf("raw bytes of %s are not its own: %s", a.Event.ID, a.Raw)
+		}
+	}
 	if st := h.Stats(); st.Overloaded.Load() != 0 || st.TooLarge.Load() != 2 || st.RejectedByReason()["out-of-range data.position.lat"] != 2 {
 		t.Errorf("stats: too large %d, by reason %v", st.TooLarge.Load(), st.RejectedByReason())
+	}
+}
+
+// TestIngestKeepsRawBytesOfLargeBodies: the bytes handed to the sink stay
+// each event's own even when the body is larger than the reader's buffer.
+func TestIngestKeepsRawBytesOfLargeBodies(t *testing.T) {
+	sink := &memorySink{}
+	srv := httptest.NewServer(New(Options{Sink: sink}))
+	defer srv.Close()
+	var body strings.Builder
+	for i := range 3000 { // ~500 KiB, twice the reader's buffer
+		body.WriteString(ev(fmt.Sprintf("big-%04d", i)) + "\n")
+	}
+	resp, err := http.Post(srv.URL, "application/x-ndjson", strings.NewReader(body.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if len(sink.all) != 3000 {
+		t.Fatalf("%d events stored", len(sink.all))
+	}
+	for _, a := range sink.all {
+		if want := ev(a.Event.ID); string(a.Raw) != want {
+			t.Fatalf("raw of %s corrupted:\n%s\nwant\n%s", a.Event.ID, a.Raw, want)
+		}
 	}
 }
 

@@ -72,6 +72,8 @@ func testIsolation(t *testing.T, b Backend) {
 	wantErr(t, "SearchEvents naming fleet-b", err, store.ErrForbidden)
 	_, err = s.GetEvent(ctx, onlyA, "fleet-b", bRef)
 	denied("GetEvent", err)
+	_, err = s.GetEvent(ctx, onlyA, "fleet-a", bRef)
+	wantErr(t, "GetEvent of fleet-b's key in fleet-a", err, store.ErrNotFound)
 	_, err = s.GetAlert(ctx, onlyA, "al-b")
 	wantErr(t, "GetAlert of fleet-b's id", err, store.ErrNotFound)
 	_, err = s.Evidence(ctx, onlyA, "al-b")
