@@ -6,7 +6,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // TestStaticBinaryRunsMainJob builds vigil as the README says (pure Go,
@@ -57,4 +59,60 @@ func TestStaticBinaryRunsMainJob(t *testing.T) {
 	if !strings.Contains(string(info), "CGO_ENABLED=0") {
 		t.Errorf("binary not built with CGO_ENABLED=0:\n%s", info)
 	}
+}
+
+// TestDemoShowsAlertsWithinAMinute runs the README's main command, vigil
+// demo, as a user would: alerts must scroll by within a minute, and Ctrl-C
+// must stop it cleanly.
+func TestDemoShowsAlertsWithinAMinute(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "vigil")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "demo", "--listen", "127.0.0.1:0", "--vehicles", "1000", "--speed", "2400")
+	var out, errb syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) && strings.Count(out.String(), "\n    ") < 3 {
+		time.Sleep(250 * time.Millisecond)
+	}
+	cmd.Process.Signal(os.Interrupt)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("demo did not stop cleanly on interrupt: %v\n%s", err, errb.String())
+		}
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("demo did not stop within 30 s of an interrupt")
+	}
+	text := out.String()
+	if !strings.Contains(text, "admin API key") || strings.Count(text, "\n    ") < 3 {
+		t.Fatalf("fewer than 3 alerts within a minute:\n%s\n%s", text, errb.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe to read while a process writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
