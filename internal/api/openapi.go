@@ -163,7 +163,11 @@ func ref(schemas map[string]any, v any) map[string]any {
 	name := t.Name()
 	if _, ok := schemas[name]; !ok {
 		schemas[name] = nil // recursion guard
-		schemas[name] = schemaOf(schemas, t)
+		if t.Kind() == reflect.Struct {
+			schemas[name] = structSchema(schemas, t)
+		} else {
+			schemas[name] = schemaOf(schemas, t)
+		}
 	}
 	return map[string]any{"$ref": "#/components/schemas/" + name}
 }

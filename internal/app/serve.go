@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +34,9 @@ type serveOptions struct {
 	Postgres     string // DSN: use PostgreSQL instead of SQLite
 	ConfigPath   string
 	InsecureHTTP bool // allow plain HTTP on a non-loopback address
+	TLSCert      string
+	TLSKey       string
+	TLSSelf      bool // a self-signed certificate kept in the data directory
 	Logger       *slog.Logger
 	// KeyOut receives the first admin key, shown once.
 	KeyOut io.Writer
@@ -61,6 +65,9 @@ func runServe(ctx context.Context, args []string, s stdio) error {
 	fs.StringVar(&o.Postgres, "postgres", "", "PostgreSQL DSN: use it as the store instead of SQLite (also $VIGIL_POSTGRES)")
 	fs.StringVar(&o.ConfigPath, "config", "", "configuration file (YAML, strict); see docs/configuration.md")
 	fs.BoolVar(&o.InsecureHTTP, "insecure-http", false, "allow plain HTTP on a non-loopback address (logs a warning)")
+	fs.StringVar(&o.TLSCert, "tls-cert", "", "serve HTTPS with this certificate (PEM; with --tls-key)")
+	fs.StringVar(&o.TLSKey, "tls-key", "", "the certificate's private key (PEM)")
+	fs.BoolVar(&o.TLSSelf, "tls-self-signed", false, "serve HTTPS with a self-signed certificate made on the first start in the data directory")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -77,7 +84,15 @@ func runServe(ctx context.Context, args []string, s stdio) error {
 // store.
 func serve(ctx context.Context, o serveOptions) error {
 	log := o.Logger
-	if err := checkListen(o.Listen, o.InsecureHTTP, log); err != nil {
+	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+		return fmt.Errorf("creating the data directory: %w", err)
+	}
+	host, _, _ := net.SplitHostPort(o.Listen)
+	tlsCfg, err := tlsConfig(o.TLSCert, o.TLSKey, o.TLSSelf, o.DataDir, []string{host})
+	if err != nil {
+		return err
+	}
+	if err := checkListen(o.Listen, o.InsecureHTTP || tlsCfg != nil, tlsCfg != nil, log); err != nil {
 		return err
 	}
 	var cfg *config.Config
@@ -140,6 +155,10 @@ func serve(ctx context.Context, o serveOptions) error {
 		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	base := "http://" + ln.Addr().String()
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+		base = "https://" + ln.Addr().String()
+	}
 	log.Info("vigil serving", "url", base, "store", storeName(o), "detectors", len(dets))
 
 	procCtx, stopProc := context.WithCancel(context.WithoutCancel(ctx))
@@ -207,19 +226,19 @@ func openStore(ctx context.Context, o serveOptions) (store.Store, error) {
 }
 
 // checkListen refuses plain HTTP beyond loopback unless asked for.
-func checkListen(addr string, insecure bool, log *slog.Logger) error {
+func checkListen(addr string, allowed, tlsOn bool, log *slog.Logger) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("--listen %q: %w", addr, err)
 	}
 	ip := net.ParseIP(host)
 	loopback := host == "localhost" || (ip != nil && ip.IsLoopback())
-	if loopback {
+	if loopback || tlsOn {
 		return nil
 	}
-	if !insecure {
+	if !allowed {
 		return fmt.Errorf("--listen %s is not a loopback address and TLS is not configured: API keys and events would cross the network in clear. "+
-			"Listen on 127.0.0.1 behind a TLS proxy, or pass --insecure-http to accept the risk", addr)
+			"Serve HTTPS (--tls-cert and --tls-key, or --tls-self-signed), listen on 127.0.0.1 behind a TLS proxy, or pass --insecure-http to accept the risk", addr)
 	}
 	log.Warn("serving plain HTTP on a non-loopback address: credentials and events cross the network in clear", "listen", addr)
 	return nil
