@@ -31,6 +31,8 @@ func commands() map[string]subcommand {
 			return runSimulate(ctx, args, s.out, s.err)
 		}},
 		"bench":        {"measure throughput, latency and memory of the engine", runBench},
+		"audit":        {"verify or export the tamper-evident audit log", runAudit},
+		"keys":         {"create API keys (shown once, stored hashed)", runKeys},
 		"check-config": {"load a configuration file and report the first problem", runCheckConfig},
 		"demo":         {"a first look: the server plus a simulated fleet under attack streaming into it", runDemo},
 		"rules":        {"test, lint and list user rules (YAML)", runRules},
