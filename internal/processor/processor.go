@@ -60,6 +60,16 @@ type Processor struct {
 	queries chan query
 	alerts  chan pending
 
+	// recent holds the events Accept just stored, decoded, by sequence
+	// number: the follower takes them from here instead of reading and
+	// decoding them again. It is only a cache: anything missing is read
+	// from the archive, which stays the one source of truth.
+	recent struct {
+		sync.Mutex
+		evs map[int64]*event.Event
+	}
+	sweeps int // follower goroutine only
+
 	stored    atomic.Int64 // highest sequence number stored
 	processed atomic.Int64 // highest sequence number pushed through the engine
 	caughtUp  atomic.Bool  // the first read of the archive has finished
@@ -95,6 +105,7 @@ func New(o Options) (*Processor, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	p := &Processor{o: o, wake: make(chan struct{}, 1), queries: make(chan query), alerts: make(chan pending, 4096)}
+	p.recent.evs = map[int64]*event.Event{}
 	out := o.Manager.Out
 	o.Manager.Out = func(a *alert.Alert, inc *alert.Incident) {
 		if out != nil {
@@ -160,10 +171,17 @@ func (p *Processor) Accept(ctx context.Context, batch []httpingest.Accepted) ([]
 	}
 	dups := make([]bool, len(ins))
 	var top int64
+	p.recent.Lock()
 	for i, r := range ins {
 		dups[i] = r.Duplicate
 		top = max(top, r.Seq)
+		if !r.Duplicate && r.Seq > p.processed.Load() && len(p.recent.evs) < maxRecent {
+			ev := batch[i].Event
+			ev.Arrived = now
+			p.recent.evs[r.Seq] = ev
+		}
 	}
+	p.recent.Unlock()
 	for {
 		cur := p.stored.Load()
 		if top <= cur || p.stored.CompareAndSwap(cur, top) {
@@ -219,6 +237,13 @@ func (p *Processor) follow(ctx context.Context) error {
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	for {
+		// The fast path: events Accept has just stored, in sequence order.
+		if n := p.takeRecent(&after); n > 0 {
+			p.processed.Store(after)
+			if n == p.o.ReadBatch {
+				continue
+			}
+		}
 		evs, err := p.o.Store.ReadEvents(ctx, store.AllTenants(), after, p.o.ReadBatch)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -247,6 +272,9 @@ func (p *Processor) follow(ctx context.Context) error {
 			after = ae.Seq
 		}
 		if len(evs) > 0 {
+			p.forget(evs[0].Seq, after)
+		}
+		if len(evs) > 0 {
 			p.processed.Store(after)
 			if after > p.stored.Load() {
 				p.stored.Store(after) // events stored before this process started
@@ -266,6 +294,46 @@ func (p *Processor) follow(ctx context.Context) error {
 		case q := <-p.queries:
 			p.eng.Query(q.fn)
 			close(q.done)
+		}
+	}
+}
+
+// maxRecent bounds the cache of just-stored events.
+const maxRecent = 200_000
+
+// takeRecent pushes the cached events that follow *after, in sequence
+// order, up to a batch, and returns how many.
+func (p *Processor) takeRecent(after *int64) int {
+	n := 0
+	p.recent.Lock()
+	defer p.recent.Unlock()
+	for n < p.o.ReadBatch {
+		ev, ok := p.recent.evs[*after+1]
+		if !ok {
+			break
+		}
+		delete(p.recent.evs, *after+1)
+		*after++
+		p.eng.Push(ev)
+		n++
+	}
+	return n
+}
+
+// forget drops cached events the archive read has already delivered.
+// Now and then it also sweeps entries Accept cached after the archive had
+// delivered them (a race that leaves an entry nobody will take).
+func (p *Processor) forget(from, upTo int64) {
+	p.recent.Lock()
+	defer p.recent.Unlock()
+	for seq := from; seq <= upTo; seq++ {
+		delete(p.recent.evs, seq)
+	}
+	if p.sweeps++; p.sweeps%256 == 0 {
+		for seq := range p.recent.evs {
+			if seq <= upTo {
+				delete(p.recent.evs, seq)
+			}
 		}
 	}
 }
