@@ -182,6 +182,9 @@ func (s *replaySummary) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  duplicates:       %d (same tenant, source and id: processed once)\n", s.Engine.Duplicates)
 	fmt.Fprintf(w, "  late:             %d (behind the watermark; processed and counted)\n", s.Engine.Late)
+	if s.Engine.Future > 0 {
+		fmt.Fprintf(w, "  far ahead:        %d (stamped too far ahead of the stream to move its clock; processed and counted)\n", s.Engine.Future)
+	}
 	fmt.Fprintf(w, "alerts:             %d (%d duplicates dropped), %d incidents\n", s.Manager.Alerts, s.Manager.Duplicates, s.Manager.Incidents)
 	for reason, n := range s.Manager.Suppressed {
 		fmt.Fprintf(w, "  suppressed:       %d (%s)\n", n, reason)

@@ -134,6 +134,7 @@ func serve(ctx context.Context, o serveOptions) error {
 	eo := engineOptions(cfg)
 	eo.Detectors = dets
 	eo.Logger = log
+	eo.WallClock = true // the processor stamps arrivals with the wall clock
 	po := processor.Options{Store: timedStore{st, latency}, Engine: eo, Logger: log}
 	if cfg != nil {
 		po.Manager.Suppressions = cfg.Suppressions

@@ -33,7 +33,16 @@ type Options struct {
 	Lateness    time.Duration // how far behind the newest event time an event may arrive and still be on time; default 30s
 	DedupWindow time.Duration // event-time span over which (tenant, source, id) duplicates are recognised; default 1h
 	BatchSize   int           // events per hand-off to a shard; default 256
-	Detectors   []detect.Detector
+	// MaxJump: an event more than this ahead of its tenant's newest time
+	// moves the tenant's clock only when a second event confirms it.
+	// Default 1h.
+	MaxJump time.Duration
+	// WallClock says events' Arrived stamps are wall-clock Unix ns (a live
+	// server): then no event moves the clock past its arrival plus
+	// MaxFuture (default 5m).
+	WallClock bool
+	MaxFuture time.Duration
+	Detectors []detect.Detector
 	// Alerts receives every alert. It is called from shard goroutines, so it
 	// must be safe for concurrent use.
 	Alerts func(*alert.Alert)
@@ -62,6 +71,7 @@ type counters struct {
 	received   atomic.Int64
 	duplicates atomic.Int64
 	late       atomic.Int64
+	future     atomic.Int64
 	routed     atomic.Int64
 	alerts     [16]atomic.Int64 // by alert.Category
 	timers     atomic.Int64
@@ -72,6 +82,7 @@ type Stats struct {
 	Received   int64 // events pushed
 	Duplicates int64 // dropped as (tenant, source, id) duplicates
 	Late       int64 // later than the allowed lateness (still processed, counted)
+	Future     int64 // stamped too far ahead to move the clock (still processed, counted)
 	Routed     int64 // deliveries to keyed state (an event may have several keys)
 	Timers     int64 // event-time timers fired
 	// DedupShortened counts the times the dedup memory reached its bound
@@ -99,6 +110,12 @@ func New(opts Options) (*Engine, error) {
 	}
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = 256
+	}
+	if opts.MaxJump <= 0 {
+		opts.MaxJump = time.Hour
+	}
+	if opts.MaxFuture <= 0 {
+		opts.MaxFuture = 5 * time.Minute
 	}
 	if opts.Alerts == nil {
 		opts.Alerts = func(*alert.Alert) {}
@@ -205,6 +222,7 @@ func (e *Engine) Stats() Stats {
 		Received:       e.stats.received.Load(),
 		Duplicates:     e.stats.duplicates.Load(),
 		Late:           e.stats.late.Load(),
+		Future:         e.stats.future.Load(),
 		Routed:         e.stats.routed.Load(),
 		Timers:         e.stats.timers.Load(),
 		DedupShortened: e.router.dedup.early.Load(),

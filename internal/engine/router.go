@@ -29,6 +29,7 @@ type clock struct {
 	frontier int64 // maxSeen - lateness, never decreasing
 	marked   int64 // frontier last broadcast to every shard
 	movedBy  int64 // arrival stamp of the event that last moved the frontier
+	jump     int64 // a far-ahead time waiting for a second event to confirm it
 	lastArr  int64 // arrival stamp of the tenant's newest event (for Tick)
 
 	// Open minutes of tenant statistics, oldest first, and the start of the
@@ -99,9 +100,13 @@ func (r *router) push(ev *event.Event) {
 		c.lastArr = ev.Arrived
 	}
 	if ev.Time > c.maxSeen {
-		c.maxSeen = ev.Time
-		if f := ev.Time - e.lateness; f > c.frontier {
-			c.frontier, c.movedBy = f, ev.Arrived
+		if r.believable(ev, c) {
+			c.maxSeen = ev.Time
+			if f := ev.Time - e.lateness; f > c.frontier {
+				c.frontier, c.movedBy = f, ev.Arrived
+			}
+		} else {
+			e.stats.future.Add(1)
 		}
 	}
 	if e.tenantStats {
@@ -119,6 +124,28 @@ func (r *router) push(ev *event.Event) {
 		r.send(r.shardOf(ev.Tenant, k, key), item{ev: ev, key: key, tenant: ev.Tenant, frontier: c.frontier, kind: k})
 		e.stats.routed.Add(1)
 	}
+}
+
+// believable reports whether ev may move its tenant's clock forward. One
+// event stamped far ahead (a unit's broken clock, a hostile producer) must
+// not close every open window of its tenant: a time more than MaxJump past
+// the newest one moves the clock only once a second event within MaxJump of
+// it confirms it, and on a live stream nothing moves it past its arrival
+// plus MaxFuture. Such events are still processed, and counted.
+func (r *router) believable(ev *event.Event, c *clock) bool {
+	e := r.e
+	if e.opts.WallClock && ev.Arrived > 0 && ev.Time > ev.Arrived+int64(e.opts.MaxFuture) {
+		return false
+	}
+	if c.maxSeen == math.MinInt64 || ev.Time <= c.maxSeen+int64(e.opts.MaxJump) {
+		return true
+	}
+	if c.jump != 0 && ev.Time >= c.jump-int64(e.opts.MaxJump) && ev.Time <= c.jump+int64(e.opts.MaxJump) {
+		c.jump = 0
+		return true
+	}
+	c.jump = ev.Time
+	return false
 }
 
 // Key returns the value of the key of kind k in ev, or "" when ev has none.
