@@ -42,7 +42,13 @@ type Options struct {
 	// MaxFuture (default 5m).
 	WallClock bool
 	MaxFuture time.Duration
-	Detectors []detect.Detector
+	// PrincipalTTL and VehicleTTL: keyed state idle this long in event time
+	// is dropped at the next hourly sweep, so keys an attacker invents (IPs,
+	// accounts, subjects) cannot grow memory without end. Defaults 8 days
+	// (longer than any detector's learning period) and 30 days.
+	PrincipalTTL time.Duration
+	VehicleTTL   time.Duration
+	Detectors    []detect.Detector
 	// Alerts receives every alert. It is called from shard goroutines, so it
 	// must be safe for concurrent use.
 	Alerts func(*alert.Alert)
@@ -75,6 +81,7 @@ type counters struct {
 	routed     atomic.Int64
 	alerts     [16]atomic.Int64 // by alert.Category
 	timers     atomic.Int64
+	evicted    atomic.Int64
 }
 
 // Stats is a snapshot of the engine's counters.
@@ -85,6 +92,7 @@ type Stats struct {
 	Future     int64 // stamped too far ahead to move the clock (still processed, counted)
 	Routed     int64 // deliveries to keyed state (an event may have several keys)
 	Timers     int64 // event-time timers fired
+	Evicted    int64 // idle keys dropped by the TTL sweeps
 	// DedupShortened counts the times the dedup memory reached its bound
 	// and the dedup window was cut short (at extreme event rates).
 	DedupShortened int64
@@ -116,6 +124,12 @@ func New(opts Options) (*Engine, error) {
 	}
 	if opts.MaxFuture <= 0 {
 		opts.MaxFuture = 5 * time.Minute
+	}
+	if opts.PrincipalTTL <= 0 {
+		opts.PrincipalTTL = 8 * 24 * time.Hour
+	}
+	if opts.VehicleTTL <= 0 {
+		opts.VehicleTTL = 30 * 24 * time.Hour
 	}
 	if opts.Alerts == nil {
 		opts.Alerts = func(*alert.Alert) {}
@@ -225,6 +239,7 @@ func (e *Engine) Stats() Stats {
 		Future:         e.stats.future.Load(),
 		Routed:         e.stats.routed.Load(),
 		Timers:         e.stats.timers.Load(),
+		Evicted:        e.stats.evicted.Load(),
 		DedupShortened: e.router.dedup.early.Load(),
 		Alerts:         map[string]int64{},
 	}

@@ -38,6 +38,46 @@ type tenantState struct {
 	vehicles   *twin.Table[twin.Vehicle]
 	principals [detect.NumKinds]*twin.Table[twin.Principal] // all but KindVehicle
 	timers     timerHeap
+	sweepAt    int64 // next hourly boundary of event time to sweep idle keys at
+}
+
+const sweepEvery = int64(60 * 60 * 1e9)
+
+// sweep drops keys idle past their TTL at the boundary b. Deciding on the
+// boundary, not the exact frontier, keeps the outcome the same whatever the
+// number of shards: a key is dropped before its next event exactly when it
+// was idle for the TTL at the last boundary before that event.
+func (s *shard) sweep(ts *tenantState, b int64) {
+	n := int64(0)
+	ptl, vtl := int64(s.e.opts.PrincipalTTL), int64(s.e.opts.VehicleTTL)
+	for k := detect.KindAccount; k < detect.NumKinds; k++ {
+		tbl := ts.principals[k]
+		var gone []string
+		tbl.Range(func(key string, p *twin.Principal) bool {
+			if p.Timers == 0 && p.LastSeen < b-ptl {
+				gone = append(gone, key)
+			}
+			return true
+		})
+		for _, key := range gone {
+			tbl.Delete(key)
+		}
+		n += int64(len(gone))
+	}
+	var gone []string
+	ts.vehicles.Range(func(key string, v *twin.Vehicle) bool {
+		if v.LastEvent < b-vtl {
+			gone = append(gone, key)
+		}
+		return true
+	})
+	for _, key := range gone {
+		ts.vehicles.Delete(key)
+	}
+	n += int64(len(gone))
+	if n > 0 {
+		s.e.stats.evicted.Add(n)
+	}
 }
 
 func newShard(e *Engine, id int) *shard {
@@ -91,6 +131,13 @@ func (s *shard) handle(it *item) {
 	if it.frontier > ts.frontier {
 		ts.frontier = it.frontier
 		s.fire(ts, arrived)
+		if ts.frontier >= ts.sweepAt && it.frontier != math.MaxInt64 {
+			b := ts.frontier - ts.frontier%sweepEvery
+			if ts.sweepAt != 0 {
+				s.sweep(ts, b)
+			}
+			ts.sweepAt = b + sweepEvery
+		}
 	}
 	ev := it.ev
 	if ev == nil {
