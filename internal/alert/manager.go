@@ -33,7 +33,6 @@ type Incident struct {
 	Alerts     int
 	Duplicates int
 	Categories []Category
-	keys       []string
 	mergedInto *Incident
 }
 
@@ -171,7 +170,6 @@ func (m *Manager) group(a *Alert) *Incident {
 	for _, k := range keys {
 		if m.byKey[k] == nil || m.byKey[k].root() != inc {
 			m.byKey[k] = inc
-			inc.keys = append(inc.keys, k)
 		}
 	}
 	return inc
@@ -194,7 +192,6 @@ func (inc *Incident) absorb(o *Incident) {
 	for _, c := range o.Categories {
 		inc.addCategory(c)
 	}
-	inc.keys = append(inc.keys, o.keys...)
 }
 
 func (inc *Incident) addCategory(c Category) {

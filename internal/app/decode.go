@@ -24,7 +24,7 @@ const chunkFrames = 512
 // decodeInOrder frames rd on one goroutine, decodes the frames on one
 // worker per CPU and yields the chunks in input order. Decoding is most of
 // the cost of reading; framing and the hand-offs are cheap.
-func decodeInOrder(ctx context.Context, rd *event.Reader) <-chan decodedChunk {
+func decodeInOrder(ctx context.Context, rd *event.Reader, lim event.Limits) <-chan decodedChunk {
 	type work struct {
 		seq    int
 		arena  []byte
@@ -76,7 +76,7 @@ func decodeInOrder(ctx context.Context, rd *event.Reader) <-chan decodedChunk {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			dec := event.NewDecoder(event.Limits{})
+			dec := event.NewDecoder(lim)
 			for w := range todo {
 				d := done{seq: w.seq, decodedChunk: decodedChunk{evs: make([]*event.Event, 0, len(w.frames)), err: w.err}}
 				for _, f := range w.frames {

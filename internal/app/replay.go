@@ -98,7 +98,8 @@ func replay(ctx context.Context, in io.Reader, out io.Writer, o replayOptions) (
 	if err != nil {
 		return sum, err
 	}
-	rd, err := event.NewReader(in, event.NewDecoder(event.Limits{}))
+	lim := event.Limits{}
+	rd, err := event.NewReader(in, event.NewDecoder(lim))
 	if err != nil {
 		eng.Close()
 		return sum, fmt.Errorf("cannot read input: %w", err)
@@ -108,7 +109,7 @@ func replay(ctx context.Context, in io.Reader, out io.Writer, o replayOptions) (
 	var readErr error
 	var sorted []*event.Event // with Sort: the whole input, then in event-time order
 	lastProgress := start
-	for c := range decodeInOrder(ctx, rd) {
+	for c := range decodeInOrder(ctx, rd, lim) {
 		for _, re := range c.rejects {
 			sum.Rejected[re.ReasonKey()]++
 			if len(sum.Samples) < maxRejectSamples {

@@ -22,9 +22,9 @@ type dedup struct {
 	early     atomic.Int64 // early rotations: the window was shortened (counted in Stats)
 }
 
-// maxDedupEntries bounds one generation (16 bytes an entry): at very high
+// maxDedupEntries bounds one generation (32 bytes an entry at half load): at very high
 // rates the window shortens rather than memory growing without end.
-const maxDedupEntries = 1 << 25
+const maxDedupEntries = 1 << 22 // 4M entries, 128 MiB a generation
 
 func newDedup(window int64) *dedup {
 	return &dedup{s1: maphash.MakeSeed(), s2: maphash.MakeSeed(), window: window, start: math.MinInt64, max: maxDedupEntries}

@@ -131,7 +131,8 @@ type PendingChange struct {
 const (
 	MaxCommands   = 6
 	MaxPrincipals = 4
-	MaxPending    = 4
+	MaxPending    = 16
+	MaxECUs       = 32
 )
 
 // HasSeq reports whether Seq holds a device counter.
@@ -318,6 +319,11 @@ func (v *Vehicle) setECU(ecu, version string) {
 			a.ECUs[i].Version = version
 			return
 		}
+	}
+	if len(a.ECUs) == MaxECUs {
+		// ECU names come from the events: bounded, the oldest makes way.
+		copy(a.ECUs, a.ECUs[1:])
+		a.ECUs = a.ECUs[:MaxECUs-1]
 	}
 	a.ECUs = append(a.ECUs, ECUVersion{ECU: ecu, Version: version})
 }

@@ -56,7 +56,7 @@ func (v *Vehicle) leftOut(ev *event.Event) bool {
 func (v *Vehicle) jump(p *event.Position, t int64) bool {
 	margin := episodeMinDist
 	if p.HasAcc {
-		margin += p.Accuracy
+		margin += min(p.Accuracy, maxAccuracyM)
 	}
 	const rad = math.Pi / 180
 	dy := (p.Lat - v.Lat) * 111_195
@@ -68,3 +68,7 @@ func (v *Vehicle) jump(p *event.Position, t int64) bool {
 	dt := float64(t-v.FixTime) / 1e9
 	return dt <= 0 || d/dt > episodeMaxSpeed
 }
+
+// maxAccuracyM caps the accuracy a fix may claim for the margin of a jump:
+// a spoofer stating 10,000 km must not make every jump plausible.
+const maxAccuracyM = 5000.0

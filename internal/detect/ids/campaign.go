@@ -109,6 +109,18 @@ func (d *Campaign) OnEvent(c *detect.Context, s detect.State, ev *event.Event) {
 		if len(st.artifacts) >= maxArtifacts {
 			st.forget(ev.Time - d.window)
 		}
+		if len(st.artifacts) >= maxArtifacts {
+			// Still full of live events: the least recently reported makes
+			// way, so unique event ids cannot grow memory without end.
+			var oldest artifactKey
+			first := true
+			for k, x := range st.artifacts {
+				if first || x.last < st.artifacts[oldest].last {
+					oldest, first = k, false
+				}
+			}
+			delete(st.artifacts, oldest)
+		}
 		a = &artifact{}
 		st.artifacts[k] = a
 	}

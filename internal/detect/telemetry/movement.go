@@ -62,7 +62,7 @@ func (m *Movement) OnEvent(c *detect.Context, s detect.State, ev *event.Event) {
 	p := &ev.Telemetry.Position
 	margin := m.cfg.MinDistanceM
 	if p.HasAcc {
-		margin += p.Accuracy
+		margin += min(p.Accuracy, MaxAccuracyM) // a huge stated accuracy must not hide a jump
 	}
 	// Cheap bound first: a degree is at most 111.2 km in either axis, so
 	// fixes this close cannot be further apart than margin.
@@ -111,6 +111,11 @@ func (m *Movement) OnEvent(c *detect.Context, s detect.State, ev *event.Event) {
 func (m *Movement) OnTimer(*detect.Context, detect.State, int64) {}
 
 const metresPerDegree = 111_195.0
+
+// MaxAccuracyM caps the accuracy a fix may claim for the margin of a jump:
+// a spoofer stating an accuracy of 10,000 km must not make every jump
+// plausible.
+const MaxAccuracyM = 5000.0
 
 // Haversine returns the great-circle distance in metres.
 func Haversine(lat1, lon1, lat2, lon2 float64) float64 {
