@@ -20,8 +20,9 @@ import (
 )
 
 // role is what a credential may do. Roles above viewer include the ones
-// below; ingest is separate: a producer's key can send events and nothing
-// else.
+// below; ingest and gate are separate: a producer's key can send events
+// and nothing else, the TSP back-end's gate key can ask the command gate
+// and nothing else. Admin may do both.
 type role uint8
 
 const (
@@ -30,9 +31,10 @@ const (
 	roleViewer
 	roleAnalyst
 	roleAdmin
+	roleGate
 )
 
-var roleNames = map[string]role{"ingest": roleIngest, "viewer": roleViewer, "analyst": roleAnalyst, "admin": roleAdmin}
+var roleNames = map[string]role{"ingest": roleIngest, "viewer": roleViewer, "analyst": roleAnalyst, "admin": roleAdmin, "gate": roleGate}
 
 func (r role) String() string {
 	for n, v := range roleNames {
@@ -46,10 +48,10 @@ func (r role) String() string {
 // allows reports whether a credential of role have may call a route that
 // needs role need.
 func (have role) allows(need role) bool {
-	if need == roleIngest {
-		return have == roleIngest || have == roleAdmin
+	if need == roleIngest || need == roleGate {
+		return have == need || have == roleAdmin
 	}
-	return have != roleIngest && have >= need
+	return have != roleIngest && have != roleGate && have >= need
 }
 
 // Key is an API key as stored: only the SHA-256 of its secret. The secret
@@ -94,8 +96,16 @@ func (a *Auth) Bootstrap(ctx context.Context) (string, error) {
 
 // Create makes a key and returns its full secret, to be shown once.
 func (a *Auth) Create(ctx context.Context, roleName string, tenants []string, name string) (string, Key, error) {
+	if len(tenants) == 0 {
+		return "", Key{}, fmt.Errorf("name the tenants the key may act on, or * for every tenant")
+	}
+	for _, t := range tenants {
+		if t != "*" && !store.ValidTenant(t) {
+			return "", Key{}, fmt.Errorf("tenant %q is not a tenant name: use 1 to 64 letters, digits, '.', '_' or '-', or *", t)
+		}
+	}
 	if _, ok := roleNames[roleName]; !ok {
-		return "", Key{}, fmt.Errorf("role %q: want admin, analyst, viewer or ingest", roleName)
+		return "", Key{}, fmt.Errorf("role %q: want admin, analyst, viewer, ingest or gate", roleName)
 	}
 	var idb [8]byte
 	var sec [32]byte
@@ -204,5 +214,12 @@ func (a *Auth) lookup(ctx context.Context, id string) (Key, bool) {
 // MayIngest reports whether the request's credential may send events of
 // tenant (the ingest route runs behind require, which put it there).
 func MayIngest(r *http.Request, tenant string) bool {
+	return callerOf(r).scope.Allows(tenant)
+}
+
+// MayGate reports whether the request's credential may ask the command gate
+// about tenant's vehicles or see its decisions (the gate's routes run
+// behind require, which put the credential there).
+func MayGate(r *http.Request, tenant string) bool {
 	return callerOf(r).scope.Allows(tenant)
 }

@@ -24,8 +24,11 @@ type MetricsSources struct {
 // Metrics returns the /metrics handler with its own registry (no global
 // state): ingest received and rejected by reason, late events, processing
 // lag, alerts by category, store latency, and the Go runtime.
-func Metrics(src MetricsSources, storeLatency *prometheus.HistogramVec) http.Handler {
+func Metrics(src MetricsSources, storeLatency *prometheus.HistogramVec, more ...prometheus.Collector) http.Handler {
 	reg := prometheus.NewRegistry()
+	for _, c := range more {
+		reg.MustRegister(c)
+	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(&collector{src: src})
 	if storeLatency != nil {

@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"github.com/vigil-project/vigil/internal/api/problem"
+	"github.com/vigil-project/vigil/internal/console"
 	"github.com/vigil-project/vigil/internal/engine"
+	"github.com/vigil-project/vigil/internal/gate"
 	"github.com/vigil-project/vigil/internal/store"
 )
 
@@ -33,6 +35,7 @@ type Options struct {
 	Ingest    http.Handler   // POST /v1/events
 	Auth      *Auth
 	Metrics   http.Handler // GET /metrics
+	Gate      *gate.Gate   // POST /v1/gate, GET /v1/gate/decisions; nil answers 503
 	Logger    *slog.Logger
 }
 
@@ -55,6 +58,10 @@ func New(o Options) *Server {
 		}
 		s.mux.Handle(r.method+" "+r.path, h)
 	}
+	// The analyst console: static files from the binary; its data comes
+	// from this API with the user's key.
+	s.mux.Handle("GET /console/", console.Handler())
+	s.mux.Handle("GET /{$}", console.Handler())
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, problem.New(problem.NotFound, "no route %s %s: see /v1/openapi.json", r.Method, r.URL.Path))
 	})
@@ -90,7 +97,18 @@ func (s *Server) routes() []route {
 		{"GET", "/v1/vehicles/{id}", roleViewer, hf(s.vehicle), doc{summary: "A vehicle's digital twin as detection sees it now.", query: []string{"tenant"}, resp: vehicleJSON{}}},
 		{"GET", "/v1/detectors", roleViewer, hf(s.detectors), doc{summary: "The detectors and the alerts raised by category.", resp: detectorList{}}},
 		{"GET", "/v1/stats", roleViewer, hf(s.stats), doc{summary: "Counters for dashboards.", resp: statsJSON{}}},
+		{"POST", "/v1/gate", roleGate, s.o.Gate.DecideHandler(), doc{summary: "Command gate: may this remote command go to the vehicle now? Answers allow, deny or step_up with reasons (docs/gate.md).", resp: gate.Decision{}, body: gate.CommandRequest{}}},
+		{"GET", "/v1/gate/decisions", roleAnalyst, s.o.Gate.DecisionsHandler(), doc{summary: "The command gate's recent decisions, newest first.", query: []string{"tenant", "vehicle", "account", "decision", "limit"}, resp: gate.DecisionList{}}},
 	}
+}
+
+// Routes lists "METHOD /path" of every route the server answers.
+func (s *Server) Routes() []string {
+	var out []string
+	for _, r := range s.routes() {
+		out = append(out, r.method+" "+r.path)
+	}
+	return out
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -40,7 +40,10 @@ func runBench(ctx context.Context, args []string, s stdio) error {
 			"    and on all cores, and its ratio to the ceiling;\n"+
 			"  - latency from an event's arrival to its alert, with events offered at --rate;\n"+
 			"  - heap bytes per tracked vehicle with --mem-vehicles vehicles.\n\n"+
-			"Example: vigil bench --events 2000000 --rate 100000 --mem-vehicles 1000000", s.err)
+			"With --http URL it measures a running vigil serve instead: HTTP ingest throughput and latency\n"+
+			"(NDJSON batches), the command gate's latency with --gate-rate, and detection's lag.\n\n"+
+			"Example: vigil bench --events 2000000 --rate 100000 --mem-vehicles 1000000\n"+
+			"         vigil bench --http http://127.0.0.1:8470 --key $KEY --gate-rate 5000 --ingest-rate 50000", s.err)
 	o := benchOptions{}
 	fs.IntVar(&o.Events, "events", 2_000_000, "events in the simulated stream")
 	fs.IntVar(&o.Vehicles, "vehicles", 20_000, "fleet size of the simulated stream")
@@ -49,8 +52,12 @@ func runBench(ctx context.Context, args []string, s stdio) error {
 	fs.IntVar(&o.MemVehicles, "mem-vehicles", 1_000_000, "vehicles tracked in the memory run (0 skips it)")
 	fs.Int64Var(&o.Seed, "seed", 1, "simulation seed")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the engine runs to this file")
+	hf := addHTTPBenchFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if hf.URL != "" || hf.Prepare != "" {
+		return hf.runHTTP(ctx, o, s.out)
 	}
 	if o.Events < 1000 || o.Vehicles < 1 || o.Rate < 1000 || o.LatencyFor <= 0 || o.MemVehicles < 0 {
 		return fmt.Errorf("%w: need --events ≥ 1000, --vehicles ≥ 1, --rate ≥ 1000, --latency-duration > 0, --mem-vehicles ≥ 0", errUsage)

@@ -20,6 +20,7 @@ import (
 	"github.com/vigil-project/vigil/internal/api"
 	"github.com/vigil-project/vigil/internal/config"
 	"github.com/vigil-project/vigil/internal/engine"
+	"github.com/vigil-project/vigil/internal/gate"
 	"github.com/vigil-project/vigil/internal/ingest/httpingest"
 	"github.com/vigil-project/vigil/internal/processor"
 	"github.com/vigil-project/vigil/internal/rules"
@@ -130,6 +131,21 @@ func serve(ctx context.Context, o serveOptions) error {
 			"Use it as: Authorization: Bearer %s\n\n", key, key)
 	}
 
+	var gcfg gate.Config
+	if cfg != nil {
+		gcfg = cfg.Gate
+	}
+	var proc *processor.Processor // made below: the gate's observer must be one of its detectors
+	gt, err := gate.New(gate.Options{Config: gcfg, Directory: ref.Directory, Incidents: st, DataDir: o.DataDir, Logger: log,
+		Ready:       func() bool { return proc != nil && proc.Ready() },
+		AllowTenant: func(r *http.Request, tenant string) bool { return api.MayGate(r, tenant) }})
+	if err != nil {
+		return err
+	}
+	// The gate keeps its own copy of what detection knows (moving, links,
+	// recent changes), updated by its observer, the last detector.
+	dets = append(dets, gt.Observer())
+
 	latency := api.StoreLatency()
 	eo := engineOptions(cfg)
 	eo.Detectors = dets
@@ -139,14 +155,14 @@ func serve(ctx context.Context, o serveOptions) error {
 	if cfg != nil {
 		po.Manager.Suppressions = cfg.Suppressions
 	}
-	proc, err := processor.New(po)
+	proc, err = processor.New(po)
 	if err != nil {
 		return err
 	}
 	ingest := httpingest.New(httpingest.Options{Sink: proc,
 		AllowTenant: func(r *http.Request, tenant string) bool { return api.MayIngest(r, tenant) }})
-	metrics := api.Metrics(api.MetricsSources{Ingest: ingest, Engine: proc.Engine(), Processor: proc, Manager: proc.Manager()}, latency)
-	srv := api.New(api.Options{Store: st, Processor: proc, Engine: proc.Engine(), Ingest: ingest, Auth: auth, Metrics: metrics, Logger: log})
+	metrics := api.Metrics(api.MetricsSources{Ingest: ingest, Engine: proc.Engine(), Processor: proc, Manager: proc.Manager()}, latency, gt.Collector())
+	srv := api.New(api.Options{Store: st, Processor: proc, Engine: proc.Engine(), Ingest: ingest, Auth: auth, Metrics: metrics, Gate: gt, Logger: log})
 
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
@@ -170,6 +186,12 @@ func serve(ctx context.Context, o serveOptions) error {
 			return nil
 		}
 		return err
+	})
+	g.Go(func() error {
+		if err := gt.Run(procCtx); err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+		return nil
 	})
 	g.Go(func() error {
 		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {

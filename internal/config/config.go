@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/vigil-project/vigil/internal/alert"
+	"github.com/vigil-project/vigil/internal/gate"
 )
 
 // Config is the whole file.
@@ -37,6 +38,8 @@ type Config struct {
 	Tenants map[string]Tenant `yaml:"tenants"`
 	// Suppressions silence alerts judged benign (counted by reason).
 	Suppressions []alert.Suppression `yaml:"suppressions"`
+	// Gate configures the inline command gate (docs/gate.md).
+	Gate gate.Config `yaml:"gate"`
 
 	dir string // the file's directory: relative paths are relative to it
 }
@@ -123,6 +126,9 @@ func (c *Config) validate() error {
 		if name == "" {
 			return errors.New("tenants: a tenant name must not be empty")
 		}
+	}
+	if err := c.Gate.Validate(); err != nil {
+		return fmt.Errorf("gate: %w", err)
 	}
 	for i := range c.Suppressions {
 		if err := c.Suppressions[i].Validate(); err != nil {

@@ -1,0 +1,653 @@
+package app
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	mrand "math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vigil-project/vigil/internal/sim"
+)
+
+// httpBenchOptions configure the HTTP load generator (vigil bench --http).
+type httpBenchOptions struct {
+	Stream   benchOptions  // the simulated stream: Events, Vehicles, Seed
+	Batch    int           // events per POST /v1/events (NDJSON)
+	Conns    int           // concurrent ingest connections
+	Rate     int           // events/s offered; 0: as fast as the server acknowledges
+	Gzip     bool          // gzip each batch
+	Duration time.Duration // stop sending after this; 0: when the stream is sent
+	GateRate int           // gate decisions/s offered alongside; 0: none
+	GateKey  string        // key for POST /v1/gate; "" uses the ingest key
+	Drain    time.Duration // after sending, wait this long at most for detection to catch up
+	RunID    string        // prefix of event ids (a fresh one per run by default)
+}
+
+// httpBenchFlags are the flags vigil bench takes for the HTTP load
+// generator; runBench registers them next to its own.
+type httpBenchFlags struct {
+	URL, Key, GateKey string
+	Batch, Conns      int
+	Rate, GateRate    int
+	Gzip              bool
+	Duration, Drain   time.Duration
+	Prepare           string
+}
+
+func addHTTPBenchFlags(fs *flag.FlagSet) *httpBenchFlags {
+	f := &httpBenchFlags{}
+	fs.StringVar(&f.URL, "http", "", "measure a running vigil serve at this base URL over HTTP (e.g. http://127.0.0.1:8470) instead of the engine in-process")
+	fs.StringVar(&f.Key, "key", "", "API key for --http: an ingest key (a gate key too with --gate-rate; admin works for both); default $VIGIL_KEY")
+	fs.StringVar(&f.GateKey, "gate-key", "", "API key for the gate decisions of --gate-rate, when not --key")
+	fs.IntVar(&f.Batch, "batch", 1000, "--http: events per NDJSON batch")
+	fs.IntVar(&f.Conns, "conns", 4, "--http: concurrent ingest connections")
+	fs.IntVar(&f.Rate, "ingest-rate", 0, "--http: events per second offered (0: as fast as the server acknowledges)")
+	fs.BoolVar(&f.Gzip, "gzip", false, "--http: gzip each batch")
+	fs.DurationVar(&f.Duration, "duration", 0, "--http: stop sending after this (0: when the stream is sent)")
+	fs.IntVar(&f.GateRate, "gate-rate", 0, "--http: command gate decisions per second offered alongside ingest (0: none)")
+	fs.DurationVar(&f.Drain, "drain", 2*time.Minute, "--http: how long to wait, after sending, for detection to catch up")
+	fs.StringVar(&f.Prepare, "prepare", "", "write the simulated fleet's reference data (directory.csv, vigil.yaml) for vigil serve --config into this directory, then exit")
+	return f
+}
+
+// runHTTP runs what the flags ask for, with the stream of o.
+func (f *httpBenchFlags) runHTTP(ctx context.Context, o benchOptions, out io.Writer) error {
+	if f.Prepare != "" {
+		return prepareHTTPBench(ctx, f.Prepare, o, out)
+	}
+	key := f.Key
+	if key == "" {
+		key = os.Getenv("VIGIL_KEY")
+	}
+	if key == "" {
+		return fmt.Errorf("%w: --http needs an API key: --key or $VIGIL_KEY", errUsage)
+	}
+	if f.Batch < 1 || f.Batch > 10_000 || f.Conns < 1 || f.Conns > 256 || f.Rate < 0 || f.GateRate < 0 || f.GateRate > 1_000_000 {
+		return fmt.Errorf("%w: need 1 ≤ --batch ≤ 10000, 1 ≤ --conns ≤ 256, --ingest-rate ≥ 0, 0 ≤ --gate-rate ≤ 1000000", errUsage)
+	}
+	return runHTTPBench(ctx, f.URL, key, httpBenchOptions{Stream: o, Batch: f.Batch, Conns: f.Conns, Rate: f.Rate, Gzip: f.Gzip,
+		Duration: f.Duration, GateRate: f.GateRate, GateKey: f.GateKey, Drain: f.Drain}, out)
+}
+
+// httpBenchReport is what one run measured.
+type httpBenchReport struct {
+	mu sync.Mutex // the load goroutines add their figures under it
+
+	Events, Batches int
+	// Ingest: events in acknowledged batches, what the server answered,
+	// 429s (retried) and failed requests (not retried).
+	SentEvents, Accepted, Duplicates, Rejected int64
+	TooMany, Errors                            int64
+	Elapsed                                    time.Duration
+	Ingest                                     []time.Duration // per acknowledged batch, request to acknowledgement
+
+	// Gate: decisions by outcome, failed requests, latency from the send
+	// and from the time the decision was due.
+	gateOn         bool
+	Decisions      map[string]int64
+	GateErrors     int64
+	GateElapsed    time.Duration
+	Gate, GateLate []time.Duration
+
+	// Detection, from /metrics: lag when sending ended (-1 unknown), lag
+	// left after the drain, alerts and engine events over the run.
+	metricsOK, drainedOK     bool
+	LagAtEnd, Drained        int64
+	DrainTime                time.Duration
+	AlertsAtStart, Received0 int64
+	AlertsAtEnd, ReceivedEnd int64
+
+	FirstError string
+}
+
+// runHTTPBench builds the simulated stream in memory, posts it to base in
+// NDJSON batches from o.Conns connections at o.Rate (or as fast as it is
+// acknowledged), with o.GateRate gate decisions a second alongside, and
+// reports what it measured.
+func runHTTPBench(ctx context.Context, base, key string, o httpBenchOptions, out io.Writer) error {
+	base = strings.TrimRight(base, "/")
+	if o.Batch <= 0 {
+		o.Batch = 1000
+	}
+	if o.Conns <= 0 {
+		o.Conns = 4
+	}
+	if o.GateKey == "" {
+		o.GateKey = key
+	}
+	if o.RunID == "" {
+		var b [4]byte
+		rand.Read(b[:])
+		o.RunID = "b" + hex.EncodeToString(b[:])
+	}
+	fmt.Fprintf(out, "vigil bench --http %s: %d events of %d simulated vehicles in batches of %d from %d connections%s\n",
+		base, o.Stream.Events, o.Stream.Vehicles, o.Batch, o.Conns, rateNote(o.Rate, "events"))
+	stream, n, sm, err := buildStream(ctx, o.Stream)
+	if err != nil {
+		return err
+	}
+	bodies := httpBatches(stream, o.Batch, o.RunID, o.Gzip)
+	var gateBodies [][]byte
+	if o.GateRate > 0 {
+		gateBodies = gateRequests(sm, 20_000, o.Stream.Seed)
+	}
+	fmt.Fprintf(out, "stream: %d events, %d batches, %.1f MiB%s, run id %s\n", n, len(bodies), float64(len(stream))/(1<<20),
+		map[bool]string{true: " (gzip)", false: ""}[o.Gzip], o.RunID)
+
+	client := &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: o.Conns, DisableCompression: true}}
+	gateClient := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}}
+	rep := &httpBenchReport{Events: n, Batches: len(bodies), Decisions: map[string]int64{}, LagAtEnd: -1, gateOn: o.GateRate > 0}
+	if m, err := scrapeMetrics(ctx, client, base); err == nil {
+		rep.metricsOK, rep.AlertsAtStart, rep.Received0 = true, m.alerts, m.received
+	}
+
+	sendCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	if o.Duration > 0 {
+		var cancel context.CancelFunc
+		sendCtx, cancel = context.WithTimeout(sendCtx, o.Duration)
+		defer cancel()
+	}
+	var gateWG sync.WaitGroup
+	gateCtx, stopGate := context.WithCancel(sendCtx)
+	defer stopGate()
+	if o.GateRate > 0 {
+		gateWG.Add(1)
+		go func() {
+			defer gateWG.Done()
+			runGateLoad(gateCtx, gateClient, base, o.GateKey, gateBodies, o.GateRate, rep)
+		}()
+	}
+	start := time.Now()
+	runIngestLoad(sendCtx, client, base, key, bodies, o, rep)
+	rep.Elapsed = time.Since(start)
+	stopGate()
+	gateWG.Wait()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+
+	// Detection follows the archive: how far behind is it, and how long
+	// until it has caught up?
+	if m, err := scrapeMetrics(ctx, client, base); err == nil {
+		rep.LagAtEnd = m.lag
+		drainStart := time.Now()
+		for m.lag > 0 && time.Since(drainStart) < o.Drain && ctx.Err() == nil {
+			time.Sleep(200 * time.Millisecond)
+			if m2, err := scrapeMetrics(ctx, client, base); err == nil {
+				m = m2
+			}
+		}
+		rep.DrainTime, rep.drainedOK = time.Since(drainStart), m.lag == 0
+		rep.AlertsAtEnd, rep.ReceivedEnd, rep.Drained = m.alerts, m.received, m.lag
+	}
+	rep.write(out)
+	if rep.Errors > 0 || rep.GateErrors > 0 {
+		return fmt.Errorf("%d ingest and %d gate requests failed; the first: %s", rep.Errors, rep.GateErrors, rep.FirstError)
+	}
+	return nil
+}
+
+func rateNote(rate int, what string) string {
+	if rate <= 0 {
+		return ", as fast as acknowledged"
+	}
+	return fmt.Sprintf(", %d %s/s offered", rate, what)
+}
+
+// httpBatches splits the NDJSON stream into request bodies of batch events,
+// prefixing every event id with the run id so a rerun against the same
+// server is new data, not duplicates.
+func httpBatches(stream []byte, batch int, runID string, gz bool) [][]byte {
+	const idAttr = `{"specversion":"1.0","id":"`
+	var bodies [][]byte
+	var cur bytes.Buffer
+	n := 0
+	flush := func() {
+		if n == 0 {
+			return
+		}
+		b := bytes.Clone(cur.Bytes())
+		if gz {
+			var z bytes.Buffer
+			zw, _ := gzip.NewWriterLevel(&z, gzip.BestSpeed)
+			zw.Write(b)
+			zw.Close()
+			b = z.Bytes()
+		}
+		bodies = append(bodies, b)
+		cur.Reset()
+		n = 0
+	}
+	for len(stream) > 0 {
+		line := stream
+		if i := bytes.IndexByte(stream, '\n'); i >= 0 {
+			line, stream = stream[:i+1], stream[i+1:]
+		} else {
+			stream = nil
+		}
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		if rest, ok := bytes.CutPrefix(line, []byte(idAttr)); ok {
+			cur.WriteString(idAttr)
+			cur.WriteString(runID)
+			cur.WriteByte('-')
+			cur.Write(rest)
+		} else {
+			cur.Write(line) // not the encoder's layout: sent as it is
+		}
+		if n++; n == batch {
+			flush()
+		}
+	}
+	flush()
+	return bodies
+}
+
+// runIngestLoad posts the bodies from o.Conns goroutines, batch k at
+// start + k·batch/rate when a rate is set; a 429 is retried after its
+// Retry-After.
+func runIngestLoad(ctx context.Context, c *http.Client, base, key string, bodies [][]byte, o httpBenchOptions, rep *httpBenchReport) {
+	var next atomic.Int64
+	start := time.Now()
+	var interval time.Duration
+	if o.Rate > 0 {
+		interval = time.Duration(float64(o.Batch) / float64(o.Rate) * float64(time.Second))
+	}
+	var wg sync.WaitGroup
+	for range o.Conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var lat []time.Duration
+			var acc, dup, rej, tooMany, errs, sent int64
+			firstErr := ""
+			defer func() {
+				rep.mu.Lock()
+				rep.Ingest = append(rep.Ingest, lat...)
+				rep.Accepted += acc
+				rep.Duplicates += dup
+				rep.Rejected += rej
+				rep.TooMany += tooMany
+				rep.Errors += errs
+				rep.SentEvents += sent
+				if rep.FirstError == "" {
+					rep.FirstError = firstErr
+				}
+				rep.mu.Unlock()
+			}()
+			for ctx.Err() == nil {
+				k := next.Add(1) - 1
+				if k >= int64(len(bodies)) {
+					return
+				}
+				if interval > 0 {
+					if d := time.Until(start.Add(time.Duration(k) * interval)); d > 0 {
+						select {
+						case <-ctx.Done():
+							return
+						case <-time.After(d):
+						}
+					}
+				}
+				for ctx.Err() == nil {
+					t0 := time.Now()
+					status, body, retry, err := postBatch(ctx, c, base, key, bodies[k], o.Gzip)
+					took := time.Since(t0)
+					if err != nil || (status != 200 && status != 429) {
+						if ctx.Err() != nil {
+							return
+						}
+						errs++
+						if firstErr == "" {
+							firstErr = fmt.Sprintf("status %d: %v %s", status, err, clipText(body))
+						}
+						break
+					}
+					if status == 429 {
+						tooMany++
+						select {
+						case <-ctx.Done():
+							return
+						case <-time.After(retry):
+						}
+						continue
+					}
+					var res struct{ Accepted, Duplicates, Rejected int64 }
+					if err := json.Unmarshal(body, &res); err != nil {
+						errs++
+						break
+					}
+					lat = append(lat, took)
+					acc, dup, rej = acc+res.Accepted, dup+res.Duplicates, rej+res.Rejected
+					sent += res.Accepted + res.Duplicates + res.Rejected
+					break
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func postBatch(ctx context.Context, c *http.Client, base, key string, body []byte, gz bool) (int, []byte, time.Duration, error) {
+	req, err := http.NewRequestWithContext(ctx, "POST", base+"/v1/events", bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	if gz {
+		req.Header.Set("Content-Encoding", "gzip")
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, nil, 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	retry := 100 * time.Millisecond
+	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+		retry = min(time.Duration(s)*time.Second, 5*time.Second)
+	}
+	return resp.StatusCode, b, retry, err
+}
+
+// gateRequests pre-encodes n gate requests over the simulated fleet: most
+// from a principal the directory links to the vehicle, some from one it
+// does not, with the contract's commands.
+func gateRequests(sm *sim.Simulator, n int, seed int64) [][]byte {
+	type link struct{ tenant, vehicle, account, client string }
+	var links []link
+	for l := range sm.Links() {
+		links = append(links, link{l.Tenant, l.Vehicle, l.Account, l.ClientID})
+	}
+	if len(links) == 0 {
+		return nil
+	}
+	r := mrand.New(mrand.NewPCG(uint64(seed), 7))
+	commands := []string{"unlock", "lock", "lock", "climate", "locate", "horn_lights", "engine_start", "engine_stop", "immobilize"}
+	out := make([][]byte, n)
+	for i := range out {
+		l := links[r.IntN(len(links))]
+		if r.IntN(5) == 0 { // someone else's vehicle
+			l.vehicle = links[r.IntN(len(links))].vehicle
+		}
+		actor := fmt.Sprintf(`{"account":%q,"device":"dev-%d","ip":"203.0.113.%d"}`, l.account, r.IntN(1000), r.IntN(250)+1)
+		if l.account == "" {
+			actor = fmt.Sprintf(`{"client_id":%q}`, l.client)
+		}
+		out[i] = fmt.Appendf(nil, `{"tenant":%q,"vehicle":%q,"command":%q,"channel":"app","command_id":"bench-%d","actor":%s}`,
+			l.tenant, l.vehicle, commands[r.IntN(len(commands))], i, actor)
+	}
+	return out
+}
+
+// runGateLoad offers rate decisions a second: decision k is due at
+// start + k/rate; enough goroutines send them that a slow answer does not
+// hold the next one back. Latency is measured from the send and, to count
+// the wait of a decision that could not go out on time, from when it was
+// due.
+func runGateLoad(ctx context.Context, c *http.Client, base, key string, bodies [][]byte, rate int, rep *httpBenchReport) {
+	workers := min(256, max(8, rate/200))
+	var next atomic.Int64
+	start := time.Now()
+	interval := float64(time.Second) / float64(rate)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lat, late := make([]time.Duration, 0, 1024), make([]time.Duration, 0, 1024)
+			dec := map[string]int64{}
+			var errs int64
+			firstErr := ""
+			defer func() {
+				rep.mu.Lock()
+				rep.Gate = append(rep.Gate, lat...)
+				rep.GateLate = append(rep.GateLate, late...)
+				for k, v := range dec {
+					rep.Decisions[k] += v
+				}
+				rep.GateErrors += errs
+				if rep.FirstError == "" {
+					rep.FirstError = firstErr
+				}
+				rep.mu.Unlock()
+			}()
+			var buf []byte
+			for {
+				k := next.Add(1) - 1
+				due := start.Add(time.Duration(float64(k) * interval))
+				if d := time.Until(due); d > 0 {
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(d):
+					}
+				}
+				if ctx.Err() != nil {
+					return
+				}
+				t0 := time.Now()
+				status, body, err := postGate(ctx, c, base, key, bodies[k%int64(len(bodies))], buf)
+				t1 := time.Now()
+				buf = body[:0]
+				if err != nil || status != 200 {
+					if ctx.Err() != nil {
+						return
+					}
+					errs++
+					if firstErr == "" {
+						firstErr = fmt.Sprintf("gate status %d: %v %s", status, err, clipText(body))
+					}
+					continue
+				}
+				lat = append(lat, t1.Sub(t0))
+				late = append(late, t1.Sub(due))
+				dec[decisionOf(body)]++
+			}
+		}()
+	}
+	wg.Wait()
+	rep.GateElapsed = time.Since(start)
+}
+
+func postGate(ctx context.Context, c *http.Client, base, key string, body, buf []byte) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, "POST", base+"/v1/gate", bytes.NewReader(body))
+	if err != nil {
+		return 0, buf, err
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, buf, err
+	}
+	defer resp.Body.Close()
+	w := bytes.NewBuffer(buf[:0])
+	_, err = w.ReadFrom(io.LimitReader(resp.Body, 64<<10))
+	return resp.StatusCode, w.Bytes(), err
+}
+
+// decisionOf reads the decision of a gate answer without decoding it all.
+func decisionOf(b []byte) string {
+	const k = `"decision":"`
+	i := bytes.Index(b, []byte(k))
+	if i < 0 {
+		return "?"
+	}
+	rest := b[i+len(k):]
+	if j := bytes.IndexByte(rest, '"'); j >= 0 {
+		return string(rest[:j])
+	}
+	return "?"
+}
+
+func clipText(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
+}
+
+// serverMetrics are the few numbers the bench reads from /metrics (public,
+// whatever the key's role).
+type serverMetrics struct{ lag, alerts, received int64 }
+
+func scrapeMetrics(ctx context.Context, c *http.Client, base string) (serverMetrics, error) {
+	var m serverMetrics
+	req, err := http.NewRequestWithContext(ctx, "GET", base+"/metrics", nil)
+	if err != nil {
+		return m, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return m, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return m, fmt.Errorf("/metrics: status %d", resp.StatusCode)
+	}
+	found := false
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		name, val, ok := strings.Cut(line, " ")
+		if !ok || strings.HasPrefix(line, "#") {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
+		if err != nil {
+			continue
+		}
+		switch {
+		case name == "vigil_processing_lag_events":
+			m.lag, found = int64(v), true
+		case strings.HasPrefix(name, "vigil_alerts_total{"):
+			m.alerts += int64(v)
+		case name == `vigil_engine_events_total{outcome="received"}`:
+			m.received = int64(v)
+		}
+	}
+	if !found {
+		return m, errors.New("/metrics has no vigil_processing_lag_events")
+	}
+	return m, sc.Err()
+}
+
+func pctOf(s []time.Duration, p float64) time.Duration {
+	if len(s) == 0 {
+		return 0
+	}
+	return s[min(len(s)-1, int(math.Ceil(float64(len(s))*p/100))-1)]
+}
+
+func (r *httpBenchReport) write(w io.Writer) {
+	slices.Sort(r.Ingest)
+	slices.Sort(r.Gate)
+	slices.Sort(r.GateLate)
+	secs := r.Elapsed.Seconds()
+	fmt.Fprintf(w, "\ningest over HTTP, %v\n", r.Elapsed.Round(time.Millisecond))
+	fmt.Fprintf(w, "  sent %d of %d events in %d acknowledged batches: accepted %d, duplicates %d, rejected %d\n",
+		r.SentEvents, r.Events, len(r.Ingest), r.Accepted, r.Duplicates, r.Rejected)
+	fmt.Fprintf(w, "  acknowledged %.0f events/s   429s %d (retried)   failed requests %d\n", float64(r.Accepted+r.Duplicates)/secs, r.TooMany, r.Errors)
+	fmt.Fprintf(w, "  batch latency, request to acknowledgement: p50 %v   p99 %v   p99.9 %v   max %v\n",
+		pctOf(r.Ingest, 50), pctOf(r.Ingest, 99), pctOf(r.Ingest, 99.9), pctOf(r.Ingest, 100))
+	if r.gateOn {
+		var total int64
+		var parts []string
+		for _, k := range []string{"allow", "deny", "step_up"} {
+			parts = append(parts, fmt.Sprintf("%s %d", k, r.Decisions[k]))
+			total += r.Decisions[k]
+		}
+		fmt.Fprintf(w, "\ncommand gate alongside, %v\n", r.GateElapsed.Round(time.Millisecond))
+		fmt.Fprintf(w, "  %d decisions, %.0f/s (%s), failed %d\n", total, float64(total)/r.GateElapsed.Seconds(), strings.Join(parts, ", "), r.GateErrors)
+		fmt.Fprintf(w, "  latency, request to answer:  p50 %v   p99 %v   p99.9 %v   max %v\n",
+			pctOf(r.Gate, 50), pctOf(r.Gate, 99), pctOf(r.Gate, 99.9), pctOf(r.Gate, 100))
+		fmt.Fprintf(w, "  latency, due time to answer: p50 %v   p99 %v   p99.9 %v   max %v   (includes the generator's own delays)\n",
+			pctOf(r.GateLate, 50), pctOf(r.GateLate, 99), pctOf(r.GateLate, 99.9), pctOf(r.GateLate, 100))
+	}
+	fmt.Fprintf(w, "\ndetection (from /metrics)\n")
+	if r.LagAtEnd < 0 {
+		fmt.Fprintf(w, "  /metrics not readable: processing lag unknown\n")
+		return
+	}
+	fmt.Fprintf(w, "  processing lag when sending ended: %d events\n", r.LagAtEnd)
+	if r.drainedOK {
+		total := r.Elapsed + r.DrainTime
+		fmt.Fprintf(w, "  caught up %v later: %.0f events/s from the first request to the last event detected\n",
+			r.DrainTime.Round(time.Millisecond), float64(r.Accepted)/total.Seconds())
+	} else {
+		fmt.Fprintf(w, "  still %d events behind after %v\n", r.Drained, r.DrainTime.Round(time.Millisecond))
+	}
+	if r.metricsOK {
+		fmt.Fprintf(w, "  engine received %d events, alerts raised %d (before deduplication)\n", r.ReceivedEnd-r.Received0, r.AlertsAtEnd-r.AlertsAtStart)
+	}
+}
+
+// prepareHTTPBench writes the simulated fleet's reference data for the
+// server under test: its directory of entitlements and its firmware keys
+// and releases, and a configuration that names them.
+func prepareHTTPBench(ctx context.Context, dir string, o benchOptions, out io.Writer) error {
+	_, _, sm, err := buildStream(ctx, o)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	var csv bytes.Buffer
+	csv.WriteString("tenant,kind,principal,vehicle,role\n")
+	for l := range sm.Links() {
+		kind, id := "account", l.Account
+		if l.ClientID != "" {
+			kind, id = "client", l.ClientID
+		}
+		fmt.Fprintf(&csv, "%s,%s,%s,%s,%s\n", l.Tenant, kind, id, l.Vehicle, l.Role)
+	}
+	var cfg bytes.Buffer
+	fmt.Fprintf(&cfg, "# The simulated fleet of vigil bench --events %d --vehicles %d --seed %d.\ndirectory: directory.csv\nfirmware:\n  keys:\n",
+		o.Events, o.Vehicles, o.Seed)
+	for id, k := range sm.TrustedKeys() {
+		der, err := x509.MarshalPKIXPublicKey(k)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&cfg, "    %q: %q\n", id, base64.StdEncoding.EncodeToString(der))
+	}
+	cfg.WriteString("  releases:\n")
+	for _, h := range sm.ReleaseHashes() {
+		fmt.Fprintf(&cfg, "    - %q\n", hex.EncodeToString(h[:]))
+	}
+	for name, data := range map[string][]byte{"directory.csv": csv.Bytes(), "vigil.yaml": cfg.Bytes()} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(out, "wrote %s and %s: start the server with vigil serve --config %s\n",
+		filepath.Join(dir, "directory.csv"), filepath.Join(dir, "vigil.yaml"), filepath.Join(dir, "vigil.yaml"))
+	return nil
+}

@@ -1,0 +1,116 @@
+// The console's shell: hash routes (#/alerts?…, #/incidents/ID, …), so the
+// server only serves files and every view is a link that survives reload.
+import {h, clear, focusHeading, announce, put} from './dom.js';
+import {signedIn, signOut} from './session.js';
+import * as signin from './pages/signin.js';
+import * as overview from './pages/overview.js';
+import * as alerts from './pages/alerts.js';
+import * as incidents from './pages/incidents.js';
+import * as incident from './pages/incident.js';
+import * as vehicle from './pages/vehicle.js';
+import * as detectors from './pages/detectors.js';
+
+const routes = [
+  [/^signin$/, signin, 'signin'],
+  [/^overview$/, overview, 'overview'],
+  [/^alerts$/, alerts, 'alerts'],
+  [/^incidents$/, incidents, 'incidents'],
+  [/^incidents\/([^/]+)$/, incident, 'incidents'],
+  [/^vehicles\/([^/]+)\/([^/]+)$/, vehicle, ''],
+  [/^detectors$/, detectors, 'detectors'],
+];
+
+const main = document.getElementById('main');
+let cleanup = null;
+let signinMessage = '';
+
+function parseHash() {
+  const raw = location.hash.replace(/^#\/?/, '');
+  const [p, q] = raw.split('?');
+  return {path: p || '', query: new URLSearchParams(q || '')};
+}
+
+async function route() {
+  if (cleanup) { try { cleanup(); } catch (e) { /* a page's cleanup must not stop navigation */ } cleanup = null; }
+  const {path, query} = parseHash();
+  const authed = signedIn();
+  document.getElementById('nav').hidden = !authed;
+  document.getElementById('signout').hidden = !authed;
+  if (!authed && path !== 'signin') {
+    const back = location.hash && path !== '' ? location.hash : '';
+    location.replace('#/signin' + (back ? '?' + new URLSearchParams({next: back}) : ''));
+    return;
+  }
+  if (path === '' || (authed && path === 'signin')) { location.replace('#/overview'); return; }
+  let match = null;
+  for (const [re, mod, nav] of routes) {
+    const m = path.match(re);
+    if (m) { match = {mod, nav, params: m.slice(1).map(decodeURIComponent)}; break; }
+  }
+  for (const a of document.querySelectorAll('#nav a')) {
+    if (match && a.getAttribute('href') === '#/' + match.nav) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  clear(main);
+  if (!match) {
+    document.title = 'Not found · vigil';
+    put(main, h('h1', {tabindex: '-1', id: 'page-title'}, 'No such page'),
+      h('p', {}, 'The console has no page at ', h('code', {}, location.hash), '. ', h('a', {href: '#/overview'}, 'Go to the overview'), '.'));
+    focusHeading();
+    return;
+  }
+  const ctx = {params: match.params, query, message: signinMessage};
+  signinMessage = '';
+  try {
+    cleanup = (await match.mod.render(main, ctx)) || null;
+  } catch (e) {
+    put(main, h('div', {class: 'error', role: 'alert'}, 'This page failed: ' + e.message));
+  }
+  focusHeading();
+}
+
+window.addEventListener('hashchange', route);
+window.addEventListener('vigil:unauthenticated', () => {
+  signOut();
+  signinMessage = 'The server no longer accepts your key (revoked, or the server was reset). Sign in again.';
+  const next = location.hash;
+  location.hash = '#/signin?' + new URLSearchParams({next});
+});
+
+document.getElementById('signout').addEventListener('click', () => {
+  signOut();
+  announce('Signed out');
+  location.hash = '#/signin';
+});
+
+// Theme: the system's until the toggle is used, then the choice, kept.
+const themeBtn = document.getElementById('theme');
+function effectiveTheme() {
+  const set = document.documentElement.getAttribute('data-theme');
+  if (set) return set;
+  return matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light';
+}
+function showTheme() {
+  const dark = effectiveTheme() === 'dark';
+  // A toggle button: its name stays, its pressed state says which theme.
+  themeBtn.setAttribute('aria-pressed', String(dark));
+}
+themeBtn.addEventListener('click', () => {
+  const next = effectiveTheme() === 'dark' ? 'light' : 'dark';
+  document.documentElement.setAttribute('data-theme', next);
+  try { localStorage.setItem('vigil.theme', next); } catch (e) { /* not kept */ }
+  showTheme();
+});
+matchMedia('(prefers-color-scheme: dark)').addEventListener('change', showTheme);
+showTheme();
+
+// "/" jumps to the current page's filter or search field.
+document.addEventListener('keydown', (e) => {
+  if (e.key !== '/' || e.ctrlKey || e.metaKey || e.altKey) return;
+  const t = e.target;
+  if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) return;
+  const f = main.querySelector('[data-shortcut="/"]');
+  if (f) { e.preventDefault(); f.focus(); }
+});
+
+route();

@@ -1,0 +1,239 @@
+// The alert queue: filters and paging done by the server (the store may
+// hold 100,000 alerts), bulk triage (one PATCH per alert), and live updates
+// by polling the first page.
+import {h, clear, heading, timeEl, severityBadge, statusBadge, entityList, scroller, announce, errorBox,
+  SEVERITIES, STATUSES, CATEGORIES, statusLabel, put} from '../dom.js';
+import {api, pool} from '../api.js';
+
+const PAGE = 50;
+const POLL_MS = 5000;
+const OPEN = 'new,acknowledged';
+
+// filtersFrom reads the queue's filters from the route's query.
+function filtersFrom(q) {
+  return {
+    tenant: q.get('tenant') || '', category: q.get('category') || '', severity: q.get('severity') || '',
+    status: q.has('status') ? q.get('status') : OPEN, kind: q.get('kind') || '', entity: q.get('entity') || '',
+    from: q.get('from') || '', to: q.get('to') || '', cursor: q.get('cursor') || '',
+  };
+}
+
+function apiParams(f) {
+  return {tenant: f.tenant, category: f.category, severity: f.severity, status: f.status === 'any' ? '' : f.status,
+    kind: f.entity ? f.kind : '', entity: f.entity, from: toRFC(f.from), to: toRFC(f.to), limit: PAGE, cursor: f.cursor};
+}
+
+// Times in the filter are typed and shown in UTC, as everywhere else.
+function toRFC(local) { return local ? local + (local.length === 16 ? ':00Z' : 'Z') : ''; }
+
+function routeFor(f) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(f)) {
+    if (k === 'status') { if (v !== OPEN) q.set('status', v || 'any'); continue; }
+    if (v) q.set(k, v);
+  }
+  const s = q.toString();
+  return '#/alerts' + (s ? '?' + s : '');
+}
+
+function select(id, label, value, options) {
+  return [h('label', {for: id}, label),
+    h('select', {id, name: id}, options.map(([v, t]) => h('option', {value: v, selected: v === value}, t)))];
+}
+
+export function render(main, ctx) {
+  const f = filtersFrom(ctx.query);
+  const tenants = new Set();
+  let timer = null;
+  let stopped = false;
+  let shown = [];      // alerts on screen
+  const selected = new Set();
+  let busy = false;
+
+  // Filters.
+  const inp = (id, label, value, attrs) => [h('label', {for: id}, label), h('input', {id, name: id, value, ...attrs})];
+  const tenantList = h('datalist', {id: 'tenant-list'});
+  const form = h('form', {class: 'filters', role: 'search', 'aria-label': 'Filter alerts'},
+    h('div', {class: 'field'}, inp('tenant', 'Tenant', f.tenant, {list: 'tenant-list', autocomplete: 'off', placeholder: 'all'}), tenantList),
+    h('div', {class: 'field'}, select('category', 'Category', f.category, [['', 'all'], ...CATEGORIES.map((c) => [c, c])])),
+    h('div', {class: 'field'}, select('severity', 'Severity at least', f.severity, [['', 'any'], ...SEVERITIES.map((s) => [s, s])])),
+    h('div', {class: 'field'}, select('status', 'Status', f.status, [[OPEN, 'open (new, acknowledged)'], ...STATUSES.map((s) => [s, statusLabel(s)]), ['any', 'any']])),
+    h('div', {class: 'field'}, select('kind', 'Entity kind', f.kind, [['', 'any kind'], ['vehicle', 'vehicle (VIN)'], ['account', 'account'], ['device', 'device'], ['ip', 'IP'], ['client', 'API client'], ['msisdn', 'SIM (MSISDN)']])),
+    h('div', {class: 'field wide'}, inp('entity', 'Entity', f.entity, {placeholder: 'VIN, account, IP…', autocomplete: 'off', 'data-shortcut': '/'})),
+    h('div', {class: 'field'}, inp('from', 'From (UTC)', f.from, {type: 'datetime-local', step: '1'})),
+    h('div', {class: 'field'}, inp('to', 'To (UTC)', f.to, {type: 'datetime-local', step: '1'})),
+    h('div', {class: 'field actions'}, h('button', {type: 'submit', class: 'primary'}, 'Apply'),
+      h('button', {type: 'button', class: 'ghost', onclick: () => { location.hash = '#/alerts'; }}, 'Reset')));
+  const apply = () => {
+    const fd = new FormData(form);
+    const nf = {};
+    for (const k of ['tenant', 'category', 'severity', 'status', 'kind', 'entity', 'from', 'to']) nf[k] = String(fd.get(k) || '').trim();
+    nf.cursor = '';
+    location.hash = routeFor(nf);
+  };
+  form.addEventListener('submit', (e) => { e.preventDefault(); apply(); });
+  for (const sel of form.querySelectorAll('select')) sel.addEventListener('change', apply);
+
+  // Bulk actions.
+  const count = h('span', {class: 'count', id: 'sel-count'}, 'No alert selected');
+  const assignee = h('input', {id: 'bulk-assignee', name: 'assignee', placeholder: 'analyst name', autocomplete: 'off', size: 14});
+  const actionBtns = [];
+  const act = (label, body, cls) => {
+    const b = h('button', {type: 'button', class: cls || '', disabled: true, onclick: () => bulk(label, body())}, label);
+    actionBtns.push(b);
+    return b;
+  };
+  const bar = h('div', {class: 'bulk', role: 'toolbar', 'aria-label': 'Bulk actions on the selected alerts', 'aria-controls': 'alert-table'},
+    count,
+    act('Acknowledge', () => ({status: 'acknowledged'})),
+    act('Resolve', () => ({status: 'resolved'})),
+    act('False positive', () => ({status: 'false_positive'})),
+    h('span', {class: 'assign'}, h('label', {for: 'bulk-assignee', class: 'visually-hidden'}, 'Assign to'), assignee,
+      act('Assign', () => ({assignee: assignee.value.trim()}))));
+  const feedback = h('div', {class: 'feedback', 'aria-live': 'polite'});
+
+  const banner = h('div', {class: 'banner', hidden: true});
+  const tbody = h('tbody', {});
+  const selAll = h('input', {type: 'checkbox', id: 'sel-all', 'aria-label': 'Select all alerts on this page'});
+  const table = h('table', {class: 'alerts', id: 'alert-table'},
+    h('caption', {class: 'visually-hidden'}, 'Alerts, newest first'),
+    h('thead', {}, h('tr', {},
+      h('th', {scope: 'col', class: 'chk'}, selAll),
+      h('th', {scope: 'col'}, 'Severity'), h('th', {scope: 'col'}, 'Time (UTC), tenant'), h('th', {scope: 'col'}, 'Alert'),
+      h('th', {scope: 'col'}, 'Category'), h('th', {scope: 'col'}, 'Entities'),
+      h('th', {scope: 'col'}, 'Status, assignee'), h('th', {scope: 'col'}, 'Incident'))),
+    tbody);
+  const status = h('p', {class: 'muted', id: 'queue-status'}, 'Loading alerts…');
+  const pager = h('nav', {class: 'pager', 'aria-label': 'Pages of alerts'});
+
+  put(main, heading('Alert queue'), form, bar, feedback, banner, status, scroller('Alerts', table), pager);
+
+  selAll.addEventListener('change', () => {
+    for (const a of shown) selAll.checked ? selected.add(a.id) : selected.delete(a.id);
+    for (const c of tbody.querySelectorAll('input[type=checkbox]')) c.checked = selAll.checked;
+    syncSelection();
+  });
+
+  function syncSelection() {
+    const n = selected.size;
+    count.textContent = n === 0 ? 'No alert selected' : n === 1 ? '1 alert selected' : n + ' alerts selected';
+    for (const b of actionBtns) b.disabled = n === 0 || busy;
+    selAll.checked = shown.length > 0 && shown.every((a) => selected.has(a.id));
+    selAll.indeterminate = !selAll.checked && shown.some((a) => selected.has(a.id));
+  }
+
+  function row(a, fresh) {
+    const chk = h('input', {type: 'checkbox', checked: selected.has(a.id), 'aria-label': 'Select alert: ' + a.title});
+    chk.addEventListener('change', () => { chk.checked ? selected.add(a.id) : selected.delete(a.id); syncSelection(); });
+    const m = a.mappings || {};
+    const details = h('details', {},
+      h('summary', {}, a.title),
+      h('p', {}, a.explanation),
+      h('dl', {class: 'kv'},
+        h('dt', {}, 'Detector'), h('dd', {}, h('code', {}, a.detector)),
+        h('dt', {}, 'Evidence'), h('dd', {}, String((a.evidence || []).length) + ' events, ' + a.first_seen.slice(0, 19) + ' → ' + a.last_seen.slice(0, 19)),
+        h('dt', {}, 'R155'), h('dd', {}, (m.r155 || []).join(', ') || '—'),
+        h('dt', {}, 'ATM'), h('dd', {}, (m.atm || []).join(', ') || '—'),
+        h('dt', {}, 'ATT&CK'), h('dd', {}, (m.attack || []).join(', ') || '—'),
+        h('dt', {}, 'Alert id'), h('dd', {}, h('code', {}, a.id))));
+    return h('tr', {class: fresh ? 'fresh' : '', 'data-id': a.id},
+      h('td', {class: 'chk'}, chk),
+      h('td', {}, severityBadge(a.severity)),
+      h('td', {class: 'nowrap'}, timeEl(a.time), h('div', {class: 'muted small'}, a.tenant)),
+      h('td', {class: 'title'}, details),
+      h('td', {}, h('span', {class: 'cat'}, a.category)),
+      h('td', {class: 'ents'}, entityList(a.tenant, a.entities, 4)),
+      h('td', {}, statusBadge(a.status), a.assignee ? h('div', {class: 'small'}, a.assignee) : null),
+      h('td', {}, a.incident ? h('a', {href: '#/incidents/' + encodeURIComponent(a.incident), 'aria-label': 'Open incident of: ' + a.title}, 'Open') : '—'));
+  }
+
+  function show(alerts, freshIds) {
+    shown = alerts;
+    clear(tbody);
+    for (const a of alerts) {
+      put(tbody, row(a, freshIds && freshIds.has(a.id)));
+      if (a.tenant && !tenants.has(a.tenant)) { tenants.add(a.tenant); tenantList.append(h('option', {value: a.tenant})); }
+    }
+    for (const id of [...selected]) if (!alerts.some((a) => a.id === id)) selected.delete(id);
+    syncSelection();
+  }
+
+  let next = '';
+  async function load() {
+    status.hidden = false;
+    status.textContent = 'Loading alerts…';
+    try {
+      const page = await api.alerts(apiParams(f));
+      next = page.next || '';
+      show(page.alerts);
+      status.textContent = page.alerts.length === 0 ? 'No alert matches these filters.' : '';
+      status.hidden = page.alerts.length > 0;
+      announce(page.alerts.length + ' alerts shown' + (next ? ', more on the next page' : ''));
+      clear(pager);
+      if (f.cursor) put(pager, h('a', {href: routeFor({...f, cursor: ''}), class: 'button'}, '⇤ Newest'));
+      if (next) put(pager, h('a', {href: routeFor({...f, cursor: next}), class: 'button', rel: 'next'}, 'Older →'));
+    } catch (e) {
+      status.hidden = true;
+      put(clear(feedback), errorBox(e, 'Could not load the alerts'));
+      return;
+    }
+    if (!f.cursor && !stopped) timer = setTimeout(poll, POLL_MS);
+  }
+
+  // poll refreshes the first page. With nothing selected and focus outside
+  // the table, new alerts slide in (highlighted, announced); otherwise a
+  // banner offers them, so rows never move under the analyst's hand.
+  async function poll() {
+    timer = null;
+    if (stopped) return;
+    if (document.hidden || busy) { timer = setTimeout(poll, POLL_MS); return; }
+    try {
+      const page = await api.alerts(apiParams(f));
+      const have = new Set(shown.map((a) => a.id));
+      const fresh = page.alerts.filter((a) => !have.has(a.id));
+      const changed = fresh.length > 0 || page.alerts.some((a, i) => !shown[i] || shown[i].id !== a.id || shown[i].updated !== a.updated);
+      if (changed) {
+        const quiet = selected.size === 0 && !table.contains(document.activeElement);
+        if (quiet) {
+          next = page.next || next;
+          show(page.alerts, new Set(fresh.map((a) => a.id)));
+          status.hidden = page.alerts.length > 0;
+          banner.hidden = true;
+          if (fresh.length) announce(fresh.length === 1 ? '1 new alert' : fresh.length + ' new alerts');
+        } else if (fresh.length) {
+          put(clear(banner), fresh.length === 1 ? '1 new alert. ' : fresh.length + ' new alerts. ',
+            h('button', {type: 'button', class: 'link', onclick: () => { banner.hidden = true; selected.clear(); show(page.alerts, new Set(fresh.map((a) => a.id))); }}, 'Show them'));
+          banner.hidden = false;
+          announce(fresh.length + ' new alerts: use Show them to load them');
+        }
+      }
+    } catch (e) { /* a missed poll is retried; load() shows errors */ }
+    if (!stopped) timer = setTimeout(poll, POLL_MS);
+  }
+
+  async function bulk(label, body) {
+    if (body.assignee !== undefined && !body.assignee && !confirm('Unassign the selected alerts?')) return;
+    const ids = [...selected];
+    busy = true;
+    syncSelection();
+    put(clear(feedback), h('p', {}, label + ': 0 of ' + ids.length + '…'));
+    const res = await pool(ids, 4, (id) => api.patchAlert(id, body),
+      (done, all) => { feedback.firstChild.textContent = label + ': ' + done + ' of ' + all + '…'; });
+    const failed = res.map((r, i) => [ids[i], r]).filter(([, r]) => !r.ok);
+    busy = false;
+    selected.clear();
+    clear(feedback);
+    if (failed.length === 0) {
+      put(feedback, h('p', {class: 'ok'}, label + ': done for ' + ids.length + (ids.length === 1 ? ' alert.' : ' alerts.')));
+    } else {
+      put(feedback, h('div', {class: 'error', role: 'alert'},
+        label + ': ' + (ids.length - failed.length) + ' of ' + ids.length + ' done; ' + failed.length + ' failed: ',
+        h('ul', {}, failed.slice(0, 5).map(([id, r]) => h('li', {}, h('code', {}, id), ': ', r.error.message)))));
+    }
+    if (timer) { clearTimeout(timer); timer = null; }
+    await load();
+  }
+
+  load();
+  return () => { stopped = true; if (timer) clearTimeout(timer); timer = null; };
+}

@@ -1,0 +1,270 @@
+package gate
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Every decision is recorded twice, neither on the decision's path:
+//
+//   - in a ring of the most recent decisions in memory, shown by
+//     GET /v1/gate/decisions;
+//   - in an append-only NDJSON file in the data directory
+//     (gate/decisions.ndjson), written by one goroutine that fsyncs every
+//     SyncInterval and rotates the file at MaxFileBytes, keeping MaxFiles
+//     rotated files.
+//
+// The audit log is not the place: it records analysts' actions in a hash
+// chain, one transaction each, and 5,000 decisions a second would swamp it
+// and the store's writer that ingest needs. A decision is answered before
+// its record is durable: a crash can lose the last SyncInterval of the file
+// (the TSP, which acted on the answer, holds its own copy).
+
+// DecisionRecord is one decision as logged and listed.
+type DecisionRecord struct {
+	DecisionID string           `json:"decision_id"`
+	DecidedAt  string           `json:"decided_at"`
+	Decision   string           `json:"decision"`
+	Reasons    []DecisionReason `json:"reasons"`
+	Tenant     string           `json:"tenant"`
+	Vehicle    string           `json:"vehicle"`
+	Command    string           `json:"command"`
+	Channel    string           `json:"channel,omitempty"`
+	CommandID  string           `json:"command_id,omitempty"`
+	Actor      CommandActor     `json:"actor"`
+	// DecideMicros is the time the gate took to decide, in µs (the
+	// request's decoding and answer excluded).
+	DecideMicros int64 `json:"decide_us"`
+
+	at int64 // decided_at in Unix ns, for filtering
+}
+
+// ring keeps the most recent records.
+type ring struct {
+	mu   sync.Mutex
+	buf  []*DecisionRecord
+	next int
+	n    int
+}
+
+func newRing(size int) *ring { return &ring{buf: make([]*DecisionRecord, size)} }
+
+func (r *ring) add(rec *DecisionRecord) {
+	r.mu.Lock()
+	r.buf[r.next] = rec
+	r.next = (r.next + 1) % len(r.buf)
+	r.n = min(r.n+1, len(r.buf))
+	r.mu.Unlock()
+}
+
+// newest returns up to limit records matching keep, newest first.
+func (r *ring) newest(limit int, keep func(*DecisionRecord) bool) []*DecisionRecord {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*DecisionRecord
+	for i := 1; i <= r.n && len(out) < limit; i++ {
+		rec := r.buf[(r.next-i+len(r.buf))%len(r.buf)]
+		if keep(rec) {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+// fileLog appends records to the rotated NDJSON file.
+type fileLog struct {
+	dir      string
+	cfg      LogConfig
+	ch       chan *DecisionRecord
+	closed   atomic.Bool
+	dropped  atomic.Int64 // queue full or the writer gone
+	failed   atomic.Int64 // write, sync or rotation errors
+	written  atomic.Int64
+	f        *os.File
+	bw       *bufio.Writer
+	size     int64
+	lastWarn time.Time
+	log      func(msg string, args ...any)
+}
+
+const logName = "decisions.ndjson"
+
+func newFileLog(dir string, cfg LogConfig, warn func(string, ...any)) (*fileLog, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("gate: creating the decision log directory: %w", err)
+	}
+	l := &fileLog{dir: dir, cfg: cfg, ch: make(chan *DecisionRecord, cfg.Queue), log: warn}
+	if err := l.open(); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+func (l *fileLog) open() error {
+	f, err := os.OpenFile(filepath.Join(l.dir, logName), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("gate: opening the decision log: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("gate: opening the decision log: %w", err)
+	}
+	l.f, l.size = f, st.Size()
+	if l.bw == nil {
+		l.bw = bufio.NewWriterSize(f, 256<<10)
+	} else {
+		l.bw.Reset(f)
+	}
+	return nil
+}
+
+// append queues a record; it never blocks.
+func (l *fileLog) append(rec *DecisionRecord) {
+	if l.closed.Load() {
+		l.dropped.Add(1)
+		return
+	}
+	select {
+	case l.ch <- rec:
+	default:
+		l.dropped.Add(1)
+	}
+}
+
+// run writes queued records until ctx ends, then writes what is queued,
+// syncs and closes the file.
+func (l *fileLog) run(ctx context.Context) {
+	t := time.NewTicker(l.cfg.SyncInterval)
+	defer t.Stop()
+	dirty := false
+	var line []byte
+	write := func(rec *DecisionRecord) {
+		var err error
+		line, err = appendRecord(line[:0], rec)
+		if err == nil {
+			err = l.write(line)
+		}
+		if err != nil {
+			l.fail("writing the decision log failed", err)
+			return
+		}
+		l.written.Add(1)
+		dirty = true
+	}
+	for {
+		select {
+		case rec := <-l.ch:
+			write(rec)
+		case <-t.C:
+			if dirty {
+				l.sync()
+				dirty = false
+			}
+		case <-ctx.Done():
+			l.closed.Store(true)
+			for {
+				select {
+				case rec := <-l.ch:
+					write(rec)
+					continue
+				default:
+				}
+				break
+			}
+			l.sync()
+			if err := l.f.Close(); err != nil {
+				l.fail("closing the decision log failed", err)
+			}
+			return
+		}
+	}
+}
+
+func appendRecord(b []byte, rec *DecisionRecord) ([]byte, error) {
+	j, err := json.Marshal(rec)
+	if err != nil {
+		return b, err
+	}
+	b = append(b, j...)
+	return append(b, '\n'), nil
+}
+
+func (l *fileLog) write(line []byte) error {
+	if l.size > 0 && l.size+int64(len(line)) > l.cfg.MaxFileBytes {
+		if err := l.rotate(); err != nil {
+			return err
+		}
+	}
+	n, err := l.bw.Write(line)
+	l.size += int64(n)
+	return err
+}
+
+func (l *fileLog) sync() {
+	if err := l.bw.Flush(); err != nil {
+		l.fail("writing the decision log failed", err)
+		return
+	}
+	if err := l.f.Sync(); err != nil {
+		l.fail("syncing the decision log failed", err)
+	}
+}
+
+// rotate closes the current file under a time-stamped name, drops the
+// oldest rotated files beyond MaxFiles and opens a new one.
+func (l *fileLog) rotate() error {
+	if err := l.bw.Flush(); err != nil {
+		return err
+	}
+	if err := l.f.Sync(); err != nil {
+		return err
+	}
+	if err := l.f.Close(); err != nil {
+		return err
+	}
+	stamp := time.Now().UTC().Format("20060102T150405.000000000Z")
+	if err := os.Rename(filepath.Join(l.dir, logName), filepath.Join(l.dir, "decisions-"+stamp+".ndjson")); err != nil {
+		return err
+	}
+	old, err := filepath.Glob(filepath.Join(l.dir, "decisions-*.ndjson"))
+	if err == nil && len(old) > l.cfg.MaxFiles {
+		slices.Sort(old) // the stamps sort in time order
+		for _, p := range old[:len(old)-l.cfg.MaxFiles] {
+			if err := os.Remove(p); err != nil {
+				l.fail("removing an old decision log failed", err)
+			}
+		}
+	}
+	return l.open()
+}
+
+func (l *fileLog) fail(msg string, err error) {
+	l.failed.Add(1)
+	if time.Since(l.lastWarn) > time.Minute {
+		l.lastWarn = time.Now()
+		l.log("gate: "+msg+"; decisions stay in memory (GET /v1/gate/decisions)", "dir", l.dir, "err", err)
+	}
+}
+
+// rotatedFiles lists the log's files, oldest first (for tests and docs).
+func rotatedFiles(dir string) []string {
+	old, _ := filepath.Glob(filepath.Join(dir, "decisions-*.ndjson"))
+	slices.Sort(old)
+	if _, err := os.Stat(filepath.Join(dir, logName)); err == nil {
+		old = append(old, filepath.Join(dir, logName))
+	}
+	for i, p := range old {
+		old[i] = strings.TrimPrefix(p, dir+string(filepath.Separator))
+	}
+	return old
+}
