@@ -358,6 +358,14 @@ func (c *compiler) walkIdents(n ast.Node, at text, rule string, fn func(string),
 			return
 		}
 		*size++
+		if b, ok := n.(*ast.BinaryNode); ok && b.Operator == ".." {
+			// A range is iterated per event: only small constant ones.
+			lo, okLo := b.Left.(*ast.IntegerNode)
+			hi, okHi := b.Right.(*ast.IntegerNode)
+			if !okLo || !okHi || hi.Value-lo.Value > maxRange {
+				c.errAt(at.pos, rule, "a range (a..b) must have constant bounds at most %d apart: it is walked on every event", maxRange)
+			}
+		}
 		if id, ok := n.(*ast.IdentifierNode); ok {
 			if l := c.lists[id.Value]; l != nil && len(l.items) > smallList {
 				b, ok := parent.(*ast.BinaryNode)
@@ -409,6 +417,9 @@ func children(n ast.Node) []ast.Node {
 	}
 	return nil
 }
+
+// maxRange bounds the span of a constant range in a condition.
+const maxRange = 1000
 
 // disabledBuiltins are functions a rule may not call: now() breaks replays
 // (rules run on event time), repeat() can allocate without bound.

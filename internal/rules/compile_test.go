@@ -96,7 +96,9 @@ func TestHostileRulesAreRefused(t *testing.T) {
 		{"too many rules", head + "    condition: type == \"api.access\"\n  - id: u.s\n    title: t\n    category: data-exfiltration\n    severity: low\n    condition: type == \"api.access\"\n", "2 rules is more than the limit of 1", Limits{Rules: 1}},
 		{"file too large", head + "    condition: type == \"api.access\"\n", "larger than the limit of 64 bytes", Limits{FileBytes: 64}},
 		{"count too large", head + "    correlation: {type: event_count, rules: [u.b], group_by: [vehicle], timespan: 5m, condition: {gte: 5000}}\n  - id: u.b\n    condition: type == \"ids.report\"\n", "a count of 5000 is more than the limit of 1000", Limits{}},
-		{"range allocation", head + "    condition: 'type == \"api.access\" && len(1..100000000) > 0'\n", "", Limits{}},
+		{"range allocation", head + "    condition: 'type == \"api.access\" && len(1..100000000) > 0'\n", "constant bounds at most 1000 apart", Limits{}},
+		{"range walked per event", head + "    condition: 'type == \"api.access\" && all(0..900000, {# >= 0})'\n", "constant bounds at most 1000 apart", Limits{}},
+		{"range with a variable bound", head + "    condition: 'type == \"api.access\" && any(0..data.status, {# == 7})'\n", "constant bounds at most 1000 apart", Limits{}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
