@@ -67,11 +67,11 @@ func TestSimulatedFleet(t *testing.T) {
 		t.Skip("simulates a day")
 	}
 	for _, cat := range []alert.Category{alert.DataExfiltration, alert.PrivilegedMisuse} {
-		for _, seed := range seeds {
+		for _, seed := range detecttest.Seeds {
 			t.Run(fmt.Sprintf("%s,seed=%d", cat, seed), func(t *testing.T) {
-				s := newSim(t, seed, cat)
-				labels, alerts := run(t, s, detectors(t, directoryOf(s), cet))
-				recall, precision, report := score(labels, alerts, cat)
+				s := detecttest.NewSim(t, seed, cat)
+				labels, alerts := detecttest.RunSim(t, s, detectors(t, detecttest.DirectoryOf(s), cet))
+				recall, precision, report := detecttest.Score(labels, alerts, cat)
 				t.Logf("%d labels, %d alerts: recall %.3f, precision %.3f%s", len(labels), len(alerts), recall, precision, report)
 				if recall < 0.95 || precision < 0.95 {
 					t.Errorf("recall %.3f, precision %.3f; want both ≥ 0.95", recall, precision)

@@ -38,15 +38,15 @@ func TestStuffingAlone(t *testing.T) {
 
 // TestSimulatedFleet runs a simulated day of 2000 vehicles with credential
 // attacks through the credential detectors: every attack is found, and
-// nearly every alert is about one. The seeds were not used for tuning.
+// nearly every alert is about one. The detecttest.Seeds were not used for tuning.
 func TestSimulatedFleet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("simulates a day")
 	}
-	for _, seed := range seeds {
+	for _, seed := range detecttest.Seeds {
 		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
-			labels, alerts := simulate(t, seed, alert.CredentialAttack, detectors())
-			recall, precision, report := score(labels, alerts, alert.CredentialAttack)
+			labels, alerts := detecttest.Simulate(t, seed, alert.CredentialAttack, detectors())
+			recall, precision, report := detecttest.Score(labels, alerts, alert.CredentialAttack)
 			t.Logf("%d labels, %d alerts: recall %.3f, precision %.3f%s", len(labels), len(alerts), recall, precision, report)
 			if recall < 0.95 || precision < 0.95 {
 				t.Errorf("recall %.3f, precision %.3f; want both ≥ 0.95", recall, precision)

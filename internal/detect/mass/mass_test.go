@@ -57,18 +57,18 @@ func TestSimulatedFleet(t *testing.T) {
 	runs := []struct {
 		seed    int64
 		withDir bool
-	}{{seeds[0], true}, {seeds[1], true}, {seeds[1], false}}
+	}{{detecttest.Seeds[0], true}, {detecttest.Seeds[1], true}, {detecttest.Seeds[1], false}}
 	for _, r := range runs {
 		seed, withDir := r.seed, r.withDir
 		{
 			t.Run(fmt.Sprintf("seed=%d,directory=%v", seed, withDir), func(t *testing.T) {
-				s := newSim(t, seed, alert.MassCommand)
+				s := detecttest.NewSim(t, seed, alert.MassCommand)
 				var dir *directory.Directory
 				if withDir {
-					dir = directoryOf(s)
+					dir = detecttest.DirectoryOf(s)
 				}
-				labels, alerts := run(t, s, []detect.Detector{mustNew(t, dir)})
-				recall, precision, report := score(labels, alerts, alert.MassCommand)
+				labels, alerts := detecttest.RunSim(t, s, []detect.Detector{mustNew(t, dir)})
+				recall, precision, report := detecttest.Score(labels, alerts, alert.MassCommand)
 				t.Logf("%d labels, %d alerts: recall %.3f, precision %.3f%s", len(labels), len(alerts), recall, precision, report)
 				if recall < 0.95 || precision < 0.95 {
 					t.Errorf("recall %.3f, precision %.3f; want both ≥ 0.95", recall, precision)

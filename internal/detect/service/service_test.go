@@ -28,16 +28,16 @@ func TestSimulatedFleet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("simulates a day")
 	}
-	for _, seed := range seeds {
+	for _, seed := range detecttest.Seeds {
 		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
-			labels, alerts := simulate(t, seed, alert.ServiceAnomaly, []detect.Detector{New(detect.PerTenant[Config]{})})
+			labels, alerts := detecttest.Simulate(t, seed, alert.ServiceAnomaly, []detect.Detector{New(detect.PerTenant[Config]{})})
 			for i := range labels { // a tenant-wide alert names no vehicle: match on the tenant
 				labels[i].Entities = alert.Entities{Account: "tenant:" + labels[i].Tenant}
 			}
 			for _, a := range alerts {
 				a.Entities.Account = "tenant:" + a.Tenant
 			}
-			recall, precision, report := score(labels, alerts, alert.ServiceAnomaly)
+			recall, precision, report := detecttest.Score(labels, alerts, alert.ServiceAnomaly)
 			t.Logf("%d labels, %d alerts: recall %.3f, precision %.3f%s", len(labels), len(alerts), recall, precision, report)
 			if recall < 0.95 || precision < 0.95 {
 				t.Errorf("recall %.3f, precision %.3f; want both ≥ 0.95", recall, precision)

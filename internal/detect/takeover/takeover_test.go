@@ -25,10 +25,10 @@ func TestSimulatedFleet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("simulates a day")
 	}
-	for _, seed := range seeds {
+	for _, seed := range detecttest.Seeds {
 		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
-			labels, alerts := simulate(t, seed, alert.AccountTakeover, detectors())
-			recall, precision, report := score(labels, alerts, alert.AccountTakeover)
+			labels, alerts := detecttest.Simulate(t, seed, alert.AccountTakeover, detectors())
+			recall, precision, report := detecttest.Score(labels, alerts, alert.AccountTakeover)
 			t.Logf("%d labels, %d alerts: recall %.3f, precision %.3f%s", len(labels), len(alerts), recall, precision, report)
 			if recall < 0.95 || precision < 0.95 {
 				t.Errorf("recall %.3f, precision %.3f; want both ≥ 0.95", recall, precision)

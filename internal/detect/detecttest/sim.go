@@ -1,4 +1,4 @@
-package credential
+package detecttest
 
 import (
 	"context"
@@ -15,16 +15,15 @@ import (
 	"github.com/vigil-project/vigil/internal/sim"
 )
 
-// This file is the same in every principal-side detector package (only the
-// package clause differs): it runs the simulator through an engine and
-// scores the alerts against the attack labels.
+// Simulated-fleet tests of detectors: Run the simulator through an engine
+// and Score the alerts against the attack labels.
 
-// seeds are the seeds of the simulated tests: none was used for tuning (1–5 were).
-var seeds = []int64{101, 202}
+// Seeds are the Seeds of the simulated tests: none was used for tuning (1–5 were).
+var Seeds = []int64{101, 202}
 
-// newSim builds the simulator of a day of 2000 vehicles with ten attacks of
+// NewSim builds the simulator of a day of 2000 vehicles with ten attacks of
 // one category.
-func newSim(t *testing.T, seed int64, cat alert.Category) *sim.Simulator {
+func NewSim(t *testing.T, seed int64, cat alert.Category) *sim.Simulator {
 	t.Helper()
 	s, err := sim.New(sim.Config{Seed: seed, Vehicles: 2000, Duration: 24 * time.Hour,
 		Attacks: []alert.Category{cat}, AttacksPerCategory: 10})
@@ -34,9 +33,9 @@ func newSim(t *testing.T, seed int64, cat alert.Category) *sim.Simulator {
 	return s
 }
 
-// directoryOf is the simulated fleet's entitlements, as a TSP would hand
+// DirectoryOf is the simulated fleet's entitlements, as a TSP would hand
 // them to vigil.
-func directoryOf(s *sim.Simulator) *directory.Directory {
+func DirectoryOf(s *sim.Simulator) *directory.Directory {
 	d := directory.New()
 	for l := range s.Links() {
 		if l.ClientID != "" {
@@ -48,15 +47,15 @@ func directoryOf(s *sim.Simulator) *directory.Directory {
 	return d
 }
 
-// simulate runs the simulator with attacks of one category and returns its
+// Simulate runs the simulator with attacks of one category and returns its
 // labels and the alerts of the detectors.
-func simulate(t *testing.T, seed int64, cat alert.Category, dets []detect.Detector) ([]sim.Label, []*alert.Alert) {
+func Simulate(t *testing.T, seed int64, cat alert.Category, dets []detect.Detector) ([]sim.Label, []*alert.Alert) {
 	t.Helper()
-	return run(t, newSim(t, seed, cat), dets)
+	return RunSim(t, NewSim(t, seed, cat), dets)
 }
 
-// run pushes the simulator's events through an engine with the detectors.
-func run(t *testing.T, s *sim.Simulator, dets []detect.Detector) ([]sim.Label, []*alert.Alert) {
+// RunSim pushes the simulator's events through an engine with the detectors.
+func RunSim(t *testing.T, s *sim.Simulator, dets []detect.Detector) ([]sim.Label, []*alert.Alert) {
 	t.Helper()
 	var mu sync.Mutex
 	var alerts []*alert.Alert
@@ -78,12 +77,12 @@ func run(t *testing.T, s *sim.Simulator, dets []detect.Detector) ([]sim.Label, [
 	return labels, alerts
 }
 
-const grace = 10 * time.Minute
+const Grace = 10 * time.Minute
 
-// matches says whether an alert names one of a label's entities within the
-// label's span plus the grace period.
-func matches(a *alert.Alert, l sim.Label) bool {
-	if a.Time < l.Start.UnixNano() || a.Time > l.End.Add(grace).UnixNano() {
+// Matches says whether an alert names one of a label's entities within the
+// label's span plus the Grace period.
+func Matches(a *alert.Alert, l sim.Label) bool {
+	if a.Time < l.Start.UnixNano() || a.Time > l.End.Add(Grace).UnixNano() {
 		return false
 	}
 	e, f := a.Entities, l.Entities
@@ -100,10 +99,10 @@ func matches(a *alert.Alert, l sim.Label) bool {
 	return false
 }
 
-// score returns the recall on the labels of cat and the precision of the
+// Score returns the recall on the labels of cat and the precision of the
 // alerts of cat (an alert matching a label of any category is not false),
 // with a line per missed label and false alert.
-func score(labels []sim.Label, alerts []*alert.Alert, cat alert.Category) (recall, precision float64, report string) {
+func Score(labels []sim.Label, alerts []*alert.Alert, cat alert.Category) (recall, precision float64, report string) {
 	found, total := 0, 0
 	for _, l := range labels {
 		if l.Category != cat.String() {
@@ -112,7 +111,7 @@ func score(labels []sim.Label, alerts []*alert.Alert, cat alert.Category) (recal
 		total++
 		hit := false
 		for _, a := range alerts {
-			if a.Category == cat && matches(a, l) {
+			if a.Category == cat && Matches(a, l) {
 				hit = true
 				break
 			}
@@ -131,7 +130,7 @@ func score(labels []sim.Label, alerts []*alert.Alert, cat alert.Category) (recal
 		mine++
 		ok := false
 		for _, l := range labels {
-			if matches(a, l) {
+			if Matches(a, l) {
 				ok = true
 				break
 			}
