@@ -15,3 +15,16 @@ func (p *PerTenant[T]) For(tenant string) *T {
 	}
 	return &p.Default
 }
+
+// With returns a copy of p with fix applied to the default and to a copy of
+// every tenant's settings; the caller's settings stay as they were.
+func (p PerTenant[T]) With(fix func(*T)) PerTenant[T] {
+	out := PerTenant[T]{Default: p.Default, Tenants: make(map[string]*T, len(p.Tenants))}
+	fix(&out.Default)
+	for t, c := range p.Tenants {
+		cc := *c
+		fix(&cc)
+		out.Tenants[t] = &cc
+	}
+	return out
+}

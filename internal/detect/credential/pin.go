@@ -49,14 +49,7 @@ type PIN struct {
 // NewPIN returns the detector; cfg.Default applies to tenants without an
 // entry of their own.
 func NewPIN(cfg detect.PerTenant[PINConfig]) *PIN {
-	cfg.Default.defaults()
-	tenants := make(map[string]*PINConfig, len(cfg.Tenants)) // the caller's configs stay as they were
-	for t, c := range cfg.Tenants {
-		cc := *c
-		cc.defaults()
-		tenants[t] = &cc
-	}
-	cfg.Tenants = tenants
+	cfg = cfg.With((*PINConfig).defaults) // the caller's settings stay as they were
 	return &PIN{cfg: cfg}
 }
 

@@ -69,14 +69,7 @@ type Stuffing struct {
 // NewStuffing returns the detector; cfg.Default applies to tenants without
 // an entry of their own.
 func NewStuffing(cfg detect.PerTenant[StuffingConfig]) *Stuffing {
-	cfg.Default.defaults()
-	tenants := make(map[string]*StuffingConfig, len(cfg.Tenants)) // the caller's configs stay as they were
-	for t, c := range cfg.Tenants {
-		cc := *c
-		cc.defaults()
-		tenants[t] = &cc
-	}
-	cfg.Tenants = tenants
+	cfg = cfg.With((*StuffingConfig).defaults) // the caller's settings stay as they were
 	return &Stuffing{cfg: cfg}
 }
 

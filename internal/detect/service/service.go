@@ -147,14 +147,7 @@ type Service struct {
 // New returns the detector; cfg.Default applies to tenants without an entry
 // of their own.
 func New(cfg detect.PerTenant[Config]) *Service {
-	cfg.Default.defaults()
-	tenants := make(map[string]*Config, len(cfg.Tenants)) // the caller's configs stay as they were
-	for t, c := range cfg.Tenants {
-		cc := *c
-		cc.defaults()
-		tenants[t] = &cc
-	}
-	cfg.Tenants = tenants
+	cfg = cfg.With((*Config).defaults) // the caller's settings stay as they were
 	return &Service{cfg: cfg}
 }
 
