@@ -64,6 +64,19 @@ type (
 	detectorList struct {
 		Detectors        []detectorJSON   `json:"detectors"`
 		AlertsByCategory map[string]int64 `json:"alerts_by_category"`
+		Rules            []ruleJSON       `json:"rules"` // user rules and the pack, slowest first
+	}
+	ruleJSON struct {
+		ID          string  `json:"id"`
+		Kind        string  `json:"kind"`
+		Evaluations int64   `json:"evaluations"`
+		Matches     int64   `json:"matches"`
+		Alerts      int64   `json:"alerts"`
+		Shadow      int64   `json:"shadow_alerts"`
+		Errors      int64   `json:"errors"`
+		Evictions   int64   `json:"evictions"`
+		MeanNs      float64 `json:"mean_ns_per_evaluation"`
+		TotalNs     float64 `json:"total_ns"`
 	}
 	statsJSON struct {
 		EventsReceived   int64            `json:"events_received"`

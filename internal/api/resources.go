@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -479,7 +480,15 @@ func (s *Server) vehicle(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) detectors(w http.ResponseWriter, _ *http.Request) error {
-	out := detectorList{Detectors: []detectorJSON{}, AlertsByCategory: s.o.Engine.Stats().Alerts}
+	out := detectorList{Detectors: []detectorJSON{}, AlertsByCategory: s.o.Engine.Stats().Alerts, Rules: []ruleJSON{}}
+	if s.o.Rules != nil {
+		ms := s.o.Rules()
+		sort.SliceStable(ms, func(i, j int) bool { return ms[i].TotalNs > ms[j].TotalNs })
+		for _, m := range ms {
+			out.Rules = append(out.Rules, ruleJSON{ID: m.ID, Kind: m.Kind, Evaluations: m.Evaluations, Matches: m.Matches, Alerts: m.Alerts,
+				Shadow: m.Shadow, Errors: m.Errors, Evictions: m.Evictions, MeanNs: m.MeanNs, TotalNs: m.TotalNs})
+		}
+	}
 	for _, i := range s.o.Engine.Detectors() {
 		out.Detectors = append(out.Detectors, detectorJSON{ID: i.ID, Category: i.Category.String(), Title: i.Title, Description: i.Description})
 	}

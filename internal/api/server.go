@@ -17,6 +17,7 @@ import (
 	"github.com/vigil-project/vigil/internal/console"
 	"github.com/vigil-project/vigil/internal/engine"
 	"github.com/vigil-project/vigil/internal/gate"
+	"github.com/vigil-project/vigil/internal/rules"
 	"github.com/vigil-project/vigil/internal/store"
 )
 
@@ -35,8 +36,10 @@ type Options struct {
 	Ingest    http.Handler   // POST /v1/events
 	Auth      *Auth
 	Metrics   http.Handler // GET /metrics
-	Gate      *gate.Gate   // POST /v1/gate, GET /v1/gate/decisions; nil answers 503
-	Logger    *slog.Logger
+	// Rules returns the rules' counters (nil: no rules).
+	Rules  func() []rules.RuleMetrics
+	Gate   *gate.Gate // POST /v1/gate, GET /v1/gate/decisions; nil answers 503
+	Logger *slog.Logger
 }
 
 // Server routes the API.

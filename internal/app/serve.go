@@ -162,7 +162,11 @@ func serve(ctx context.Context, o serveOptions) error {
 	ingest := httpingest.New(httpingest.Options{Sink: proc,
 		AllowTenant: func(r *http.Request, tenant string) bool { return api.MayIngest(r, tenant) }})
 	metrics := api.Metrics(api.MetricsSources{Ingest: ingest, Engine: proc.Engine(), Processor: proc, Manager: proc.Manager()}, latency, gt.Collector())
-	srv := api.New(api.Options{Store: st, Processor: proc, Engine: proc.Engine(), Ingest: ingest, Auth: auth, Metrics: metrics, Gate: gt, Logger: log})
+	ao := api.Options{Store: st, Processor: proc, Engine: proc.Engine(), Ingest: ingest, Auth: auth, Metrics: metrics, Gate: gt, Logger: log}
+	if ds.rules != nil {
+		ao.Rules = func() []rules.RuleMetrics { return ds.rules.Rules().Metrics() }
+	}
+	srv := api.New(ao)
 
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
