@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -69,6 +70,7 @@ func runServe(ctx context.Context, args []string, s stdio) error {
 	fs.StringVar(&o.TLSCert, "tls-cert", "", "serve HTTPS with this certificate (PEM; with --tls-key)")
 	fs.StringVar(&o.TLSKey, "tls-key", "", "the certificate's private key (PEM)")
 	fs.BoolVar(&o.TLSSelf, "tls-self-signed", false, "serve HTTPS with a self-signed certificate made on the first start in the data directory")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (for performance work)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -77,6 +79,17 @@ func runServe(ctx context.Context, args []string, s stdio) error {
 	}
 	o.Logger = slog.New(slog.NewTextHandler(s.err, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	o.KeyOut = s.err
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	return serve(ctx, o)
 }
 
