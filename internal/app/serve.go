@@ -42,6 +42,8 @@ type serveOptions struct {
 	Logger       *slog.Logger
 	// KeyOut receives the first admin key, shown once.
 	KeyOut io.Writer
+	// RetentionEvery is how often retention runs (default hourly).
+	RetentionEvery time.Duration
 	// Ready, when set, receives the server's base URL once it listens.
 	Ready func(base string, srv *server)
 }
@@ -225,6 +227,16 @@ func serve(ctx context.Context, o serveOptions) error {
 		stopProc()
 		return err
 	})
+	if cfg != nil {
+		g.Go(func() error {
+			every := o.RetentionEvery
+			if every <= 0 {
+				every = time.Hour
+			}
+			retain(gctx, st, proc, cfg.Retention, every, log)
+			return nil
+		})
+	}
 	if ds.rules != nil {
 		// Rules reload when their files change; a broken file is reported
 		// and the rules in force stay.

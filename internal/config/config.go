@@ -38,6 +38,8 @@ type Config struct {
 	Tenants map[string]Tenant `yaml:"tenants"`
 	// Suppressions silence alerts judged benign (counted by reason).
 	Suppressions []alert.Suppression `yaml:"suppressions"`
+	// Retention bounds how long archived events are kept.
+	Retention Retention `yaml:"retention"`
 	// Gate configures the inline command gate (docs/gate.md).
 	Gate gate.Config `yaml:"gate"`
 
@@ -58,6 +60,21 @@ type Firmware struct {
 	Keys map[string]string `yaml:"keys"`
 	// Releases are the SHA-256 digests (hex) of every genuine image.
 	Releases []string `yaml:"releases"`
+}
+
+// Retention is how long archived events are kept, by event time: a
+// default and per-tenant overrides. Zero keeps them forever.
+type Retention struct {
+	Events  time.Duration            `yaml:"events"`
+	Tenants map[string]time.Duration `yaml:"tenants"`
+}
+
+// For returns the retention of tenant's events (0: forever).
+func (r Retention) For(tenant string) time.Duration {
+	if d, ok := r.Tenants[tenant]; ok {
+		return d
+	}
+	return r.Events
 }
 
 // Tenant holds one tenant's overrides.
@@ -126,6 +143,14 @@ func (c *Config) validate() error {
 		if name == "" {
 			return errors.New("tenants: a tenant name must not be empty")
 		}
+	}
+	for name, d := range c.Retention.Tenants {
+		if d < 0 || name == "" {
+			return fmt.Errorf("retention.tenants.%s: want a tenant name and a duration of 0 (forever) or more", name)
+		}
+	}
+	if c.Retention.Events < 0 {
+		return fmt.Errorf("retention.events must be 0 (forever) or more, got %v", c.Retention.Events)
 	}
 	if err := c.Gate.Validate(); err != nil {
 		return fmt.Errorf("gate: %w", err)

@@ -96,3 +96,16 @@ func TestSuppressionsValidated(t *testing.T) {
 		t.Errorf("missing reason: %v", err)
 	}
 }
+
+func TestRetention(t *testing.T) {
+	c, err := Parse(strings.NewReader("retention:\n  events: 720h\n  tenants:\n    fleet-a: 168h\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Retention.For("fleet-a") != 168*time.Hour || c.Retention.For("fleet-b") != 720*time.Hour {
+		t.Errorf("%+v", c.Retention)
+	}
+	if _, err := Parse(strings.NewReader("retention:\n  events: -1h\n")); err == nil {
+		t.Error("negative retention accepted")
+	}
+}

@@ -297,6 +297,15 @@ func (v ShardView) Len() [detect.NumKinds]int {
 	return out
 }
 
+// Tenants lists the tenants this shard has seen.
+func (v ShardView) Tenants() []string {
+	out := make([]string, 0, len(v.s.tenants))
+	for t := range v.s.tenants {
+		out = append(out, t)
+	}
+	return out
+}
+
 // Vehicle returns the twin of a tenant's vehicle if this shard holds it.
 func (v ShardView) Vehicle(tenant, id string) *twin.Vehicle {
 	if ts := v.s.tenants[tenant]; ts != nil {
