@@ -42,6 +42,8 @@ type serveOptions struct {
 	Logger       *slog.Logger
 	// KeyOut receives the first admin key, shown once.
 	KeyOut io.Writer
+	// Synchronous is the SQLite store's durability setting ("" is full).
+	Synchronous string
 	// RetentionEvery is how often retention runs (default hourly).
 	RetentionEvery time.Duration
 	// Ready, when set, receives the server's base URL once it listens.
@@ -132,6 +134,9 @@ func serve(ctx context.Context, o serveOptions) error {
 		return err
 	}
 	dets := ds.all
+	if cfg != nil {
+		o.Synchronous = cfg.Store.Synchronous
+	}
 	st, err := openStore(ctx, o)
 	if err != nil {
 		return err
@@ -274,7 +279,7 @@ func openStore(ctx context.Context, o serveOptions) (store.Store, error) {
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating the data directory: %w", err)
 	}
-	return sqlite.Open(ctx, filepath.Clean(o.DataDir), sqlite.Options{})
+	return sqlite.Open(ctx, filepath.Clean(o.DataDir), sqlite.Options{Synchronous: o.Synchronous})
 }
 
 // checkListen refuses plain HTTP beyond loopback unless asked for.

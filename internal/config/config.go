@@ -38,6 +38,8 @@ type Config struct {
 	Tenants map[string]Tenant `yaml:"tenants"`
 	// Suppressions silence alerts judged benign (counted by reason).
 	Suppressions []alert.Suppression `yaml:"suppressions"`
+	// Store tunes the embedded store.
+	Store Store `yaml:"store"`
 	// Retention bounds how long archived events are kept.
 	Retention Retention `yaml:"retention"`
 	// Gate configures the inline command gate (docs/gate.md).
@@ -60,6 +62,15 @@ type Firmware struct {
 	Keys map[string]string `yaml:"keys"`
 	// Releases are the SHA-256 digests (hex) of every genuine image.
 	Releases []string `yaml:"releases"`
+}
+
+// Store tunes the embedded SQLite store.
+type Store struct {
+	// Synchronous is "full" (the default: an acknowledged batch survives a
+	// crash of the process and of the machine) or "normal" (it survives a
+	// crash of the process, kill -9 included, but the last batches before a
+	// power loss may be lost; faster).
+	Synchronous string `yaml:"synchronous"`
 }
 
 // Retention is how long archived events are kept, by event time: a
@@ -148,6 +159,11 @@ func (c *Config) validate() error {
 		if d < 0 || name == "" {
 			return fmt.Errorf("retention.tenants.%s: want a tenant name and a duration of 0 (forever) or more", name)
 		}
+	}
+	switch c.Store.Synchronous {
+	case "", "full", "normal":
+	default:
+		return fmt.Errorf("store.synchronous: %q is not full or normal", c.Store.Synchronous)
 	}
 	if c.Retention.Events < 0 {
 		return fmt.Errorf("retention.events must be 0 (forever) or more, got %v", c.Retention.Events)
