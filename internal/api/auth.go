@@ -8,12 +8,16 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/vigil-project/vigil/internal/api/problem"
 	"github.com/vigil-project/vigil/internal/store"
@@ -32,11 +36,15 @@ const (
 	roleAnalyst
 	roleAdmin
 	roleGate
+	roleAny // any valid key, whatever its role: GET /v1/me
 )
 
 var roleNames = map[string]role{"ingest": roleIngest, "viewer": roleViewer, "analyst": roleAnalyst, "admin": roleAdmin, "gate": roleGate}
 
 func (r role) String() string {
+	if r == roleAny {
+		return "ingest, gate, viewer, analyst or admin" // reads right in "needs a key with the … role"
+	}
 	for n, v := range roleNames {
 		if v == r {
 			return n
@@ -48,6 +56,9 @@ func (r role) String() string {
 // allows reports whether a credential of role have may call a route that
 // needs role need.
 func (have role) allows(need role) bool {
+	if need == roleAny {
+		return have != roleNone
+	}
 	if need == roleIngest || need == roleGate {
 		return have == need || have == roleAdmin
 	}
@@ -68,17 +79,46 @@ type Key struct {
 
 const keyPrefix = "apikey/"
 
+// usedEntry is the platform configuration entry that keeps the keys' last
+// use: one JSON object of key id to Unix ns, written at most once a minute
+// by each server (not a key: its name does not start with keyPrefix).
+const usedEntry = "apikey-used"
+
+const (
+	// keyCacheTTL bounds how long a cached key is trusted without reading
+	// the store again: a key revoked through another server sharing the
+	// store stops working here within it. Revoked here, it stops at once.
+	keyCacheTTL = 30 * time.Second
+	// usedFlushEvery is how often the last-use times are written.
+	usedFlushEvery = time.Minute
+	// maxKeyName bounds a key's name.
+	maxKeyName = 128
+	// maxKeyTenants bounds the tenants a key lists.
+	maxKeyTenants = 100
+)
+
 // Auth checks API keys. Keys live in the store's platform configuration;
-// Auth caches them and reloads on a miss at most once a second.
+// Auth caches them for keyCacheTTL and reloads on a miss at most once a
+// second. It notes each key's last use in memory and writes those times
+// at most once a minute, never on every request.
 type Auth struct {
 	st     store.Config
+	now    func() time.Time
 	mu     sync.Mutex
 	keys   map[string]Key
 	loaded time.Time
+	// used is the last use of each key this process saw, Unix ns; dirty
+	// says whether it changed since the last write, flushed when that was.
+	used     map[string]int64
+	dirty    bool
+	flushed  time.Time
+	flushing bool
 }
 
 // NewAuth returns an Auth over the store's keys.
-func NewAuth(st store.Config) *Auth { return &Auth{st: st} }
+func NewAuth(st store.Config) *Auth {
+	return &Auth{st: st, now: time.Now, used: map[string]int64{}}
+}
 
 // Bootstrap creates the first admin key when the store has none and returns
 // its secret (shown once, never stored); "" when keys exist already.
@@ -94,18 +134,44 @@ func (a *Auth) Bootstrap(ctx context.Context) (string, error) {
 	return secret, err
 }
 
-// Create makes a key and returns its full secret, to be shown once.
+// Create makes a key and returns its full secret, to be shown once. The
+// audit log names vigil as the actor (the command line, the first start).
 func (a *Auth) Create(ctx context.Context, roleName string, tenants []string, name string) (string, Key, error) {
+	return a.create(ctx, "vigil", roleName, tenants, name)
+}
+
+// checkKey validates what a new key would be and returns its tenants,
+// sorted and without repeats. Its errors say what to change.
+func checkKey(roleName string, tenants []string, name string) ([]string, error) {
+	if _, ok := roleNames[roleName]; !ok {
+		return nil, fmt.Errorf("role %q: want admin, analyst, viewer, ingest or gate", roleName)
+	}
 	if len(tenants) == 0 {
-		return "", Key{}, fmt.Errorf("name the tenants the key may act on, or * for every tenant")
+		return nil, fmt.Errorf("name the tenants the key may act on, or * for every tenant")
+	}
+	if len(tenants) > maxKeyTenants {
+		return nil, fmt.Errorf("%d tenants: a key lists at most %d (or * for every tenant)", len(tenants), maxKeyTenants)
 	}
 	for _, t := range tenants {
 		if t != "*" && !store.ValidTenant(t) {
-			return "", Key{}, fmt.Errorf("tenant %q is not a tenant name: use 1 to 64 letters, digits, '.', '_' or '-', or *", t)
+			return nil, fmt.Errorf("tenant %q is not a tenant name: use 1 to 64 letters, digits, '.', '_' or '-', or *", t)
 		}
 	}
-	if _, ok := roleNames[roleName]; !ok {
-		return "", Key{}, fmt.Errorf("role %q: want admin, analyst, viewer, ingest or gate", roleName)
+	if slices.Contains(tenants, "*") && len(tenants) > 1 {
+		return nil, fmt.Errorf("* already means every tenant: give it alone")
+	}
+	if len(name) > maxKeyName || !utf8.ValidString(name) || strings.ContainsFunc(name, unicode.IsControl) {
+		return nil, fmt.Errorf("name: at most %d characters of text, no control characters", maxKeyName)
+	}
+	out := slices.Clone(tenants)
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+func (a *Auth) create(ctx context.Context, actor, roleName string, tenants []string, name string) (string, Key, error) {
+	tenants, err := checkKey(roleName, tenants, name)
+	if err != nil {
+		return "", Key{}, err
 	}
 	var idb [8]byte
 	var sec [32]byte
@@ -118,24 +184,184 @@ func (a *Auth) Create(ctx context.Context, roleName string, tenants []string, na
 	id := hex.EncodeToString(idb[:])
 	secret := base64.RawURLEncoding.EncodeToString(sec[:])
 	sum := sha256.Sum256([]byte(secret))
-	k := Key{ID: id, Hash: hex.EncodeToString(sum[:]), Role: roleName, Tenants: tenants, Created: time.Now().UnixNano(), Name: name}
+	now := a.now().UnixNano()
+	k := Key{ID: id, Hash: hex.EncodeToString(sum[:]), Role: roleName, Tenants: tenants, Created: now, Name: name}
 	v, _ := json.Marshal(k)
 	detail, _ := json.Marshal(map[string]any{"id": id, "role": roleName, "tenants": tenants, "name": name})
-	_, err := a.st.PutConfig(ctx, store.AllTenants(), store.ConfigChange{Key: keyPrefix + id, Value: v, IfVersion: store.MustNotExist,
-		Audit: &store.AuditEntry{Time: time.Now().UnixNano(), Actor: "vigil", Action: "apikey.create", Target: id, Detail: detail}})
+	_, err = a.st.PutConfig(ctx, store.AllTenants(), store.ConfigChange{Key: keyPrefix + id, Value: v, IfVersion: store.MustNotExist,
+		Audit: &store.AuditEntry{Time: now, Actor: actor, Action: "apikey.create", Target: id, Detail: detail}})
 	if err != nil {
 		return "", Key{}, err
 	}
+	a.mu.Lock()
+	if a.keys != nil {
+		a.keys[id] = k // usable at once, even right after a reload
+	}
+	a.mu.Unlock()
 	return "vgl_" + id + "_" + secret, k, nil
+}
+
+// storedKey reads one key and its version from the store.
+func (a *Auth) storedKey(ctx context.Context, id string) (Key, int64, error) {
+	if len(id) != 16 || strings.Trim(id, "0123456789abcdef") != "" {
+		return Key{}, 0, store.Errorf(store.ErrNotFound, "no API key %q", id)
+	}
+	e, err := a.st.GetConfig(ctx, store.AllTenants(), "", keyPrefix+id)
+	if err != nil {
+		return Key{}, 0, err
+	}
+	var k Key
+	if err := json.Unmarshal(e.Value, &k); err != nil {
+		return Key{}, 0, fmt.Errorf("API key %s: the stored entry does not decode: %w", id, err)
+	}
+	return k, e.Version, nil
+}
+
+// list returns every stored key (at most store.MaxConfigList).
+func (a *Auth) list(ctx context.Context) ([]Key, error) {
+	entries, err := a.st.ListConfig(ctx, store.AllTenants(), "", keyPrefix)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Key, 0, len(entries))
+	for _, e := range entries {
+		var k Key
+		if json.Unmarshal(e.Value, &k) == nil {
+			out = append(out, k)
+		}
+	}
+	return out, nil
+}
+
+// revoke deletes a key (audited in the same transaction, guarded by the
+// version read) and drops it from the cache: it stops working at once.
+func (a *Auth) revoke(ctx context.Context, actor string, k Key, version int64) error {
+	detail, _ := json.Marshal(map[string]any{"id": k.ID, "role": k.Role, "tenants": k.Tenants, "name": k.Name})
+	err := a.st.DeleteConfig(ctx, store.AllTenants(), store.ConfigChange{Key: keyPrefix + k.ID, IfVersion: version,
+		Audit: &store.AuditEntry{Time: a.now().UnixNano(), Actor: actor, Action: "apikey.revoke", Target: k.ID, Detail: detail}})
+	if err != nil {
+		return err
+	}
+	// After the delete: a reload that read the store before it holds the
+	// lock until it has filled the cache, so this removal comes last.
+	a.mu.Lock()
+	delete(a.keys, k.ID)
+	delete(a.used, k.ID)
+	a.mu.Unlock()
+	return nil
+}
+
+// lastUsed returns the keys' last use, Unix ns: the stored times, newer
+// ones from this process over them.
+func (a *Auth) lastUsed(ctx context.Context) (map[string]int64, error) {
+	out, _, err := a.storedUsed(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for id, t := range a.used {
+		out[id] = max(out[id], t)
+	}
+	return out, nil
+}
+
+func (a *Auth) storedUsed(ctx context.Context) (map[string]int64, int64, error) {
+	out := map[string]int64{}
+	e, err := a.st.GetConfig(ctx, store.AllTenants(), "", usedEntry)
+	if errors.Is(err, store.ErrNotFound) {
+		return out, 0, nil
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	if json.Unmarshal(e.Value, &out) != nil {
+		out = map[string]int64{} // unreadable: start again rather than fail sign-ins
+	}
+	return out, e.Version, nil
+}
+
+// touch notes a key's use and, at most once a minute, writes the times.
+func (a *Auth) touch(ctx context.Context, id string) {
+	a.mu.Lock()
+	now := a.now()
+	a.used[id] = now.UnixNano()
+	a.dirty = true
+	due := !a.flushing && now.Sub(a.flushed) >= usedFlushEvery
+	if due {
+		a.flushing = true
+		a.flushed = now
+	}
+	a.mu.Unlock()
+	if due {
+		// Once a minute one request writes for all; not cancelled with it.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		a.FlushUsed(fctx)
+		cancel()
+		a.mu.Lock()
+		a.flushing = false
+		a.mu.Unlock()
+	}
+}
+
+// FlushUsed writes the last-use times this process noted since its last
+// write, merged with what other servers wrote. touch calls it at most once
+// a minute; a failed write is retried at the next one.
+func (a *Auth) FlushUsed(ctx context.Context) error {
+	a.mu.Lock()
+	if !a.dirty {
+		a.mu.Unlock()
+		return nil
+	}
+	mine := maps.Clone(a.used)
+	known := make(map[string]bool, len(a.keys))
+	for id := range a.keys {
+		known[id] = true
+	}
+	a.dirty = false
+	a.mu.Unlock()
+	var err error
+	for range 3 { // another server may write between our read and write
+		var cur map[string]int64
+		var version int64
+		cur, version, err = a.storedUsed(ctx)
+		if err != nil {
+			break
+		}
+		for id, t := range mine {
+			cur[id] = max(cur[id], t)
+		}
+		for id := range cur {
+			if !known[id] {
+				delete(cur, id) // revoked (or not yet seen here: its server writes it again)
+			}
+		}
+		if version == 0 {
+			version = store.MustNotExist
+		}
+		v, _ := json.Marshal(cur)
+		_, err = a.st.PutConfig(ctx, store.AllTenants(), store.ConfigChange{Key: usedEntry, Value: v, IfVersion: version})
+		if !errors.Is(err, store.ErrConflict) {
+			break
+		}
+	}
+	if err != nil {
+		a.mu.Lock()
+		a.dirty = true
+		a.mu.Unlock()
+	}
+	return err
 }
 
 type ctxKey struct{}
 
 // principal is the authenticated caller.
 type principal struct {
-	keyID string
-	role  role
-	scope store.Scope
+	keyID   string
+	name    string
+	role    role
+	tenants []string // as the key lists them; ["*"] for every tenant
+	scope   store.Scope
 }
 
 func callerOf(r *http.Request) principal {
@@ -177,27 +403,38 @@ func (a *Auth) authenticate(r *http.Request) (principal, *problem.Error) {
 	if !found || subtle.ConstantTimeCompare(sum[:], want) != 1 {
 		return principal{}, problem.New(problem.Unauthenticated, "the API key is not valid (unknown, revoked or wrong)")
 	}
-	p := principal{keyID: id, role: roleNames[k.Role]}
+	p := principal{keyID: id, name: k.Name, role: roleNames[k.Role], tenants: k.Tenants}
 	if slices.Contains(k.Tenants, "*") {
 		p.scope = store.AllTenants()
 	} else {
 		p.scope = store.TenantScope(k.Tenants...)
 	}
+	a.touch(r.Context(), id)
 	return p, nil
 }
 
 func (a *Auth) lookup(ctx context.Context, id string) (Key, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if k, ok := a.keys[id]; ok {
+	age := a.now().Sub(a.loaded)
+	if k, ok := a.keys[id]; ok && age < keyCacheTTL {
 		return k, true
 	}
-	if time.Since(a.loaded) < time.Second && a.keys != nil {
-		return Key{}, false
+	if a.keys != nil && age < time.Second {
+		// Just read: a miss stays a miss (unknown ids cannot make every
+		// request read the store).
+		k, ok := a.keys[id]
+		return k, ok
 	}
+	// The lock is held while reading, so a revocation's removal from the
+	// cache cannot be overwritten by a read from before it.
 	entries, err := a.st.ListConfig(ctx, store.AllTenants(), "", keyPrefix)
 	if err != nil {
-		return Key{}, false
+		// Keep what was read before (the store may be restarting); try
+		// again in a second.
+		a.loaded = a.now().Add(time.Second - keyCacheTTL)
+		k, ok := a.keys[id]
+		return k, ok
 	}
 	a.keys = map[string]Key{}
 	for _, e := range entries {
@@ -206,7 +443,7 @@ func (a *Auth) lookup(ctx context.Context, id string) (Key, bool) {
 			a.keys[k.ID] = k
 		}
 	}
-	a.loaded = time.Now()
+	a.loaded = a.now()
 	k, ok := a.keys[id]
 	return k, ok
 }

@@ -213,8 +213,14 @@ func (s *Server) updateAlert(w http.ResponseWriter, r *http.Request) error {
 		return &problem.Error{Code: problem.InvalidParameter, Field: "assignee", Message: "assignee: longer than 256 bytes"}
 	}
 	who := callerOf(r)
+	// The audit entry belongs to the alert's tenant: a key scoped to that
+	// tenant may write it (the platform's entries need every tenant).
+	cur, err := s.o.Store.GetAlert(r.Context(), who.scope, c.ID)
+	if err != nil {
+		return err
+	}
 	detail, _ := json.Marshal(body)
-	c.Audit = &store.AuditEntry{Time: time.Now().UnixNano(), Actor: "key:" + who.keyID, Action: "alert.update", Target: c.ID, Detail: detail}
+	c.Audit = &store.AuditEntry{Time: time.Now().UnixNano(), Actor: "key:" + who.keyID, Action: "alert.update", Tenant: cur.Tenant, Target: c.ID, Detail: detail}
 	a, err := s.o.Store.UpdateAlert(r.Context(), who.scope, c)
 	if err != nil {
 		return err
@@ -370,8 +376,12 @@ func (s *Server) updateIncident(w http.ResponseWriter, r *http.Request) error {
 	if len(body.Comment) > 16<<10 {
 		return &problem.Error{Code: problem.InvalidParameter, Field: "comment", Message: "comment: longer than 16 KiB"}
 	}
+	cur, err := s.o.Store.GetIncident(r.Context(), who.scope, c.ID)
+	if err != nil {
+		return err
+	}
 	detail, _ := json.Marshal(body)
-	c.Audit = &store.AuditEntry{Time: time.Now().UnixNano(), Actor: c.Actor, Action: "incident.update", Target: c.ID, Detail: detail}
+	c.Audit = &store.AuditEntry{Time: time.Now().UnixNano(), Actor: c.Actor, Action: "incident.update", Tenant: cur.Tenant, Target: c.ID, Detail: detail}
 	d, err := s.o.Store.UpdateIncident(r.Context(), who.scope, c)
 	if err != nil {
 		return err
