@@ -70,6 +70,7 @@ func runDemo(ctx context.Context, args []string, s stdio) error {
 	}
 	fmt.Fprintf(s.out, "vigil demo: server at %s (store in %s)\n", base, dir)
 	fmt.Fprintf(s.out, "admin API key (this run only): %s\n", adminKey)
+	fmt.Fprintf(s.out, "analyst console: %s/console/ (sign in with the key)\n", base)
 	fmt.Fprintf(s.out, "  try: curl -H 'Authorization: Bearer %s' '%s/v1/alerts?limit=5'\n\n", adminKey, base)
 	fmt.Fprintf(s.out, "streaming %d simulated vehicles at %gx real time, with attacks of every category; alerts:\n\n", *vehicles, *speed)
 
