@@ -140,28 +140,34 @@ func (a *Auth) Create(ctx context.Context, roleName string, tenants []string, na
 	return a.create(ctx, "vigil", roleName, tenants, name)
 }
 
+// keyError says which field of a new key is wrong and how.
+type keyError struct{ field, msg string }
+
+func (e *keyError) Error() string { return e.msg }
+
 // checkKey validates what a new key would be and returns its tenants,
-// sorted and without repeats. Its errors say what to change.
+// sorted and without repeats. Its errors (*keyError) say what to change.
 func checkKey(roleName string, tenants []string, name string) ([]string, error) {
+	bad := func(field, format string, args ...any) error { return &keyError{field, fmt.Sprintf(format, args...)} }
 	if _, ok := roleNames[roleName]; !ok {
-		return nil, fmt.Errorf("role %q: want admin, analyst, viewer, ingest or gate", roleName)
+		return nil, bad("role", "role %q: want admin, analyst, viewer, ingest or gate", roleName)
 	}
 	if len(tenants) == 0 {
-		return nil, fmt.Errorf("name the tenants the key may act on, or * for every tenant")
+		return nil, bad("tenants", "name the tenants the key may act on, or * for every tenant")
 	}
 	if len(tenants) > maxKeyTenants {
-		return nil, fmt.Errorf("%d tenants: a key lists at most %d (or * for every tenant)", len(tenants), maxKeyTenants)
+		return nil, bad("tenants", "%d tenants: a key lists at most %d (or * for every tenant)", len(tenants), maxKeyTenants)
 	}
 	for _, t := range tenants {
 		if t != "*" && !store.ValidTenant(t) {
-			return nil, fmt.Errorf("tenant %q is not a tenant name: use 1 to 64 letters, digits, '.', '_' or '-', or *", t)
+			return nil, bad("tenants", "tenant %q is not a tenant name: use 1 to 64 letters, digits, '.', '_' or '-', or *", t)
 		}
 	}
 	if slices.Contains(tenants, "*") && len(tenants) > 1 {
-		return nil, fmt.Errorf("* already means every tenant: give it alone")
+		return nil, bad("tenants", "* already means every tenant: give it alone")
 	}
 	if len(name) > maxKeyName || !utf8.ValidString(name) || strings.ContainsFunc(name, unicode.IsControl) {
-		return nil, fmt.Errorf("name: at most %d characters of text, no control characters", maxKeyName)
+		return nil, bad("name", "name: at most %d bytes of text, no control characters", maxKeyName)
 	}
 	out := slices.Clone(tenants)
 	slices.Sort(out)

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/vigil-project/vigil/internal/api/live"
 	"github.com/vigil-project/vigil/internal/api/problem"
 	"github.com/vigil-project/vigil/internal/console"
 	"github.com/vigil-project/vigil/internal/engine"
@@ -37,8 +38,11 @@ type Options struct {
 	Auth      *Auth
 	Metrics   http.Handler // GET /metrics
 	// Rules returns the rules' counters (nil: no rules).
-	Rules  func() []rules.RuleMetrics
-	Gate   *gate.Gate // POST /v1/gate, GET /v1/gate/decisions; nil answers 503
+	Rules func() []rules.RuleMetrics
+	Gate  *gate.Gate // POST /v1/gate, GET /v1/gate/decisions; nil answers 503
+	// Live feeds GET /v1/alerts/stream (fed by the processor's OnAlert;
+	// closed when the server shuts down); nil answers 503.
+	Live   *live.Broadcaster
 	Logger *slog.Logger
 }
 
@@ -91,6 +95,10 @@ func (s *Server) routes() []route {
 		{"POST", "/v1/events", roleIngest, s.o.Ingest, doc{summary: "Ingest events: CloudEvents structured, batch or binary mode, or NDJSON; gzip allowed. Answers after the events are durable.", resp: ingestResult{}, body: "events"}},
 		{"GET", "/v1/events", roleViewer, hf(s.searchEvents), doc{summary: "Search the event archive: a timeline of a vehicle, account, device, IP or client.", query: []string{"tenant", "kind", "value", "type", "from", "to", "order", "limit", "cursor"}, resp: eventPage{}}},
 		{"GET", "/v1/alerts", roleViewer, hf(s.listAlerts), doc{summary: "List alerts, filtered, newest first, with cursor pagination.", query: list, resp: alertPage{}}},
+		{"GET", "/v1/alerts/stream", roleViewer, hf(s.alertStream), doc{summary: "Live alerts as Server-Sent Events (text/event-stream, not JSON): " +
+			"an `alert` event whose data is the JSON of GET /v1/alerts/{id} for each new alert of the key's tenants that the filters admit, " +
+			"a comment every 15 s when idle, and a last `overflow` event when the client fell too far behind (read GET /v1/alerts, then reconnect). " +
+			"Beyond the server's limit of open streams the answer is 429.", query: []string{"tenant", "category", "severity"}}},
 		{"GET", "/v1/alerts/{id}", roleViewer, hf(s.getAlert), doc{summary: "One alert.", resp: alertJSON{}}},
 		{"PATCH", "/v1/alerts/{id}", roleAnalyst, hf(s.updateAlert), doc{summary: "Change an alert's status or assignee (audited).", resp: alertJSON{}, body: alertPatch{}}},
 		{"GET", "/v1/alerts/{id}/evidence", roleViewer, hf(s.evidence), doc{summary: "The archived events that prove an alert, first first.", resp: evidenceList{}}},
@@ -100,6 +108,11 @@ func (s *Server) routes() []route {
 		{"GET", "/v1/vehicles/{id}", roleViewer, hf(s.vehicle), doc{summary: "A vehicle's digital twin as detection sees it now.", query: []string{"tenant"}, resp: vehicleJSON{}}},
 		{"GET", "/v1/detectors", roleViewer, hf(s.detectors), doc{summary: "The detectors and the alerts raised by category.", resp: detectorList{}}},
 		{"GET", "/v1/stats", roleViewer, hf(s.stats), doc{summary: "Counters for dashboards.", resp: statsJSON{}}},
+		{"GET", "/v1/keys", roleAdmin, hf(s.listKeys), doc{summary: "The API keys within the caller's tenants, newest first: never their secret or its hash.", resp: keyList{}}},
+		{"POST", "/v1/keys", roleAdmin, hf(s.createKey), doc{summary: "Create an API key (audited). The answer holds its secret, shown this once: only its hash is stored.", resp: keyCreated{}, body: keyCreate{}}},
+		{"DELETE", "/v1/keys/{id}", roleAdmin, hf(s.revokeKey), doc{summary: "Revoke an API key (audited): it stops working at once. The last admin key for every tenant cannot be revoked.", resp: keyJSON{}}},
+		{"GET", "/v1/me", roleAny, hf(s.me), doc{summary: "The caller's own key: id, name, role and tenants.", resp: meJSON{}}},
+		{"GET", "/v1/tenants", roleViewer, hf(s.tenants), doc{summary: "The tenants the caller may see.", resp: tenantList{}}},
 		{"POST", "/v1/gate", roleGate, s.o.Gate.DecideHandler(), doc{summary: "Command gate: may this remote command go to the vehicle now? Answers allow, deny or step_up with reasons (docs/gate.md).", resp: gate.Decision{}, body: gate.CommandRequest{}}},
 		{"GET", "/v1/gate/decisions", roleAnalyst, s.o.Gate.DecisionsHandler(), doc{summary: "The command gate's recent decisions, newest first.", query: []string{"tenant", "vehicle", "account", "decision", "limit"}, resp: gate.DecisionList{}}},
 	}

@@ -19,7 +19,10 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
+	"github.com/vigil-project/vigil/internal/alert"
 	"github.com/vigil-project/vigil/internal/console"
+	"github.com/vigil-project/vigil/internal/event"
+	"github.com/vigil-project/vigil/internal/sim"
 )
 
 // chromium returns the path of Debian's chromium, installing it when it is
@@ -90,7 +93,7 @@ func newBrowser(t *testing.T, shots string) *browser {
 	}
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelB := chromedp.NewContext(actx)
-	ctx, cancelC := context.WithTimeout(ctx, 90*time.Second)
+	ctx, cancelC := context.WithTimeout(ctx, 240*time.Second)
 	t.Cleanup(func() { cancelC(); cancelB(); cancelA() })
 	b := &browser{t: t, ctx: ctx, shots: shots}
 	if err := chromedp.Do(ctx); err != nil { // starts the browser
@@ -369,9 +372,126 @@ func TestConsole(t *testing.T) {
 	}
 	b.shot("12-alerts-narrow")
 
+	b.do("wide again", chromedp.EmulateViewport(1280, 800))
+
+	// Live: the queue is open, events arrive, and the new alerts slide in
+	// without a reload, announced to screen readers.
+	b.do("the queue, live", chromedp.Navigate(base+"/console/#/alerts?status=any"))
+	b.waitJS("the live stream", `document.getElementById('live-state')?.dataset.state === 'live' && document.querySelectorAll('#alert-table tbody tr').length > 5`)
+	b.eval(`window.vigilNotReloaded = true, ''`)
+	ts.post(t, ingest, attackLater(t, 31, "fleet-live"), 2000)
+	b.waitJS("a live alert in the queue", `!!document.querySelector('#alert-table tbody tr.fresh') && [...document.querySelectorAll('#alert-table tbody tr.fresh')].some(tr => tr.textContent.includes('fleet-live'))`)
+	if b.eval(`String(window.vigilNotReloaded === true)`) != "true" {
+		t.Error("the queue reloaded the page to show the new alert")
+	}
+	b.waitJS("the announcement", `/new .*alert/i.test(document.getElementById('live').textContent)`)
+	b.shot("13-alerts-live")
+
+	// The overview follows too.
+	b.do("the overview, live", chromedp.Click(`#nav a[href="#/overview"]`))
+	b.waitJS("the overview's stream", `document.getElementById('live-state')?.dataset.state === 'live' && document.querySelectorAll('#latest li').length > 0`)
+	ts.post(t, ingest, attackLater(t, 32, "fleet-live-2"), 2000)
+	b.waitJS("a live alert on the overview", `[...document.querySelectorAll('#latest li.fresh')].some(li => li.textContent.includes('fleet-live-2'))`)
+	b.shot("14-overview-live")
+
+	// Settings as an analyst: tenants, roles and sinks, no keys.
+	b.do("settings", chromedp.Click(`#nav a[href="#/settings"]`))
+	b.waitJS("the settings", `document.querySelectorAll('.tenant-list li').length > 0 && document.querySelectorAll('table.roles tbody tr').length === 5`)
+	if b.eval(`String(!!document.getElementById('keys'))`) != "false" {
+		t.Error("an analyst sees the API keys section")
+	}
+	if s := b.eval(`document.querySelector('[aria-labelledby="h-sinks"]').textContent`); !strings.Contains(s, "no outbound sinks") {
+		t.Errorf("the sinks section says %q", s)
+	}
+	b.shot("15-settings-analyst")
+
+	// An admin creates a viewer key: the secret is shown once and works.
+	admin := ts.key(t, "admin", "*")
+	b.signIn(admin)
+	b.do("settings as admin", chromedp.Navigate(base+"/console/#/settings"))
+	b.waitJS("the key list", `document.querySelectorAll('#key-table tbody tr[data-id]').length >= 3`)
+	b.do("a new key", chromedp.SendKeys("#key-name", "SOC wallboard"), chromedp.Click("#key-scope-some"),
+		chromedp.SendKeys("#key-tenants", "fleet-a"), chromedp.Click(`//button[text()="Create key"]`))
+	b.waitJS("the secret, once", `(document.getElementById('new-secret')?.value || '').startsWith('vgl_') && !document.getElementById('new-key').hidden`)
+	b.do("copy", chromedp.Click("#copy-secret"))
+	b.shot("16-settings-key-created")
+	secret := b.eval(`document.getElementById('new-secret').value`)
+	newID := strings.Split(secret, "_")[1]
+	var me struct {
+		Role    string   `json:"role"`
+		Tenants []string `json:"tenants"`
+		Name    string   `json:"name"`
+	}
+	if code := ts.callLoose(t, "/v1/me", secret, &me); code != 200 || me.Role != "viewer" || me.Name != "SOC wallboard" || len(me.Tenants) != 1 || me.Tenants[0] != "fleet-a" {
+		t.Fatalf("the created key: %d %+v", code, me)
+	}
+	b.waitJS("the new key listed", fmt.Sprintf(`!!document.querySelector('#key-table tr[data-id=%q]')`, newID))
+
+	// The viewer: no triage in the queue nor on an incident.
+	b.signIn(secret)
+	b.do("the queue as a viewer", chromedp.Navigate(base+"/console/#/alerts?status=any"))
+	b.waitJS("the read-only queue", `document.querySelectorAll('#alert-table tbody tr').length > 0 && !document.getElementById('read-only').hidden && document.querySelector('.bulk').hidden`)
+	if n := b.eval(`String([...document.querySelectorAll('#alert-table tbody tr')].filter(tr => !tr.textContent.includes('fleet-a')).length)`); n != "0" {
+		t.Errorf("a fleet-a viewer sees %s alerts of other tenants", n)
+	}
+	b.shot("17-alerts-viewer")
+	b.do("an incident as a viewer", chromedp.Click(`#alert-table tbody tr a[href^="#/incidents/"]`))
+	b.waitJS("the read-only triage", `location.hash.startsWith('#/incidents/') && !!document.querySelector('.triage #read-only') && !document.getElementById('inc-status')`)
+
+	// Back as the admin: revoke it, with a confirmation; it stops at once.
+	b.signIn(admin)
+	b.do("settings again", chromedp.Navigate(base+"/console/#/settings"))
+	b.waitJS("the key row", fmt.Sprintf(`!!document.querySelector('#key-table tr[data-id=%q] button.danger')`, newID))
+	b.do("revoke", chromedp.Click(fmt.Sprintf(`#key-table tr[data-id=%q] button.danger`, newID)))
+	b.waitJS("the confirmation", `!!document.querySelector('tr.confirm:not([hidden]) .confirm-box')`)
+	b.shot("18-settings-revoke-confirm")
+	b.do("confirm", chromedp.Click(`//button[text()="Revoke key"]`))
+	b.waitJS("the key gone", fmt.Sprintf(`!document.querySelector('#key-table tr[data-id=%q]') && !!document.querySelector('#keys .feedback .ok')`, newID))
+	if code, _ := rawCall(t, ts.base+"/v1/me", secret); code != 401 {
+		t.Errorf("the revoked key answered %d, want 401", code)
+	}
+	b.shot("19-settings-revoked")
+	b.do("narrow settings", chromedp.EmulateViewport(390, 844), chromedp.Reload())
+	b.waitJS("the settings on a narrow screen", `document.querySelectorAll('#key-table tbody tr[data-id]').length > 0`)
+	if w := b.eval(`String(document.documentElement.scrollWidth)`); w != "390" {
+		t.Errorf("on a 390 px screen the settings page is %s px wide (only the tables may scroll)", w)
+	}
+	b.shot("20-settings-narrow")
+
 	if p := b.problems(); len(p) > 0 {
 		t.Errorf("the page logged exceptions or CSP violations:\n%s", strings.Join(p, "\n"))
 	}
+}
+
+// signIn signs out (when signed in) and in again with key.
+func (b *browser) signIn(key string) {
+	b.t.Helper()
+	b.eval(`(() => { const s = document.getElementById('signout'); if (!s.hidden) s.click(); return ''; })()`)
+	b.waitJS("the sign-in page", `location.hash.startsWith('#/signin') && !!document.getElementById('key')`)
+	b.do("sign in", chromedp.SendKeys("#key", key), chromedp.Click("button[type=submit]"))
+	b.waitJS("signed in", `location.hash === '#/overview'`)
+}
+
+// attackLater is a small simulated fleet with a credential attack, two hours
+// after the main stream (so its alerts are the newest), as tenant.
+func attackLater(t *testing.T, seed int64, tenant string) []byte {
+	t.Helper()
+	s, err := sim.New(sim.Config{Seed: seed, Vehicles: 20, Tenants: 1, Duration: 2 * time.Hour,
+		Start: time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC), Attacks: []alert.Category{alert.CredentialAttack}, AttacksPerCategory: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	var line []byte
+	err = s.Run(context.Background(), func(ev *event.Event) error {
+		line = append(event.AppendJSON(line[:0], ev), '\n')
+		buf.Write(line)
+		return nil
+	}, func(sim.Label) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.ReplaceAll(buf.Bytes(), []byte(`"tenant":"fleet-a"`), []byte(`"tenant":"`+tenant+`"`))
 }
 
 // movingVehicle returns "tenant/vin" of the vehicle with the most distinct

@@ -19,6 +19,7 @@ import (
 
 	"github.com/vigil-project/vigil/internal/alert"
 	"github.com/vigil-project/vigil/internal/api"
+	"github.com/vigil-project/vigil/internal/api/live"
 	"github.com/vigil-project/vigil/internal/config"
 	"github.com/vigil-project/vigil/internal/engine"
 	"github.com/vigil-project/vigil/internal/gate"
@@ -171,7 +172,10 @@ func serve(ctx context.Context, o serveOptions) error {
 	eo.Detectors = dets
 	eo.Logger = log
 	eo.WallClock = true // the processor stamps arrivals with the wall clock
-	po := processor.Options{Store: timedStore{st, latency}, Engine: eo, Logger: log}
+
+	// New alerts go to the live streams, GET /v1/alerts/stream.
+	feed := live.New(live.Options{})
+	po := processor.Options{Store: timedStore{st, latency}, Engine: eo, Logger: log, OnAlert: feed.Publish}
 	if cfg != nil {
 		po.Manager.Suppressions = cfg.Suppressions
 	}
@@ -182,7 +186,7 @@ func serve(ctx context.Context, o serveOptions) error {
 	ingest := httpingest.New(httpingest.Options{Sink: proc,
 		AllowTenant: func(r *http.Request, tenant string) bool { return api.MayIngest(r, tenant) }})
 	metrics := api.Metrics(api.MetricsSources{Ingest: ingest, Engine: proc.Engine(), Processor: proc, Manager: proc.Manager()}, latency, gt.Collector())
-	ao := api.Options{Store: st, Processor: proc, Engine: proc.Engine(), Ingest: ingest, Auth: auth, Metrics: metrics, Gate: gt, Logger: log}
+	ao := api.Options{Store: st, Processor: proc, Engine: proc.Engine(), Ingest: ingest, Auth: auth, Metrics: metrics, Gate: gt, Live: feed, Logger: log}
 	if ds.rules != nil {
 		ao.Rules = func() []rules.RuleMetrics { return ds.rules.Rules().Metrics() }
 	}
@@ -195,6 +199,7 @@ func serve(ctx context.Context, o serveOptions) error {
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 60 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	hs.RegisterOnShutdown(feed.Close) // open alert streams end rather than hold the shutdown up
 	base := "http://" + ln.Addr().String()
 	if tlsCfg != nil {
 		ln = tls.NewListener(ln, tlsCfg)
@@ -261,6 +266,11 @@ func serve(ctx context.Context, o serveOptions) error {
 	}
 	err = g.Wait()
 	stopProc()
+	fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if ferr := auth.FlushUsed(fctx); ferr != nil {
+		log.Warn("saving the keys' last-use times failed", "err", ferr)
+	}
+	cancel()
 	log.Info("vigil stopped", "position", proc.String())
 	return err
 }

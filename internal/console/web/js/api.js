@@ -62,6 +62,11 @@ export const api = {
   vehicle: (tenant, id) => request('GET', '/v1/vehicles/' + encodeURIComponent(id), {tenant}),
   detectors: () => request('GET', '/v1/detectors'),
   stats: () => request('GET', '/v1/stats'),
+  me: () => request('GET', '/v1/me'),
+  tenants: () => request('GET', '/v1/tenants'),
+  keys: () => request('GET', '/v1/keys'),
+  createKey: (body) => request('POST', '/v1/keys', null, body),
+  revokeKey: (id) => request('DELETE', '/v1/keys/' + encodeURIComponent(id)),
 };
 
 // allEvents reads a timeline page by page up to max events; truncated says

@@ -9,6 +9,8 @@ import * as incidents from './pages/incidents.js';
 import * as incident from './pages/incident.js';
 import * as vehicle from './pages/vehicle.js';
 import * as detectors from './pages/detectors.js';
+import * as settings from './pages/settings.js';
+import {forgetCaller} from './caller.js';
 
 const routes = [
   [/^signin$/, signin, 'signin'],
@@ -18,11 +20,13 @@ const routes = [
   [/^incidents\/([^/]+)$/, incident, 'incidents'],
   [/^vehicles\/([^/]+)\/([^/]+)$/, vehicle, ''],
   [/^detectors$/, detectors, 'detectors'],
+  [/^settings$/, settings, 'settings'],
 ];
 
 const main = document.getElementById('main');
 let cleanup = null;
 let signinMessage = '';
+let generation = 0; // of route(): a page that finishes rendering after the next one started is closed at once
 
 function parseHash() {
   const raw = location.hash.replace(/^#\/?/, '');
@@ -31,6 +35,7 @@ function parseHash() {
 }
 
 async function route() {
+  const mine = ++generation;
   if (cleanup) { try { cleanup(); } catch (e) { /* a page's cleanup must not stop navigation */ } cleanup = null; }
   const {path, query} = parseHash();
   const authed = signedIn();
@@ -61,17 +66,25 @@ async function route() {
   }
   const ctx = {params: match.params, query, message: signinMessage};
   signinMessage = '';
+  let done = null;
   try {
-    cleanup = (await match.mod.render(main, ctx)) || null;
+    done = (await match.mod.render(main, ctx)) || null;
   } catch (e) {
     put(main, h('div', {class: 'error', role: 'alert'}, 'This page failed: ' + e.message));
   }
+  if (mine !== generation) {
+    // The user moved on while this page loaded: stop its timers and streams.
+    if (done) { try { done(); } catch (e) { /* as above */ } }
+    return;
+  }
+  cleanup = done;
   focusHeading();
 }
 
 window.addEventListener('hashchange', route);
 window.addEventListener('vigil:unauthenticated', () => {
   signOut();
+  forgetCaller();
   signinMessage = 'The server no longer accepts your key (revoked, or the server was reset). Sign in again.';
   const next = location.hash;
   location.hash = '#/signin?' + new URLSearchParams({next});
@@ -79,6 +92,7 @@ window.addEventListener('vigil:unauthenticated', () => {
 
 document.getElementById('signout').addEventListener('click', () => {
   signOut();
+  forgetCaller();
   announce('Signed out');
   location.hash = '#/signin';
 });

@@ -1,12 +1,17 @@
 // The alert queue: filters and paging done by the server (the store may
-// hold 100,000 alerts), bulk triage (one PATCH per alert), and live updates
-// by polling the first page.
+// hold 100,000 alerts), bulk triage (one PATCH per alert), and live updates:
+// new alerts from the server's stream, with polling of the first page as
+// the fallback (and, slowly, for changes other analysts make).
 import {h, clear, heading, timeEl, severityBadge, statusBadge, entityList, scroller, announce, errorBox,
-  SEVERITIES, STATUSES, CATEGORIES, statusLabel, put} from '../dom.js';
+  SEVERITIES, STATUSES, CATEGORIES, statusLabel, tms, put} from '../dom.js';
 import {api, pool} from '../api.js';
+import {liveAlerts, livePill} from '../live.js';
+import {caller, mayTriage} from '../caller.js';
 
 const PAGE = 50;
-const POLL_MS = 5000;
+const POLL_MS = 5000;        // without the stream
+const LIVE_POLL_MS = 30000;  // with it: only others' triage is polled for
+const MAX_ROWS = PAGE * 4;   // live rows beyond this: reload the page
 const OPEN = 'new,acknowledged';
 
 // filtersFrom reads the queue's filters from the route's query.
@@ -25,6 +30,23 @@ function apiParams(f) {
 
 // Times in the filter are typed and shown in UTC, as everywhere else.
 function toRFC(local) { return local ? local + (local.length === 16 ? ':00Z' : 'Z') : ''; }
+
+// admits says whether a streamed alert belongs on this view of the queue:
+// the stream already filtered tenant, category and severity.
+function admits(f, a) {
+  if (f.cursor) return false; // only the first page takes new alerts
+  if (f.status !== 'any' && !f.status.split(',').includes(a.status)) return false;
+  if (f.from && tms(a.time) < tms(toRFC(f.from))) return false;
+  if (f.to && tms(a.time) >= tms(toRFC(f.to))) return false;
+  if (f.entity) {
+    const e = a.entities || {};
+    const of = {vehicle: [e.vehicle, ...(e.vehicles || [])], account: [e.account], device: [e.device], ip: [e.ip],
+      client: [e.client_id], msisdn: [e.msisdn]};
+    const vals = f.kind ? of[f.kind] || [] : Object.values(of).flat();
+    if (!vals.includes(f.entity)) return false;
+  }
+  return true;
+}
 
 function routeFor(f) {
   const q = new URLSearchParams();
@@ -49,6 +71,14 @@ export function render(main, ctx) {
   let shown = [];      // alerts on screen
   const selected = new Set();
   let busy = false;
+  let liveState = 'connecting';
+  let missed = false;        // the stream was down or dropped: poll when it is back
+  let loading = false;
+  let early = [];            // streamed while the page loads: applied after it
+  let stopLive = null;
+  const waiting = new Map(); // streamed alerts held back while the analyst works (by id)
+  let heard = [];            // streamed alerts to announce together
+  let heardTimer = null;
 
   // Filters.
   const inp = (id, label, value, attrs) => [h('label', {for: id}, label), h('input', {id, name: id, value, ...attrs})];
@@ -83,7 +113,7 @@ export function render(main, ctx) {
     actionBtns.push(b);
     return b;
   };
-  const bar = h('div', {class: 'bulk', role: 'toolbar', 'aria-label': 'Bulk actions on the selected alerts', 'aria-controls': 'alert-table'},
+  const bar = h('div', {class: 'bulk', role: 'toolbar', 'aria-label': 'Bulk actions on the selected alerts', 'aria-controls': 'alert-table', hidden: true},
     count,
     act('Acknowledge', () => ({status: 'acknowledged'})),
     act('Resolve', () => ({status: 'resolved'})),
@@ -91,11 +121,14 @@ export function render(main, ctx) {
     h('span', {class: 'assign'}, h('label', {for: 'bulk-assignee', class: 'visually-hidden'}, 'Assign to'), assignee,
       act('Assign', () => ({assignee: assignee.value.trim()}))));
   const feedback = h('div', {class: 'feedback', 'aria-live': 'polite'});
+  const readOnly = h('p', {class: 'help', id: 'read-only', hidden: true},
+    'Your key is a viewer key: you can read the queue; acknowledging, resolving and assigning need an analyst or admin key.');
+  const pill = livePill();
 
   const banner = h('div', {class: 'banner', hidden: true});
   const tbody = h('tbody', {});
   const selAll = h('input', {type: 'checkbox', id: 'sel-all', 'aria-label': 'Select all alerts on this page'});
-  const table = h('table', {class: 'alerts', id: 'alert-table'},
+  const table = h('table', {class: 'alerts readonly', id: 'alert-table'},
     h('caption', {class: 'visually-hidden'}, 'Alerts, newest first'),
     h('thead', {}, h('tr', {},
       h('th', {scope: 'col', class: 'chk'}, selAll),
@@ -106,7 +139,15 @@ export function render(main, ctx) {
   const status = h('p', {class: 'muted', id: 'queue-status'}, 'Loading alerts…');
   const pager = h('nav', {class: 'pager', 'aria-label': 'Pages of alerts'});
 
-  put(main, heading('Alert queue'), form, bar, feedback, banner, status, scroller('Alerts', table), pager);
+  put(main, h('div', {class: 'page-head'}, heading('Alert queue'), pill.el), form, bar, readOnly, feedback, banner, status, scroller('Alerts', table), pager);
+
+  // Triage only for keys that may: the server refuses the others anyway.
+  caller().then((me) => {
+    const may = mayTriage(me);
+    bar.hidden = !may;
+    readOnly.hidden = may;
+    table.classList.toggle('readonly', !may);
+  }).catch(() => { bar.hidden = false; table.classList.remove('readonly'); });
 
   selAll.addEventListener('change', () => {
     for (const a of shown) selAll.checked ? selected.add(a.id) : selected.delete(a.id);
@@ -147,12 +188,17 @@ export function render(main, ctx) {
       h('td', {}, a.incident ? h('a', {href: '#/incidents/' + encodeURIComponent(a.incident), 'aria-label': 'Open incident of: ' + a.title}, 'Open') : '—'));
   }
 
+  function addTenant(t) {
+    if (t && !tenants.has(t)) { tenants.add(t); tenantList.append(h('option', {value: t})); }
+  }
+
   function show(alerts, freshIds) {
     shown = alerts;
+    waiting.clear();
     clear(tbody);
     for (const a of alerts) {
       put(tbody, row(a, freshIds && freshIds.has(a.id)));
-      if (a.tenant && !tenants.has(a.tenant)) { tenants.add(a.tenant); tenantList.append(h('option', {value: a.tenant})); }
+      addTenant(a.tenant);
     }
     for (const id of [...selected]) if (!alerts.some((a) => a.id === id)) selected.delete(id);
     syncSelection();
@@ -162,6 +208,7 @@ export function render(main, ctx) {
   async function load() {
     status.hidden = false;
     status.textContent = 'Loading alerts…';
+    loading = true;
     try {
       const page = await api.alerts(apiParams(f));
       next = page.next || '';
@@ -176,8 +223,104 @@ export function render(main, ctx) {
       status.hidden = true;
       put(clear(feedback), errorBox(e, 'Could not load the alerts'));
       return;
+    } finally {
+      loading = false;
+      const list = early;
+      early = [];
+      for (const a of list) arrive(a);
     }
-    if (!f.cursor && !stopped) timer = setTimeout(poll, POLL_MS);
+    if (!f.cursor) schedule(pollEvery());
+  }
+
+  function pollEvery() { return liveState === 'live' ? LIVE_POLL_MS : POLL_MS; }
+
+  // schedule keeps one poll pending at most.
+  function schedule(ms) {
+    if (timer) clearTimeout(timer);
+    timer = stopped ? null : setTimeout(poll, ms);
+  }
+
+  // Streamed alerts. With nothing selected and focus outside the table they
+  // slide in at their place (highlighted); otherwise a banner offers them,
+  // so rows never move under the analyst's hand.
+  function arrive(a) {
+    if (loading) { early.push(a); return; }
+    if (!admits(f, a) || shown.some((x) => x.id === a.id) || waiting.has(a.id)) return;
+    hear(a);
+    if (quiet()) insert([a]);
+    else { waiting.set(a.id, a); offer(); }
+  }
+
+  function quiet() { return selected.size === 0 && !busy && !table.contains(document.activeElement); }
+
+  function insert(list) {
+    if (shown.length + list.length > MAX_ROWS) { waiting.clear(); banner.hidden = true; reload(); return; }
+    for (const a of list) {
+      // Newest first, by alert time: a late event's alert goes further down.
+      let i = shown.findIndex((x) => tms(x.time) < tms(a.time));
+      if (i < 0) i = shown.length;
+      const tr = row(a, true);
+      if (i < shown.length) tbody.insertBefore(tr, tbody.querySelector(`tr[data-id="${CSS.escape(shown[i].id)}"]`));
+      else tbody.append(tr);
+      shown.splice(i, 0, a);
+      addTenant(a.tenant);
+    }
+    status.hidden = shown.length > 0;
+    syncSelection();
+  }
+
+  function offer() {
+    const n = waiting.size;
+    put(clear(banner), n === 1 ? '1 new alert. ' : n + ' new alerts. ',
+      h('button', {type: 'button', class: 'link', onclick: () => {
+        banner.hidden = true;
+        const list = [...waiting.values()];
+        waiting.clear();
+        insert(list);
+      }}, 'Show them'));
+    banner.hidden = false;
+  }
+
+  // hear announces streamed alerts to screen readers, a second's worth at
+  // a time.
+  function hear(a) {
+    heard.push(a);
+    if (heardTimer) return;
+    heardTimer = setTimeout(() => {
+      heardTimer = null;
+      const n = heard.length, crit = heard.filter((x) => x.severity === 'critical').length;
+      const first = heard[0];
+      heard = [];
+      if (stopped) return;
+      announce(n === 1 ? `New ${first.severity} alert: ${first.title}` + (quiet() ? '' : '. Use Show them to see it.') :
+        `${n} new alerts${crit ? ', ' + crit + ' critical' : ''}` + (quiet() ? '' : '. Use Show them to see them.'));
+    }, 1000);
+  }
+
+  async function reload() {
+    if (timer) { clearTimeout(timer); timer = null; }
+    await load();
+  }
+
+  if (!f.cursor) {
+    stopLive = liveAlerts({tenant: f.tenant, category: f.category, severity: f.severity}, {
+      onAlert: arrive,
+      onState: (st, detail) => {
+        const wasLive = liveState === 'live';
+        liveState = st;
+        pill.set(st, detail);
+        if (st === 'down') {
+          missed = true;
+          if (wasLive) schedule(POLL_MS); // polling takes over
+        }
+        // Back after an interruption: a poll now fetches what the stream
+        // missed (and offers it as polling does).
+        if (st === 'live' && missed) { missed = false; schedule(0); }
+      },
+      onOverflow: () => { missed = true; },
+    });
+  } else {
+    pill.el.hidden = true;
   }
 
   // poll refreshes the first page. With nothing selected and focus outside
@@ -186,15 +329,14 @@ export function render(main, ctx) {
   async function poll() {
     timer = null;
     if (stopped) return;
-    if (document.hidden || busy) { timer = setTimeout(poll, POLL_MS); return; }
+    if (document.hidden || busy) { schedule(pollEvery()); return; }
     try {
       const page = await api.alerts(apiParams(f));
       const have = new Set(shown.map((a) => a.id));
       const fresh = page.alerts.filter((a) => !have.has(a.id));
       const changed = fresh.length > 0 || page.alerts.some((a, i) => !shown[i] || shown[i].id !== a.id || shown[i].updated !== a.updated);
       if (changed) {
-        const quiet = selected.size === 0 && !table.contains(document.activeElement);
-        if (quiet) {
+        if (quiet()) {
           next = page.next || next;
           show(page.alerts, new Set(fresh.map((a) => a.id)));
           status.hidden = page.alerts.length > 0;
@@ -208,7 +350,7 @@ export function render(main, ctx) {
         }
       }
     } catch (e) { /* a missed poll is retried; load() shows errors */ }
-    if (!stopped) timer = setTimeout(poll, POLL_MS);
+    schedule(pollEvery());
   }
 
   async function bulk(label, body) {
@@ -235,5 +377,11 @@ export function render(main, ctx) {
   }
 
   load();
-  return () => { stopped = true; if (timer) clearTimeout(timer); timer = null; };
+  return () => {
+    stopped = true;
+    if (timer) clearTimeout(timer);
+    timer = null;
+    clearTimeout(heardTimer);
+    if (stopLive) stopLive();
+  };
 }

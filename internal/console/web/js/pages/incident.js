@@ -5,6 +5,7 @@ import {h, clear, heading, timeEl, fmtTime, severityBadge, statusBadge, entityLi
   STATUSES, statusLabel, tms, plural, put} from '../dom.js';
 import {api, allEvents, pool} from '../api.js';
 import {trackMap, fixesOf} from '../map.js';
+import {caller, mayTriage} from '../caller.js';
 import {timeline, merge, refKey} from '../timeline.js';
 
 const TIMELINE_KINDS = ['vehicle', 'account', 'ip', 'device', 'client'];
@@ -16,9 +17,9 @@ export async function render(main, ctx) {
   const id = ctx.params[0];
   const win = WINDOWS.some(([v]) => v === ctx.query.get('around')) ? ctx.query.get('around') : WINDOWS[0][0];
   put(main, heading('Incident'), h('p', {class: 'muted'}, 'Loading the incident…'));
-  let inc;
+  let inc, me = null;
   try {
-    inc = await api.incident(id);
+    [inc, me] = await Promise.all([api.incident(id), caller().catch(() => null)]);
   } catch (e) {
     put(clear(main), heading('Incident'), errorBox(e, 'Could not load incident ' + id),
       h('p', {}, h('a', {href: '#/alerts'}, 'Back to the alert queue')));
@@ -59,6 +60,13 @@ export async function render(main, ctx) {
   }
 
   function drawTriage() {
+    if (me && !mayTriage(me)) {
+      put(clear(triage), h('h2', {id: 'h-triage'}, 'Triage'),
+        h('p', {class: 'help', id: 'read-only'}, 'Your key is a viewer key: status, assignee and comments need an analyst or admin key.'),
+        h('dl', {class: 'kv'}, h('dt', {}, 'Status'), h('dd', {}, statusBadge(inc.status)),
+          h('dt', {}, 'Assignee'), h('dd', {}, inc.assignee || 'nobody')));
+      return;
+    }
     const st = h('select', {id: 'inc-status', name: 'status'}, STATUSES.map((s) => h('option', {value: s, selected: s === inc.status}, statusLabel(s))));
     const who = h('input', {id: 'inc-assignee', name: 'assignee', value: inc.assignee || '', autocomplete: 'off'});
     const comment = h('textarea', {id: 'inc-comment', name: 'comment', rows: 3, maxlength: 16384, placeholder: 'What you found, what you did'});
