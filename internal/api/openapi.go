@@ -56,10 +56,15 @@ type (
 		Comment  string  `json:"comment"`
 	}
 	detectorJSON struct {
-		ID          string `json:"id"`
-		Category    string `json:"category"`
-		Title       string `json:"title"`
-		Description string `json:"description"`
+		ID          string  `json:"id"`
+		Category    string  `json:"category"`
+		Title       string  `json:"title"`
+		Description string  `json:"description"`
+		Mode        string  `json:"mode"`                 // built-in detectors are always enabled
+		Events      int64   `json:"events"`               // events handed to it since the server started
+		Alerts      int64   `json:"alerts"`               // alerts it raised (before deduplication)
+		LastAlert   string  `json:"last_alert,omitempty"` // event time of its last alert
+		MeanNs      float64 `json:"mean_ns_per_event"`    // sampled cost of one event
 	}
 	detectorList struct {
 		Detectors        []detectorJSON   `json:"detectors"`

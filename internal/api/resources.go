@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vigil-project/vigil/internal/alert"
@@ -489,7 +490,7 @@ func (s *Server) vehicle(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, found)
 }
 
-func (s *Server) detectors(w http.ResponseWriter, _ *http.Request) error {
+func (s *Server) detectors(w http.ResponseWriter, r *http.Request) error {
 	out := detectorList{Detectors: []detectorJSON{}, AlertsByCategory: s.o.Engine.Stats().Alerts, Rules: []ruleJSON{}}
 	if s.o.Rules != nil {
 		ms := s.o.Rules()
@@ -499,8 +500,27 @@ func (s *Server) detectors(w http.ResponseWriter, _ *http.Request) error {
 				Shadow: m.Shadow, Errors: m.Errors, Evictions: m.Evictions, MeanNs: m.MeanNs, TotalNs: m.TotalNs})
 		}
 	}
-	for _, i := range s.o.Engine.Detectors() {
-		out.Detectors = append(out.Detectors, detectorJSON{ID: i.ID, Category: i.Category.String(), Title: i.Title, Description: i.Description})
+	var mu sync.Mutex
+	var per [][]engine.DetectorStats
+	if err := s.o.Processor.Query(r.Context(), func(v engine.ShardView) {
+		st := v.DetectorStats()
+		mu.Lock()
+		per = append(per, st)
+		mu.Unlock()
+	}); err != nil {
+		return err
+	}
+	stats := engine.SumDetectorStats(per)
+	for n, i := range s.o.Engine.Detectors() {
+		d := detectorJSON{ID: i.ID, Category: i.Category.String(), Title: i.Title, Description: i.Description, Mode: "enabled"}
+		if n < len(stats) {
+			st := stats[n]
+			d.Events, d.Alerts, d.MeanNs = st.Calls, st.Alerts, st.MeanNs()
+			if st.LastAlert != 0 {
+				d.LastAlert = ts(st.LastAlert)
+			}
+		}
+		out.Detectors = append(out.Detectors, d)
 	}
 	return writeJSON(w, http.StatusOK, out)
 }

@@ -265,6 +265,26 @@ func (e *Engine) StateSize() [detect.NumKinds]int {
 	return out
 }
 
+// SumDetectorStats adds per-shard detector counters into one per detector.
+func SumDetectorStats(per [][]DetectorStats) []DetectorStats {
+	var out []DetectorStats
+	for _, shard := range per {
+		if out == nil {
+			out = make([]DetectorStats, len(shard))
+		}
+		for i, d := range shard {
+			o := &out[i]
+			o.ID = d.ID
+			o.Calls += d.Calls
+			o.Alerts += d.Alerts
+			o.LastAlert = max(o.LastAlert, d.LastAlert)
+			o.Sampled += d.Sampled
+			o.SampledNs += d.SampledNs
+		}
+	}
+	return out
+}
+
 // Query runs f on every shard's goroutine, after what was pushed before it,
 // and waits for all of them. It must be called from the router goroutine.
 func (e *Engine) Query(f func(ShardView)) {

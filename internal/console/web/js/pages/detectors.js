@@ -1,9 +1,19 @@
-// The detectors the engine runs, by category, with the alerts raised.
+// The detectors and rules the engine runs: mode, events seen, alerts raised,
+// cost per event and when each last fired.
 import {h, heading, scroller, errorBox, fmtNum, CATEGORIES, put} from '../dom.js';
 import {api} from '../api.js';
 
+function cost(ns) {
+  if (!ns) return '—';
+  return ns < 1000 ? ns.toFixed(0) + ' ns' : (ns / 1000).toFixed(1) + ' µs';
+}
+
+function when(t) {
+  return t ? t.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : 'never';
+}
+
 export async function render(main) {
-  put(main, heading('Detectors'));
+  put(main, heading('Detectors and rules'));
   let d;
   try {
     d = await api.detectors();
@@ -11,15 +21,36 @@ export async function render(main) {
     put(main, errorBox(e, 'Could not load the detectors'));
     return;
   }
-  const byCat = d.alerts_by_category || {};
   const dets = [...d.detectors].sort((a, b) => CATEGORIES.indexOf(a.category) - CATEGORIES.indexOf(b.category) || a.id.localeCompare(b.id));
-  put(main, h('p', {class: 'help'}, dets.length + ' detectors. Hit counts per detector, cost per event and shadow mode are not in the API yet; alerts are counted by category.'),
+  const rules = d.rules || [];
+  put(main,
+    h('p', {class: 'help'}, dets.length + ' built-in detectors and ' + rules.length + ' rules. Counts are since the server started; ' +
+      'cost is the mean time of one event, timed on one call in 64.'),
     scroller('Detectors', h('table', {},
-      h('caption', {class: 'visually-hidden'}, 'Detectors'),
-      h('thead', {}, h('tr', {}, ['Detector', 'Category', 'Alerts in category', 'What it finds'].map((t) => h('th', {scope: 'col'}, t)))),
+      h('caption', {}, 'Built-in detectors'),
+      h('thead', {}, h('tr', {}, ['Detector', 'Category', 'Mode', 'Events', 'Alerts', 'Cost per event', 'Last fired', 'What it finds']
+        .map((t) => h('th', {scope: 'col'}, t)))),
       h('tbody', {}, dets.map((x) => h('tr', {},
         h('td', {}, h('code', {}, x.id), h('div', {class: 'small'}, x.title)),
         h('td', {class: 'nowrap'}, x.category ? h('a', {href: '#/alerts?' + new URLSearchParams({category: x.category, status: 'any'})}, x.category) : '—'),
-        h('td', {class: 'num'}, fmtNum(byCat[x.category] || 0)),
-        h('td', {class: 'small'}, x.description)))))));
+        h('td', {}, x.mode || 'enabled'),
+        h('td', {class: 'num'}, fmtNum(x.events || 0)),
+        h('td', {class: 'num'}, fmtNum(x.alerts || 0)),
+        h('td', {class: 'num nowrap'}, cost(x.mean_ns_per_event)),
+        h('td', {class: 'nowrap small'}, when(x.last_alert)),
+        h('td', {class: 'small'}, x.description)))))),
+    rules.length === 0 ? h('p', {class: 'help'}, 'No rules are loaded.') :
+      scroller('Rules', h('table', {},
+        h('caption', {}, 'Rules, slowest first'),
+        h('thead', {}, h('tr', {}, ['Rule', 'Kind', 'Evaluations', 'Matches', 'Alerts', 'Shadow alerts', 'Errors', 'Cost per evaluation']
+          .map((t) => h('th', {scope: 'col'}, t)))),
+        h('tbody', {}, rules.map((r) => h('tr', {},
+          h('td', {}, h('code', {}, r.id)),
+          h('td', {}, r.kind),
+          h('td', {class: 'num'}, fmtNum(r.evaluations)),
+          h('td', {class: 'num'}, fmtNum(r.matches)),
+          h('td', {class: 'num'}, fmtNum(r.alerts)),
+          h('td', {class: 'num'}, fmtNum(r.shadow_alerts)),
+          h('td', {class: 'num'}, fmtNum(r.errors)),
+          h('td', {class: 'num nowrap'}, cost(r.mean_ns_per_evaluation))))))));
 }
