@@ -37,6 +37,9 @@ type Options struct {
 	Ingest    http.Handler   // POST /v1/events
 	Auth      *Auth
 	Metrics   http.Handler // GET /metrics
+	// Console serves the analyst console (nil: the default, maps without
+	// a tile server).
+	Console http.Handler
 	// Rules returns the rules' counters (nil: no rules).
 	Rules func() []rules.RuleMetrics
 	Gate  *gate.Gate // POST /v1/gate, GET /v1/gate/decisions; nil answers 503
@@ -67,8 +70,12 @@ func New(o Options) *Server {
 	}
 	// The analyst console: static files from the binary; its data comes
 	// from this API with the user's key.
-	s.mux.Handle("GET /console/", console.Handler())
-	s.mux.Handle("GET /{$}", console.Handler())
+	ch := o.Console
+	if ch == nil {
+		ch = console.Handler()
+	}
+	s.mux.Handle("GET /console/", ch)
+	s.mux.Handle("GET /{$}", ch)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, problem.New(problem.NotFound, "no route %s %s: see /v1/openapi.json", r.Method, r.URL.Path))
 	})

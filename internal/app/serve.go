@@ -21,6 +21,7 @@ import (
 	"github.com/vigil-project/vigil/internal/api"
 	"github.com/vigil-project/vigil/internal/api/live"
 	"github.com/vigil-project/vigil/internal/config"
+	"github.com/vigil-project/vigil/internal/console"
 	"github.com/vigil-project/vigil/internal/engine"
 	"github.com/vigil-project/vigil/internal/gate"
 	"github.com/vigil-project/vigil/internal/ingest/httpingest"
@@ -189,6 +190,13 @@ func serve(ctx context.Context, o serveOptions) error {
 	ao := api.Options{Store: st, Processor: proc, Engine: proc.Engine(), Ingest: ingest, Auth: auth, Metrics: metrics, Gate: gt, Live: feed, Logger: log}
 	if ds.rules != nil {
 		ao.Rules = func() []rules.RuleMetrics { return ds.rules.Rules().Metrics() }
+	}
+	if cfg != nil && cfg.Console.TileURL != "" {
+		ch, err := console.New(console.Options{TileURL: cfg.Console.TileURL, TileAttribution: cfg.Console.TileAttribution})
+		if err != nil {
+			return fmt.Errorf("console.tile_url: %w", err)
+		}
+		ao.Console = ch
 	}
 	srv := api.New(ao)
 

@@ -38,6 +38,8 @@ type Config struct {
 	Tenants map[string]Tenant `yaml:"tenants"`
 	// Suppressions silence alerts judged benign (counted by reason).
 	Suppressions []alert.Suppression `yaml:"suppressions"`
+	// Console configures the analyst console.
+	Console Console `yaml:"console"`
 	// Store tunes the embedded store.
 	Store Store `yaml:"store"`
 	// Retention bounds how long archived events are kept.
@@ -62,6 +64,13 @@ type Firmware struct {
 	Keys map[string]string `yaml:"keys"`
 	// Releases are the SHA-256 digests (hex) of every genuine image.
 	Releases []string `yaml:"releases"`
+}
+
+// Console configures the analyst console: a raster tile server for its maps
+// (without one they draw tracks on a plain projection, offline).
+type Console struct {
+	TileURL         string `yaml:"tile_url"` // e.g. https://tiles.example.org/{z}/{x}/{y}.png
+	TileAttribution string `yaml:"tile_attribution"`
 }
 
 // Store tunes the embedded SQLite store.
