@@ -56,10 +56,11 @@ var (
 	mAlerts         = prometheus.NewDesc("vigil_alerts_total", "Alerts raised by detectors, by category (before deduplication).", []string{"category"}, nil)
 	mManager        = prometheus.NewDesc("vigil_alert_manager_total", "Alert manager outcomes.", []string{"outcome"}, nil)
 	mAlertRetries   = prometheus.NewDesc("vigil_alert_store_retries_total", "Failed alert writes that were retried.", nil, nil)
+	mAlertsRefused  = prometheus.NewDesc("vigil_alerts_refused_total", "Alerts the store refused as invalid (logged, not stored).", nil, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{mIngestRequests, mIngestEvents, mIngestRejected, mIngestRefused, mEngineEvents, mLag, mAlerts, mManager, mAlertRetries} {
+	for _, d := range []*prometheus.Desc{mIngestRequests, mIngestEvents, mIngestRejected, mIngestRefused, mEngineEvents, mLag, mAlerts, mManager, mAlertRetries, mAlertsRefused} {
 		ch <- d
 	}
 }
@@ -93,6 +94,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		st := p.Stats()
 		ch <- prometheus.MustNewConstMetric(mLag, prometheus.GaugeValue, float64(st.Lag))
 		counter(mAlertRetries, st.AlertWriteRetries)
+		counter(mAlertsRefused, st.AlertsRefused)
 	}
 	if m := c.src.Manager; m != nil {
 		st := m.Stats()

@@ -126,6 +126,10 @@ func (c *Context) Emit(a *alert.Alert) {
 	if a.LastSeen == 0 {
 		a.LastSeen = a.Time
 	}
+	if a.LastSeen < a.FirstSeen {
+		// Evidence that arrived out of order: the span is still first to last.
+		a.FirstSeen, a.LastSeen = a.LastSeen, a.FirstSeen
+	}
 	a.TriggerArrived = c.Arrived
 	c.EmitFunc(a)
 }

@@ -74,6 +74,8 @@ type Processor struct {
 	processed atomic.Int64 // highest sequence number pushed through the engine
 	caughtUp  atomic.Bool  // the first read of the archive has finished
 	failed    atomic.Int64 // alert writes that failed and were retried
+	refused   atomic.Int64 // alerts the store refused as invalid (counted, logged)
+	stopping  atomic.Bool  // Run is draining: give up retries sooner
 	decodeErr atomic.Int64 // archived events that no longer decode (should never happen)
 	wg        sync.WaitGroup
 }
@@ -225,6 +227,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	// Stop, not Close: open windows stay open; a restart reads the archive
 	// again and closes them when their time comes.
 	p.eng.Stop()
+	p.stopping.Store(true)
 	close(p.alerts)
 	p.wg.Wait()
 	return err
@@ -375,19 +378,55 @@ func (p *Processor) store(batch []pending) {
 		}
 		cancel()
 		if err == nil {
-			if p.o.OnAlert != nil {
-				for i, c := range created {
-					if c {
-						p.o.OnAlert(store.Alert{Alert: *alerts[i]})
-					}
-				}
-			}
+			p.published(alerts, created)
+			return
+		}
+		if errors.Is(err, store.ErrInvalid) || errors.Is(err, store.ErrConflict) {
+			// Retrying cannot help: store one by one, so one bad alert
+			// or incident does not hold back the others.
+			p.storeEach(batch)
 			return
 		}
 		p.failed.Add(1)
+		if p.stopping.Load() && attempt >= 5 {
+			// Shutting down with the store unreachable: the alerts are
+			// derived again from the archive on the next start.
+			p.o.Logger.Error("storing alerts failed at shutdown; they will be derived again on the next start", "alerts", len(alerts), "err", err)
+			return
+		}
 		wait := min(time.Duration(attempt+1)*time.Second, 30*time.Second)
 		p.o.Logger.Error("storing alerts failed; retrying", "alerts", len(alerts), "attempt", attempt+1, "in", wait, "err", err)
 		time.Sleep(wait)
+	}
+}
+
+// storeEach stores a batch alert by alert, counting and logging those the
+// store refuses (a bug in a detector: never a reason to stop the others).
+func (p *Processor) storeEach(batch []pending) {
+	for _, x := range batch {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		created, err := p.o.Store.UpsertAlerts(ctx, store.AllTenants(), []*alert.Alert{x.a})
+		if err == nil {
+			p.published([]*alert.Alert{x.a}, created)
+			_, err = p.o.Store.UpsertIncidents(ctx, store.AllTenants(), []store.Incident{incidentOf(x.a, x.inc)})
+		}
+		cancel()
+		if err != nil {
+			p.refused.Add(1)
+			p.o.Logger.Error("the store refused an alert or its incident; it is not stored", "alert", x.a.ID,
+				"detector", x.a.Detector, "incident", x.a.Incident, "err", err)
+		}
+	}
+}
+
+func (p *Processor) published(alerts []*alert.Alert, created []bool) {
+	if p.o.OnAlert == nil {
+		return
+	}
+	for i, c := range created {
+		if c {
+			p.o.OnAlert(store.Alert{Alert: *alerts[i]})
+		}
 	}
 }
 
@@ -421,13 +460,14 @@ func incidentOf(a *alert.Alert, inc *alert.Incident) store.Incident {
 type Stats struct {
 	Stored, Processed, Lag int64
 	AlertWriteRetries      int64
+	AlertsRefused          int64
 	UndecodableArchived    int64
 }
 
 // Stats returns the processor's counters.
 func (p *Processor) Stats() Stats {
 	return Stats{Stored: p.stored.Load(), Processed: p.processed.Load(), Lag: p.Lag(),
-		AlertWriteRetries: p.failed.Load(), UndecodableArchived: p.decodeErr.Load()}
+		AlertWriteRetries: p.failed.Load(), AlertsRefused: p.refused.Load(), UndecodableArchived: p.decodeErr.Load()}
 }
 
 // String describes the processor's position for logs.
