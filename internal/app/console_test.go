@@ -360,8 +360,8 @@ func TestConsole(t *testing.T) {
 	b.do("detectors", chromedp.Click(`#nav a[href="#/detectors"]`))
 	b.waitJS("the detector table", `document.querySelectorAll('main tbody tr').length > 5`)
 	// Each detector shows the events it saw; some alerted and say when; the rules are listed with their cost.
-	b.waitJS("detector counters", `[...document.querySelectorAll('main table')[0].querySelectorAll('tbody tr')].some((tr) => tr.cells[4].textContent !== '0' && !tr.cells[6].textContent.includes('never'))`)
-	b.waitJS("the rules table", `document.querySelectorAll('main table').length === 2 && document.querySelectorAll('main table')[1].querySelectorAll('tbody tr').length > 5`)
+	b.waitJS("detector counters", `(() => { const t = [...document.querySelectorAll('main table')].find((t) => t.caption?.textContent === 'Built-in detectors'); return !!t && [...t.tBodies[0].rows].some((tr) => tr.cells.length >= 8 && tr.cells[4].textContent !== '0' && !tr.cells[6].textContent.includes('never')); })()`)
+	b.waitJS("the rules table", `(() => { const t = [...document.querySelectorAll('main table')].find((t) => t.caption?.textContent === 'Rules, slowest first'); return !!t && t.tBodies[0].rows.length > 5; })()`)
 	b.shot("10-detectors")
 	b.do("incidents", chromedp.Click(`#nav a[href="#/incidents"]`))
 	b.waitJS("the incident list", `document.querySelectorAll('main tbody tr').length > 0`)
