@@ -73,6 +73,9 @@ type Context struct {
 	Key      string // the key's value: vehicle id, account, IP, ...
 	Kind     Kind
 	Frontier int64 // the tenant's event-time frontier
+	// TenantSince is the tenant's earliest event time the engine has seen
+	// (in input order, whatever the shard): learning periods start there.
+	TenantSince int64
 
 	// Local is this detector's state for this shard, made by
 	// ShardLocal.NewShardState; nil for detectors without it.

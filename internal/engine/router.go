@@ -18,6 +18,7 @@ type item struct {
 	key      string
 	tenant   string
 	frontier int64
+	since    int64 // the tenant's earliest event time so far (see detect.Context.TenantSince)
 	arrived  int64 // for a marker: arrival of the event that moved the frontier
 	kind     detect.Kind
 	fn       func(*shard)
@@ -30,6 +31,7 @@ type clock struct {
 	marked   int64 // frontier last broadcast to every shard
 	movedBy  int64 // arrival stamp of the event that last moved the frontier
 	jump     int64 // a far-ahead time waiting for a second event to confirm it
+	since    int64 // earliest event time seen, 0 before the first event
 	lastArr  int64 // arrival stamp of the tenant's newest event (for Tick)
 
 	// Open minutes of tenant statistics, oldest first, and the start of the
@@ -99,6 +101,9 @@ func (r *router) push(ev *event.Event) {
 	if ev.Arrived > c.lastArr {
 		c.lastArr = ev.Arrived
 	}
+	if c.since == 0 || ev.Time < c.since {
+		c.since = ev.Time
+	}
 	if ev.Time > c.maxSeen {
 		if r.believable(ev, c) {
 			c.maxSeen = ev.Time
@@ -121,7 +126,7 @@ func (r *router) push(ev *event.Event) {
 		if key == "" {
 			continue
 		}
-		r.send(r.shardOf(ev.Tenant, k, key), item{ev: ev, key: key, tenant: ev.Tenant, frontier: c.frontier, kind: k})
+		r.send(r.shardOf(ev.Tenant, k, key), item{ev: ev, key: key, tenant: ev.Tenant, frontier: c.frontier, since: c.since, kind: k})
 		e.stats.routed.Add(1)
 	}
 }

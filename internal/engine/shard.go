@@ -41,6 +41,7 @@ type tenantState struct {
 	principals [detect.NumKinds]*twin.Table[twin.Principal] // all but KindVehicle
 	timers     timerHeap
 	sweepAt    int64 // next hourly boundary of event time to sweep idle keys at
+	since      int64 // the tenant's earliest event time as of the last item
 }
 
 const sweepEvery = int64(60 * 60 * 1e9)
@@ -131,6 +132,9 @@ func (s *shard) handle(it *item) {
 	if it.ev != nil {
 		arrived = it.ev.Arrived
 	}
+	if it.since != 0 && (ts.since == 0 || it.since < ts.since) {
+		ts.since = it.since
+	}
 	if it.frontier > ts.frontier {
 		ts.frontier = it.frontier
 		s.fire(ts, arrived)
@@ -149,7 +153,7 @@ func (s *shard) handle(it *item) {
 	dets := s.e.dispatch[it.kind][ev.Type]
 	key := it.key
 	c := &s.ctx
-	c.Tenant, c.Key, c.Kind, c.Frontier, c.Arrived = ts.name, key, it.kind, ts.frontier, arrived
+	c.Tenant, c.Key, c.Kind, c.Frontier, c.Arrived, c.TenantSince = ts.name, key, it.kind, ts.frontier, arrived, ts.since
 	s.cur.ts, s.cur.kind, s.cur.key = ts, it.kind, key
 	if it.kind == detect.KindVehicle {
 		v, slot, _ := ts.vehicles.Get(key)
@@ -209,7 +213,7 @@ func (s *shard) fire(ts *tenantState, arrived int64) {
 			st.Principal.Timers--
 		}
 		c := &s.ctx
-		c.Tenant, c.Key, c.Kind, c.Frontier, c.Arrived = ts.name, t.key, t.kind, ts.frontier, arrived
+		c.Tenant, c.Key, c.Kind, c.Frontier, c.Arrived, c.TenantSince = ts.name, t.key, t.kind, ts.frontier, arrived, ts.since
 		s.cur.ts, s.cur.slot, s.cur.kind, s.cur.det, s.cur.key, s.cur.vehicle, s.cur.principal = ts, t.slot, t.kind, t.det, t.key, st.Vehicle, st.Principal
 		c.Info = &s.e.infos[t.det]
 		c.Local = s.local[t.det]

@@ -376,7 +376,11 @@ func (st *shardState) stepsOf(c *detect.Context, g *group, steps []int, o occurr
 		}
 	case corrFirst:
 		known := g.hasSeen && o.at-g.seen <= k.span && g.seen-o.at <= k.span
-		learnt := o.at >= st.since[c.Tenant]+k.learn
+		since := c.TenantSince
+		if since == 0 {
+			since = st.since[c.Tenant] // a context without it (tests driving the detector directly)
+		}
+		learnt := o.at >= since+k.learn
 		if o.at > g.seen || !g.hasSeen {
 			g.seen = o.at
 		}
