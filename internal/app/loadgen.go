@@ -125,6 +125,19 @@ type httpBenchReport struct {
 // acknowledged), with o.GateRate gate decisions a second alongside, and
 // reports what it measured.
 func runHTTPBench(ctx context.Context, base, key string, o httpBenchOptions, out io.Writer) error {
+	rep, err := httpBench(ctx, base, key, o, out)
+	if err != nil {
+		return err
+	}
+	rep.write(out)
+	if rep.Errors > 0 || rep.GateErrors > 0 {
+		return fmt.Errorf("%d ingest and %d gate requests failed; the first: %s", rep.Errors, rep.GateErrors, rep.FirstError)
+	}
+	return nil
+}
+
+// httpBench runs the load and returns what it measured.
+func httpBench(ctx context.Context, base, key string, o httpBenchOptions, out io.Writer) (*httpBenchReport, error) {
 	base = strings.TrimRight(base, "/")
 	if o.Batch <= 0 {
 		o.Batch = 1000
@@ -144,7 +157,7 @@ func runHTTPBench(ctx context.Context, base, key string, o httpBenchOptions, out
 		base, o.Stream.Events, o.Stream.Vehicles, o.Batch, o.Conns, rateNote(o.Rate, "events"))
 	stream, n, sm, err := buildStream(ctx, o.Stream)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	bodies := httpBatches(stream, o.Batch, o.RunID, o.Gzip)
 	var gateBodies [][]byte
@@ -184,7 +197,7 @@ func runHTTPBench(ctx context.Context, base, key string, o httpBenchOptions, out
 	stopGate()
 	gateWG.Wait()
 	if ctx.Err() != nil {
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 
 	// Detection follows the archive: how far behind is it, and how long
@@ -201,11 +214,7 @@ func runHTTPBench(ctx context.Context, base, key string, o httpBenchOptions, out
 		rep.DrainTime, rep.drainedOK = time.Since(drainStart), m.lag == 0
 		rep.AlertsAtEnd, rep.ReceivedEnd, rep.Drained = m.alerts, m.received, m.lag
 	}
-	rep.write(out)
-	if rep.Errors > 0 || rep.GateErrors > 0 {
-		return fmt.Errorf("%d ingest and %d gate requests failed; the first: %s", rep.Errors, rep.GateErrors, rep.FirstError)
-	}
-	return nil
+	return rep, nil
 }
 
 func rateNote(rate int, what string) string {
@@ -265,10 +274,16 @@ func httpBatches(stream []byte, batch int, runID string, gz bool) [][]byte {
 	return bodies
 }
 
+// stuckAfter: a batch refused with 429 for this long means detection is
+// stuck or hopelessly behind; the run stops.
+const stuckAfter = time.Minute
+
 // runIngestLoad posts the bodies from o.Conns goroutines, batch k at
 // start + k·batch/rate when a rate is set; a 429 is retried after its
-// Retry-After.
+// Retry-After, for stuckAfter at most.
 func runIngestLoad(ctx context.Context, c *http.Client, base, key string, bodies [][]byte, o httpBenchOptions, rep *httpBenchReport) {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
 	var next atomic.Int64
 	start := time.Now()
 	var interval time.Duration
@@ -311,7 +326,7 @@ func runIngestLoad(ctx context.Context, c *http.Client, base, key string, bodies
 						}
 					}
 				}
-				for ctx.Err() == nil {
+				for first := time.Now(); ctx.Err() == nil; {
 					t0 := time.Now()
 					status, body, retry, err := postBatch(ctx, c, base, key, bodies[k], o.Gzip)
 					took := time.Since(t0)
@@ -327,6 +342,14 @@ func runIngestLoad(ctx context.Context, c *http.Client, base, key string, bodies
 					}
 					if status == 429 {
 						tooMany++
+						if time.Since(first) > stuckAfter {
+							errs++
+							if firstErr == "" {
+								firstErr = fmt.Sprintf("the server answered 429 for %v: detection is stuck or far behind; the run stops", stuckAfter)
+							}
+							stop()
+							return
+						}
 						select {
 						case <-ctx.Done():
 							return

@@ -2,6 +2,7 @@ package gate
 
 import (
 	"hash/maphash"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,7 +64,7 @@ func (l *limiter) take(k vkey, now int64) (ok bool, wait time.Duration) {
 		b.last = now
 	}
 	if b.tokens < 1 {
-		return false, time.Duration((1 - b.tokens) / l.rate)
+		return false, time.Duration(math.Ceil((1 - b.tokens) / l.rate)) // never early
 	}
 	b.tokens--
 	return true, 0

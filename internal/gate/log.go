@@ -3,7 +3,6 @@ package gate
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -80,11 +79,15 @@ func (r *ring) newest(limit int, keep func(*DecisionRecord) bool) []*DecisionRec
 	return out
 }
 
-// fileLog appends records to the rotated NDJSON file.
+// fileLog appends records to the rotated NDJSON file. A decision adds its
+// record to a slice under a mutex and goes on; the writer takes the slice
+// every drainEvery. Waking the writer per decision (a channel send) cost
+// the decisions more in scheduling delay than all their own work.
 type fileLog struct {
 	dir      string
 	cfg      LogConfig
-	ch       chan *DecisionRecord
+	mu       sync.Mutex
+	queue    []*DecisionRecord // waiting for the writer, at most cfg.Queue
 	closed   atomic.Bool
 	dropped  atomic.Int64 // queue full or the writer gone
 	failed   atomic.Int64 // write, sync or rotation errors
@@ -102,7 +105,7 @@ func newFileLog(dir string, cfg LogConfig, warn func(string, ...any)) (*fileLog,
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("gate: creating the decision log directory: %w", err)
 	}
-	l := &fileLog{dir: dir, cfg: cfg, ch: make(chan *DecisionRecord, cfg.Queue), log: warn}
+	l := &fileLog{dir: dir, cfg: cfg, log: warn}
 	if err := l.open(); err != nil {
 		return nil, err
 	}
@@ -128,59 +131,66 @@ func (l *fileLog) open() error {
 	return nil
 }
 
-// append queues a record; it never blocks.
+// append queues a record; it never blocks on the writer.
 func (l *fileLog) append(rec *DecisionRecord) {
-	if l.closed.Load() {
+	l.mu.Lock()
+	if l.closed.Load() || len(l.queue) >= l.cfg.Queue {
+		l.mu.Unlock()
 		l.dropped.Add(1)
 		return
 	}
-	select {
-	case l.ch <- rec:
-	default:
-		l.dropped.Add(1)
-	}
+	l.queue = append(l.queue, rec)
+	l.mu.Unlock()
 }
+
+// take swaps the queue for spare and returns what was queued.
+func (l *fileLog) take(spare []*DecisionRecord) []*DecisionRecord {
+	l.mu.Lock()
+	q := l.queue
+	l.queue = spare[:0]
+	l.mu.Unlock()
+	return q
+}
+
+// drainEvery is how often the writer takes the queued records.
+const drainEvery = 10 * time.Millisecond
 
 // run writes queued records until ctx ends, then writes what is queued,
 // syncs and closes the file.
 func (l *fileLog) run(ctx context.Context) {
-	t := time.NewTicker(l.cfg.SyncInterval)
-	defer t.Stop()
+	drain := time.NewTicker(drainEvery)
+	defer drain.Stop()
+	lastSync := time.Now()
 	dirty := false
 	var line []byte
-	write := func(rec *DecisionRecord) {
-		var err error
-		line, err = appendRecord(line[:0], rec)
-		if err == nil {
-			err = l.write(line)
+	var spare []*DecisionRecord
+	write := func() {
+		q := l.take(spare)
+		for i, rec := range q {
+			line = append(appendRecord(line[:0], rec), '\n')
+			q[i] = nil
+			if err := l.write(line); err != nil {
+				l.fail("writing the decision log failed", err)
+				continue
+			}
+			l.written.Add(1)
+			dirty = true
 		}
-		if err != nil {
-			l.fail("writing the decision log failed", err)
-			return
-		}
-		l.written.Add(1)
-		dirty = true
+		spare = q
 	}
 	for {
 		select {
-		case rec := <-l.ch:
-			write(rec)
-		case <-t.C:
-			if dirty {
+		case <-drain.C:
+			write()
+			if dirty && time.Since(lastSync) >= l.cfg.SyncInterval {
 				l.sync()
-				dirty = false
+				dirty, lastSync = false, time.Now()
 			}
 		case <-ctx.Done():
+			l.mu.Lock()
 			l.closed.Store(true)
-			for {
-				select {
-				case rec := <-l.ch:
-					write(rec)
-					continue
-				default:
-				}
-				break
-			}
+			l.mu.Unlock()
+			write()
 			l.sync()
 			if err := l.f.Close(); err != nil {
 				l.fail("closing the decision log failed", err)
@@ -188,15 +198,6 @@ func (l *fileLog) run(ctx context.Context) {
 			return
 		}
 	}
-}
-
-func appendRecord(b []byte, rec *DecisionRecord) ([]byte, error) {
-	j, err := json.Marshal(rec)
-	if err != nil {
-		return b, err
-	}
-	b = append(b, j...)
-	return append(b, '\n'), nil
 }
 
 func (l *fileLog) write(line []byte) error {

@@ -1,11 +1,7 @@
 package gate
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/netip"
 	"strings"
 	"unicode/utf8"
@@ -87,116 +83,50 @@ func decodeRequest(body []byte, n names) (*parsed, *problem.Error) {
 	if len(body) > maxBodyBytes {
 		return nil, problem.New(problem.BodyTooLarge, "the body is %d bytes, the limit is %d", len(body), maxBodyBytes)
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
+	s := &scanner{b: body}
 	var p parsed
-	if err := readObject(dec, "", func(key, path string) *problem.Error {
+	a := &p.Actor
+	err := s.object("", func(key, path string) *problem.Error {
 		switch key {
 		case "tenant":
-			return readString(dec, path, &p.Tenant)
+			return s.value(path, &p.Tenant)
 		case "vehicle":
-			return readString(dec, path, &p.Vehicle)
+			return s.value(path, &p.Vehicle)
 		case "command":
-			return readString(dec, path, &p.Command)
+			return s.value(path, &p.Command)
 		case "channel":
-			return readString(dec, path, &p.Channel)
+			return s.value(path, &p.Channel)
 		case "command_id":
-			return readString(dec, path, &p.CommandID)
+			return s.value(path, &p.CommandID)
 		case "actor":
-			return readObject(dec, path, func(key, path string) *problem.Error {
+			return s.object(path, func(key, path string) *problem.Error {
 				switch key {
 				case "account":
-					return readString(dec, path, &p.Actor.Account)
+					return s.value(path, &a.Account)
 				case "device":
-					return readString(dec, path, &p.Actor.Device)
+					return s.value(path, &a.Device)
 				case "ip":
-					return readString(dec, path, &p.Actor.IP)
+					return s.value(path, &a.IP)
 				case "client_id":
-					return readString(dec, path, &p.Actor.ClientID)
+					return s.value(path, &a.ClientID)
 				case "role":
-					return readString(dec, path, &p.Actor.Role)
+					return s.value(path, &a.Role)
 				}
 				return invalid(path, "unknown field: the actor has account, device, ip, client_id and role")
 			})
 		}
 		return invalid(path, "unknown field: a request has tenant, vehicle, command, channel, command_id and actor")
-	}); err != nil {
+	})
+	if err != nil {
 		return nil, err
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+	if s.peek() != 0 {
 		return nil, problem.New(problem.BadRequest, "the body holds more than one JSON object: send exactly one request")
 	}
 	if err := p.validate(n); err != nil {
 		return nil, err
 	}
 	return &p, nil
-}
-
-// readObject reads an object, calling field for each key (once each).
-func readObject(dec *json.Decoder, path string, field func(key, path string) *problem.Error) *problem.Error {
-	where := path
-	if where == "" {
-		where = "body"
-	}
-	t, err := dec.Token()
-	if err != nil {
-		return syntax(where, err)
-	}
-	if d, ok := t.(json.Delim); !ok || d != '{' {
-		if path == "" {
-			return problem.New(problem.BadRequest, "the body must be a JSON object")
-		}
-		return invalid(path, "must be an object")
-	}
-	seen := map[string]bool{}
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return syntax(where, err)
-		}
-		key := t.(string) // object keys are strings
-		sub := key
-		if path != "" {
-			sub = path + "." + key
-		}
-		if len(key) > 64 {
-			return invalid(where, "a key is longer than 64 bytes")
-		}
-		if seen[key] {
-			return invalid(sub, "appears twice")
-		}
-		seen[key] = true
-		if err := field(key, sub); err != nil {
-			return err
-		}
-	}
-	if _, err := dec.Token(); err != nil { // the closing brace
-		return syntax(where, err)
-	}
-	return nil
-}
-
-func readString(dec *json.Decoder, path string, out *string) *problem.Error {
-	t, err := dec.Token()
-	if err != nil {
-		return syntax(path, err)
-	}
-	s, ok := t.(string)
-	if !ok {
-		if _, isDelim := t.(json.Delim); isDelim {
-			return invalid(path, "must be a string, not an object or array")
-		}
-		return invalid(path, "must be a string")
-	}
-	*out = s
-	return nil
-}
-
-func syntax(where string, err error) *problem.Error {
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return problem.New(problem.BadRequest, "the body ends before the JSON object does (in %s)", where)
-	}
-	return problem.New(problem.BadRequest, "the body is not valid JSON (in %s): %v", where, err)
 }
 
 // validate checks every field against its limit and resolves the names.

@@ -1,0 +1,62 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestHTTPBench runs the load generator against an in-process server: a
+// few thousand events and some gate decisions, and the report adds up.
+func TestHTTPBench(t *testing.T) {
+	ts := startServer(t, t.TempDir())
+	ingest, gate := ts.key(t, "ingest", "*"), ts.key(t, "gate", "*")
+	var out bytes.Buffer
+	o := httpBenchOptions{Stream: benchOptions{Events: 5000, Vehicles: 200, Seed: 3}, Batch: 500, Conns: 2,
+		GateRate: 300, GateKey: gate, Drain: 30 * time.Second}
+	rep, err := httpBench(context.Background(), ts.base, ingest, o, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep.write(&out)
+	t.Log("\n" + out.String())
+	wantBatches := (rep.Events + o.Batch - 1) / o.Batch
+	switch {
+	case rep.Events < 4000:
+		t.Errorf("the stream has %d events", rep.Events)
+	case rep.SentEvents != int64(rep.Events) || rep.Accepted != int64(rep.Events):
+		t.Errorf("%d events, %d sent, %d accepted", rep.Events, rep.SentEvents, rep.Accepted)
+	case rep.Duplicates != 0 || rep.Rejected != 0 || rep.Errors != 0:
+		t.Errorf("duplicates %d, rejected %d, failed %d (%s)", rep.Duplicates, rep.Rejected, rep.Errors, rep.FirstError)
+	case len(rep.Ingest) != wantBatches || rep.Batches != wantBatches:
+		t.Errorf("%d latencies, %d batches, want %d", len(rep.Ingest), rep.Batches, wantBatches)
+	case !rep.drainedOK || rep.ReceivedEnd-rep.Received0 != int64(rep.Events):
+		t.Errorf("detection: drained %v, received %d of %d", rep.drainedOK, rep.ReceivedEnd-rep.Received0, rep.Events)
+	}
+	decided := rep.Decisions["allow"] + rep.Decisions["deny"] + rep.Decisions["step_up"]
+	if rep.GateErrors != 0 || decided == 0 || decided != int64(len(rep.Gate)) || len(rep.Gate) != len(rep.GateLate) {
+		t.Errorf("gate: %d failed, decisions %v, %d latencies", rep.GateErrors, rep.Decisions, len(rep.Gate))
+	}
+	// A rerun is new data: the run id makes new event ids.
+	rep2, err := httpBench(context.Background(), ts.base, ingest, httpBenchOptions{Stream: o.Stream, Batch: 1000, Conns: 1}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep2.Accepted != int64(rep2.Events) || rep2.Duplicates != 0 {
+		t.Errorf("rerun: accepted %d of %d, duplicates %d", rep2.Accepted, rep2.Events, rep2.Duplicates)
+	}
+	if !strings.Contains(out.String(), "batch latency, request to acknowledgement: p50") {
+		t.Errorf("the report lacks the latency line:\n%s", out.String())
+	}
+}
+
+func TestHTTPBatches(t *testing.T) {
+	stream := []byte(`{"specversion":"1.0","id":"a","source":"s"}` + "\n\n" + `{"specversion":"1.0","id":"b","source":"s"}` + "\n" + `{"id":"c"}`)
+	bodies := httpBatches(stream, 2, "r1", false)
+	want := []string{`{"specversion":"1.0","id":"r1-a","source":"s"}` + "\n" + `{"specversion":"1.0","id":"r1-b","source":"s"}` + "\n", `{"id":"c"}`}
+	if len(bodies) != 2 || string(bodies[0]) != want[0] || string(bodies[1]) != want[1] {
+		t.Errorf("got %q", bodies)
+	}
+}
