@@ -176,7 +176,9 @@ func serve(ctx context.Context, o serveOptions) error {
 
 	// New alerts go to the live streams, GET /v1/alerts/stream.
 	feed := live.New(live.Options{})
-	po := processor.Options{Store: timedStore{st, latency}, Engine: eo, Logger: log, OnAlert: feed.Publish}
+	po := processor.Options{Store: timedStore{st, latency}, Engine: eo, Logger: log,
+		// New alerts go to live streams and, when critical, to the gate at once.
+		OnAlert: func(a store.Alert) { feed.Publish(a); gt.AlertStored(a) }}
 	if cfg != nil {
 		po.Manager.Suppressions = cfg.Suppressions
 	}
