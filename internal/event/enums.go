@@ -449,27 +449,13 @@ func oneOf(names []string) string {
 func ParseRole(s string) (Role, bool) { return lookup[Role](roleNames, []byte(s)) }
 
 // UnmarshalText reads a role by name (configuration files).
-func (r *Role) UnmarshalText(b []byte) error {
-	v, ok := lookup[Role](roleNames, b)
-	if !ok {
-		return fmt.Errorf("%q is not %s", clip(b), oneOf(roleNames))
-	}
-	*r = v
-	return nil
-}
+func (r *Role) UnmarshalText(b []byte) error { return unmarshalName(roleNames, b, r) }
 
 // MarshalText writes a role by name.
 func (r Role) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
 
 // UnmarshalText reads a severity by name (configuration files).
-func (s *Severity) UnmarshalText(b []byte) error {
-	v, ok := lookup[Severity](severityNames, b)
-	if !ok {
-		return fmt.Errorf("%q is not %s", clip(b), oneOf(severityNames))
-	}
-	*s = v
-	return nil
-}
+func (s *Severity) UnmarshalText(b []byte) error { return unmarshalName(severityNames, b, s) }
 
 // MarshalText writes a severity by name.
 func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
@@ -481,12 +467,7 @@ func (o *Origin) UnmarshalText(b []byte) error {
 		*o = OriginUnset
 		return nil
 	}
-	v, ok := lookup[Origin](originNames, b)
-	if !ok {
-		return fmt.Errorf("%q is not %s", clip(b), oneOf(originNames))
-	}
-	*o = v
-	return nil
+	return unmarshalName(originNames, b, o)
 }
 
 // MarshalText writes an origin by name.
@@ -495,4 +476,14 @@ func (o Origin) MarshalText() ([]byte, error) {
 		return []byte("none"), nil
 	}
 	return []byte(o.String()), nil
+}
+
+// unmarshalName reads an enumeration value by its name.
+func unmarshalName[T ~uint8](names []string, b []byte, dst *T) error {
+	v, ok := lookup[T](names, b)
+	if !ok {
+		return fmt.Errorf("%q is not %s", clip(b), oneOf(names))
+	}
+	*dst = v
+	return nil
 }
