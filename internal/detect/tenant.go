@@ -1,5 +1,7 @@
 package detect
 
+import "fmt"
+
 // PerTenant holds a detector's configuration with per-tenant overrides: a
 // fleet operator whose managers legitimately command hundreds of vehicles
 // gets its own thresholds without loosening everyone else's.
@@ -27,4 +29,22 @@ func (p PerTenant[T]) With(fix func(*T)) PerTenant[T] {
 		out.Tenants[t] = &cc
 	}
 	return out
+}
+
+// Prepare turns per-tenant settings into what a detector runs with (parsed,
+// checked), naming the tenant whose settings are wrong.
+func Prepare[T, S any](p PerTenant[T], prep func(T) (*S, error)) (PerTenant[S], error) {
+	def, err := prep(p.Default)
+	if err != nil {
+		return PerTenant[S]{}, err
+	}
+	out := PerTenant[S]{Default: *def, Tenants: make(map[string]*S, len(p.Tenants))}
+	for t, c := range p.Tenants {
+		s, err := prep(*c)
+		if err != nil {
+			return PerTenant[S]{}, fmt.Errorf("tenant %s: %w", t, err)
+		}
+		out.Tenants[t] = s
+	}
+	return out, nil
 }

@@ -2,7 +2,6 @@ package access
 
 import (
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -190,39 +189,27 @@ func prepareExfil(c ExfilConfig) (*exfilSettings, error) {
 //
 // Dealers and staff are left to the privileged-misuse detector.
 type Exfiltration struct {
-	dir     *directory.Directory
-	def     *exfilSettings
-	tenants map[string]*exfilSettings
+	dir *directory.Directory
+	cfg detect.PerTenant[exfilSettings]
 }
 
 // NewExfiltration returns the detector. dir may be nil: then only links
 // learned from account.change entitle.
 func NewExfiltration(dir *directory.Directory, cfg detect.PerTenant[ExfilConfig]) (*Exfiltration, error) {
-	def, err := prepareExfil(cfg.Default)
+	s, err := detect.Prepare(cfg, prepareExfil)
 	if err != nil {
 		return nil, err
 	}
-	d := &Exfiltration{dir: dir, def: def, tenants: map[string]*exfilSettings{}}
-	for _, t := range slices.Sorted(maps.Keys(cfg.Tenants)) {
-		if d.tenants[t], err = prepareExfil(*cfg.Tenants[t]); err != nil {
-			return nil, fmt.Errorf("tenant %s: %w", t, err)
-		}
-	}
-	return d, nil
+	return &Exfiltration{dir: dir, cfg: s}, nil
 }
 
-func (d *Exfiltration) settings(tenant string) *exfilSettings {
-	if s, ok := d.tenants[tenant]; ok {
-		return s
-	}
-	return d.def
-}
+func (d *Exfiltration) settings(tenant string) *exfilSettings { return d.cfg.For(tenant) }
 
 var _ detect.Detector = (*Exfiltration)(nil)
 
 // Info describes the detector.
 func (d *Exfiltration) Info() detect.Info {
-	s := d.def
+	s := &d.cfg.Default
 	return detect.Info{
 		ID:       "access.exfiltration",
 		Category: alert.DataExfiltration,

@@ -2,8 +2,6 @@ package access
 
 import (
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 	"time"
 
@@ -142,40 +140,28 @@ func (s *privSettings) inOffice(t int64) bool {
 //
 // Only dealer and staff accounts keep state.
 type Privileged struct {
-	dir     *directory.Directory
-	def     *privSettings
-	tenants map[string]*privSettings
+	dir *directory.Directory
+	cfg detect.PerTenant[privSettings]
 }
 
 // NewPrivileged returns the detector. dir may be nil: then a dealer's
 // inventory is only what account.change linked to it, and roles come from
 // the events.
 func NewPrivileged(dir *directory.Directory, cfg detect.PerTenant[PrivilegedConfig]) (*Privileged, error) {
-	def, err := preparePriv(cfg.Default)
+	s, err := detect.Prepare(cfg, preparePriv)
 	if err != nil {
 		return nil, err
 	}
-	d := &Privileged{dir: dir, def: def, tenants: map[string]*privSettings{}}
-	for _, t := range slices.Sorted(maps.Keys(cfg.Tenants)) {
-		if d.tenants[t], err = preparePriv(*cfg.Tenants[t]); err != nil {
-			return nil, fmt.Errorf("tenant %s: %w", t, err)
-		}
-	}
-	return d, nil
+	return &Privileged{dir: dir, cfg: s}, nil
 }
 
-func (d *Privileged) settings(tenant string) *privSettings {
-	if s, ok := d.tenants[tenant]; ok {
-		return s
-	}
-	return d.def
-}
+func (d *Privileged) settings(tenant string) *privSettings { return d.cfg.For(tenant) }
 
 var _ detect.Detector = (*Privileged)(nil)
 
 // Info describes the detector.
 func (d *Privileged) Info() detect.Info {
-	s := d.def
+	s := &d.cfg.Default
 	return detect.Info{
 		ID:       "access.privileged",
 		Category: alert.PrivilegedMisuse,
