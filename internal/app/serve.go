@@ -41,7 +41,11 @@ type serveOptions struct {
 	TLSCert      string
 	TLSKey       string
 	TLSSelf      bool // a self-signed certificate kept in the data directory
-	Logger       *slog.Logger
+	// TLSClientCA verifies client certificates; IngestClientCert makes
+	// POST /v1/events require one (mutual TLS for producers).
+	TLSClientCA      string
+	IngestClientCert bool
+	Logger           *slog.Logger
 	// KeyOut receives the first admin key, shown once.
 	KeyOut io.Writer
 	// Synchronous is the SQLite store's durability setting ("" is full).
@@ -76,6 +80,8 @@ func runServe(ctx context.Context, args []string, s stdio) error {
 	fs.StringVar(&o.TLSCert, "tls-cert", "", "serve HTTPS with this certificate (PEM; with --tls-key)")
 	fs.StringVar(&o.TLSKey, "tls-key", "", "the certificate's private key (PEM)")
 	fs.BoolVar(&o.TLSSelf, "tls-self-signed", false, "serve HTTPS with a self-signed certificate made on the first start in the data directory")
+	fs.StringVar(&o.TLSClientCA, "tls-client-ca", "", "verify client certificates against this CA bundle (PEM; needs HTTPS)")
+	fs.BoolVar(&o.IngestClientCert, "ingest-client-cert", false, "POST /v1/events also needs a client certificate verified by --tls-client-ca (mutual TLS)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (for performance work)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -111,6 +117,12 @@ func serve(ctx context.Context, o serveOptions) error {
 	tlsCfg, err := tlsConfig(o.TLSCert, o.TLSKey, o.TLSSelf, o.DataDir, []string{host})
 	if err != nil {
 		return err
+	}
+	if err := withClientCAs(tlsCfg, o.TLSClientCA); err != nil {
+		return err
+	}
+	if o.IngestClientCert && o.TLSClientCA == "" {
+		return errors.New("--ingest-client-cert needs --tls-client-ca: the CA that issues the producers' certificates")
 	}
 	if err := checkListen(o.Listen, o.InsecureHTTP || tlsCfg != nil, tlsCfg != nil, log); err != nil {
 		return err
@@ -188,8 +200,13 @@ func serve(ctx context.Context, o serveOptions) error {
 	}
 	ingest := httpingest.New(httpingest.Options{Sink: proc,
 		AllowTenant: func(r *http.Request, tenant string) bool { return api.MayIngest(r, tenant) }})
-	metrics := api.Metrics(api.MetricsSources{Ingest: ingest, Engine: proc.Engine(), Processor: proc, Manager: proc.Manager()}, latency, gt.Collector())
-	ao := api.Options{Store: st, Processor: proc, Engine: proc.Engine(), Ingest: ingest, Auth: auth, Metrics: metrics, Gate: gt, Live: feed, Logger: log}
+	certGuard := newClientCertGuard()
+	var ingestH http.Handler = ingest
+	if o.IngestClientCert {
+		ingestH = certGuard.wrap(ingest)
+	}
+	metrics := api.Metrics(api.MetricsSources{Ingest: ingest, Engine: proc.Engine(), Processor: proc, Manager: proc.Manager()}, latency, gt.Collector(), certGuard)
+	ao := api.Options{Store: st, Processor: proc, Engine: proc.Engine(), Ingest: ingestH, Auth: auth, Metrics: metrics, Gate: gt, Live: feed, Logger: log}
 	if ds.rules != nil {
 		ao.Rules = func() []rules.RuleMetrics { return ds.rules.Rules().Metrics() }
 	}
