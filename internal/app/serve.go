@@ -311,7 +311,7 @@ func storeName(o serveOptions) string {
 
 func openStore(ctx context.Context, o serveOptions) (store.Store, error) {
 	if o.Postgres != "" {
-		return openPostgres(ctx, o.Postgres)
+		return openPostgres(ctx, o.Postgres, o.Logger)
 	}
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating the data directory: %w", err)
