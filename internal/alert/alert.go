@@ -37,7 +37,12 @@ type Alert struct {
 	Entities    Entities
 	Evidence    []event.Ref
 	Mappings    Mappings
-	Incident    string // set by the Manager
+	Incident    string // set by the Manager; "" for a shadow alert
+	// Shadow: the detector runs in shadow mode (or the rule says shadow):
+	// the alert is stored and counted but not raised: no incident, no
+	// gate, not in the default alert queue, not sent to sinks that do not
+	// ask for it.
+	Shadow bool
 
 	// TriggerArrived is the arrival stamp of the event that made the alert
 	// fire (see event.Event.Arrived); used to measure latency, never sent.
@@ -130,6 +135,10 @@ func AppendJSON(dst []byte, a *Alert) []byte {
 	if a.Incident != "" {
 		dst = append(dst, `,"incident":`...)
 		dst = event.AppendString(dst, a.Incident)
+	}
+	if a.Shadow {
+		// Only when set: the JSON of a raised alert stays as it was.
+		dst = append(dst, `,"shadow":true`...)
 	}
 	return append(dst, '}')
 }

@@ -16,8 +16,8 @@ type ManagerOptions struct {
 	// IncidentWindow: alerts sharing an entity join an open incident while
 	// they come within this much event time of its last alert. Default 1h.
 	IncidentWindow time.Duration
-	// Out receives every alert that is not a duplicate, with its incident.
-	// Calls are serialised.
+	// Out receives every alert that is not a duplicate, with its incident
+	// (nil for a shadow alert, which joins none). Calls are serialised.
 	Out func(*Alert, *Incident)
 	// Suppressions silence alerts judged benign (counted by reason).
 	Suppressions []Suppression
@@ -48,6 +48,7 @@ type Manager struct {
 	byKey      map[string]*Incident // tenant+entity → incident
 	open       int
 	total      int
+	shadow     int
 	dups       int
 	suppressed map[string]int // by reason
 	maxTime    int64
@@ -64,6 +65,7 @@ type ManagerStats struct {
 	Alerts     int            // passed on
 	Duplicates int            // suppressed as duplicates
 	Incidents  int            // incidents opened
+	Shadow     int            // shadow alerts passed on (stored, not raised)
 	Suppressed map[string]int // silenced by a suppression, by its reason
 }
 
@@ -90,11 +92,13 @@ func (m *Manager) Stats() ManagerStats {
 	for k, v := range m.suppressed {
 		sup[k] = v
 	}
-	return ManagerStats{Alerts: m.total, Duplicates: m.dups, Incidents: m.open, Suppressed: sup}
+	return ManagerStats{Alerts: m.total, Duplicates: m.dups, Incidents: m.open, Shadow: m.shadow, Suppressed: sup}
 }
 
 // Add takes one alert. It reports whether the alert was new (not a
-// duplicate) and was passed on.
+// duplicate) and was passed on. A shadow alert is deduplicated and
+// suppressed like any other, so its count says what the detector would
+// raise, but it joins no incident.
 func (m *Manager) Add(a *Alert) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -115,11 +119,20 @@ func (m *Manager) Add(a *Alert) bool {
 	fp := fingerprint(a)
 	if r := m.prints[fp]; r != nil && a.Time-r.last < m.window && a.Time >= r.last-m.window {
 		r.last = max(r.last, a.Time)
-		inc := r.incident.root()
-		inc.Duplicates++
-		inc.LastSeen = max(inc.LastSeen, a.LastSeen)
+		if r.incident != nil {
+			inc := r.incident.root()
+			inc.Duplicates++
+			inc.LastSeen = max(inc.LastSeen, a.LastSeen)
+		}
 		m.dups++
 		return false
+	}
+	if a.Shadow {
+		m.prints[fp] = &printRec{last: a.Time}
+		m.shadow++
+		a.Incident = ""
+		m.opts.Out(a, nil)
+		return true
 	}
 	inc := m.group(a)
 	m.prints[fp] = &printRec{last: a.Time, incident: inc}
@@ -227,6 +240,9 @@ func (m *Manager) tidy() {
 
 func fingerprint(a *Alert) string {
 	var b strings.Builder
+	if a.Shadow {
+		b.WriteString("shadow\x00") // a shadow repeat never hides a raised alert
+	}
 	b.WriteString(a.Tenant)
 	b.WriteByte(0)
 	b.WriteString(a.Detector)

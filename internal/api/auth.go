@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -15,11 +14,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/vigil-project/vigil/internal/api/problem"
+	"github.com/vigil-project/vigil/internal/auth"
 	"github.com/vigil-project/vigil/internal/store"
 )
 
@@ -97,12 +97,20 @@ const (
 	maxKeyTenants = 100
 )
 
-// Auth checks API keys. Keys live in the store's platform configuration;
-// Auth caches them for keyCacheTTL and reloads on a miss at most once a
-// second. It notes each key's last use in memory and writes those times
-// at most once a minute, never on every request.
+// AuthStore is what Auth needs of the store: the platform configuration
+// (keys, users, sessions) and the audit log.
+type AuthStore interface {
+	store.Config
+	AppendAudit(ctx context.Context, scope store.Scope, e store.AuditEntry) (store.AuditEntry, error)
+}
+
+// Auth checks API keys and sessions. Keys live in the store's platform
+// configuration; Auth caches them for keyCacheTTL and reloads on a miss at
+// most once a second. It notes each key's last use in memory and writes
+// those times at most once a minute, never on every request. Users and
+// sessions are kept the same way (users.go, sessions.go).
 type Auth struct {
-	st     store.Config
+	st     AuthStore
 	now    func() time.Time
 	mu     sync.Mutex
 	keys   map[string]Key
@@ -113,11 +121,31 @@ type Auth struct {
 	dirty    bool
 	flushed  time.Time
 	flushing bool
+
+	set      atomic.Pointer[settings] // limits and lifetimes, replaced whole by Configure
+	m        *authMetrics
+	umu      sync.Mutex
+	users    map[string]User // by name
+	uloaded  time.Time
+	smu      sync.Mutex
+	sessions map[string]*cachedSession // by store key
 }
 
-// NewAuth returns an Auth over the store's keys.
-func NewAuth(st store.Config) *Auth {
-	return &Auth{st: st, now: time.Now, used: map[string]int64{}}
+// NewAuth returns an Auth over the store's keys, users and sessions, with
+// the default limits (see Configure).
+func NewAuth(st AuthStore) *Auth {
+	a := &Auth{st: st, now: time.Now, used: map[string]int64{}, m: newAuthMetrics(), sessions: map[string]*cachedSession{}}
+	if err := a.Configure(auth.Config{}); err != nil {
+		panic(err) // the defaults are fixed; TestConfig checks them
+	}
+	return a
+}
+
+// clock is a.now read under the lock that tests change it under.
+func (a *Auth) clock() time.Time {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.now()
 }
 
 // Bootstrap creates the first admin key when the store has none and returns
@@ -152,22 +180,33 @@ func checkKey(roleName string, tenants []string, name string) ([]string, error) 
 	if _, ok := roleNames[roleName]; !ok {
 		return nil, bad("role", "role %q: want admin, analyst, viewer, ingest or gate", roleName)
 	}
-	if len(tenants) == 0 {
-		return nil, bad("tenants", "name the tenants the key may act on, or * for every tenant")
-	}
-	if len(tenants) > maxKeyTenants {
-		return nil, bad("tenants", "%d tenants: a key lists at most %d (or * for every tenant)", len(tenants), maxKeyTenants)
-	}
-	for _, t := range tenants {
-		if t != "*" && !store.ValidTenant(t) {
-			return nil, bad("tenants", "tenant %q is not a tenant name: use 1 to 64 letters, digits, '.', '_' or '-', or *", t)
-		}
-	}
-	if slices.Contains(tenants, "*") && len(tenants) > 1 {
-		return nil, bad("tenants", "* already means every tenant: give it alone")
+	out, err := checkTenants(tenants, "key")
+	if err != nil {
+		return nil, err
 	}
 	if len(name) > maxKeyName || !utf8.ValidString(name) || strings.ContainsFunc(name, unicode.IsControl) {
 		return nil, bad("name", "name: at most %d bytes of text, no control characters", maxKeyName)
+	}
+	return out, nil
+}
+
+// checkTenants validates the tenants of a key or user (what) and returns
+// them sorted and without repeats.
+func checkTenants(tenants []string, what string) ([]string, error) {
+	bad := func(format string, args ...any) error { return &keyError{"tenants", fmt.Sprintf(format, args...)} }
+	if len(tenants) == 0 {
+		return nil, bad("name the tenants the %s may act on, or * for every tenant", what)
+	}
+	if len(tenants) > maxKeyTenants {
+		return nil, bad("%d tenants: a %s lists at most %d (or * for every tenant)", len(tenants), what, maxKeyTenants)
+	}
+	for _, t := range tenants {
+		if t != "*" && !store.ValidTenant(t) {
+			return nil, bad("tenant %q is not a tenant name: use 1 to 64 letters, digits, '.', '_' or '-', or *", t)
+		}
+	}
+	if slices.Contains(tenants, "*") && len(tenants) > 1 {
+		return nil, bad("* already means every tenant: give it alone")
 	}
 	out := slices.Clone(tenants)
 	slices.Sort(out)
@@ -357,66 +396,6 @@ func (a *Auth) FlushUsed(ctx context.Context) error {
 		a.mu.Unlock()
 	}
 	return err
-}
-
-type ctxKey struct{}
-
-// principal is the authenticated caller.
-type principal struct {
-	keyID   string
-	name    string
-	role    role
-	tenants []string // as the key lists them; ["*"] for every tenant
-	scope   store.Scope
-}
-
-func callerOf(r *http.Request) principal {
-	p, _ := r.Context().Value(ctxKey{}).(principal)
-	return p
-}
-
-// require wraps h so it runs only for a key whose role allows need.
-func (a *Auth) require(need role, h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := a.authenticate(r)
-		if err != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="vigil"`)
-			problem.Write(w, err)
-			return
-		}
-		if !p.role.allows(need) {
-			problem.Write(w, problem.New(problem.Forbidden, "a %s key may not %s %s: it needs the %s role", p.role, r.Method, r.URL.Path, need))
-			return
-		}
-		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, p)))
-	})
-}
-
-func (a *Auth) authenticate(r *http.Request) (principal, *problem.Error) {
-	h := r.Header.Get("Authorization")
-	token, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok || token == "" {
-		return principal{}, problem.New(problem.Unauthenticated, "send an API key as Authorization: Bearer vgl_…")
-	}
-	rest, ok := strings.CutPrefix(token, "vgl_")
-	id, secret, ok2 := strings.Cut(rest, "_")
-	if !ok || !ok2 || len(id) != 16 || len(token) > 128 {
-		return principal{}, problem.New(problem.Unauthenticated, "the API key is malformed")
-	}
-	k, found := a.lookup(r.Context(), id)
-	sum := sha256.Sum256([]byte(secret))
-	want, _ := hex.DecodeString(k.Hash)
-	if !found || subtle.ConstantTimeCompare(sum[:], want) != 1 {
-		return principal{}, problem.New(problem.Unauthenticated, "the API key is not valid (unknown, revoked or wrong)")
-	}
-	p := principal{keyID: id, name: k.Name, role: roleNames[k.Role], tenants: k.Tenants}
-	if slices.Contains(k.Tenants, "*") {
-		p.scope = store.AllTenants()
-	} else {
-		p.scope = store.TenantScope(k.Tenants...)
-	}
-	a.touch(r.Context(), id)
-	return p, nil
 }
 
 func (a *Auth) lookup(ctx context.Context, id string) (Key, bool) {

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"slices"
 	"sort"
@@ -37,10 +36,14 @@ type (
 		Secret string  `json:"secret"` // the whole key, shown this once: only its hash is kept
 	}
 	meJSON struct {
-		KeyID   string   `json:"key_id"`
+		Via     string   `json:"via"`              // "key" or "session"
+		KeyID   string   `json:"key_id,omitempty"` // with a key
+		User    string   `json:"user,omitempty"`   // with a session
 		Name    string   `json:"name"`
 		Role    string   `json:"role"`
 		Tenants []string `json:"tenants"`
+		// Session: its CSRF token, for a page reloaded while signed in.
+		Session *meSession `json:"session,omitempty"`
 	}
 	tenantList struct {
 		Tenants []string `json:"tenants"`
@@ -65,14 +68,18 @@ func toKeyJSON(k Key, lastUsed int64) keyJSON {
 
 // manages reports whether the caller's scope covers every tenant of k: an
 // admin of some tenants sees and revokes only keys within them.
-func manages(p principal, k Key) bool {
+func manages(p principal, k Key) bool { return managesTenants(p, k.Tenants) }
+
+// managesTenants reports whether the caller's scope covers every tenant
+// of a key or user.
+func managesTenants(p principal, tenants []string) bool {
 	if p.scope.All() {
 		return true
 	}
-	if len(k.Tenants) == 0 {
+	if len(tenants) == 0 {
 		return false
 	}
-	for _, t := range k.Tenants {
+	for _, t := range tenants {
 		if t == "*" || !p.scope.Allows(t) {
 			return false
 		}
@@ -106,23 +113,12 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	p := callerOf(r)
-	for _, t := range body.Tenants {
-		if t == "*" && !p.scope.All() {
-			return &problem.Error{Code: problem.Forbidden, Field: "tenants",
-				Message: "tenants: your key is limited to " + p.scope.String() + ", so it may not create a key for every tenant: list tenants instead"}
-		}
-		if t != "*" && store.ValidTenant(t) && !p.scope.Allows(t) {
-			return &problem.Error{Code: problem.Forbidden, Field: "tenants",
-				Message: "tenants: " + t + " is outside your key's " + p.scope.String()}
-		}
-	}
-	secret, k, err := s.o.Auth.create(r.Context(), "key:"+p.keyID, body.Role, body.Tenants, body.Name)
-	var ke *keyError
-	if errors.As(err, &ke) {
-		return &problem.Error{Code: problem.InvalidParameter, Field: ke.field, Message: ke.msg}
-	}
-	if err != nil {
+	if err := withinScope(p, body.Tenants, "key"); err != nil {
 		return err
+	}
+	secret, k, err := s.o.Auth.create(r.Context(), p.actor(), body.Role, body.Tenants, body.Name)
+	if err != nil {
+		return asProblem(err)
 	}
 	return writeJSON(w, http.StatusOK, keyCreated{Key: toKeyJSON(k, 0), Secret: secret})
 }
@@ -153,7 +149,7 @@ func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) error {
 				"or nobody could manage keys any more", k.ID)
 		}
 	}
-	if err := s.o.Auth.revoke(r.Context(), "key:"+p.keyID, k, version); err != nil {
+	if err := s.o.Auth.revoke(r.Context(), p.actor(), k, version); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, toKeyJSON(k, 0))
@@ -161,10 +157,8 @@ func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) me(w http.ResponseWriter, r *http.Request) error {
 	p := callerOf(r)
-	out := meJSON{KeyID: p.keyID, Name: p.name, Role: p.role.String(), Tenants: p.tenants}
-	if out.Tenants == nil {
-		out.Tenants = []string{}
-	}
+	out := meJSON{Via: p.via(), KeyID: p.keyID, User: p.user, Name: p.name, Role: p.role.String(), Tenants: orEmpty(p.tenants),
+		Session: s.o.Auth.meSessionOf(p)}
 	return writeJSON(w, http.StatusOK, out)
 }
 

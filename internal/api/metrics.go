@@ -101,5 +101,6 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(mManager, int64(st.Alerts), "passed")
 		counter(mManager, int64(st.Duplicates), "duplicate")
 		counter(mManager, int64(st.Incidents), "incident_opened")
+		counter(mManager, int64(st.Shadow), "shadow")
 	}
 }

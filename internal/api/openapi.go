@@ -56,15 +56,22 @@ type (
 		Comment  string  `json:"comment"`
 	}
 	detectorJSON struct {
-		ID          string  `json:"id"`
-		Category    string  `json:"category"`
-		Title       string  `json:"title"`
-		Description string  `json:"description"`
-		Mode        string  `json:"mode"`                 // built-in detectors are always enabled
-		Events      int64   `json:"events"`               // events handed to it since the server started
-		Alerts      int64   `json:"alerts"`               // alerts it raised (before deduplication)
-		LastAlert   string  `json:"last_alert,omitempty"` // event time of its last alert
-		MeanNs      float64 `json:"mean_ns_per_event"`    // sampled cost of one event
+		ID          string           `json:"id"`
+		Category    string           `json:"category"`
+		Title       string           `json:"title"`
+		Description string           `json:"description"`
+		Mode        string           `json:"mode"`                   // enabled, shadow or off: for tenants without an override
+		TenantModes []tenantModeJSON `json:"tenant_modes,omitempty"` // overrides, for the caller's tenants
+		Events      int64            `json:"events"`                 // events handed to it since the server started
+		Alerts      int64            `json:"alerts"`                 // alerts it raised (before deduplication)
+		Shadow      int64            `json:"shadow_alerts"`          // alerts stored as shadow, not raised
+		OffAlerts   int64            `json:"off_alerts"`             // alerts discarded: off for their tenant
+		LastAlert   string           `json:"last_alert,omitempty"`   // event time of its last alert
+		MeanNs      float64          `json:"mean_ns_per_event"`      // sampled cost of one event
+	}
+	tenantModeJSON struct {
+		Tenant string `json:"tenant"`
+		Mode   string `json:"mode"`
 	}
 	detectorList struct {
 		Detectors        []detectorJSON   `json:"detectors"`
@@ -136,8 +143,8 @@ func (s *Server) Document() map[string]any {
 			op["requestBody"] = map[string]any{"required": true, "content": map[string]any{"application/json": map[string]any{"schema": ref(schemas, b)}}}
 		}
 		if r.role != roleNone {
-			op["security"] = []any{map[string]any{"apiKey": []any{}}}
-			op["description"] = "Needs a key with the " + r.role.String() + " role."
+			op["security"] = []any{map[string]any{"apiKey": []any{}}, map[string]any{"session": []any{}}}
+			op["description"] = "Needs a key or a user's session with the " + r.role.String() + " role; with a session, a change also needs the X-CSRF-Token header."
 		}
 		item, _ := paths[r.path].(map[string]any)
 		if item == nil {
@@ -157,7 +164,8 @@ func (s *Server) Document() map[string]any {
 			"description": "Errors carry a stable code from this catalogue: " + strings.Join(codes, ", ") + "."},
 		"paths": paths,
 		"components": map[string]any{"schemas": schemas,
-			"securitySchemes": map[string]any{"apiKey": map[string]any{"type": "http", "scheme": "bearer", "description": "vgl_… API key"}}},
+			"securitySchemes": map[string]any{"apiKey": map[string]any{"type": "http", "scheme": "bearer", "description": "vgl_… API key"},
+				"session": map[string]any{"type": "apiKey", "in": "cookie", "name": sessionCookie, "description": "a user's session, from POST /v1/session"}}},
 	}
 }
 

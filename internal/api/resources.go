@@ -12,6 +12,7 @@ import (
 
 	"github.com/vigil-project/vigil/internal/alert"
 	"github.com/vigil-project/vigil/internal/api/problem"
+	"github.com/vigil-project/vigil/internal/detect"
 	"github.com/vigil-project/vigil/internal/engine"
 	"github.com/vigil-project/vigil/internal/event"
 	"github.com/vigil-project/vigil/internal/store"
@@ -73,6 +74,22 @@ func (p *params) order() store.Order {
 	default:
 		p.bad("order", "%q is not newest or oldest", v)
 		return store.NewestFirst
+	}
+}
+
+// shadow reads ?shadow=: false (the default, the alert queue: raised
+// alerts only), true (shadow alerts only) or all.
+func (p *params) shadow() store.ShadowFilter {
+	switch v := p.q.Get("shadow"); v {
+	case "", "false":
+		return store.ShadowExclude
+	case "true":
+		return store.ShadowOnly
+	case "all":
+		return store.ShadowAny
+	default:
+		p.bad("shadow", "%q is not false, true or all", v)
+		return store.ShadowExclude
 	}
 }
 
@@ -153,6 +170,7 @@ type alertJSON struct {
 	Evidence    []event.Ref    `json:"evidence"`
 	Mappings    alert.Mappings `json:"mappings"`
 	Incident    string         `json:"incident,omitempty"`
+	Shadow      bool           `json:"shadow,omitempty"` // stored by a detector in shadow mode, not raised
 	Status      string         `json:"status"`
 	Assignee    string         `json:"assignee,omitempty"`
 	Created     string         `json:"created"`
@@ -165,7 +183,7 @@ func toAlertJSON(a store.Alert) alertJSON {
 	return alertJSON{ID: a.ID, Time: ts(a.Time), FirstSeen: ts(a.FirstSeen), LastSeen: ts(a.LastSeen), Tenant: a.Tenant,
 		Category: a.Category.String(), Severity: a.Severity.String(), Detector: a.Detector, Title: a.Title,
 		Explanation: a.Explanation, Entities: a.Entities, Evidence: a.Evidence, Mappings: a.Mappings, Incident: a.Incident,
-		Status: a.Status.String(), Assignee: a.Assignee, Created: ts(a.Created), Updated: ts(a.Updated)}
+		Shadow: a.Shadow, Status: a.Status.String(), Assignee: a.Assignee, Created: ts(a.Created), Updated: ts(a.Updated)}
 }
 
 func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) error {
@@ -173,7 +191,7 @@ func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) error {
 	sc := scope(r, p)
 	q := store.AlertQuery{Category: p.category(), MinSeverity: p.severity(), Statuses: p.statuses(),
 		Detector: p.str("detector", 128), Entity: p.entity(), From: p.time("from"), To: p.time("to"),
-		Order: p.order(), Limit: p.int("limit"), Cursor: p.str("cursor", 512)}
+		Shadow: p.shadow(), Order: p.order(), Limit: p.int("limit"), Cursor: p.str("cursor", 512)}
 	if p.err != nil {
 		return p.err
 	}
@@ -221,7 +239,7 @@ func (s *Server) updateAlert(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	detail, _ := json.Marshal(body)
-	c.Audit = &store.AuditEntry{Time: time.Now().UnixNano(), Actor: "key:" + who.keyID, Action: "alert.update", Tenant: cur.Tenant, Target: c.ID, Detail: detail}
+	c.Audit = &store.AuditEntry{Time: time.Now().UnixNano(), Actor: who.actor(), Action: "alert.update", Tenant: cur.Tenant, Target: c.ID, Detail: detail}
 	a, err := s.o.Store.UpdateAlert(r.Context(), who.scope, c)
 	if err != nil {
 		return err
@@ -365,7 +383,7 @@ func (s *Server) updateIncident(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	who := callerOf(r)
-	c := store.IncidentChange{ID: r.PathValue("id"), Actor: "key:" + who.keyID, Assignee: body.Assignee, Comment: body.Comment}
+	c := store.IncidentChange{ID: r.PathValue("id"), Actor: who.actor(), Assignee: body.Assignee, Comment: body.Comment}
 	if body.Status != nil {
 		st, ok := store.ParseStatus(*body.Status)
 		if !ok {
@@ -512,15 +530,18 @@ func (s *Server) detectors(w http.ResponseWriter, r *http.Request) error {
 	}
 	stats := engine.SumDetectorStats(per)
 	for n, i := range s.o.Engine.Detectors() {
-		d := detectorJSON{ID: i.ID, Category: i.Category.String(), Title: i.Title, Description: i.Description, Mode: "enabled"}
+		d := s.detectorOf(r, i)
 		if n < len(stats) {
 			st := stats[n]
-			d.Events, d.Alerts, d.MeanNs = st.Calls, st.Alerts, st.MeanNs()
+			d.Events, d.Alerts, d.Shadow, d.OffAlerts, d.MeanNs = st.Calls, st.Alerts, st.Shadow, st.Off, st.MeanNs()
 			if st.LastAlert != 0 {
 				d.LastAlert = ts(st.LastAlert)
 			}
 		}
 		out.Detectors = append(out.Detectors, d)
+	}
+	for _, i := range s.o.Off {
+		out.Detectors = append(out.Detectors, s.detectorOf(r, i))
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
@@ -529,4 +550,18 @@ func (s *Server) stats(w http.ResponseWriter, _ *http.Request) error {
 	st := s.o.Engine.Stats()
 	return writeJSON(w, http.StatusOK, statsJSON{EventsReceived: st.Received, EventsDuplicate: st.Duplicates, EventsLate: st.Late,
 		AlertsByCategory: st.Alerts, ProcessingLag: s.o.Processor.Lag()})
+}
+
+// detectorOf describes a detector with its modes: the default, and the
+// overrides of the tenants the caller may see.
+func (s *Server) detectorOf(r *http.Request, i detect.Info) detectorJSON {
+	d := detectorJSON{ID: i.ID, Category: i.Category.String(), Title: i.Title, Description: i.Description,
+		Mode: s.o.Modes.Default(i.ID).String()}
+	sc := callerOf(r).scope
+	for _, o := range s.o.Modes.Overrides(i.ID) {
+		if sc.Allows(o.Tenant) {
+			d.TenantModes = append(d.TenantModes, tenantModeJSON{Tenant: o.Tenant, Mode: o.Mode.String()})
+		}
+	}
+	return d
 }

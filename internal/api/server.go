@@ -13,12 +13,16 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/vigil-project/vigil/internal/alert"
 	"github.com/vigil-project/vigil/internal/api/live"
 	"github.com/vigil-project/vigil/internal/api/problem"
 	"github.com/vigil-project/vigil/internal/console"
+	"github.com/vigil-project/vigil/internal/detect"
 	"github.com/vigil-project/vigil/internal/engine"
 	"github.com/vigil-project/vigil/internal/gate"
+	"github.com/vigil-project/vigil/internal/pseudo"
 	"github.com/vigil-project/vigil/internal/rules"
+	"github.com/vigil-project/vigil/internal/sink"
 	"github.com/vigil-project/vigil/internal/store"
 )
 
@@ -45,8 +49,20 @@ type Options struct {
 	Gate  *gate.Gate // POST /v1/gate, GET /v1/gate/decisions; nil answers 503
 	// Live feeds GET /v1/alerts/stream (fed by the processor's OnAlert;
 	// closed when the server shuts down); nil answers 503.
-	Live   *live.Broadcaster
+	Live *live.Broadcaster
+	// Sinks are the outbound alert sinks (GET /v1/sinks); nil: none.
+	Sinks *sink.Set
+	// Modes and Off describe the detectors' modes for GET /v1/detectors:
+	// shadow or off per tenant, and the built-in detectors off for every
+	// tenant (not in the engine). Nil: every detector is enabled.
+	Modes  *alert.Modes
+	Off    []detect.Info
 	Logger *slog.Logger
+
+	// Privacy pseudonymises (POST /v1/pseudonymise, the gate's requests),
+	// re-identifies and erases (docs/privacy.md); nil: pseudonymisation
+	// is off, erasure still works on values as they are.
+	Privacy *pseudo.Pseudonymiser
 }
 
 // Server routes the API.
@@ -93,7 +109,7 @@ type route struct {
 
 func (s *Server) routes() []route {
 	hf := func(f func(http.ResponseWriter, *http.Request) error) http.Handler { return s.handle(f) }
-	list := []string{"tenant", "category", "severity", "status", "detector", "kind", "entity", "from", "to", "order", "limit", "cursor"}
+	list := []string{"tenant", "category", "severity", "status", "detector", "kind", "entity", "from", "to", "shadow", "order", "limit", "cursor"}
 	return []route{
 		{"GET", "/v1/health", roleNone, hf(s.health), doc{summary: "Liveness: the process answers.", resp: status{}}},
 		{"GET", "/v1/ready", roleNone, hf(s.ready), doc{summary: "Readiness: the store answers and detection has caught up with the archive.", resp: status{}}},
@@ -101,7 +117,8 @@ func (s *Server) routes() []route {
 		{"GET", "/metrics", roleNone, s.o.Metrics, doc{summary: "Prometheus metrics (text exposition format)."}},
 		{"POST", "/v1/events", roleIngest, s.o.Ingest, doc{summary: "Ingest events: CloudEvents structured, batch or binary mode, or NDJSON; gzip allowed. Answers after the events are durable.", resp: ingestResult{}, body: "events"}},
 		{"GET", "/v1/events", roleViewer, hf(s.searchEvents), doc{summary: "Search the event archive: a timeline of a vehicle, account, device, IP or client.", query: []string{"tenant", "kind", "value", "type", "from", "to", "order", "limit", "cursor"}, resp: eventPage{}}},
-		{"GET", "/v1/alerts", roleViewer, hf(s.listAlerts), doc{summary: "List alerts, filtered, newest first, with cursor pagination.", query: list, resp: alertPage{}}},
+		{"GET", "/v1/alerts", roleViewer, hf(s.listAlerts), doc{summary: "List alerts, filtered, newest first, with cursor pagination. " +
+			"Shadow alerts (detectors in shadow mode, shadow rules) are left out unless shadow=true (only them) or shadow=all.", query: list, resp: alertPage{}}},
 		{"GET", "/v1/alerts/stream", roleViewer, hf(s.alertStream), doc{summary: "Live alerts as Server-Sent Events (text/event-stream, not JSON): " +
 			"an `alert` event whose data is the JSON of GET /v1/alerts/{id} for each new alert of the key's tenants that the filters admit, " +
 			"a comment every 15 s when idle, and a last `overflow` event when the client fell too far behind (read GET /v1/alerts, then reconnect). " +
@@ -115,12 +132,29 @@ func (s *Server) routes() []route {
 		{"GET", "/v1/vehicles/{id}", roleViewer, hf(s.vehicle), doc{summary: "A vehicle's digital twin as detection sees it now.", query: []string{"tenant"}, resp: vehicleJSON{}}},
 		{"GET", "/v1/detectors", roleViewer, hf(s.detectors), doc{summary: "The detectors and the alerts raised by category.", resp: detectorList{}}},
 		{"GET", "/v1/stats", roleViewer, hf(s.stats), doc{summary: "Counters for dashboards.", resp: statsJSON{}}},
+		{"GET", "/v1/sinks", roleAdmin, hf(s.sinks), doc{summary: "The outbound alert sinks with their target (secrets redacted), filter and delivery status since the server started. " +
+			"An admin of some tenants sees the sinks whose filter names only tenants of theirs.", resp: sinkList{}}},
 		{"GET", "/v1/keys", roleAdmin, hf(s.listKeys), doc{summary: "The API keys within the caller's tenants, newest first: never their secret or its hash.", resp: keyList{}}},
 		{"POST", "/v1/keys", roleAdmin, hf(s.createKey), doc{summary: "Create an API key (audited). The answer holds its secret, shown this once: only its hash is stored.", resp: keyCreated{}, body: keyCreate{}}},
 		{"DELETE", "/v1/keys/{id}", roleAdmin, hf(s.revokeKey), doc{summary: "Revoke an API key (audited): it stops working at once. The last admin key for every tenant cannot be revoked.", resp: keyJSON{}}},
-		{"GET", "/v1/me", roleAny, hf(s.me), doc{summary: "The caller's own key: id, name, role and tenants.", resp: meJSON{}}},
+		{"GET", "/v1/me", roleAny, hf(s.me), doc{summary: "The caller: how it authenticated (key or session), its key id or user, name, role and tenants; with a session, the session's CSRF token and end.", resp: meJSON{}}},
+		{"POST", "/v1/me/password", roleAny, hf(s.changePassword), doc{summary: "Change your own password (a user signed in with a session; needs the current one, audited). Every session of the user ends; the answer sets a new session cookie and holds its CSRF token.", resp: sessionJSON{}, body: passwordChange{}}},
+		{"POST", "/v1/session", roleNone, hf(s.signIn), doc{summary: "Sign in with a user name and password: sets the vigil_session cookie (HttpOnly, Secure, SameSite=Strict) and answers the CSRF token to send as X-CSRF-Token with every change. " +
+			"Refused with 429 and Retry-After beyond the client address's rate or while the user name is locked after repeated failures (docs/auth.md).", resp: sessionJSON{}, body: sessionCreate{}}},
+		{"DELETE", "/v1/session", roleAny, hf(s.signOut), doc{summary: "Sign out: the session ends at once and its cookie is cleared (audited).", resp: signedOut{}}},
+		{"GET", "/v1/users", roleAdmin, hf(s.listUsers), doc{summary: "The users within the caller's tenants, by name: never their password hash.", resp: userList{}}},
+		{"POST", "/v1/users", roleAdmin, hf(s.createUser), doc{summary: "Create a user who signs in with a password (audited). Roles: admin, analyst, viewer; the password must pass the policy (docs/auth.md).", resp: userJSON{}, body: userCreate{}}},
+		{"PATCH", "/v1/users/{name}", roleAdmin, hf(s.patchUser), doc{summary: "Change a user's role, tenants or disabled flag, or reset the password (audited). Disabling or a new password ends the user's sessions. The only enabled admin user for every tenant cannot be demoted or disabled.", resp: userJSON{}, body: userPatch{}}},
+		{"DELETE", "/v1/users/{name}", roleAdmin, hf(s.deleteUser), doc{summary: "Delete a user (audited): the user's sessions end at once. The only enabled admin user for every tenant cannot be deleted.", resp: userJSON{}}},
 		{"GET", "/v1/tenants", roleViewer, hf(s.tenants), doc{summary: "The tenants the caller may see.", resp: tenantList{}}},
-		{"POST", "/v1/gate", roleGate, s.o.Gate.DecideHandler(), doc{summary: "Command gate: may this remote command go to the vehicle now? Answers allow, deny or step_up with reasons (docs/gate.md).", resp: gate.Decision{}, body: gate.CommandRequest{}}},
+		{"POST", "/v1/pseudonymise", roleAnalyst, hf(s.pseudonymise), doc{summary: "What a value (a VIN, an account, an e-mail address, an IP or an IP prefix, …) is stored as in the tenant: " +
+			"its pseudonym when the tenant pseudonymises its kind, else itself; search events and alerts with it (audited, docs/privacy.md).", resp: pseudonymJSON{}, body: pseudonymiseBody{}}},
+		{"POST", "/v1/reidentify", roleAdmin, hf(s.reidentify), doc{summary: "The original value behind a pseudonym, from the re-identification vault. A reason is required; every call is audited " +
+			"(the audit entry names the pseudonym and the reason, never the value). 409 when the vault is off.", resp: reidentified{}, body: reidentifyBody{}}},
+		{"POST", "/v1/erasure", roleAdmin, hf(s.erase), doc{summary: "Erase one data subject of a tenant: every archived event, alert and incident naming the value or its pseudonym, " +
+			"and its vault entry (so the pseudonym can no longer be re-identified). A reason is required; audited with the counts, never the value.", resp: erasureJSON{}, body: erasureBody{}}},
+		{"POST", "/v1/gate", roleGate, s.gateDecide(), doc{summary: "Command gate: may this remote command go to the vehicle now? Answers allow, deny or step_up with reasons (docs/gate.md). " +
+			"With pseudonymisation on, the request's identities are pseudonymised before the gate reads them.", resp: gate.Decision{}, body: gate.CommandRequest{}}},
 		{"GET", "/v1/gate/decisions", roleAnalyst, s.o.Gate.DecisionsHandler(), doc{summary: "The command gate's recent decisions, newest first.", query: []string{"tenant", "vehicle", "account", "decision", "limit"}, resp: gate.DecisionList{}}},
 	}
 }

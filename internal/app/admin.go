@@ -1,15 +1,23 @@
 package app
 
 import (
+	"bufio"
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/vigil-project/vigil/internal/api"
+	"github.com/vigil-project/vigil/internal/auth"
+	"github.com/vigil-project/vigil/internal/config"
 	"github.com/vigil-project/vigil/internal/store"
 )
 
@@ -108,4 +116,91 @@ func runKeys(ctx context.Context, args []string, s stdio) error {
 	fmt.Fprintf(s.out, "%s\n", secret)
 	fmt.Fprintf(s.err, "key %s created: role %s, tenants %s. It is shown this once.\n", k.ID, k.Role, strings.Join(k.Tenants, ","))
 	return nil
+}
+
+func runUsers(ctx context.Context, args []string, s stdio) error {
+	if len(args) == 0 || args[0] != "create" {
+		fmt.Fprintln(s.err, "Usage: vigil users create --name NAME --role ROLE --tenants a,b|* [--data-dir DIR | --postgres DSN] < password\n\n"+
+			"Creates a user who signs in to the console with a password. Roles: admin, analyst, viewer. Further users are\n"+
+			"managed on the console's Settings page or with the /v1/users API.")
+		return fmt.Errorf("%w: name a users command: create", errUsage)
+	}
+	fs := newFlags("users create", "Creates a user who signs in to the console with a password, read from standard input: typed without\n"+
+		"echo, twice, when it is a terminal; otherwise its first line (printf '%s\\n' \"$PW\" | vigil users create …).\n"+
+		"The password must have 12 to 256 characters, not be the user name nor a common password.", s.err)
+	o := storeFlags(fs)
+	name := fs.String("name", "", "the user name: letters, digits, '.', '_', '-', '@', '+' (an e-mail address works)")
+	role := fs.String("role", "", "admin, analyst or viewer")
+	tenants := fs.String("tenants", "", "comma-separated tenants the user may act on, or * for every tenant")
+	cfgPath := fs.String("config", "", "the server's configuration file, for its auth.password_hash cost (else the default)")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	if *name == "" || *role == "" || *tenants == "" {
+		return fmt.Errorf("%w: --name, --role and --tenants are required", errUsage)
+	}
+	var ac auth.Config
+	if *cfgPath != "" {
+		c, err := config.Load(*cfgPath)
+		if err != nil {
+			return err
+		}
+		ac = c.Auth
+	}
+	password, err := readPassword(s, *name)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, *o)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	a := api.NewAuth(st)
+	if err := a.Configure(ac); err != nil {
+		return err
+	}
+	u, err := a.CreateUser(ctx, *name, *role, strings.Split(*tenants, ","), password)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(s.err, "user %s created: role %s, tenants %s. Sign in to the console with it.\n", u.Name, u.Role, strings.Join(u.Tenants, ","))
+	return nil
+}
+
+// readPassword reads a new password from standard input: from a terminal
+// without echo, twice; otherwise the first line.
+func readPassword(s stdio, name string) (string, error) {
+	if f, ok := s.in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		read := func(prompt string) ([]byte, error) {
+			fmt.Fprint(s.err, prompt)
+			b, err := term.ReadPassword(int(f.Fd()))
+			fmt.Fprintln(s.err)
+			return b, err
+		}
+		p1, err := read("Password for " + name + ": ")
+		if err != nil {
+			return "", fmt.Errorf("reading the password: %w", err)
+		}
+		p2, err := read("The same again: ")
+		if err != nil {
+			return "", fmt.Errorf("reading the password: %w", err)
+		}
+		if string(p1) != string(p2) {
+			return "", errors.New("the two passwords differ: nothing was created")
+		}
+		return string(p1), nil
+	}
+	line, err := bufio.NewReader(io.LimitReader(s.in, auth.MaxPasswordBytes+2)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("reading the password from standard input: %w", err)
+	}
+	line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
+	switch {
+	case line == "":
+		return "", fmt.Errorf("%w: no password on standard input: type it at the prompt, or pipe it in as the first line", errUsage)
+	case len(line) > auth.MaxPasswordBytes:
+		return "", fmt.Errorf("the password on standard input is longer than %d bytes", auth.MaxPasswordBytes)
+	}
+	return line, nil
 }

@@ -33,12 +33,14 @@ func commands() map[string]subcommand {
 		"bench":        {"measure throughput, latency and memory of the engine", runBench},
 		"audit":        {"verify or export the tamper-evident audit log", runAudit},
 		"keys":         {"create API keys (shown once, stored hashed)", runKeys},
+		"users":        {"create users who sign in to the console with a password", runUsers},
 		"check-config": {"load a configuration file and report the first problem", runCheckConfig},
 		"demo":         {"a first look: the server plus a simulated fleet under attack streaming into it", runDemo},
 		"rules":        {"test, lint and list user rules (YAML)", runRules},
 		"serve":        {"run the service: HTTP ingest, durable store, detection, REST API", runServe},
 		"eval":         {"score the detectors against simulated attacks: recall, precision, delay, false alarms", runEval},
 		"detectors":    {"list the built-in detectors", runDetectors},
+		"privacy":      {"pseudonymisation: make a key, pseudonymise values for rules, erase a data subject", runPrivacy},
 		"version": {"print the version", func(_ context.Context, _ []string, s stdio) error {
 			_, err := fmt.Fprintln(s.out, "vigil", Version)
 			return err

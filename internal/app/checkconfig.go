@@ -35,6 +35,18 @@ func runCheckConfig(_ context.Context, args []string, s stdio) error {
 	if err != nil {
 		return err
 	}
+	sinks, err := newSinks(cfg, nil) // reads each sink's secret and TLS files; connects nowhere
+	if err != nil {
+		return err
+	}
+	sinks.Close()
+	privOpts, err := privacyOptions(cfg, ref, nil) // reads the key file
+	if err != nil {
+		return err
+	}
+	if _, err := privacyReference(ref, privOpts); err != nil {
+		return err
+	}
 	fmt.Fprintf(s.out, "%s: ok\n", *path)
 	builtins := len(ds.all)
 	if ds.rules != nil {
@@ -45,7 +57,17 @@ func runCheckConfig(_ context.Context, args []string, s stdio) error {
 		fmt.Fprintf(s.out, ", rules: %d", len(ds.set.Rules()))
 	}
 	fmt.Fprintln(s.out)
+	if n := sinks.Len(); n > 0 {
+		fmt.Fprintf(s.out, "  sinks: %d\n", n)
+	}
+	if len(ds.off) > 0 {
+		fmt.Fprintf(s.out, "  detectors off: %d\n", len(ds.off))
+	}
 	fmt.Fprintf(s.out, "  directory: %v, cells: %v, firmware keys: %d, releases: %d\n",
 		ref.Directory != nil, ref.Cells != nil, len(ref.TrustedKeys), len(ref.Releases))
+	if privOpts != nil {
+		fmt.Fprintf(s.out, "  privacy: pseudonymisation %v, vault %v, location decimals %d\n",
+			cfg.Privacy.Pseudonymises(), cfg.Privacy.Vault, cfg.Privacy.LocationDecimals)
+	}
 	return nil
 }

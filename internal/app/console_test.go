@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
@@ -264,18 +265,23 @@ func TestConsole(t *testing.T) {
 
 	b := newBrowser(t, shots)
 
-	// Sign in: a wrong key is refused with a clear message, the right one
-	// opens the overview.
-	b.do("open the console", chromedp.Navigate(base+"/"), chromedp.WaitVisible("#key"))
-	b.do("wrong key", chromedp.SendKeys("#key", "vgl_0123456789abcdef_notTheRightSecretAtAll"), chromedp.Click("button[type=submit]"))
+	// Sign in with a password: a wrong one is refused with a clear
+	// message, the right one opens the overview. The analyst works the
+	// whole test through the session cookie and its CSRF token.
+	if _, err := ts.srv.auth.CreateUser(context.Background(), "ana", "analyst", []string{"*"}, consolePassword); err != nil {
+		t.Fatal(err)
+	}
+	b.do("open the console", chromedp.Navigate(base+"/"), chromedp.WaitVisible("#user"))
+	b.do("wrong password", chromedp.SendKeys("#user", "ana"), chromedp.SendKeys("#password", "not the password at all"), chromedp.Click("#signin-submit"))
 	b.waitJS("the sign-in error", `!document.getElementById('signin-error').hidden`)
-	if msg := b.eval(`document.getElementById('signin-error').textContent`); !strings.Contains(msg, "does not know this key") {
+	if msg := b.eval(`document.getElementById('signin-error').textContent`); !strings.Contains(msg, "user name or the password is wrong") {
 		t.Errorf("sign-in error: %q", msg)
 	}
 	b.shot("01-signin-error")
-	b.eval(`document.getElementById('key').value = ''`)
-	b.do("sign in", chromedp.SendKeys("#key", analyst), chromedp.Click("button[type=submit]"))
+	b.eval(`document.getElementById('password').value = ''`)
+	b.do("sign in", chromedp.SendKeys("#password", consolePassword), chromedp.Click("#signin-submit"))
 	b.waitJS("the overview", `location.hash === '#/overview' && document.querySelectorAll('.stat').length >= 5 && !!document.querySelector('ol.top-ents li')`)
+	b.sessionCookie() // set, with its flags, on plain http://127.0.0.1
 	b.waitJS("the ingest counter", `document.querySelector('.stat-v').textContent !== '0'`)
 	b.shot("02-overview")
 
@@ -360,7 +366,7 @@ func TestConsole(t *testing.T) {
 	b.do("detectors", chromedp.Click(`#nav a[href="#/detectors"]`))
 	b.waitJS("the detector table", `document.querySelectorAll('main tbody tr').length > 5`)
 	// Each detector shows the events it saw; some alerted and say when; the rules are listed with their cost.
-	b.waitJS("detector counters", `(() => { const t = [...document.querySelectorAll('main table')].find((t) => t.caption?.textContent === 'Built-in detectors'); return !!t && [...t.tBodies[0].rows].some((tr) => tr.cells.length >= 8 && tr.cells[4].textContent !== '0' && !tr.cells[6].textContent.includes('never')); })()`)
+	b.waitJS("detector counters", `(() => { const t = [...document.querySelectorAll('main table')].find((t) => t.caption?.textContent === 'Built-in detectors'); return !!t && [...t.tBodies[0].rows].some((tr) => tr.cells.length >= 8 && tr.cells[4].textContent !== '0' && !tr.cells[7].textContent.includes('never')); })()`)
 	b.waitJS("the rules table", `(() => { const t = [...document.querySelectorAll('main table')].find((t) => t.caption?.textContent === 'Rules, slowest first'); return !!t && t.tBodies[0].rows.length > 5; })()`)
 	b.shot("10-detectors")
 	b.do("incidents", chromedp.Click(`#nav a[href="#/incidents"]`))
@@ -397,13 +403,17 @@ func TestConsole(t *testing.T) {
 	b.waitJS("a live alert on the overview", `[...document.querySelectorAll('#latest li.fresh')].some(li => li.textContent.includes('fleet-live-2'))`)
 	b.shot("14-overview-live")
 
-	// Settings as an analyst: tenants, roles and sinks, no keys.
+	// Settings as an analyst: tenants, roles and sinks, no keys nor
+	// users, the form to change the password.
 	b.do("settings", chromedp.Click(`#nav a[href="#/settings"]`))
 	b.waitJS("the settings", `document.querySelectorAll('.tenant-list li').length > 0 && document.querySelectorAll('table.roles tbody tr').length === 5`)
-	if b.eval(`String(!!document.getElementById('keys'))`) != "false" {
-		t.Error("an analyst sees the API keys section")
+	if b.eval(`String(!!document.getElementById('keys') || !!document.getElementById('users'))`) != "false" {
+		t.Error("an analyst sees the API keys or users section")
 	}
-	if s := b.eval(`document.querySelector('[aria-labelledby="h-sinks"]').textContent`); !strings.Contains(s, "no outbound sinks") {
+	if b.eval(`String(!!document.getElementById('pw-current'))`) != "true" {
+		t.Error("a signed-in user has no form to change the password")
+	}
+	if s := b.eval(`document.querySelector('[aria-labelledby="h-sinks"]').textContent`); !strings.Contains(s, "Only an admin sees the outbound sinks") {
 		t.Errorf("the sinks section says %q", s)
 	}
 	b.shot("15-settings-analyst")
@@ -466,13 +476,58 @@ func TestConsole(t *testing.T) {
 	}
 }
 
-// signIn signs out (when signed in) and in again with key.
+// signIn signs out (when signed in) and in again with an API key.
 func (b *browser) signIn(key string) {
 	b.t.Helper()
-	b.eval(`(() => { const s = document.getElementById('signout'); if (!s.hidden) s.click(); return ''; })()`)
-	b.waitJS("the sign-in page", `location.hash.startsWith('#/signin') && !!document.getElementById('key')`)
-	b.do("sign in", chromedp.SendKeys("#key", key), chromedp.Click("button[type=submit]"))
+	b.signOut()
+	b.do("open the key form", chromedp.Click("#key-signin summary"))
+	b.do("sign in", chromedp.SendKeys("#key", key), chromedp.Click("#key-submit"))
 	b.waitJS("signed in", `location.hash === '#/overview'`)
+}
+
+// signInPassword signs out (when signed in) and in again as a user.
+func (b *browser) signInPassword(user, password string) {
+	b.t.Helper()
+	b.signOut()
+	b.do("sign in", chromedp.SendKeys("#user", user), chromedp.SendKeys("#password", password), chromedp.Click("#signin-submit"))
+	b.waitJS("signed in", `location.hash === '#/overview'`)
+}
+
+func (b *browser) signOut() {
+	b.t.Helper()
+	b.eval(`(() => { const s = document.getElementById('signout'); if (!s.hidden) s.click(); return ''; })()`)
+	b.waitJS("the sign-in page", `location.hash.startsWith('#/signin') && !!document.getElementById('user') && !!document.getElementById('key')`)
+}
+
+const consolePassword = "tulip lantern orbit 7"
+
+// sessionCookie returns the session cookie's value after checking that
+// chromium keeps it with its flags (Secure is accepted on
+// http://127.0.0.1, a potentially trustworthy origin) and that the page's
+// script cannot read it.
+func (b *browser) sessionCookie() string {
+	b.t.Helper()
+	cookies, err := chromedp.Call(b.ctx, network.GetCookies, network.GetCookiesParams{})
+	if err != nil {
+		b.t.Fatalf("reading the browser's cookies: %v", err)
+	}
+	for _, c := range cookies.Cookies {
+		if c.Name != "vigil_session" {
+			continue
+		}
+		if !c.Secure || !c.HTTPOnly || c.SameSite != network.CookieSameSiteStrict || c.Path != "/" || !c.Session {
+			b.t.Errorf("the session cookie's flags: secure %v, httpOnly %v, sameSite %q, path %q, session %v", c.Secure, c.HTTPOnly, c.SameSite, c.Path, c.Session)
+		}
+		if b.eval(`document.cookie`) != "" {
+			b.t.Errorf("the page's script sees cookies: %q", b.eval(`document.cookie`))
+		}
+		if k := b.eval(`sessionStorage.getItem('vigil.apiKey') || ''`); k != "" {
+			b.t.Error("an API key is kept in the tab while signed in with a password")
+		}
+		return c.Value
+	}
+	b.t.Fatalf("chromium kept no vigil_session cookie (Secure on http://127.0.0.1 refused?)\npage log:\n%s", b.log())
+	return ""
 }
 
 // attackLater is a small simulated fleet with a credential attack, two hours
@@ -555,4 +610,151 @@ func (ts *testServer) callLoose(t *testing.T, path, key string, out any) int {
 		}
 	}
 	return resp.StatusCode
+}
+
+// TestConsoleUsers drives the console's users and sessions in chromium: an
+// admin signs in with a password (the cookie is Secure on plain
+// http://127.0.0.1 and out of the script's reach), creates a user (a weak
+// password refused first), disables and enables it, resets its password,
+// deletes it, changes their own password, survives a reload, signs out,
+// and is locked out after five wrong passwords. Each step is checked
+// against the API.
+func TestConsoleUsers(t *testing.T) {
+	shots := os.Getenv("VIGIL_ARTIFACTS")
+	if shots == "" {
+		shots = t.TempDir()
+	} else if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, t.TempDir())
+	base := consoleServer(t, ts)
+	if _, err := ts.srv.auth.CreateUser(context.Background(), "root", "admin", []string{"*"}, consolePassword); err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, shots)
+	b.do("open the console", chromedp.Navigate(base+"/"), chromedp.WaitVisible("#user"))
+	b.shot("21-signin")
+	// The API key stays a second way in; a wrong key is refused clearly.
+	b.do("the key form", chromedp.Click("#key-signin summary"))
+	b.do("wrong key", chromedp.SendKeys("#key", "vgl_0123456789abcdef_notTheRightSecretAtAll"), chromedp.Click("#key-submit"))
+	b.waitJS("the key error", `!document.getElementById('key-error').hidden`)
+	if msg := b.eval(`document.getElementById('key-error').textContent`); !strings.Contains(msg, "does not know this key") {
+		t.Errorf("key sign-in error: %q", msg)
+	}
+	b.shot("21-signin-key-error")
+	b.do("sign in", chromedp.SendKeys("#user", "root"), chromedp.SendKeys("#password", consolePassword), chromedp.Click("#signin-submit"))
+	b.waitJS("the overview", `location.hash === '#/overview'`)
+	first := b.sessionCookie()
+
+	b.do("settings", chromedp.Navigate(base+"/console/#/settings"))
+	b.waitJS("the users", `!!document.querySelector('#user-table tr[data-name="root"]') && document.getElementById('h-you').textContent === 'You'`)
+
+	// A weak password is refused with the server's reason, then a good one.
+	b.do("a new user", chromedp.SendKeys("#user-name", "night.shift"), chromedp.SetValue("#user-role", "viewer"),
+		chromedp.Click("#user-scope-some"), chromedp.SendKeys("#user-tenants", "fleet-a"), chromedp.SendKeys("#user-password", "Password2024!"),
+		chromedp.Click(`//button[text()="Create user"]`))
+	b.waitJS("the refusal", `(document.querySelector('#user-feedback .error')?.textContent || '').includes('common passwords') && document.activeElement.id === 'user-password'`)
+	b.shot("22-users-weak-password")
+	b.eval(`document.getElementById('user-password').value = ''`)
+	b.do("a good password", chromedp.SendKeys("#user-password", "granite meadow falcon"), chromedp.Click(`//button[text()="Create user"]`))
+	b.waitJS("the new user listed", `!!document.querySelector('#user-table tr[data-name="night.shift"]') && !!document.querySelector('#user-feedback .ok')`)
+	b.shot("23-users-created")
+	night := ts.signIn(t, "night.shift", "granite meadow falcon")
+	if code, _ := ts.rawSession(t, "GET", "/v1/me", night, ""); code != 200 {
+		t.Fatalf("the user made in the console cannot use its session: %d", code)
+	}
+
+	// Disable: the user's session ends and sign-in is refused; enable.
+	b.do("disable", chromedp.Click(`button[aria-label="Disable night.shift"]`))
+	b.waitJS("disabled", `(document.querySelector('#user-table tr[data-name="night.shift"] .status')?.textContent) === 'disabled'`)
+	if code, _ := ts.rawSession(t, "GET", "/v1/me", night, ""); code != 401 {
+		t.Errorf("the disabled user's session answered %d, want 401", code)
+	}
+	if code := ts.signInCode(t, "night.shift", "granite meadow falcon"); code != 401 {
+		t.Errorf("a disabled user signed in: %d", code)
+	}
+	b.do("enable", chromedp.Click(`button[aria-label="Enable night.shift"]`))
+	b.waitJS("enabled", `(document.querySelector('#user-table tr[data-name="night.shift"] .status')?.textContent) === 'active'`)
+
+	// Reset the password.
+	b.do("reset", chromedp.Click(`button[aria-label="Reset the password of night.shift"]`))
+	b.waitJS("the reset form", `document.activeElement === document.querySelector('tr.reset input[type=password]')`)
+	b.do("the new password", chromedp.SendKeys(`tr.reset input[type=password]`, "a fresh set of words"))
+	b.shot("24-users-reset")
+	b.do("set it", chromedp.Click(`//button[text()="Set password"]`))
+	b.waitJS("reset", `(document.querySelector('#user-feedback .ok')?.textContent || '').includes('is reset') && !document.querySelector('tr.reset')`)
+	if code := ts.signInCode(t, "night.shift", "granite meadow falcon"); code != 401 {
+		t.Errorf("the old password still works: %d", code)
+	}
+	ts.signIn(t, "night.shift", "a fresh set of words")
+
+	// Delete, with a confirmation.
+	b.do("delete", chromedp.Click(`button[aria-label="Delete night.shift"]`))
+	b.waitJS("the confirmation", `!!document.querySelector('tr.confirm:not([hidden]) .confirm-box')`)
+	b.shot("25-users-delete-confirm")
+	b.do("confirm", chromedp.Click(`//button[text()="Delete user"]`))
+	b.waitJS("deleted", `!document.querySelector('#user-table tr[data-name="night.shift"]') && (document.querySelector('#user-feedback .ok')?.textContent || '').includes('deleted')`)
+
+	// Change my own password: the session goes on with a new cookie and
+	// token; a change right after proves the page took the new token.
+	b.do("change my password", chromedp.SendKeys("#pw-current", consolePassword), chromedp.SendKeys("#pw-new", "a brand new passphrase"),
+		chromedp.SendKeys("#pw-again", "a brand new passphrase"), chromedp.Click(`//button[text()="Change password"]`))
+	b.waitJS("changed", `!!document.querySelector('#pw-feedback .ok')`)
+	b.shot("26-password-changed")
+	second := b.sessionCookie()
+	if second == first {
+		t.Error("the session cookie did not change with the password")
+	}
+	if code, _ := ts.rawSession(t, "GET", "/v1/me", &testSession{cookie: first}, ""); code != 401 {
+		t.Errorf("the session from before the password change answered %d, want 401", code)
+	}
+	b.do("a user after the change", chromedp.SendKeys("#user-name", "after.change"), chromedp.Click("#user-scope-some"),
+		chromedp.SendKeys("#user-tenants", "fleet-b"), chromedp.SendKeys("#user-password", "granite meadow falcon"), chromedp.Click(`//button[text()="Create user"]`))
+	b.waitJS("created after the change", `!!document.querySelector('#user-table tr[data-name="after.change"]')`)
+
+	// A reload keeps the session (the cookie) and reads the token again.
+	b.do("reload", chromedp.Reload())
+	b.waitJS("still signed in", `location.hash === '#/settings' && !!document.querySelector('#user-table tr[data-name="after.change"]')`)
+	b.do("disable after a reload", chromedp.Click(`button[aria-label="Disable after.change"]`))
+	b.waitJS("disabled after a reload", `(document.querySelector('#user-table tr[data-name="after.change"] .status')?.textContent) === 'disabled'`)
+	b.do("narrow", chromedp.EmulateViewport(390, 844), chromedp.Reload())
+	b.waitJS("the users on a narrow screen", `!!document.querySelector('#user-table tr[data-name="root"]')`)
+	if w := b.eval(`String(document.documentElement.scrollWidth)`); w != "390" {
+		t.Errorf("on a 390 px screen the settings page is %s px wide", w)
+	}
+	b.shot("27-users-narrow")
+	b.do("wide", chromedp.EmulateViewport(1280, 800))
+
+	// Sign out: the session ends on the server and the cookie goes.
+	b.signOut()
+	if code, _ := ts.rawSession(t, "GET", "/v1/me", &testSession{cookie: second}, ""); code != 401 {
+		t.Errorf("the session answered %d after signing out, want 401", code)
+	}
+	if c, _ := chromedp.Call(b.ctx, network.GetCookies, network.GetCookiesParams{}); len(c.Cookies) != 0 {
+		t.Errorf("cookies left after signing out: %v", c.Cookies)
+	}
+	b.shot("28-signed-out")
+
+	// Five wrong passwords lock the name: the page says so.
+	for range 5 {
+		b.eval(`document.getElementById('password').value = ''`)
+		b.do("a wrong password", chromedp.SetValue("#user", "root"), chromedp.SendKeys("#password", "not the password at all"), chromedp.Click("#signin-submit"))
+		b.waitJS("refused", `!document.getElementById('signin-error').hidden && !document.getElementById('signin-submit').disabled`)
+	}
+	b.eval(`document.getElementById('password').value = ''`)
+	b.do("the right password, too late", chromedp.SendKeys("#password", "a brand new passphrase"), chromedp.Click("#signin-submit"))
+	b.waitJS("locked", `/locked for another/.test(document.getElementById('signin-error').textContent)`)
+	b.shot("29-signin-locked")
+
+	if p := b.problems(); len(p) > 0 {
+		t.Errorf("the page logged exceptions or CSP violations:\n%s", strings.Join(p, "\n"))
+	}
+}
+
+// signInCode tries a sign-in and returns the status.
+func (ts *testServer) signInCode(t *testing.T, user, password string) int {
+	t.Helper()
+	b, _ := json.Marshal(map[string]string{"user": user, "password": password})
+	code, _ := ts.rawWith(t, "POST", "/v1/session", string(b), func(*http.Request) {})
+	return code
 }

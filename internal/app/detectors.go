@@ -8,6 +8,7 @@ import (
 	"os"
 	"text/tabwriter"
 
+	"github.com/vigil-project/vigil/internal/alert"
 	"github.com/vigil-project/vigil/internal/config"
 	"github.com/vigil-project/vigil/internal/detect"
 	"github.com/vigil-project/vigil/internal/detect/access"
@@ -233,7 +234,8 @@ func configuredDetectors(cfg *config.Config, ref reference) ([]detect.Detector, 
 		}
 		for name, t := range cfg.Tenants {
 			for id := range t.Detectors {
-				if !perTenant[id] {
+				// A mode alone is the engine's business: any detector takes one per tenant.
+				if !perTenant[id] && cfg.TenantSettings(name, id) {
 					return nil, fmt.Errorf("config: tenants.%s.detectors.%s: this detector's settings are the same for every tenant", name, id)
 				}
 			}
@@ -269,6 +271,11 @@ type detectorSet struct {
 	all   []detect.Detector
 	rules *rules.Detector // nil without rules
 	set   *rules.RuleSet
+	// modes says which detectors are in shadow mode or off, for which
+	// tenants (engine.Options.Filter applies it); off lists the built-in
+	// detectors off for every tenant, left out of all.
+	modes *alert.Modes
+	off   []detect.Info
 }
 
 func newDetectorSet(cfg *config.Config, ref reference, srcs []rules.Source, log *slog.Logger) (*detectorSet, error) {
@@ -276,7 +283,17 @@ func newDetectorSet(cfg *config.Config, ref reference, srcs []rules.Source, log 
 	if err != nil {
 		return nil, err
 	}
-	ds := &detectorSet{all: dets}
+	ds := &detectorSet{modes: alert.NewModes(nil, nil)}
+	if cfg != nil {
+		ds.modes = alert.NewModes(cfg.DetectorModes())
+	}
+	for _, d := range dets {
+		if ds.modes.Runs(d.Info().ID) {
+			ds.all = append(ds.all, d)
+		} else {
+			ds.off = append(ds.off, d.Info())
+		}
+	}
 	if len(srcs) == 0 {
 		return ds, nil
 	}

@@ -116,6 +116,10 @@ type httpBenchReport struct {
 	DrainTime                time.Duration
 	AlertsAtStart, Received0 int64
 	AlertsAtEnd, ReceivedEnd int64
+	// The server's CPU seconds (process_cpu_seconds_total) at the start and
+	// after the drain: per event, a figure other load on the machine moves
+	// less than the rate.
+	CPUAtStart, CPUAtEnd float64
 
 	FirstError string
 }
@@ -171,7 +175,7 @@ func httpBench(ctx context.Context, base, key string, o httpBenchOptions, out io
 	gateClient := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}}
 	rep := &httpBenchReport{Events: n, Batches: len(bodies), Decisions: map[string]int64{}, LagAtEnd: -1, gateOn: o.GateRate > 0}
 	if m, err := scrapeMetrics(ctx, client, base); err == nil {
-		rep.metricsOK, rep.AlertsAtStart, rep.Received0 = true, m.alerts, m.received
+		rep.metricsOK, rep.AlertsAtStart, rep.Received0, rep.CPUAtStart = true, m.alerts, m.received, m.cpu
 	}
 
 	sendCtx, stop := context.WithCancel(ctx)
@@ -213,8 +217,29 @@ func httpBench(ctx context.Context, base, key string, o httpBenchOptions, out io
 		}
 		rep.DrainTime, rep.drainedOK = time.Since(drainStart), m.lag == 0
 		rep.AlertsAtEnd, rep.ReceivedEnd, rep.Drained = m.alerts, m.received, m.lag
+		rep.CPUAtEnd = settledCPU(ctx, client, base, m.cpu)
 	}
 	return rep, nil
+}
+
+// settledCPU waits (10s at most) until the server's CPU use falls below a
+// tenth of a core, so that work it does after detection caught up (timeline
+// entries, checkpoints, alerts) counts too, and returns its CPU seconds.
+func settledCPU(ctx context.Context, c *http.Client, base string, cpu float64) float64 {
+	const every = 250 * time.Millisecond
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end) && ctx.Err() == nil; {
+		time.Sleep(every)
+		m, err := scrapeMetrics(ctx, c, base)
+		if err != nil {
+			return cpu
+		}
+		busy := m.cpu-cpu > every.Seconds()/10
+		cpu = m.cpu
+		if !busy {
+			break
+		}
+	}
+	return cpu
 }
 
 func rateNote(rate int, what string) string {
@@ -537,7 +562,10 @@ func clipText(b []byte) string {
 
 // serverMetrics are the few numbers the bench reads from /metrics (public,
 // whatever the key's role).
-type serverMetrics struct{ lag, alerts, received int64 }
+type serverMetrics struct {
+	lag, alerts, received int64
+	cpu                   float64 // process_cpu_seconds_total
+}
 
 func scrapeMetrics(ctx context.Context, c *http.Client, base string) (serverMetrics, error) {
 	var m serverMetrics
@@ -573,6 +601,8 @@ func scrapeMetrics(ctx context.Context, c *http.Client, base string) (serverMetr
 			m.alerts += int64(v)
 		case name == `vigil_engine_events_total{outcome="received"}`:
 			m.received = int64(v)
+		case name == "process_cpu_seconds_total":
+			m.cpu = v
 		}
 	}
 	if !found {
@@ -628,6 +658,10 @@ func (r *httpBenchReport) write(w io.Writer) {
 	}
 	if r.metricsOK {
 		fmt.Fprintf(w, "  engine received %d events, alerts raised %d (before deduplication)\n", r.ReceivedEnd-r.Received0, r.AlertsAtEnd-r.AlertsAtStart)
+		if r.CPUAtEnd > r.CPUAtStart && r.Accepted > 0 {
+			fmt.Fprintf(w, "  server CPU %.1f µs per event accepted (process_cpu_seconds_total over sending and draining)\n",
+				(r.CPUAtEnd-r.CPUAtStart)*1e6/float64(r.Accepted))
+		}
 	}
 }
 

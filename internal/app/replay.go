@@ -93,6 +93,7 @@ func replay(ctx context.Context, in io.Reader, out io.Writer, o replayOptions) (
 	eng, err := engine.New(engine.Options{
 		Shards: o.Shards, Lateness: o.Lateness, DedupWindow: o.DedupWindow, BatchSize: o.BatchSize,
 		Detectors: ds.all,
+		Filter:    ds.modes.Apply, // shadow alerts come out marked "shadow": true
 		Alerts:    func(a *alert.Alert) { mgr.Add(a) },
 	})
 	if err != nil {

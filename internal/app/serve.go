@@ -26,6 +26,7 @@ import (
 	"github.com/vigil-project/vigil/internal/gate"
 	"github.com/vigil-project/vigil/internal/ingest/httpingest"
 	"github.com/vigil-project/vigil/internal/processor"
+	"github.com/vigil-project/vigil/internal/pseudo"
 	"github.com/vigil-project/vigil/internal/rules"
 	"github.com/vigil-project/vigil/internal/store"
 	"github.com/vigil-project/vigil/internal/store/sqlite"
@@ -139,6 +140,15 @@ func serve(ctx context.Context, o serveOptions) error {
 	if err != nil {
 		return err
 	}
+	// Pseudonymisation (docs/privacy.md): the reference data names people
+	// the way the pseudonymised events will.
+	privOpts, err := privacyOptions(cfg, ref, log)
+	if err != nil {
+		return err
+	}
+	if ref, err = privacyReference(ref, privOpts); err != nil {
+		return err
+	}
 	srcs, err := ruleSourcesFor(cfg, "", false)
 	if err != nil {
 		return err
@@ -158,6 +168,11 @@ func serve(ctx context.Context, o serveOptions) error {
 	defer st.Close()
 
 	auth := api.NewAuth(st)
+	if cfg != nil {
+		if err := auth.Configure(cfg.Auth); err != nil {
+			return err
+		}
+	}
 	if key, err := auth.Bootstrap(ctx); err != nil {
 		return fmt.Errorf("creating the first admin key: %w", err)
 	} else if key != "" {
@@ -185,28 +200,58 @@ func serve(ctx context.Context, o serveOptions) error {
 	eo.Detectors = dets
 	eo.Logger = log
 	eo.WallClock = true // the processor stamps arrivals with the wall clock
+	// Detectors in shadow mode store alerts without raising them.
+	eo.Filter = ds.modes.Apply
+	sinks, err := newSinks(cfg, log)
+	if err != nil {
+		return err
+	}
 
 	// New alerts go to the live streams, GET /v1/alerts/stream.
 	feed := live.New(live.Options{})
 	po := processor.Options{Store: timedStore{st, latency}, Engine: eo, Logger: log,
 		// New alerts go to live streams and, when critical, to the gate at once.
-		OnAlert: func(a store.Alert) { feed.Publish(a); gt.AlertStored(a) }}
+		// Shadow alerts reach only the sinks that ask for them.
+		OnAlert: func(a store.Alert) {
+			if !a.Shadow {
+				feed.Publish(a)
+				gt.AlertStored(a)
+			}
+			sinks.Publish(&a.Alert)
+		}}
 	if cfg != nil {
 		po.Manager.Suppressions = cfg.Suppressions
+		po.SnapshotInterval = cfg.Engine.SnapshotInterval
 	}
 	proc, err = processor.New(po)
 	if err != nil {
 		return err
 	}
-	ingest := httpingest.New(httpingest.Options{Sink: proc,
+	// Every source stores through ingestSink: with privacy on, it
+	// pseudonymises before the processor stores.
+	priv, err := newPseudonymiser(cfg, privOpts, st, log)
+	if err != nil {
+		return err
+	}
+	var ingestSink httpingest.Sink = proc
+	if priv != nil {
+		ingestSink = pseudo.NewSink(priv, proc)
+	}
+	ingest := httpingest.New(httpingest.Options{Sink: ingestSink,
 		AllowTenant: func(r *http.Request, tenant string) bool { return api.MayIngest(r, tenant) }})
+	// Broker sources (MQTT, NATS, Kafka) store through the same sink.
+	brokers, err := newSources(cfg, ingestSink, log)
+	if err != nil {
+		return err
+	}
 	certGuard := newClientCertGuard()
 	var ingestH http.Handler = ingest
 	if o.IngestClientCert {
 		ingestH = certGuard.wrap(ingest)
 	}
-	metrics := api.Metrics(api.MetricsSources{Ingest: ingest, Engine: proc.Engine(), Processor: proc, Manager: proc.Manager()}, latency, gt.Collector(), certGuard)
-	ao := api.Options{Store: st, Processor: proc, Engine: proc.Engine(), Ingest: ingestH, Auth: auth, Metrics: metrics, Gate: gt, Live: feed, Logger: log}
+	metrics := api.Metrics(api.MetricsSources{Ingest: ingest, Engine: proc.Engine(), Processor: proc, Manager: proc.Manager()}, latency, gt.Collector(), certGuard, brokers.Collector(), sinks, auth.Collector(), priv.Collector(), proc.Collector())
+	ao := api.Options{Store: st, Processor: proc, Engine: proc.Engine(), Ingest: ingestH, Auth: auth, Metrics: metrics, Gate: gt, Live: feed, Logger: log,
+		Sinks: sinks, Modes: ds.modes, Off: ds.off, Privacy: priv}
 	if ds.rules != nil {
 		ao.Rules = func() []rules.RuleMetrics { return ds.rules.Rules().Metrics() }
 	}
@@ -236,8 +281,13 @@ func serve(ctx context.Context, o serveOptions) error {
 
 	procCtx, stopProc := context.WithCancel(context.WithoutCancel(ctx))
 	g, gctx := errgroup.WithContext(ctx)
+	// Sinks outlive detection: they drain after the last alerts are stored.
+	sinkCtx, stopSinks := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSinks()
+	g.Go(func() error { return sinks.Run(sinkCtx) })
 	g.Go(func() error {
 		err := proc.Run(procCtx)
+		stopSinks()
 		if errors.Is(err, context.Canceled) {
 			return nil
 		}
@@ -249,6 +299,7 @@ func serve(ctx context.Context, o serveOptions) error {
 		}
 		return nil
 	})
+	g.Go(func() error { return brokers.Run(gctx) })
 	g.Go(func() error {
 		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return err

@@ -24,13 +24,22 @@ type testServer struct {
 
 func startServer(t *testing.T, dir string) *testServer {
 	t.Helper()
+	return startServerWith(t, serveOptions{DataDir: dir})
+}
+
+// startServerWith starts a server with o on a free loopback port; it stops
+// when the test ends.
+func startServerWith(t *testing.T, o serveOptions) *testServer {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan *testServer, 1)
 	done := make(chan error, 1)
-	go func() {
-		done <- serve(ctx, serveOptions{Listen: "127.0.0.1:0", DataDir: dir, Logger: slog.New(slog.DiscardHandler), KeyOut: io.Discard,
-			Ready: func(base string, srv *server) { ready <- &testServer{base: base, srv: srv} }})
-	}()
+	o.Listen, o.KeyOut = "127.0.0.1:0", io.Discard
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	o.Ready = func(base string, srv *server) { ready <- &testServer{base: base, srv: srv} }
+	go func() { done <- serve(ctx, o) }()
 	var ts *testServer
 	select {
 	case ts = <-ready:

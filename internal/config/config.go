@@ -16,7 +16,9 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/vigil-project/vigil/internal/alert"
+	"github.com/vigil-project/vigil/internal/auth"
 	"github.com/vigil-project/vigil/internal/gate"
+	"github.com/vigil-project/vigil/internal/sink"
 )
 
 // Config is the whole file.
@@ -46,6 +48,15 @@ type Config struct {
 	Retention Retention `yaml:"retention"`
 	// Gate configures the inline command gate (docs/gate.md).
 	Gate gate.Config `yaml:"gate"`
+	// Auth sets session lifetimes, sign-in limits, request rates and the
+	// password hash's cost (docs/auth.md).
+	Auth auth.Config `yaml:"auth"`
+	// Sinks deliver stored alerts outside (docs/sinks.md).
+	Sinks []sink.Config `yaml:"sinks"`
+	// Ingest reads events from message brokers besides HTTP (docs/ingest.md).
+	Ingest Ingest `yaml:"ingest"`
+	// Privacy pseudonymises personal values before storage (docs/privacy.md).
+	Privacy Privacy `yaml:"privacy"`
 
 	dir string // the file's directory: relative paths are relative to it
 }
@@ -55,6 +66,10 @@ type Engine struct {
 	Shards      int           `yaml:"shards"`
 	Lateness    time.Duration `yaml:"lateness"`
 	DedupWindow time.Duration `yaml:"dedup_window"`
+	// SnapshotInterval: how often vigil serve checkpoints the engine's
+	// state (and at a graceful stop), so a restart resumes from there
+	// rather than reading the whole archive. 0: every 5m; negative: never.
+	SnapshotInterval time.Duration `yaml:"snapshot_interval"`
 }
 
 // Firmware names what genuine firmware looks like.
@@ -158,6 +173,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("engine.lateness must be between 0 and 24h, got %v", e.Lateness)
 	case e.DedupWindow < 0 || e.DedupWindow > 7*24*time.Hour:
 		return fmt.Errorf("engine.dedup_window must be between 0 and 168h, got %v", e.DedupWindow)
+	case e.SnapshotInterval > 0 && (e.SnapshotInterval < time.Second || e.SnapshotInterval > 24*time.Hour):
+		return fmt.Errorf("engine.snapshot_interval must be between 1s and 24h (0: every 5m, negative: never), got %v", e.SnapshotInterval)
 	}
 	for name := range c.Tenants {
 		if name == "" {
@@ -177,8 +194,23 @@ func (c *Config) validate() error {
 	if c.Retention.Events < 0 {
 		return fmt.Errorf("retention.events must be 0 (forever) or more, got %v", c.Retention.Events)
 	}
+	if err := sink.Validate(c.Sinks); err != nil {
+		return err
+	}
+	if err := c.Ingest.validate(); err != nil {
+		return err
+	}
+	if err := c.Privacy.validate(); err != nil {
+		return err
+	}
+	if err := c.validateModes(); err != nil {
+		return err
+	}
 	if err := c.Gate.Validate(); err != nil {
 		return fmt.Errorf("gate: %w", err)
+	}
+	if err := c.Auth.WithDefaults().Validate(); err != nil {
+		return fmt.Errorf("auth.%w", err)
 	}
 	for i := range c.Suppressions {
 		if err := c.Suppressions[i].Validate(); err != nil {
@@ -243,6 +275,7 @@ func (c *Config) DecodeTenants(id string, each func(tenant string, decode func(d
 }
 
 func decodeNode(n *yaml.Node, dst any, where string) error {
+	n = withoutMode(n) // the engine's, not the detector's (see DetectorModes)
 	// Re-encode so the strict decoder (unknown keys are errors) applies;
 	// line numbers in errors are those of the section.
 	data, err := yaml.Marshal(n)
@@ -253,4 +286,99 @@ func decodeNode(n *yaml.Node, dst any, where string) error {
 		return fmt.Errorf("%s (line %d of the file): %w", where, n.Line, err)
 	}
 	return nil
+}
+
+// modeKey may open any detector section, for every tenant or one: enabled,
+// shadow (stored, not raised) or off. The engine applies it, so it is kept
+// out of the detector's own settings.
+const modeKey = "mode"
+
+// withoutMode returns n without its mode key (n itself when it has none).
+func withoutMode(n *yaml.Node) *yaml.Node {
+	if n.Kind != yaml.MappingNode {
+		return n
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == modeKey {
+			c := *n
+			c.Content = append(append([]*yaml.Node{}, n.Content[:i]...), n.Content[i+2:]...)
+			return &c
+		}
+	}
+	return n
+}
+
+// modeOf returns the section's mode, "" when it names none.
+func modeOf(n *yaml.Node) (string, int) {
+	if n.Kind != yaml.MappingNode {
+		return "", 0
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == modeKey {
+			v := n.Content[i+1]
+			return v.Value, v.Line
+		}
+	}
+	return "", 0
+}
+
+func (c *Config) validateModes() error {
+	check := func(where string, n yaml.Node) error {
+		m, line := modeOf(&n)
+		if line == 0 {
+			return nil
+		}
+		if _, err := alert.ParseMode(m); err != nil {
+			return fmt.Errorf("%s.mode (line %d): %q is not enabled, shadow or off", where, line, m)
+		}
+		return nil
+	}
+	for id, n := range c.Detectors {
+		if err := check("detectors."+id, n); err != nil {
+			return err
+		}
+	}
+	for name, t := range c.Tenants {
+		for id, n := range t.Detectors {
+			if err := check("tenants."+name+".detectors."+id, n); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// DetectorModes returns the mode each detector section names (detector id
+// → mode) and each tenant's (tenant → detector id → mode). Sections
+// without a mode are left out.
+func (c *Config) DetectorModes() (map[string]alert.Mode, map[string]map[string]alert.Mode) {
+	def := map[string]alert.Mode{}
+	for id, n := range c.Detectors {
+		if m, line := modeOf(&n); line > 0 {
+			def[id], _ = alert.ParseMode(m)
+		}
+	}
+	tenants := map[string]map[string]alert.Mode{}
+	for name, t := range c.Tenants {
+		for id, n := range t.Detectors {
+			if m, line := modeOf(&n); line > 0 {
+				if tenants[name] == nil {
+					tenants[name] = map[string]alert.Mode{}
+				}
+				tenants[name][id], _ = alert.ParseMode(m)
+			}
+		}
+	}
+	return def, tenants
+}
+
+// TenantSettings reports whether the tenant's section for detector id
+// holds settings beyond its mode.
+func (c *Config) TenantSettings(tenant, id string) bool {
+	n, ok := c.Tenants[tenant].Detectors[id]
+	if !ok {
+		return false
+	}
+	w := withoutMode(&n)
+	return w.Kind != yaml.MappingNode || len(w.Content) > 0
 }

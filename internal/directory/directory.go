@@ -104,6 +104,26 @@ func (d *Directory) Role(tenantName string, k Kind, id string) event.Role {
 	return event.RoleUnset
 }
 
+// Each calls f for every link, and once with vehicle "" for a principal
+// with no vehicle. The order is not defined.
+func (d *Directory) Each(f func(tenant string, k Kind, principal, vehicle string, role event.Role)) {
+	if d == nil {
+		return
+	}
+	for name, t := range d.tenants {
+		for k, ps := range t.principals {
+			for id, p := range ps {
+				if len(p.vehicles) == 0 {
+					f(name, Kind(k), id, "", p.role)
+				}
+				for v := range p.vehicles {
+					f(name, Kind(k), id, v, p.role)
+				}
+			}
+		}
+	}
+}
+
 // Load reads a directory from CSV with the header
 // tenant,kind,principal,vehicle,role where kind is "account" or "client",
 // vehicle may be empty (a principal with a role but no vehicle) and role is

@@ -1,19 +1,23 @@
 package engine
 
 import (
-	"hash/maphash"
+	"encoding/binary"
 	"math"
 	"sync/atomic"
 
 	"github.com/vigil-project/vigil/internal/event"
+	"github.com/vigil-project/vigil/internal/twin"
 )
 
 // dedup remembers the (tenant, source, id) of recent events as 128-bit
-// keyed hashes in two generations of one window each, so its memory is
-// bounded by the event rate, not the stream length. The seeds are random
-// per process: nobody can craft two ids that collide.
+// hashes in two generations of one window each, so its memory is bounded by
+// the event rate, not the stream length. The first half is keyed (SipHash,
+// a random key per engine, carried by its snapshots): nobody can craft two
+// ids that collide. The second, a fast unkeyed hash of the same bytes, only
+// makes an accidental match of the first half harmless.
 type dedup struct {
-	s1, s2    maphash.Seed
+	key       twin.HashKey
+	buf       []byte
 	cur, prev hashSet
 	start     int64
 	maxTime   int64
@@ -27,18 +31,36 @@ type dedup struct {
 const maxDedupEntries = 1 << 22 // 4M entries, 128 MiB a generation
 
 func newDedup(window int64) *dedup {
-	return &dedup{s1: maphash.MakeSeed(), s2: maphash.MakeSeed(), window: window, start: math.MinInt64, max: maxDedupEntries}
+	return &dedup{key: twin.NewHashKey(), window: window, start: math.MinInt64, max: maxDedupEntries}
 }
 
-func (d *dedup) hash(seed maphash.Seed, ev *event.Event) uint64 {
-	var h maphash.Hash
-	h.SetSeed(seed)
-	h.WriteString(ev.Tenant)
-	h.WriteByte(0)
-	h.WriteString(ev.Source)
-	h.WriteByte(0)
-	h.WriteString(ev.ID)
-	return h.Sum64()
+func (d *dedup) hash(ev *event.Event) (uint64, uint64) {
+	b := append(d.buf[:0], ev.Tenant...)
+	b = append(b, 0)
+	b = append(b, ev.Source...)
+	b = append(b, 0)
+	b = append(b, ev.ID...)
+	d.buf = b
+	return d.key.SumBytes(b), check(b)
+}
+
+// check is a multiply-xorshift hash of b, word by word: each step is a
+// bijection of the state, so inputs that differ in one word never collide.
+func check(b []byte) uint64 {
+	const p1, p2 = 0x9e3779b97f4a7c15, 0xc2b2ae3d27d4eb4f
+	h := uint64(len(b)) * p1
+	for ; len(b) >= 8; b = b[8:] {
+		h = (h ^ binary.LittleEndian.Uint64(b)) * p2
+		h ^= h >> 29
+	}
+	var w uint64
+	for i, c := range b {
+		w |= uint64(c) << (8 * i)
+	}
+	h = (h ^ w) * p2
+	h ^= h >> 32
+	h *= p1
+	return h ^ h>>29
 }
 
 // seen records ev and reports whether it was recorded before.
@@ -57,7 +79,7 @@ func (d *dedup) seen(ev *event.Event) bool {
 		d.cur.reset()
 		d.start = d.maxTime
 	}
-	a, b := d.hash(d.s1, ev), d.hash(d.s2, ev)
+	a, b := d.hash(ev)
 	if d.prev.has(a, b) {
 		return true
 	}

@@ -48,10 +48,18 @@ type Options struct {
 	// (longer than any detector's learning period) and 30 days.
 	PrincipalTTL time.Duration
 	VehicleTTL   time.Duration
-	Detectors    []detect.Detector
+	// NoDedup skips the (tenant, source, id) dedup set: the input has no
+	// duplicates (the processor reads an archive that refused them), so
+	// the set would cost memory, time and snapshot bytes for nothing.
+	NoDedup   bool
+	Detectors []detect.Detector
 	// Alerts receives every alert. It is called from shard goroutines, so it
 	// must be safe for concurrent use.
 	Alerts func(*alert.Alert)
+	// Filter, when set, sees each alert first (from shard goroutines): it
+	// may mark it shadow; false discards it (a detector off for the
+	// alert's tenant). Both are counted per detector.
+	Filter func(*alert.Alert) bool
 	Logger *slog.Logger
 }
 
@@ -66,6 +74,7 @@ type Engine struct {
 	infos    []detect.Info
 	wg       sync.WaitGroup
 	closed   bool
+	restored bool // Restore succeeded: a second one would mix two states
 	// tenantStats: some detector watches whole tenants, so the router
 	// counts each tenant's minutes (see event.TenantStats).
 	tenantStats bool
@@ -277,6 +286,8 @@ func SumDetectorStats(per [][]DetectorStats) []DetectorStats {
 			o.ID = d.ID
 			o.Calls += d.Calls
 			o.Alerts += d.Alerts
+			o.Shadow += d.Shadow
+			o.Off += d.Off
 			o.LastAlert = max(o.LastAlert, d.LastAlert)
 			o.Sampled += d.Sampled
 			o.SampledNs += d.SampledNs
@@ -287,7 +298,11 @@ func SumDetectorStats(per [][]DetectorStats) []DetectorStats {
 
 // Query runs f on every shard's goroutine, after what was pushed before it,
 // and waits for all of them. It must be called from the router goroutine.
+// After Stop or Close there are no shards: f is not called.
 func (e *Engine) Query(f func(ShardView)) {
+	if e.closed {
+		return
+	}
 	var wg sync.WaitGroup
 	wg.Add(len(e.shards))
 	e.router.broadcast(func(s *shard) {
@@ -298,7 +313,7 @@ func (e *Engine) Query(f func(ShardView)) {
 }
 
 func (e *Engine) emit(a *alert.Alert) {
-	if int(a.Category) < len(e.stats.alerts) {
+	if int(a.Category) < len(e.stats.alerts) && !a.Shadow {
 		e.stats.alerts[a.Category].Add(1)
 	}
 	e.opts.Alerts(a)

@@ -2,13 +2,13 @@ package engine
 
 import (
 	"encoding/hex"
-	"hash/maphash"
 	"math"
 	"net/netip"
 	"strconv"
 
 	"github.com/vigil-project/vigil/internal/detect"
 	"github.com/vigil-project/vigil/internal/event"
+	"github.com/vigil-project/vigil/internal/twin"
 )
 
 // item is one delivery to a shard: an event for one of its keys, a frontier
@@ -50,7 +50,8 @@ const maxQuietMinutes = 24 * 60
 // router is owned by the goroutine that calls Push.
 type router struct {
 	e       *Engine
-	seed    maphash.Seed
+	route   twin.HashKey // places keys on shards; kept by snapshots, so a restored engine routes as the old one did
+	buf     []byte
 	clocks  map[string]*clock
 	pending [][]item
 	free    chan []item
@@ -60,7 +61,7 @@ type router struct {
 func newRouter(e *Engine) router {
 	r := router{
 		e:      e,
-		seed:   maphash.MakeSeed(),
+		route:  twin.NewHashKey(),
 		clocks: map[string]*clock{},
 		free:   make(chan []item, 4*e.opts.Shards+8),
 		dedup:  newDedup(int64(e.opts.DedupWindow)),
@@ -90,7 +91,7 @@ func (r *router) clock(tenant string) *clock {
 func (r *router) push(ev *event.Event) {
 	e := r.e
 	e.stats.received.Add(1)
-	if r.dedup.seen(ev) {
+	if !e.opts.NoDedup && r.dedup.seen(ev) {
 		e.stats.duplicates.Add(1)
 		return
 	}
@@ -278,12 +279,11 @@ func (r *router) shardOf(tenant string, k detect.Kind, key string) int {
 	if len(r.pending) == 1 {
 		return 0
 	}
-	var h maphash.Hash
-	h.SetSeed(r.seed)
-	h.WriteString(tenant)
-	h.WriteByte(byte(k))
-	h.WriteString(key)
-	return int(h.Sum64() % uint64(len(r.pending)))
+	b := append(r.buf[:0], tenant...)
+	b = append(b, byte(k))
+	b = append(b, key...)
+	r.buf = b
+	return int(r.route.SumBytes(b) % uint64(len(r.pending)))
 }
 
 func (r *router) send(i int, it item) {

@@ -235,6 +235,15 @@ func (s *shard) schedule(deadline int64) {
 
 func (s *shard) emit(a *alert.Alert) {
 	m := &s.dstats[s.cur.det]
+	if f := s.e.opts.Filter; f != nil && !f(a) {
+		m.Off++
+		return
+	}
+	if a.Shadow {
+		m.Shadow++ // not raised: other detectors must not correlate with it
+		s.e.opts.Alerts(a)
+		return
+	}
 	m.Alerts++
 	if a.Time > m.LastAlert {
 		m.LastAlert = a.Time
@@ -324,6 +333,8 @@ type DetectorStats struct {
 	ID        string
 	Calls     int64 // events handed to it
 	Alerts    int64 // alerts it raised
+	Shadow    int64 // shadow alerts (stored, not raised)
+	Off       int64 // alerts discarded: the detector is off for their tenant
 	LastAlert int64 // event time of its last alert, Unix ns
 	Sampled   int64 // calls timed
 	SampledNs int64 // their total time

@@ -247,13 +247,16 @@ type obj struct {
 func (o *obj) open()  { o.dst = append(o.dst, '{') }
 func (o *obj) close() { o.dst = append(o.dst, '}') }
 
+// key writes a member name. Names are the encoder's own literals, which
+// never need escaping.
 func (o *obj) key(k string) {
 	if o.comma {
 		o.dst = append(o.dst, ',')
 	}
 	o.comma = true
-	o.dst = AppendString(o.dst, k)
-	o.dst = append(o.dst, ':')
+	o.dst = append(o.dst, '"')
+	o.dst = append(o.dst, k...)
+	o.dst = append(o.dst, '"', ':')
 }
 
 func (o *obj) str(k, v string) {
@@ -328,9 +331,63 @@ func AppendFloat(dst []byte, v float64) []byte {
 }
 
 // AppendTime appends Unix nanoseconds as RFC 3339 UTC with milliseconds or
-// finer when needed.
+// finer when needed: what time.RFC3339Nano writes, without its cost for
+// the years events may have (1970 to 2199).
 func AppendTime(dst []byte, ns int64) []byte {
-	return time.Unix(0, ns).UTC().AppendFormat(dst, time.RFC3339Nano)
+	if ns < minTime || ns >= maxTime {
+		return time.Unix(0, ns).UTC().AppendFormat(dst, time.RFC3339Nano)
+	}
+	secs, frac := ns/1e9, ns%1e9
+	y, m, d := civilFromDays(secs / 86400)
+	rem := secs % 86400
+	two := func(v int64) { dst = append(dst, byte('0'+v/10), byte('0'+v%10)) }
+	two(y / 100)
+	two(y % 100)
+	dst = append(dst, '-')
+	two(m)
+	dst = append(dst, '-')
+	two(d)
+	dst = append(dst, 'T')
+	two(rem / 3600)
+	dst = append(dst, ':')
+	two(rem / 60 % 60)
+	dst = append(dst, ':')
+	two(rem % 60)
+	if frac != 0 {
+		var b [10]byte
+		b[0] = '.'
+		for i := 9; i >= 1; i-- {
+			b[i] = byte('0' + frac%10)
+			frac /= 10
+		}
+		n := 10
+		for b[n-1] == '0' {
+			n--
+		}
+		dst = append(dst, b[:n]...)
+	}
+	return append(dst, 'Z')
+}
+
+// civilFromDays is daysFromCivil's inverse (Howard Hinnant's algorithm),
+// for days ≥ 0.
+func civilFromDays(z int64) (y, m, d int64) {
+	z += 719468
+	era := z / 146097
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	d = doy - (153*mp+2)/5 + 1
+	m = mp + 3
+	if m > 12 {
+		m -= 12
+	}
+	y = yoe + era*400
+	if m <= 2 {
+		y++
+	}
+	return y, m, d
 }
 
 const hexDigits = "0123456789abcdef"

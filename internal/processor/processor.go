@@ -4,11 +4,13 @@
 // stores the alerts and incidents the engine and the alert manager produce.
 //
 // Exactly once: the archive is the only input, read in sequence order. After
-// a restart the processor reads the archive again from the start (bounded by
-// retention), so the twin and every window are rebuilt exactly as they were;
-// the alerts it derives again have the same ids and are upserted, never
-// duplicated. Nothing acknowledged to a producer can be lost, and nothing is
-// processed twice in effect.
+// a restart the processor restores the engine and the alert manager from
+// their last checkpoint and reads the archive after the sequence number it
+// covers (without a usable checkpoint, from the start), so the twin and
+// every window are exactly as they were; the alerts it derives again have
+// the same ids and are upserted, never duplicated. Nothing acknowledged to
+// a producer can be lost, and nothing is processed twice in effect (see
+// checkpoint.go).
 package processor
 
 import (
@@ -32,6 +34,7 @@ type Store interface {
 	store.Events
 	store.Alerts
 	store.Incidents
+	store.Checkpoints
 }
 
 // Options configure a Processor.
@@ -44,9 +47,15 @@ type Options struct {
 	MaxLag int64
 	// ReadBatch is how many events one archive read returns. Default 2,000.
 	ReadBatch int
-	Logger    *slog.Logger
+	// SnapshotInterval is how often (wall time) the engine's state is
+	// checkpointed, and it is at a graceful stop too: a restart resumes
+	// from there instead of reading the whole archive. 0: every 5 minutes;
+	// negative: never, and a saved checkpoint is not used.
+	SnapshotInterval time.Duration
+	Logger           *slog.Logger
 	// OnAlert is called (from the alert writer) for every alert stored for
-	// the first time: sinks and live updates hang here. May be nil.
+	// the first time, shadow ones included (Alert.Shadow): sinks and live
+	// updates hang here. May be nil.
 	OnAlert func(store.Alert)
 }
 
@@ -77,12 +86,17 @@ type Processor struct {
 	refused   atomic.Int64 // alerts the store refused as invalid (counted, logged)
 	stopping  atomic.Bool  // Run is draining: give up retries sooner
 	decodeErr atomic.Int64 // archived events that no longer decode (should never happen)
+	lost      atomic.Int64 // alerts given up at shutdown: no checkpoint may cover them
 	wg        sync.WaitGroup
+	ckpt      checkpointer
 }
 
+// pending is an alert for the writer, or a fence: a checkpoint waiting for
+// every alert before it to be stored (fence gets true) or lost (false).
 type pending struct {
-	a   *alert.Alert
-	inc *alert.Incident
+	a     *alert.Alert
+	inc   *alert.Incident
+	fence chan<- bool
 }
 
 type query struct {
@@ -106,7 +120,11 @@ func New(o Options) (*Processor, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.SnapshotInterval == 0 {
+		o.SnapshotInterval = DefaultSnapshotInterval
+	}
 	p := &Processor{o: o, wake: make(chan struct{}, 1), queries: make(chan query), alerts: make(chan pending, 4096)}
+	p.ckpt.interval = o.SnapshotInterval
 	p.recent.evs = map[int64]*event.Event{}
 	out := o.Manager.Out
 	o.Manager.Out = func(a *alert.Alert, inc *alert.Incident) {
@@ -120,6 +138,7 @@ func New(o Options) (*Processor, error) {
 	p.mgr = alert.NewManager(o.Manager)
 	eo := o.Engine
 	eo.Alerts = func(a *alert.Alert) { p.mgr.Add(a) }
+	eo.NoDedup = true // the archive refused duplicates already (its idempotency key)
 	eng, err := engine.New(eo)
 	if err != nil {
 		return nil, err
@@ -129,6 +148,9 @@ func New(o Options) (*Processor, error) {
 }
 
 func snapshotIncident(inc *alert.Incident) *alert.Incident {
+	if inc == nil {
+		return nil // a shadow alert joins no incident
+	}
 	c := *inc
 	c.Categories = append([]alert.Category(nil), inc.Categories...)
 	return &c
@@ -223,23 +245,38 @@ func (p *Processor) Run(ctx context.Context) error {
 		defer p.wg.Done()
 		p.writeAlerts()
 	}()
-	err := p.follow(ctx)
-	// Stop, not Close: open windows stay open; a restart reads the archive
-	// again and closes them when their time comes.
+	start := time.Now()
+	after := p.resume(ctx)
+	after, err := p.follow(ctx, after, start)
+	final := p.finalCheckpoint(after)
+	// Stop, not Close: open windows stay open; a restart restores them (or
+	// reads the archive again) and closes them when their time comes.
 	p.eng.Stop()
 	p.stopping.Store(true)
 	close(p.alerts)
 	p.wg.Wait()
+	p.ckpt.wg.Wait()
+	if final != nil {
+		p.save(after, final)
+	}
 	return err
 }
 
-// follow is the engine's router goroutine.
-func (p *Processor) follow(ctx context.Context) error {
+// follow is the engine's router goroutine. It returns the sequence number
+// of the last event it pushed.
+func (p *Processor) follow(ctx context.Context, after int64, start time.Time) (int64, error) {
 	dec := event.NewDecoder(event.Limits{})
-	after := int64(0)
+	from := after
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
+	// Once caught up, this process's events come through Accept's cache:
+	// the archive is read for a gap in it (a duplicate, a full cache) and,
+	// on the tick, for what other nodes stored. Reading on every wake would
+	// decode again the events of concurrent Accepts that have stored them
+	// but not yet cached them.
+	poll := true
 	for {
+		p.maybeCheckpoint(after)
 		// The fast path: events Accept has just stored, in sequence order.
 		if n := p.takeRecent(&after); n > 0 {
 			p.processed.Store(after)
@@ -247,15 +284,20 @@ func (p *Processor) follow(ctx context.Context) error {
 				continue
 			}
 		}
-		evs, err := p.o.Store.ReadEvents(ctx, store.AllTenants(), after, p.o.ReadBatch)
+		var evs []store.ArchivedEvent
+		var err error
+		if poll || !p.caughtUp.Load() || after < p.stored.Load() {
+			evs, err = p.o.Store.ReadEvents(ctx, store.AllTenants(), after, p.o.ReadBatch)
+			poll = err != nil
+		}
 		if err != nil {
 			if ctx.Err() != nil {
-				return ctx.Err()
+				return after, ctx.Err()
 			}
 			p.o.Logger.Error("reading the event archive failed; retrying", "after", after, "err", err)
 			select {
 			case <-ctx.Done():
-				return ctx.Err()
+				return after, ctx.Err()
 			case <-time.After(time.Second):
 			}
 			continue
@@ -287,12 +329,17 @@ func (p *Processor) follow(ctx context.Context) error {
 			continue // more to read now
 		}
 		p.eng.Flush()
-		p.caughtUp.Store(true)
+		if !p.caughtUp.Load() {
+			p.o.Logger.Info("detection caught up with the event archive", "from_seq", from, "events_read", after-from,
+				"seq", after, "took", time.Since(start).Round(time.Millisecond))
+			p.caughtUp.Store(true)
+		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return after, ctx.Err()
 		case <-p.wake:
 		case now := <-tick.C:
+			poll = true
 			p.eng.Tick(now.UnixNano())
 		case q := <-p.queries:
 			p.eng.Query(q.fn)
@@ -346,6 +393,10 @@ func (p *Processor) forget(from, upTo int64) {
 // in a crash is derived again on restart.
 func (p *Processor) writeAlerts() {
 	for first := range p.alerts {
+		if first.fence != nil {
+			first.fence <- p.lost.Load() == 0
+			continue
+		}
 		batch := []pending{first}
 	more:
 		for len(batch) < 500 {
@@ -354,12 +405,21 @@ func (p *Processor) writeAlerts() {
 				if !ok {
 					break more
 				}
+				if x.fence != nil {
+					// A checkpoint waits for what came before it.
+					p.store(batch)
+					batch = nil
+					x.fence <- p.lost.Load() == 0
+					break more
+				}
 				batch = append(batch, x)
 			default:
 				break more
 			}
 		}
-		p.store(batch)
+		if len(batch) > 0 {
+			p.store(batch)
+		}
 	}
 }
 
@@ -368,7 +428,9 @@ func (p *Processor) store(batch []pending) {
 	incs := make([]store.Incident, 0, len(batch))
 	for i, x := range batch {
 		alerts[i] = x.a
-		incs = append(incs, incidentOf(x.a, x.inc))
+		if !x.a.Shadow {
+			incs = append(incs, incidentOf(x.a, x.inc))
+		}
 	}
 	for attempt := 0; ; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -392,6 +454,7 @@ func (p *Processor) store(batch []pending) {
 			// Shutting down with the store unreachable: the alerts are
 			// derived again from the archive on the next start.
 			p.o.Logger.Error("storing alerts failed at shutdown; they will be derived again on the next start", "alerts", len(alerts), "err", err)
+			p.lost.Add(int64(len(alerts)))
 			return
 		}
 		wait := min(time.Duration(attempt+1)*time.Second, 30*time.Second)
@@ -408,7 +471,9 @@ func (p *Processor) storeEach(batch []pending) {
 		created, err := p.o.Store.UpsertAlerts(ctx, store.AllTenants(), []*alert.Alert{x.a})
 		if err == nil {
 			p.published([]*alert.Alert{x.a}, created)
-			_, err = p.o.Store.UpsertIncidents(ctx, store.AllTenants(), []store.Incident{incidentOf(x.a, x.inc)})
+			if !x.a.Shadow {
+				_, err = p.o.Store.UpsertIncidents(ctx, store.AllTenants(), []store.Incident{incidentOf(x.a, x.inc)})
+			}
 		}
 		cancel()
 		if err != nil {

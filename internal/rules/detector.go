@@ -23,8 +23,9 @@ type Options struct {
 	// whose rules need a delivery the detector did not subscribe to is
 	// refused (the engine's routes are fixed when it starts).
 	Routes []detect.Subscription
-	// Shadow receives the alerts of shadow rules, complete but not raised;
-	// nil drops them (they are still counted).
+	// Shadow receives the alerts of shadow rules, complete but not raised.
+	// When nil they go through Context.Emit marked Shadow, the path of a
+	// built-in detector in shadow mode: stored, not raised.
 	Shadow func(*alert.Alert)
 	// MaxEvidence bounds the events an alert names as evidence; default 20.
 	MaxEvidence int
@@ -273,7 +274,8 @@ func defaultSingle(r *rule, ev *event.Event) string {
 	return s + "."
 }
 
-// emit completes and raises an alert, or hands it to Options.Shadow.
+// emit completes and raises an alert; a shadow rule's alert is marked
+// shadow (see Options.Shadow).
 func (st *shardState) emit(c *detect.Context, r *rule, a *alert.Alert) {
 	a.Detector, a.Category, a.Severity, a.Title, a.Mappings = r.ID, r.Category, r.Severity, r.Title, r.Mappings
 	if len(a.Evidence) > st.d.opts.MaxEvidence {
@@ -286,7 +288,9 @@ func (st *shardState) emit(c *detect.Context, r *rule, a *alert.Alert) {
 		return
 	}
 	rs.shadow.Add(1)
+	a.Shadow = true
 	if st.d.opts.Shadow == nil {
+		c.Emit(a)
 		return
 	}
 	var first event.Ref

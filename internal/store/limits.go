@@ -320,6 +320,9 @@ func (q *AlertQuery) Normalize() error {
 	if q.Entity != (Entity{}) {
 		c.entity(q.Entity, false)
 	}
+	if q.Shadow > ShadowOnly {
+		c.fail("shadow", "unknown shadow filter %d", q.Shadow)
+	}
 	c.timeRange(q.From, q.To)
 	c.order(q.Order)
 	q.Limit = pageSize(q.Limit, MaxPageSize)

@@ -152,10 +152,20 @@ type AlertQuery struct {
 	Detector    string
 	Entity      Entity // Value set: alerts naming it (as any kind when Kind is "")
 	From, To    int64  // alert time range [From, To), Unix ns
-	Order       Order  // by alert time
+	Shadow      ShadowFilter
+	Order       Order // by alert time
 	Limit       int
 	Cursor      string
 }
+
+// ShadowFilter selects alerts by their shadow mark (alert.Alert.Shadow).
+type ShadowFilter uint8
+
+const (
+	ShadowAny     ShadowFilter = iota // raised and shadow alerts (the zero value)
+	ShadowExclude                     // raised alerts only: the alert queue
+	ShadowOnly                        // shadow alerts only
+)
 
 // AlertPage is one page of alerts.
 type AlertPage struct {

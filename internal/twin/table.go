@@ -85,3 +85,12 @@ func (t *Table[T]) Range(f func(key string, e *T) bool) {
 		}
 	}
 }
+
+// RangeSlots is Range with each entry's slot.
+func (t *Table[T]) RangeSlots(f func(key string, slot uint32, e *T) bool) {
+	for k, i := range t.index {
+		if !f(k, i, t.At(i)) {
+			return
+		}
+	}
+}

@@ -1,10 +1,6 @@
 package twin
 
-import (
-	"hash/maphash"
-
-	"github.com/vigil-project/vigil/internal/event"
-)
+import "github.com/vigil-project/vigil/internal/event"
 
 // Vehicle is the digital twin of one vehicle: what the back-end last knew
 // about it. It is kept small (see docs/performance.md): optional parts are
@@ -140,12 +136,6 @@ func (v *Vehicle) HasSeq() bool { return v.flags&hasSeq != 0 }
 
 // HasOdometer reports whether Odometer is known.
 func (v *Vehicle) HasOdometer() bool { return v.flags&hasOdometer != 0 }
-
-// HashID hashes an identifier for compact matching (command ids). The seed
-// is fixed per process; hashes are never stored or compared across runs.
-func HashID(s string) uint64 { return maphash.String(hashSeed, s) }
-
-var hashSeed = maphash.MakeSeed()
 
 // FindCommand returns the newest transaction with the given id hash.
 func (v *Vehicle) FindCommand(idHash uint64) *CommandTx {

@@ -21,6 +21,7 @@ const (
 	UnsupportedMedia Code = "unsupported_media"  // Content-Type or Content-Encoding not accepted
 	BodyTooLarge     Code = "body_too_large"     // beyond the body or batch limit
 	Overloaded       Code = "overloaded"         // too much in flight: retry after Retry-After
+	RateLimited      Code = "rate_limited"       // too many requests or sign-in attempts: retry after Retry-After
 	Unauthenticated  Code = "unauthenticated"    // no or bad credentials
 	Forbidden        Code = "forbidden"          // the credentials do not allow this
 	NotFound         Code = "not_found"          // no such object (in the caller's tenants)
@@ -36,6 +37,7 @@ var statuses = map[Code]int{
 	UnsupportedMedia: http.StatusUnsupportedMediaType,
 	BodyTooLarge:     http.StatusRequestEntityTooLarge,
 	Overloaded:       http.StatusTooManyRequests,
+	RateLimited:      http.StatusTooManyRequests,
 	Unauthenticated:  http.StatusUnauthorized,
 	Forbidden:        http.StatusForbidden,
 	NotFound:         http.StatusNotFound,

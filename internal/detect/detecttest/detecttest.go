@@ -66,6 +66,67 @@ func Run(t testing.TB, path string, opts engine.Options) []string {
 	return out
 }
 
+// RunRestarting is Run with a restart after every event: the engine's
+// state is snapshotted and restored into a new engine with new detectors,
+// which gets the next event. Its alerts must be Run's: a detector keeps
+// nothing that a snapshot misses.
+func RunRestarting(t testing.TB, path string, opts engine.Options, detectors func() []detect.Detector) []string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd, err := event.NewReader(bytes.NewReader(data), event.NewDecoder(event.Limits{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []*event.Event
+	for {
+		ev, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		evs = append(evs, ev)
+	}
+	var mu sync.Mutex
+	var out []string
+	opts.Alerts = func(a *alert.Alert) {
+		mu.Lock()
+		defer mu.Unlock()
+		out = append(out, string(alert.AppendJSON(nil, a)))
+	}
+	start := func(snap []byte) *engine.Engine {
+		o := opts
+		o.Detectors = detectors()
+		eng, err := engine.New(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if snap != nil {
+			if err := eng.Restore(bytes.NewReader(snap)); err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+		}
+		return eng
+	}
+	eng := start(nil)
+	for _, ev := range evs {
+		eng.Push(ev)
+		var snap bytes.Buffer
+		if err := eng.Snapshot(&snap); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		eng.Stop()
+		eng = start(snap.Bytes())
+	}
+	eng.Close()
+	slices.Sort(out)
+	return out
+}
+
 // Cases runs every testdata/*.ndjson through a fresh set of detectors and
 // compares the alerts with testdata/*.golden.
 func Cases(t *testing.T, detectors func() []detect.Detector) {
@@ -78,6 +139,10 @@ func Cases(t *testing.T, detectors func() []detect.Detector) {
 		t.Run(name, func(t *testing.T) {
 			got := Run(t, in, engine.Options{Detectors: detectors()})
 			Golden(t, strings.TrimSuffix(in, ".ndjson")+".golden", got)
+			if again := RunRestarting(t, in, engine.Options{}, detectors); !slices.Equal(again, got) {
+				t.Errorf("restarted from a snapshot after every event, the detectors raised:\n%s\nwithout restarts:\n%s",
+					strings.Join(again, "\n"), strings.Join(got, "\n"))
+			}
 		})
 	}
 }

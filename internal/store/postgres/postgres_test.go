@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/vigil-project/vigil/internal/store"
+	"github.com/vigil-project/vigil/internal/store/internal/sqlstore"
 	"github.com/vigil-project/vigil/internal/store/storetest"
 )
 
@@ -92,11 +94,19 @@ func schemaConn(t *testing.T, schema string, fn func(*sql.Conn) error) {
 	}
 }
 
-func backend(t *testing.T) storetest.Backend {
-	schema := freshSchema(t)
+func backend(t *testing.T) storetest.Backend { return backendIn(freshSchema(t)) }
+
+func backendIn(schema string) storetest.Backend {
 	return storetest.Backend{
 		Open: func(ctx context.Context) (store.Store, error) {
 			return Open(ctx, testDSN(), Options{Schema: schema, MaxConns: 4})
+		},
+		OpenWith: func(ctx context.Context, h storetest.Hooks) (store.Store, error) {
+			o := Options{Schema: schema, MaxConns: 4, EntityKey: h.EntityKey}
+			if h.ManualTimeline {
+				o.TimelineDelay = -1
+			}
+			return Open(ctx, testDSN(), o)
 		},
 		Exec: func(t *testing.T, q string) {
 			t.Helper()
@@ -177,8 +187,12 @@ func TestConcurrentOpen(t *testing.T) {
 	schemaConn(t, schema, func(c *sql.Conn) error {
 		return c.QueryRowContext(ctx, "SELECT COUNT(*) FROM schema_migrations").Scan(&n)
 	})
-	if n != 1 {
-		t.Fatalf("%d migration rows, want 1", n)
+	ms, err := sqlstore.LoadMigrations(migrationFS, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != len(ms) {
+		t.Fatalf("%d migration rows, want %d: each migration once", n, len(ms))
 	}
 }
 
@@ -196,6 +210,32 @@ func TestFollowTwoNodes(t *testing.T) {
 		stores = append(stores, s)
 	}
 	storetest.Follow(t, stores)
+}
+
+// TestTimelineUpgrade: a schema from before the timeline table migrates
+// forward and its archive is searched completely.
+func TestTimelineUpgrade(t *testing.T) {
+	schema := freshSchema(t)
+	storetest.UpgradeTimeline(t, backendIn(schema), func(t *testing.T) {
+		ms, err := sqlstore.LoadMigrations(migrationFS, "migrations")
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := slices.IndexFunc(ms, func(m sqlstore.Migration) bool { return m.Name == "timeline" })
+		if i < 0 {
+			t.Fatal("no timeline migration")
+		}
+		cfg, err := pgx.ParseConfig(testDSN())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.RuntimeParams["search_path"] = schema
+		db := stdlib.OpenDB(*cfg)
+		defer db.Close()
+		if err := sqlstore.Migrate(context.Background(), &dialect{}, db, ms[:i]); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 func TestOpenErrors(t *testing.T) {

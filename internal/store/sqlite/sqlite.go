@@ -64,6 +64,12 @@ type Options struct {
 	// QueueDepth bounds the InsertEvents calls waiting for the writer.
 	// Default 256.
 	QueueDepth int
+	// TimelineBatch and TimelineDelay pace the timeline's indexing; see
+	// sqlstore.Options.
+	TimelineBatch int
+	TimelineDelay time.Duration
+	// EntityKey replaces the timeline's key hash: tests force collisions.
+	EntityKey func(kind, value string) int64
 	// Now is the wall clock for created/updated stamps. Default time.Now.
 	Now func() time.Time
 	// Logger. Default slog.Default().
@@ -201,6 +207,7 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 	}
 	db, err := sqlstore.New(ctx, dialect{}, w, r, closeAll, ms, sqlstore.Options{
 		Now: opts.Now, Logger: opts.Logger, MaxGroupEvents: opts.MaxGroupEvents, QueueDepth: opts.QueueDepth,
+		TimelineBatch: opts.TimelineBatch, TimelineDelay: opts.TimelineDelay, EntityKey: opts.EntityKey,
 	})
 	if err != nil {
 		closeAll()

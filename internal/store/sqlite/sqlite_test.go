@@ -5,10 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/vigil-project/vigil/internal/store"
+	"github.com/vigil-project/vigil/internal/store/internal/sqlstore"
 	"github.com/vigil-project/vigil/internal/store/storetest"
 )
 
@@ -19,6 +21,13 @@ func TestConformance(t *testing.T) {
 func backend(t *testing.T, dir string) storetest.Backend {
 	return storetest.Backend{
 		Open: func(ctx context.Context) (store.Store, error) { return Open(ctx, dir, Options{}) },
+		OpenWith: func(ctx context.Context, h storetest.Hooks) (store.Store, error) {
+			o := Options{EntityKey: h.EntityKey}
+			if h.ManualTimeline {
+				o.TimelineDelay = -1
+			}
+			return Open(ctx, dir, o)
+		},
 		Exec: func(t *testing.T, q string) {
 			t.Helper()
 			raw(t, dir, func(db *sql.Conn) error { return execUnguarded(db, q) })
@@ -102,6 +111,30 @@ func TestAuditLogRefusesEdits(t *testing.T) {
 			return nil
 		})
 	}
+}
+
+// TestTimelineUpgrade: a data directory of the schema before the timeline
+// table migrates forward and its archive is searched completely.
+func TestTimelineUpgrade(t *testing.T) {
+	dir := t.TempDir()
+	storetest.UpgradeTimeline(t, backend(t, dir), func(t *testing.T) {
+		ms, err := sqlstore.LoadMigrations(migrationFS, "migrations")
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := slices.IndexFunc(ms, func(m sqlstore.Migration) bool { return m.Name == "timeline" })
+		if i < 0 {
+			t.Fatal("no timeline migration")
+		}
+		db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, FileName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if err := sqlstore.Migrate(context.Background(), dialect{}, db, ms[:i]); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 func TestOpenOptions(t *testing.T) {

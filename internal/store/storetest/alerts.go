@@ -16,6 +16,36 @@ var alertTests = []test{
 	{"Alerts/Update", testAlertUpdate},
 	{"Alerts/Evidence", testEvidence},
 	{"Alerts/Invalid", testAlertInvalid},
+	{"Alerts/Shadow", testAlertShadow},
+}
+
+// testAlertShadow: shadow alerts are stored with their mark and kept out of
+// the queue's default view only when asked.
+func testAlertShadow(t *testing.T, b Backend) {
+	s := open(t, b)
+	raised := mkAlert("fleet-a", "r1", 1, alert.MassCommand, event.SeverityHigh, "VIN1")
+	shadow := mkAlert("fleet-a", "s1", 2, alert.MassCommand, event.SeverityHigh, "VIN1")
+	shadow.Shadow = true
+	equal(t, "upsert", upsertAlerts(t, s, raised, shadow), []bool{true, true})
+	got, err := s.GetAlert(ctx, onlyA, "s1")
+	wantErr(t, "GetAlert", err, nil)
+	equal(t, "shadow alert as stored", got.Alert, *shadow)
+	list := func(f store.ShadowFilter) []string {
+		t.Helper()
+		page, err := s.ListAlerts(ctx, all, store.AlertQuery{Shadow: f, Order: store.OldestFirst})
+		wantErr(t, "ListAlerts", err, nil)
+		return alertIDs(page.Alerts)
+	}
+	equal(t, "any", list(store.ShadowAny), []string{"r1", "s1"})
+	equal(t, "exclude", list(store.ShadowExclude), []string{"r1"})
+	equal(t, "only", list(store.ShadowOnly), []string{"s1"})
+	// A detector taken live re-derives the alert raised: the mark follows.
+	live := *shadow
+	live.Shadow = false
+	equal(t, "re-delivered raised", upsertAlerts(t, s, &live), []bool{false})
+	equal(t, "exclude after going live", list(store.ShadowExclude), []string{"r1", "s1"})
+	_, err = s.ListAlerts(ctx, all, store.AlertQuery{Shadow: store.ShadowOnly + 1})
+	wantErr(t, "unknown shadow filter", err, store.ErrInvalid)
 }
 
 func testAlertUpsert(t *testing.T, b Backend) {

@@ -24,6 +24,9 @@ var eventTests = []test{
 	{"Events/CursorStableUnderInserts", testCursorStable},
 	{"Events/BadCursor", testBadCursor},
 	{"Events/Get", testGetEvent},
+	{"Events/TimelineCatchesUp", testTimelineCatchesUp},
+	{"Events/TimelineCollisions", testTimelineCollisions},
+	{"Events/TimelineIndexesOnItsOwn", testTimelineOnItsOwn},
 	{"Checkpoint", testCheckpoint},
 }
 
@@ -203,7 +206,11 @@ func testInvalidBatch(t *testing.T, b Backend) {
 
 // timelineFixture archives a small fleet's morning.
 func timelineFixture(t *testing.T, s store.Store) {
-	insert(t, s,
+	insert(t, s, fixtureEvents()...)
+}
+
+func fixtureEvents() []store.ArchivedEvent {
+	return []store.ArchivedEvent{
 		ev("fleet-a", "t01", 1, "VIN1"),
 		cmdEv("fleet-a", "c02", 2, "VIN1", "acc-1", "198.51.100.1"),
 		ev("fleet-a", "t03", 3, "VIN2"),
@@ -212,7 +219,60 @@ func timelineFixture(t *testing.T, s store.Store) {
 		cmdEv("fleet-a", "c06", 6, "VIN1", "acc-2", "198.51.100.2"),
 		ev("fleet-b", "t07", 7, "VIN1"), // same VIN, another tenant
 		cmdEv("fleet-b", "c08", 8, "VIN9", "acc-1", "198.51.100.1"),
-	)
+	}
+}
+
+// timelineCases are searches over timelineFixture plus t05b (a second
+// event of VIN1 at minute 5) and what each finds.
+var timelineCases = []struct {
+	name  string
+	scope store.Scope
+	q     store.EventQuery
+	want  []string
+}{
+	{"vehicle newest first", onlyA, store.EventQuery{Kind: store.EntityVehicle, Value: "VIN1"}, []string{"c06", "t05b", "t05", "c02", "t01"}},
+	{"vehicle oldest first", onlyA, store.EventQuery{Kind: store.EntityVehicle, Value: "VIN1", Order: store.OldestFirst}, []string{"t01", "c02", "t05", "t05b", "c06"}},
+	{"vehicle across tenants", all, store.EventQuery{Kind: store.EntityVehicle, Value: "VIN1"}, []string{"t07", "c06", "t05b", "t05", "c02", "t01"}},
+	{"vehicle in one tenant", all, store.EventQuery{Tenant: "fleet-b", Kind: store.EntityVehicle, Value: "VIN1"}, []string{"t07"}},
+	{"account", onlyA, store.EventQuery{Kind: store.EntityAccount, Value: "acc-1"}, []string{"c04", "c02"}},
+	{"ip", all, store.EventQuery{Kind: store.EntityIP, Value: "198.51.100.1"}, []string{"c08", "c04", "c02"}},
+	{"device", onlyA, store.EventQuery{Kind: store.EntityDevice, Value: "dev-acc-2"}, []string{"c06"}},
+	{"client", onlyA, store.EventQuery{Kind: store.EntityClient, Value: "app-1"}, []string{"c06", "c04", "c02"}},
+	{"type filter", onlyA, store.EventQuery{Kind: store.EntityVehicle, Value: "VIN1", Types: []string{"vehicle.command"}}, []string{"c06", "c02"}},
+	{"two types", onlyA, store.EventQuery{Types: []string{"vehicle.command", "vehicle.telemetry"}, Limit: 2}, []string{"c06", "t05b"}},
+	{"time range", onlyA, store.EventQuery{Kind: store.EntityVehicle, Value: "VIN1", From: at(2), To: at(6)}, []string{"t05b", "t05", "c02"}},
+	{"no entity", onlyA, store.EventQuery{From: at(3), To: at(5)}, []string{"c04", "t03"}},
+	{"no entity, all tenants", all, store.EventQuery{From: at(6)}, []string{"c08", "t07", "c06"}},
+	{"no entity, both tenants", store.TenantScope("fleet-a", "fleet-b"), store.EventQuery{From: at(5), Order: store.OldestFirst},
+		[]string{"t05", "t05b", "c06", "t07", "c08"}},
+	{"unknown vehicle", all, store.EventQuery{Kind: store.EntityVehicle, Value: "NOPE"}, []string{}},
+}
+
+// checkTimeline runs timelineCases, each also page by page (one event a
+// page), on a store holding timelineFixture and t05b.
+func checkTimeline(t *testing.T, s store.Store, state string) {
+	t.Helper()
+	for _, c := range timelineCases {
+		name := c.name + state
+		page, err := s.SearchEvents(ctx, c.scope, c.q)
+		wantErr(t, name, err, nil)
+		equal(t, name, eventIDs(page.Events), c.want)
+		if c.q.Limit != 0 {
+			continue
+		}
+		q, got := c.q, []string{}
+		q.Limit = 1
+		for n := 0; ; n++ {
+			page, err := s.SearchEvents(ctx, c.scope, q)
+			wantErr(t, name+", one a page", err, nil)
+			got = append(got, eventIDs(page.Events)...)
+			if page.Next == "" || n > len(c.want) {
+				break
+			}
+			q.Cursor = page.Next
+		}
+		equal(t, name+", one a page", got, c.want)
+	}
 }
 
 func testTimeline(t *testing.T, b Backend) {
@@ -220,32 +280,7 @@ func testTimeline(t *testing.T, b Backend) {
 	timelineFixture(t, s)
 	// Two events in the same instant: the later insert comes later.
 	insert(t, s, ev("fleet-a", "t05b", 5, "VIN1"))
-	cases := []struct {
-		name  string
-		scope store.Scope
-		q     store.EventQuery
-		want  []string
-	}{
-		{"vehicle newest first", onlyA, store.EventQuery{Kind: store.EntityVehicle, Value: "VIN1"}, []string{"c06", "t05b", "t05", "c02", "t01"}},
-		{"vehicle oldest first", onlyA, store.EventQuery{Kind: store.EntityVehicle, Value: "VIN1", Order: store.OldestFirst}, []string{"t01", "c02", "t05", "t05b", "c06"}},
-		{"vehicle across tenants", all, store.EventQuery{Kind: store.EntityVehicle, Value: "VIN1"}, []string{"t07", "c06", "t05b", "t05", "c02", "t01"}},
-		{"vehicle in one tenant", all, store.EventQuery{Tenant: "fleet-b", Kind: store.EntityVehicle, Value: "VIN1"}, []string{"t07"}},
-		{"account", onlyA, store.EventQuery{Kind: store.EntityAccount, Value: "acc-1"}, []string{"c04", "c02"}},
-		{"ip", all, store.EventQuery{Kind: store.EntityIP, Value: "198.51.100.1"}, []string{"c08", "c04", "c02"}},
-		{"device", onlyA, store.EventQuery{Kind: store.EntityDevice, Value: "dev-acc-2"}, []string{"c06"}},
-		{"client", onlyA, store.EventQuery{Kind: store.EntityClient, Value: "app-1"}, []string{"c06", "c04", "c02"}},
-		{"type filter", onlyA, store.EventQuery{Kind: store.EntityVehicle, Value: "VIN1", Types: []string{"vehicle.command"}}, []string{"c06", "c02"}},
-		{"two types", onlyA, store.EventQuery{Types: []string{"vehicle.command", "vehicle.telemetry"}, Limit: 2}, []string{"c06", "t05b"}},
-		{"time range", onlyA, store.EventQuery{Kind: store.EntityVehicle, Value: "VIN1", From: at(2), To: at(6)}, []string{"t05b", "t05", "c02"}},
-		{"no entity", onlyA, store.EventQuery{From: at(3), To: at(5)}, []string{"c04", "t03"}},
-		{"no entity, all tenants", all, store.EventQuery{From: at(6)}, []string{"c08", "t07", "c06"}},
-		{"unknown vehicle", all, store.EventQuery{Kind: store.EntityVehicle, Value: "NOPE"}, []string{}},
-	}
-	for _, c := range cases {
-		page, err := s.SearchEvents(ctx, c.scope, c.q)
-		wantErr(t, c.name, err, nil)
-		equal(t, c.name, eventIDs(page.Events), c.want)
-	}
+	checkTimeline(t, s, "")
 	for _, q := range []store.EventQuery{
 		{Kind: "msisdn", Value: "x"},
 		{Kind: store.EntityVehicle},

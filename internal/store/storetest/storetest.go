@@ -32,6 +32,17 @@ type Backend struct {
 	Exec func(t *testing.T, sql string)
 	// QueryInt runs raw SQL that returns one integer.
 	QueryInt func(t *testing.T, sql string) int64
+	// OpenWith opens the database like Open, with the test settings h.
+	OpenWith func(ctx context.Context, h Hooks) (store.Store, error)
+}
+
+// Hooks are settings only tests use.
+type Hooks struct {
+	// ManualTimeline: the store builds timeline entries only when the test
+	// calls IndexTimeline.
+	ManualTimeline bool
+	// EntityKey replaces the hash of timeline keys (to force collisions).
+	EntityKey func(kind, value string) int64
 }
 
 type test struct {

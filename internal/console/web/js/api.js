@@ -1,5 +1,7 @@
 // The REST API client. Errors are ApiErrors carrying the API's stable code
 // and its message (which says what to do); a 401 anywhere ends the session.
+// Credentials come from session.js: a key header, or the session cookie
+// (same-origin) with its CSRF token.
 import {credentials} from './session.js';
 
 export class ApiError extends Error {
@@ -67,6 +69,11 @@ export const api = {
   keys: () => request('GET', '/v1/keys'),
   createKey: (body) => request('POST', '/v1/keys', null, body),
   revokeKey: (id) => request('DELETE', '/v1/keys/' + encodeURIComponent(id)),
+  users: () => request('GET', '/v1/users'),
+  createUser: (body) => request('POST', '/v1/users', null, body),
+  patchUser: (name, body) => request('PATCH', '/v1/users/' + encodeURIComponent(name), null, body),
+  deleteUser: (name) => request('DELETE', '/v1/users/' + encodeURIComponent(name)),
+  changePassword: (body) => request('POST', '/v1/me/password', null, body),
 };
 
 // allEvents reads a timeline page by page up to max events; truncated says

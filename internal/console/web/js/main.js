@@ -1,7 +1,7 @@
 // The console's shell: hash routes (#/alerts?…, #/incidents/ID, …), so the
 // server only serves files and every view is a link that survives reload.
 import {h, clear, focusHeading, announce, put} from './dom.js';
-import {signedIn, signOut} from './session.js';
+import {signedIn, signOut, forget, restore, via} from './session.js';
 import * as signin from './pages/signin.js';
 import * as overview from './pages/overview.js';
 import * as alerts from './pages/alerts.js';
@@ -81,17 +81,19 @@ async function route() {
   focusHeading();
 }
 
-window.addEventListener('hashchange', route);
 window.addEventListener('vigil:unauthenticated', () => {
-  signOut();
+  if (!signedIn()) return; // several requests failed at once: one sign-out
+  signinMessage = via() === 'session' ?
+    'Your session ended (signed out elsewhere, unused for too long, at its time limit, or revoked by an admin). Sign in again.' :
+    'The server no longer accepts your key (revoked, or the server was reset). Sign in again.';
+  forget();
   forgetCaller();
-  signinMessage = 'The server no longer accepts your key (revoked, or the server was reset). Sign in again.';
   const next = location.hash;
   location.hash = '#/signin?' + new URLSearchParams({next});
 });
 
-document.getElementById('signout').addEventListener('click', () => {
-  signOut();
+document.getElementById('signout').addEventListener('click', async () => {
+  await signOut();
   forgetCaller();
   announce('Signed out');
   location.hash = '#/signin';
@@ -127,4 +129,9 @@ document.addEventListener('keydown', (e) => {
   if (f) { e.preventDefault(); f.focus(); }
 });
 
-route();
+// Whether a session cookie from before a reload still holds decides the
+// first page.
+restore().then(() => {
+  window.addEventListener('hashchange', route);
+  route();
+});

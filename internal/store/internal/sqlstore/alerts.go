@@ -62,11 +62,11 @@ func (db *DB) upsertAlert(ctx context.Context, tx *Tx, a *alert.Alert, now int64
 	digest := sha256.Sum256(alert.AppendJSON(nil, a))
 	var pk int64
 	err := tx.QueryRow(ctx, `INSERT INTO alerts (id, tenant, time, first_seen, last_seen, category, severity, detector, title,
-explanation, entities, evidence, mappings, incident, digest, status, assignee, created, updated)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?) ON CONFLICT (id) DO NOTHING RETURNING pk`,
+explanation, entities, evidence, mappings, incident, digest, status, assignee, created, updated, shadow)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING pk`,
 		a.ID, a.Tenant, a.Time, a.FirstSeen, a.LastSeen, a.Category.String(), int(a.Severity), a.Detector, a.Title,
 		a.Explanation, string(entJSON), string(evJSON), string(mapJSON), a.Incident, digest[:], store.StatusNew.String(),
-		now, now).Scan(&pk)
+		now, now, shadowInt(a.Shadow)).Scan(&pk)
 	created := err == nil
 	switch {
 	case created:
@@ -84,9 +84,9 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?) ON CONFLICT (i
 			return false, nil // a re-delivery: nothing changed
 		}
 		if _, err := tx.Exec(ctx, `UPDATE alerts SET time = ?, first_seen = ?, last_seen = ?, category = ?, severity = ?,
-detector = ?, title = ?, explanation = ?, entities = ?, evidence = ?, mappings = ?, incident = ?, digest = ?, updated = ?
-WHERE pk = ?`, a.Time, a.FirstSeen, a.LastSeen, a.Category.String(), int(a.Severity), a.Detector, a.Title, a.Explanation,
-			string(entJSON), string(evJSON), string(mapJSON), a.Incident, digest[:], now, pk); err != nil {
+detector = ?, title = ?, explanation = ?, entities = ?, evidence = ?, mappings = ?, incident = ?, digest = ?, updated = ?,
+shadow = ? WHERE pk = ?`, a.Time, a.FirstSeen, a.LastSeen, a.Category.String(), int(a.Severity), a.Detector, a.Title, a.Explanation,
+			string(entJSON), string(evJSON), string(mapJSON), a.Incident, digest[:], now, shadowInt(a.Shadow), pk); err != nil {
 			return false, dbErr("upsert alert "+a.ID, err)
 		}
 		for _, q := range []string{"DELETE FROM alert_entities WHERE alert_pk = ?", "DELETE FROM alert_evidence WHERE alert_pk = ?"} {
@@ -111,15 +111,25 @@ WHERE pk = ?`, a.Time, a.FirstSeen, a.LastSeen, a.Category.String(), int(a.Sever
 }
 
 const alertColumns = `a.pk, a.id, a.tenant, a.time, a.first_seen, a.last_seen, a.category, a.severity, a.detector, a.title,
-a.explanation, a.entities, a.evidence, a.mappings, a.incident, a.status, a.assignee, a.created, a.updated`
+a.explanation, a.entities, a.evidence, a.mappings, a.incident, a.status, a.assignee, a.created, a.updated, a.shadow`
+
+// shadowInt is the shadow column's value: an integer in both dialects.
+func shadowInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
 
 func scanAlert(s interface{ Scan(...any) error }, a *store.Alert) (pk int64, err error) {
 	var cat, ents, evs, maps, status string
 	var sev int
+	var shadow int64
 	if err := s.Scan(&pk, &a.ID, &a.Tenant, &a.Time, &a.FirstSeen, &a.LastSeen, &cat, &sev, &a.Detector, &a.Title,
-		&a.Explanation, &ents, &evs, &maps, &a.Incident, &status, &a.Assignee, &a.Created, &a.Updated); err != nil {
+		&a.Explanation, &ents, &evs, &maps, &a.Incident, &status, &a.Assignee, &a.Created, &a.Updated, &shadow); err != nil {
 		return 0, err
 	}
+	a.Shadow = shadow != 0
 	a.Category, _ = alert.ParseCategory(cat)
 	a.Severity = event.Severity(sev)
 	a.Status, _ = store.ParseStatus(status)
@@ -198,7 +208,7 @@ func (db *DB) ListAlerts(ctx context.Context, scope store.Scope, aq store.AlertQ
 		return store.AlertPage{}, err
 	}
 	fp := newFingerprint().str(aq.Tenant).num(int64(aq.Category)).num(int64(aq.MinSeverity)).str(aq.Detector).
-		str(string(aq.Entity.Kind)).str(aq.Entity.Value).num(aq.From).num(aq.To)
+		str(string(aq.Entity.Kind)).str(aq.Entity.Value).num(aq.From).num(aq.To).num(int64(aq.Shadow))
 	for _, s := range aq.Statuses {
 		fp.num(int64(s))
 	}
@@ -233,6 +243,12 @@ func (db *DB) ListAlerts(ctx context.Context, scope store.Scope, aq store.AlertQ
 			q.arg(" AND kind = ?", string(aq.Entity.Kind))
 		}
 		q.sql(")")
+	}
+	switch aq.Shadow {
+	case store.ShadowExclude:
+		q.sql(" AND a.shadow = 0")
+	case store.ShadowOnly:
+		q.sql(" AND a.shadow = 1")
 	}
 	if aq.From != 0 {
 		q.arg(" AND a.time >= ?", aq.From)

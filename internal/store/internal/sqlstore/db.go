@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vigil-project/vigil/internal/store"
@@ -59,6 +60,18 @@ type Options struct {
 	// QueueDepth bounds the InsertEvents calls waiting for the writer;
 	// callers beyond it wait (backpressure). Default 256.
 	QueueDepth int
+	// TimelineBatch is how many events one timeline indexing step covers:
+	// larger steps write each B-tree page fewer times, but ingest waits
+	// while one runs. Default 50,000.
+	TimelineBatch int
+	// TimelineDelay is how long events may wait for their timeline entries
+	// while ingest keeps the writer busy; an idle writer indexes at once.
+	// Searches are complete either way. Default 1s; negative: only
+	// IndexTimeline calls index (tests).
+	TimelineDelay time.Duration
+	// EntityKey replaces the timeline key function (EntityKey); tests use
+	// it to force collisions.
+	EntityKey func(kind, value string) int64
 }
 
 // DB implements store.Store over a Dialect.
@@ -79,6 +92,11 @@ type DB struct {
 
 	tenantMu sync.Mutex
 	tenants  map[string]bool // tenants known to be registered
+
+	entityKey func(kind, value string) int64
+	indexed   atomic.Int64 // the timeline's high-water mark, as last seen
+	written   atomic.Int64 // the highest sequence number the commit loop committed (or found at start)
+	loop      loopState    // the commit loop's own
 }
 
 var _ store.Store = (*DB)(nil)
@@ -99,8 +117,17 @@ func New(ctx context.Context, d Dialect, w, r *sql.DB, closeFn func() error, mig
 	if opts.QueueDepth <= 0 {
 		opts.QueueDepth = 256
 	}
+	if opts.TimelineBatch <= 0 {
+		opts.TimelineBatch = 50_000
+	}
+	if opts.TimelineDelay == 0 {
+		opts.TimelineDelay = time.Second
+	}
+	if opts.EntityKey == nil {
+		opts.EntityKey = EntityKey
+	}
 	db := &DB{d: d, w: w, r: r, now: opts.Now, log: opts.Logger, opts: opts, close: closeFn,
-		reqs: make(chan *insertReq, opts.QueueDepth), stopped: make(chan struct{}), tenants: map[string]bool{}}
+		reqs: make(chan *insertReq, opts.QueueDepth), stopped: make(chan struct{}), tenants: map[string]bool{}, entityKey: opts.EntityKey}
 	db.ws = &stmtCache{db: w, rebind: d.Rebind, prepare: d.PrepareStatements(), m: map[string]*sql.Stmt{}}
 	db.rs = db.ws
 	if r != w {
@@ -109,6 +136,14 @@ func New(ctx context.Context, d Dialect, w, r *sql.DB, closeFn func() error, mig
 	if err := migrate(ctx, d, w, migrations, db.now); err != nil {
 		return nil, err
 	}
+	var written, indexed int64
+	err := w.QueryRowContext(ctx, d.Rebind("SELECT (SELECT value FROM counters WHERE name = 'event_seq'), (SELECT value FROM counters WHERE name = 'timeline_seq')")).
+		Scan(&written, &indexed)
+	if err != nil {
+		return nil, fmt.Errorf("store: read counters: %w", err)
+	}
+	db.written.Store(written)
+	db.indexed.Store(indexed)
 	go db.commitLoop()
 	return db, nil
 }

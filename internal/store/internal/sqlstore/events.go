@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"time"
 
 	"github.com/vigil-project/vigil/internal/event"
 	"github.com/vigil-project/vigil/internal/store"
@@ -63,11 +64,38 @@ func (db *DB) InsertEvents(ctx context.Context, scope store.Scope, evs []store.A
 // commitLoop is the single writer of events. It takes the first waiting
 // request, gathers whatever else is waiting (up to MaxGroupEvents) and
 // commits them in one transaction: under load, one fsync covers many
-// callers' batches.
+// callers' batches. Between groups it builds timeline entries: when a batch
+// of events waits for them, when the oldest has waited TimelineDelay, or as
+// soon as no request is waiting.
 func (db *DB) commitLoop() {
 	defer close(db.stopped)
 	var group []*insertReq
-	for first := range db.reqs {
+	idle := time.NewTimer(time.Hour)
+	idle.Stop()
+	for {
+		var first *insertReq
+		select {
+		case r, ok := <-db.reqs:
+			if !ok {
+				return
+			}
+			first = r
+		default:
+			if db.opts.TimelineDelay > 0 && db.unindexed() > 0 {
+				idle.Reset(max(timelineIdle, time.Until(db.loop.retryAfter)))
+			}
+			select {
+			case r, ok := <-db.reqs:
+				idle.Stop()
+				if !ok {
+					return
+				}
+				first = r
+			case <-idle.C:
+				db.indexStep()
+				continue
+			}
+		}
 		group = append(group[:0], first)
 		n := len(first.evs)
 	gather:
@@ -89,21 +117,72 @@ func (db *DB) commitLoop() {
 			for _, r := range group {
 				r.done <- db.insertGroup(context.Background(), []*insertReq{r}, len(r.evs))
 			}
-			continue
+		} else {
+			for _, r := range group {
+				r.done <- err
+			}
 		}
-		for _, r := range group {
-			r.done <- err
+		if db.autoIndex() {
+			if u := db.unindexed(); u >= int64(db.opts.TimelineBatch) || u > 0 && time.Since(db.loop.tailSince) >= db.opts.TimelineDelay {
+				db.indexStep()
+			}
 		}
 	}
+}
+
+// timelineIdle is how long the writer waits for another request before it
+// indexes: long enough not to split a burst of concurrent requests.
+const timelineIdle = 5 * time.Millisecond
+
+// loopState is what the commit loop alone reads and writes.
+type loopState struct {
+	written    int64 // the highest sequence number it committed (or found at start)
+	kept       keptEvents
+	tailSince  time.Time // when the oldest event without entries was committed
+	retryAfter time.Time // after a failed indexing step
+	failing    bool
+}
+
+func (db *DB) autoIndex() bool {
+	return db.opts.TimelineDelay > 0 && !time.Now().Before(db.loop.retryAfter)
+}
+
+// unindexed is how many sequence numbers lie between the timeline's mark
+// and the last commit (duplicates leave gaps, so it may overcount).
+func (db *DB) unindexed() int64 { return db.written.Load() - db.indexed.Load() }
+
+// TimelineLag is how many events this store committed that have no
+// timeline entries yet (an upper bound: duplicates leave gaps). Searches
+// are complete regardless; benchmarks wait for 0 to count the indexing.
+func (db *DB) TimelineLag() int64 { return max(0, db.unindexed()) }
+
+// indexStep runs one IndexTimeline from the commit loop.
+func (db *DB) indexStep() {
+	_, moved, err := db.indexTimeline(context.Background(), db.opts.TimelineBatch, &db.loop.kept)
+	switch {
+	case err != nil:
+		// Searches stay complete (they scan the tail); retry later.
+		if !db.loop.failing && !errors.Is(err, store.ErrClosed) {
+			db.log.Warn("store: building timeline entries failed; retrying", "err", err)
+		}
+		db.loop.failing = true
+		db.loop.retryAfter = time.Now().Add(time.Second)
+		return
+	case !moved:
+		// Nothing after the mark: the rest were gaps or deleted.
+		db.noteIndexed(db.written.Load())
+	}
+	db.loop.failing = false
+	db.loop.tailSince = time.Now()
 }
 
 // insertGroup commits the events of a group in one transaction.
 func (db *DB) insertGroup(ctx context.Context, group []*insertReq, n int) error {
 	var newTenants []string
+	var end int64
 	err := inTx(ctx, db.w, db.ws, nil, func(tx *Tx) error {
 		// The counter row serialises event writers (PostgreSQL holds its
 		// row lock until commit), so sequence numbers follow commit order.
-		var end int64
 		if err := tx.QueryRow(ctx, "UPDATE counters SET value = value + ? WHERE name = 'event_seq' RETURNING value", n).Scan(&end); err != nil {
 			return dbErr("insert events: reserve sequence numbers", err)
 		}
@@ -122,6 +201,19 @@ func (db *DB) insertGroup(ctx context.Context, group []*insertReq, n int) error 
 		}
 		return nil
 	})
+	if err == nil && db.opts.TimelineDelay > 0 {
+		base := end - int64(n) + 1
+		for _, r := range group {
+			db.loop.kept.add(base, base+int64(len(r.evs))-1, r.evs, r.out, 4*db.opts.TimelineBatch)
+			base += int64(len(r.evs))
+		}
+	}
+	if err == nil {
+		if db.unindexed() <= 0 {
+			db.loop.tailSince = time.Now()
+		}
+		db.written.Store(max(db.written.Load(), end))
+	}
 	if err == nil && len(newTenants) > 0 {
 		db.tenantMu.Lock()
 		for _, t := range newTenants {
@@ -185,8 +277,17 @@ func InsertRows(ctx context.Context, tx *Tx, base int64, evs []store.ArchivedEve
 	return nil
 }
 
-const eventColumns = `seq, tenant, source, id, type, time, COALESCE(subject, ''), COALESCE(account, ''),
-COALESCE(device, ''), COALESCE(ip, ''), COALESCE(client_id, ''), arrived, raw`
+// eventColumns are the columns scanEvent reads, of events with no alias.
+var eventColumns = eventColumnsOf("")
+
+// eventColumnsOf returns eventColumns for the events table aliased a.
+func eventColumnsOf(a string) string {
+	if a != "" {
+		a += "."
+	}
+	return a + "seq, " + a + "tenant, " + a + "source, " + a + "id, " + a + "type, " + a + "time, COALESCE(" + a + "subject, ''), COALESCE(" +
+		a + "account, ''), COALESCE(" + a + "device, ''), COALESCE(" + a + "ip, ''), COALESCE(" + a + "client_id, ''), " + a + "arrived, " + a + "raw"
+}
 
 func scanEvent(s interface{ Scan(...any) error }, e *store.ArchivedEvent) error {
 	return s.Scan(&e.Seq, &e.Tenant, &e.Source, &e.ID, &e.Type, &e.Time, &e.Subject, &e.Account,
@@ -225,23 +326,6 @@ func (db *DB) ReadEvents(ctx context.Context, scope store.Scope, afterSeq int64,
 	return evs, dbErr("read events", err)
 }
 
-// entityColumn maps an entity kind to its events column and index.
-func entityColumn(k store.EntityKind) (col, index string) {
-	switch k {
-	case store.EntityVehicle:
-		return "subject", "events_subject"
-	case store.EntityAccount:
-		return "account", "events_account"
-	case store.EntityDevice:
-		return "device", "events_device"
-	case store.EntityIP:
-		return "ip", "events_ip"
-	case store.EntityClient:
-		return "client_id", "events_client"
-	}
-	return "", ""
-}
-
 // SearchEvents returns one page of a timeline, keyset-paginated on
 // (time, seq).
 func (db *DB) SearchEvents(ctx context.Context, scope store.Scope, eq store.EventQuery) (store.EventPage, error) {
@@ -259,21 +343,21 @@ func (db *DB) SearchEvents(ctx context.Context, scope store.Scope, eq store.Even
 	for _, t := range eq.Types {
 		fp.str(t)
 	}
-	var cur cursor
+	var cur *searchCursor
 	if eq.Cursor != "" {
-		if cur, err = decodeCursor(eq.Cursor, cursorEvents, eq.Order, fp.sum()); err != nil {
+		c, err := decodeCursor(eq.Cursor, cursorEvents, eq.Order, fp.sum())
+		if err != nil {
 			return store.EventPage{}, err
 		}
+		cur = &searchCursor{time: c.a, seq: c.b}
 	}
-	q := &query{}
-	q.sql("SELECT " + eventColumns + " FROM events")
-	if col, index := entityColumn(eq.Kind); col != "" {
-		q.sql(db.d.IndexedBy(index)).arg(" WHERE "+col+" = ?", eq.Value)
-		q.scope("tenant", scope)
+	m := &eventMatch{timeMin: eq.From, timeMax: eq.To}
+	col := entityColumn(eq.Kind)
+	if col != "" {
+		m.keys = []int64{db.entityKey(string(eq.Kind), eq.Value)}
 	} else {
-		// No entity: walk the tenants' (tenant, time) ranges. The
-		// all-tenants scope becomes the list of registered tenants.
-		q.sql(" WHERE 1 = 1")
+		// No entity: the tenants' own timelines. The all-tenants scope
+		// becomes the list of registered tenants.
 		if scope.All() {
 			ts, err := db.tenantList(ctx)
 			if err != nil {
@@ -281,35 +365,26 @@ func (db *DB) SearchEvents(ctx context.Context, scope store.Scope, eq store.Even
 			}
 			scope = store.TenantScope(ts...)
 		}
-		q.scope("tenant", scope)
+		if scope.Empty() {
+			return store.EventPage{Events: []store.ArchivedEvent{}}, nil
+		}
+		for _, t := range scope.Tenants() {
+			m.keys = append(m.keys, db.entityKey(kindTenant, t))
+		}
+		// Walking several tenants' keys, an entry of one tenant whose key
+		// collided with another's must not bring its event twice.
+		m.verify = func(e *store.ArchivedEvent, key int64) bool { return key == db.entityKey(kindTenant, e.Tenant) }
 	}
-	if len(eq.Types) > 0 {
-		q.in("type", eq.Types)
-	}
-	if eq.From != 0 {
-		q.arg(" AND time >= ?", eq.From)
-	}
-	if eq.To != 0 {
-		q.arg(" AND time < ?", eq.To)
-	}
-	desc := eq.Order == store.NewestFirst
-	if eq.Cursor != "" {
-		// The redundant bound on time alone lets the index seek to the
-		// cursor instead of filtering the pages already read.
-		if desc {
-			q.arg(" AND time <= ?", cur.a).arg(" AND (time < ?", cur.a).arg(" OR seq < ?)", cur.b)
-		} else {
-			q.arg(" AND time >= ?", cur.a).arg(" AND (time > ?", cur.a).arg(" OR seq > ?)", cur.b)
+	m.filter = func(q *query) {
+		if col != "" {
+			q.arg(" AND e."+col+" = ?", eq.Value)
+		}
+		q.scope("e.tenant", scope)
+		if len(eq.Types) > 0 {
+			q.in("e.type", eq.Types)
 		}
 	}
-	if desc {
-		q.sql(" ORDER BY time DESC, seq DESC")
-	} else {
-		q.sql(" ORDER BY time, seq")
-	}
-	q.arg(" LIMIT ?", eq.Limit+1)
-	rows, err := db.rs.query(ctx, q.String(), q.args...)
-	evs, err := scanEvents(rows, err, eq.Limit+1)
+	evs, err := db.searchHalves(ctx, m, cur, eq.Order == store.NewestFirst, eq.Limit+1)
 	if err != nil {
 		return store.EventPage{}, dbErr("search events", err)
 	}

@@ -58,6 +58,12 @@ const createVersionTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
 	applied_at BIGINT NOT NULL
 )`
 
+// Migrate applies ms as New does, without opening a store: tests build
+// databases of an older schema version with it.
+func Migrate(ctx context.Context, d Dialect, w *sql.DB, ms []Migration) error {
+	return migrate(ctx, d, w, ms, time.Now)
+}
+
 // migrate brings the schema up to the newest migration in one transaction,
 // under the dialect's migration lock, so concurrent starts apply each step
 // once. A database migrated by a newer binary is refused.

@@ -54,6 +54,25 @@ func (q *query) in(col string, vals []string) *query {
 	return q
 }
 
+// inAny appends " IN (?, …)" for vals (at least one), padded with the last
+// value like in.
+func (q *query) inAny(vals []any) *query {
+	n := 1
+	for n < len(vals) {
+		n *= 2
+	}
+	q.b.WriteString(" IN (")
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			q.b.WriteString(", ")
+		}
+		q.b.WriteByte('?')
+		q.args = append(q.args, vals[min(i, len(vals)-1)])
+	}
+	q.b.WriteByte(')')
+	return q
+}
+
 // scope appends the tenant filter of s on col. The all-tenants scope adds
 // nothing; an empty scope matches nothing.
 func (q *query) scope(col string, s store.Scope) *query {

@@ -15,36 +15,11 @@ func (db *DB) PruneEvents(ctx context.Context, scope store.Scope, tenant string,
 	if !store.ValidTenant(tenant) {
 		return 0, store.Errorf(store.ErrInvalid, "prune events: tenant %q is not a valid tenant name", tenant)
 	}
-	return db.deleteBatches(ctx, "prune events of "+tenant,
-		"DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE tenant = ? AND time < ? LIMIT ?)", tenant, before)
-}
-
-// deleteBatches runs a DELETE whose last argument is the batch size until
-// it deletes less than a batch.
-func (db *DB) deleteBatches(ctx context.Context, what, q string, args ...any) (int64, error) {
-	var total int64
-	args = append(args, store.DeleteBatch)
-	for {
-		if err := ctx.Err(); err != nil {
-			return total, err
-		}
-		var n int64
-		err := db.inWrite(ctx, func(tx *Tx) error {
-			res, err := tx.Exec(ctx, q, args...)
-			if err != nil {
-				return dbErr(what, err)
-			}
-			n, err = res.RowsAffected()
-			return dbErr(what, err)
-		})
-		total += n
-		if err != nil {
-			return total, err
-		}
-		if n < store.DeleteBatch {
-			return total, nil
-		}
-	}
+	return db.deleteEvents(ctx, "prune events of "+tenant, &eventMatch{
+		keys:    []int64{db.entityKey(kindTenant, tenant)},
+		timeMax: before,
+		filter:  func(q *query) { q.arg(" AND e.tenant = ?", tenant).arg(" AND e.time < ?", before) },
+	})
 }
 
 // EraseSubject deletes the tenant's events, alerts and incidents naming the
@@ -61,10 +36,11 @@ func (db *DB) EraseSubject(ctx context.Context, scope store.Scope, tenant string
 		return out, err
 	}
 	var err error
-	if col, index := entityColumn(subject.Kind); col != "" {
-		out.Events, err = db.deleteBatches(ctx, "erase events",
-			"DELETE FROM events WHERE seq IN (SELECT seq FROM events"+db.d.IndexedBy(index)+" WHERE "+col+" = ? AND tenant = ? LIMIT ?)",
-			subject.Value, tenant)
+	if col := entityColumn(subject.Kind); col != "" {
+		out.Events, err = db.deleteEvents(ctx, "erase events", &eventMatch{
+			keys:   []int64{db.entityKey(string(subject.Kind), subject.Value)},
+			filter: func(q *query) { q.arg(" AND e."+col+" = ?", subject.Value).arg(" AND e.tenant = ?", tenant) },
+		})
 		if err != nil {
 			return out, err
 		}

@@ -1,13 +1,16 @@
-// Settings: the key you are signed in with, the tenants you may see, the API
-// keys (admins: create, with the secret shown once, and revoke), what each
-// role may do, and outbound sinks (none yet).
+// Settings: who you are signed in as (and your password: settings-users.js),
+// the tenants you may see, the API keys (admins: create, with the secret
+// shown once, and revoke), the users (admins: settings-users.js), what each
+// role may do, and the outbound sinks (settings-sinks.js).
 import {h, clear, heading, timeEl, scroller, announce, errorBox, put} from '../dom.js';
 import {api} from '../api.js';
 import {caller, isAdmin} from '../caller.js';
+import {sinksSection} from './settings-sinks.js';
+import {youCard, usersSection} from './settings-users.js';
 
 const ROLES = [
-  ['admin', 'Everything an analyst may, plus sending events, asking the command gate and managing API keys — for the tenants the key lists. ' +
-    'An admin of some tenants sees and creates only keys within them.'],
+  ['admin', 'Everything an analyst may, plus sending events, asking the command gate and managing API keys and users — for the tenants it lists. ' +
+    'An admin of some tenants sees and creates only keys and users within them.'],
   ['analyst', 'Everything a viewer may, plus triage: alert and incident status, assignee and comments; and the command gate’s decisions.'],
   ['viewer', 'Read alerts (also live), incidents, event timelines, vehicles, detectors and counters of its tenants. No change.'],
   ['ingest', 'Send events (POST /v1/events) for its tenants, nothing else. Cannot sign in to the console.'],
@@ -20,33 +23,24 @@ export async function render(main) {
   try {
     me = await caller();
   } catch (e) {
-    put(main, errorBox(e, 'Could not read your key'));
+    put(main, errorBox(e, 'Could not read who you are'));
     return;
   }
-  const you = h('section', {class: 'card', 'aria-labelledby': 'h-you'}, h('h2', {id: 'h-you'}, 'Your key'),
-    h('dl', {class: 'kv'},
-      h('dt', {}, 'Name'), h('dd', {}, me.name || h('em', {}, 'no name')),
-      h('dt', {}, 'Key id'), h('dd', {}, h('code', {}, me.key_id)),
-      h('dt', {}, 'Role'), h('dd', {}, h('strong', {}, me.role)),
-      h('dt', {}, 'Tenants'), h('dd', {}, tenantText(me.tenants))),
-    h('p', {class: 'help'}, 'vigil has no user accounts or passwords yet: each person signs in with an API key of their own, ',
-      'kept in this browser tab only.', isAdmin(me) ? '' : ' API keys are created and revoked by an admin.'));
+  const you = youCard(me);
   const tenants = h('section', {class: 'card', 'aria-labelledby': 'h-tenants'}, h('h2', {id: 'h-tenants'}, 'Tenants'),
     h('p', {class: 'muted'}, 'Loading…'));
   const keys = isAdmin(me) ? h('section', {class: 'card wide', 'aria-labelledby': 'h-keys', id: 'keys'}, h('h2', {id: 'h-keys'}, 'API keys')) : null;
+  const users = isAdmin(me) ? usersSection(me) : null;
   const roles = h('section', {class: 'card wide', 'aria-labelledby': 'h-roles'}, h('h2', {id: 'h-roles'}, 'Roles'),
     scroller('Roles', h('table', {class: 'roles'},
       h('caption', {class: 'visually-hidden'}, 'What each role may do'),
       h('thead', {}, h('tr', {}, h('th', {scope: 'col'}, 'Role'), h('th', {scope: 'col'}, 'May'))),
       h('tbody', {}, ROLES.map(([r, may]) => h('tr', {class: r === me.role ? 'you' : ''},
         h('th', {scope: 'row'}, r, r === me.role ? h('span', {class: 'muted small'}, ' (yours)') : null), h('td', {}, may)))))),
-    h('p', {class: 'help'}, 'Every key has one role and a list of tenants (or every tenant); the server checks both on every call. ',
-      'Key changes and triage are written to the audit log.'));
-  const sinks = h('section', {class: 'card', 'aria-labelledby': 'h-sinks'}, h('h2', {id: 'h-sinks'}, 'Sinks'),
-    h('p', {}, 'vigil has no outbound sinks yet: it sends alerts nowhere (no webhook, SIEM, e-mail or ticketing integration).'),
-    h('p', {class: 'help'}, 'Alerts are read here, with ', h('code', {}, 'GET /v1/alerts'), ', or as they happen with ',
-      h('code', {}, 'GET /v1/alerts/stream'), ' (Server-Sent Events); see docs/api.md.'));
-  put(main, h('div', {class: 'grid'}, you, tenants, keys, roles, sinks));
+    h('p', {class: 'help'}, 'Every key and user has one role and a list of tenants (or every tenant); the server checks both on every call. ',
+      'Ingest and gate are for machines: only API keys have them. Key and user changes, sign-ins and triage are written to the audit log.'));
+  const sinks = sinksSection(me);
+  put(main, h('div', {class: 'grid'}, you, tenants, keys, users, roles, sinks));
 
   showTenants(tenants);
   if (keys) keySection(keys, me);
@@ -69,9 +63,9 @@ async function showTenants(sec) {
     t.tenants.length ? h('ul', {class: 'tenant-list'}, t.tenants.map((n) => h('li', {},
       h('code', {}, n), ' ', h('a', {href: '#/alerts?' + new URLSearchParams({tenant: n}), 'aria-label': 'Open alerts of ' + n}, 'open alerts')))) :
       h('p', {class: 'muted'}, 'No tenant yet.'),
-    t.all_tenants ? h('p', {class: 'help'}, 'Your key may see every tenant, also ones that appear later. ',
+    t.all_tenants ? h('p', {class: 'help'}, 'You may see every tenant, also ones that appear later. ',
       t.complete ? '' : 'Listed: the tenants named by API keys and by the latest alerts.') :
-      h('p', {class: 'help'}, 'The tenants your key lists.'));
+      h('p', {class: 'help'}, 'The tenants your key or user lists.'));
 }
 
 // keySection lists, creates and revokes keys.

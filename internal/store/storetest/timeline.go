@@ -1,0 +1,292 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-project/vigil/internal/store"
+)
+
+// The timeline tests check stores that build timeline entries after ingest
+// (store/sqlite, store/postgres): searches, retention and erasure must give
+// the same answers whatever part of the archive has its entries yet.
+
+// timelineIndexer is a store whose timeline a test can advance by hand.
+type timelineIndexer interface {
+	IndexTimeline(ctx context.Context, limit int) (int, error)
+}
+
+// openHooked opens the backend with hooks and closes it when the test ends.
+func openHooked(t *testing.T, b Backend, h Hooks) (store.Store, timelineIndexer) {
+	t.Helper()
+	if b.OpenWith == nil {
+		t.Fatal("the backend has no OpenWith: the timeline tests need it")
+	}
+	s, err := b.OpenWith(ctx, h)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ix, ok := s.(timelineIndexer)
+	if !ok {
+		t.Fatalf("%T has no IndexTimeline", s)
+	}
+	return s, ix
+}
+
+// timelineMark is the sequence number up to which events have entries.
+func timelineMark(t *testing.T, b Backend) int64 {
+	t.Helper()
+	return b.QueryInt(t, "SELECT value FROM counters WHERE name = 'timeline_seq'")
+}
+
+// checkEntries: no entry outlives its event, and, once everything is
+// indexed (full), every event has one entry for its tenant and one per
+// entity column it fills.
+func checkEntries(t *testing.T, b Backend, full bool) {
+	t.Helper()
+	dangling := b.QueryInt(t, "SELECT COUNT(*) FROM timeline t WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.seq = t.seq)")
+	equal(t, "timeline entries of deleted events", dangling, int64(0))
+	if !full {
+		return
+	}
+	equal(t, "indexed up to the newest event", timelineMark(t, b) >= b.QueryInt(t, "SELECT COALESCE(MAX(seq), 0) FROM events"), true)
+	want := b.QueryInt(t, `SELECT COALESCE(SUM(1 + CASE WHEN subject IS NULL THEN 0 ELSE 1 END + CASE WHEN account IS NULL THEN 0 ELSE 1 END
+	+ CASE WHEN device IS NULL THEN 0 ELSE 1 END + CASE WHEN ip IS NULL THEN 0 ELSE 1 END + CASE WHEN client_id IS NULL THEN 0 ELSE 1 END), 0) FROM events`)
+	equal(t, "timeline entries", b.QueryInt(t, "SELECT COUNT(*) FROM timeline"), want)
+}
+
+func testTimelineCatchesUp(t *testing.T, b Backend) {
+	s, ix := openHooked(t, b, Hooks{ManualTimeline: true})
+	timelineFixture(t, s)
+	insert(t, s, ev("fleet-a", "t05b", 5, "VIN1"))
+	checkTimeline(t, s, " (nothing indexed)")
+	for step := 1; ; step++ {
+		n, err := ix.IndexTimeline(ctx, 2)
+		wantErr(t, "IndexTimeline", err, nil)
+		checkTimeline(t, s, fmt.Sprintf(" (after step %d)", step))
+		if n == 0 {
+			break
+		}
+	}
+	checkEntries(t, b, true)
+
+	// Pages that straddle the mark: ten events indexed, fifteen not.
+	var evs []store.ArchivedEvent
+	for i := 1; i <= 25; i++ {
+		evs = append(evs, ev("fleet-a", fmt.Sprintf("e%02d", i), 100+i/3, "VIN3"))
+	}
+	insert(t, s, evs...)
+	_, err := ix.IndexTimeline(ctx, 10)
+	wantErr(t, "IndexTimeline", err, nil)
+	for _, order := range []store.Order{store.NewestFirst, store.OldestFirst} {
+		var got []string
+		q := store.EventQuery{Kind: store.EntityVehicle, Value: "VIN3", Order: order, Limit: 7}
+		for {
+			page, err := s.SearchEvents(ctx, onlyA, q)
+			wantErr(t, "SearchEvents", err, nil)
+			got = append(got, eventIDs(page.Events)...)
+			if page.Next == "" {
+				break
+			}
+			q.Cursor = page.Next
+		}
+		want := ids("e", 25, 1)
+		if order == store.OldestFirst {
+			want = ids("e", 1, 25)
+		}
+		equal(t, fmt.Sprintf("order %d across the mark", order), got, want)
+	}
+
+	// Deletions reach both sides of the mark: VIN3's events are half
+	// indexed, VIN2 gets an event the indexer has not seen.
+	insert(t, s, ev("fleet-a", "t09", 9, "VIN2"))
+	er, err := s.EraseSubject(ctx, onlyA, "fleet-a", store.Entity{Kind: store.EntityVehicle, Value: "VIN3"})
+	wantErr(t, "EraseSubject", err, nil)
+	equal(t, "erased", er.Events, int64(25))
+	er, err = s.EraseSubject(ctx, onlyA, "fleet-a", store.Entity{Kind: store.EntityVehicle, Value: "VIN2"})
+	wantErr(t, "EraseSubject", err, nil)
+	equal(t, "erased", er.Events, int64(3))
+	n, err := s.PruneEvents(ctx, all, "fleet-b", at(8))
+	wantErr(t, "PruneEvents", err, nil)
+	equal(t, "pruned", n, int64(1))
+	checkEntries(t, b, false)
+	for {
+		n, err := ix.IndexTimeline(ctx, 0)
+		wantErr(t, "IndexTimeline", err, nil)
+		if n == 0 {
+			break
+		}
+	}
+	checkEntries(t, b, true)
+	for _, c := range []struct {
+		q    store.EventQuery
+		want []string
+	}{
+		{store.EventQuery{Kind: store.EntityVehicle, Value: "VIN2"}, []string{}},
+		{store.EventQuery{Kind: store.EntityVehicle, Value: "VIN3"}, []string{}},
+		{store.EventQuery{Kind: store.EntityAccount, Value: "acc-1"}, []string{"c08", "c02"}},
+		{store.EventQuery{}, []string{"c08", "c06", "t05b", "t05", "c02", "t01"}},
+	} {
+		page, err := s.SearchEvents(ctx, all, c.q)
+		wantErr(t, "SearchEvents", err, nil)
+		equal(t, fmt.Sprintf("after deletions, %+v", c.q), eventIDs(page.Events), c.want)
+	}
+}
+
+func testTimelineCollisions(t *testing.T, b Backend) {
+	// fleet-b and VIN1 share a key, so an event of VIN1 in fleet-a has two
+	// entries a search of both tenants walks; every other value shares
+	// another, whatever its kind.
+	key := func(kind, value string) int64 {
+		switch {
+		case kind == "tenant" && value == "fleet-a":
+			return 1
+		case kind == "tenant", value == "VIN1":
+			return 3
+		}
+		return 2
+	}
+	s, ix := openHooked(t, b, Hooks{ManualTimeline: true, EntityKey: key})
+	timelineFixture(t, s)
+	insert(t, s, ev("fleet-a", "t05b", 5, "VIN1"))
+	checkTimeline(t, s, " (colliding, nothing indexed)")
+	_, err := ix.IndexTimeline(ctx, 4)
+	wantErr(t, "IndexTimeline", err, nil)
+	checkTimeline(t, s, " (colliding, half indexed)")
+	_, err = ix.IndexTimeline(ctx, 100)
+	wantErr(t, "IndexTimeline", err, nil)
+	checkTimeline(t, s, " (colliding, all indexed)")
+
+	// Erasure and retention delete what they name, nothing that shares
+	// its key.
+	er, err := s.EraseSubject(ctx, all, "fleet-a", store.Entity{Kind: store.EntityVehicle, Value: "VIN1"})
+	wantErr(t, "EraseSubject", err, nil)
+	equal(t, "erased", er.Events, int64(5))
+	n, err := s.PruneEvents(ctx, all, "fleet-a", at(4))
+	wantErr(t, "PruneEvents", err, nil)
+	equal(t, "pruned", n, int64(1))
+	checkEntries(t, b, false)
+	for _, c := range []struct {
+		scope store.Scope
+		q     store.EventQuery
+		want  []string
+	}{
+		{all, store.EventQuery{}, []string{"c08", "t07", "c04"}},
+		{all, store.EventQuery{Kind: store.EntityVehicle, Value: "VIN1"}, []string{"t07"}},
+		{onlyA, store.EventQuery{Kind: store.EntityAccount, Value: "acc-1"}, []string{"c04"}},
+		{all, store.EventQuery{Kind: store.EntityIP, Value: "198.51.100.1", Order: store.OldestFirst, Limit: 1}, []string{"c04"}},
+	} {
+		page, err := s.SearchEvents(ctx, c.scope, c.q)
+		wantErr(t, "SearchEvents", err, nil)
+		equal(t, fmt.Sprintf("colliding, after deletions, %+v", c.q), eventIDs(page.Events), c.want)
+	}
+}
+
+// testTimelineOnItsOwn lets the store index by itself while events arrive
+// and are erased, some before and some after their entries exist.
+func testTimelineOnItsOwn(t *testing.T, b Backend) {
+	// Events stored by an earlier run that never indexed them: the store
+	// must read them back, not only index what it inserts itself.
+	s, _ := openHooked(t, b, Hooks{ManualTimeline: true})
+	insert(t, s, ev("fleet-a", "old1", 0, "VA"), cmdEv("fleet-a", "old2", 0, "VB", "acc-VB", "192.0.2.1"))
+	wantErr(t, "Close", s.Close(), nil)
+	s = open(t, b)
+	vehicles := []string{"VA", "VB", "VC", "VD"}
+	want := map[string][]string{"VA": {"old1"}, "VB": {"old2"}} // vehicle → ids, oldest first
+	minute := 0
+	add := func(n int) {
+		var evs []store.ArchivedEvent
+		for range n {
+			minute++
+			v := vehicles[minute%len(vehicles)]
+			id := fmt.Sprintf("m%04d", minute)
+			e := ev("fleet-a", id, minute, v)
+			if minute%5 == 0 {
+				e = cmdEv("fleet-a", id, minute, v, "acc-"+v, "192.0.2.1")
+			}
+			evs = append(evs, e)
+			want[v] = append(want[v], id)
+		}
+		insert(t, s, evs...)
+	}
+	for round := range 12 {
+		add(30)
+		if round%3 == 2 {
+			// Wait for the entries, so that the erasure meets indexed
+			// events as well as new ones.
+			waitIndexed(t, b)
+			add(5)
+		}
+		v := vehicles[round%len(vehicles)]
+		if round%4 == 1 {
+			v = vehicles[minute%len(vehicles)] // the newest events go
+		}
+		_, err := s.EraseSubject(ctx, all, "fleet-a", store.Entity{Kind: store.EntityVehicle, Value: v})
+		wantErr(t, "EraseSubject", err, nil)
+		want[v] = nil
+		if round%4 == 1 {
+			waitIndexed(t, b)
+		}
+		add(7)
+	}
+	waitIndexed(t, b)
+	checkEntries(t, b, true)
+	for _, v := range vehicles {
+		page, err := s.SearchEvents(ctx, onlyA, store.EventQuery{Kind: store.EntityVehicle, Value: v, Order: store.OldestFirst, Limit: store.MaxPageSize})
+		wantErr(t, "SearchEvents", err, nil)
+		equal(t, "timeline of "+v, eventIDs(page.Events), append([]string{}, want[v]...))
+	}
+}
+
+// waitIndexed waits (30s at most) until the store has indexed every event.
+func waitIndexed(t *testing.T, b Backend) {
+	t.Helper()
+	top := b.QueryInt(t, "SELECT COALESCE(MAX(seq), 0) FROM events")
+	for end := time.Now().Add(30 * time.Second); timelineMark(t, b) < top; {
+		if time.Now().After(end) {
+			t.Fatalf("the store left events after %d without timeline entries for 30s (newest %d)", timelineMark(t, b), top)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// UpgradeTimeline checks that an archive written before timelines were
+// built after ingest is searched completely once the store has migrated it:
+// at once (from the archive itself) and after the store built its entries.
+// makeOld must leave b's database at the schema version before the
+// timeline migration, with no events.
+func UpgradeTimeline(t *testing.T, b Backend, makeOld func(t *testing.T)) {
+	makeOld(t)
+	evs := append(fixtureEvents(), ev("fleet-a", "t05b", 5, "VIN1"))
+	lit := func(s string) string {
+		if s == "" {
+			return "NULL"
+		}
+		return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+	}
+	for i, e := range evs {
+		b.Exec(t, fmt.Sprintf(`INSERT INTO events (seq, tenant, source, id, type, time, subject, account, device, ip, client_id, arrived, raw)
+VALUES (%d, %s, %s, %s, %s, %d, %s, %s, %s, %s, %s, %d, %s)`, i+1, lit(e.Tenant), lit(e.Source), lit(e.ID), lit(e.Type), e.Time,
+			lit(e.Subject), lit(e.Account), lit(e.Device), lit(e.IP), lit(e.ClientID), e.Arrived, lit(string(e.Raw))))
+	}
+	b.Exec(t, fmt.Sprintf("UPDATE counters SET value = %d WHERE name = 'event_seq'", len(evs)))
+	b.Exec(t, "INSERT INTO tenants (name, created) VALUES ('fleet-a', 1), ('fleet-b', 1)")
+
+	s := open(t, b)
+	checkTimeline(t, s, " (just upgraded)")
+	waitIndexed(t, b)
+	checkTimeline(t, s, " (upgraded and indexed)")
+	checkEntries(t, b, true)
+	res := insert(t, s, ev("fleet-a", "t01", 1, "VIN1"), ev("fleet-a", "t10", 10, "VIN1"))
+	equal(t, "an old event sent again, a new one", []bool{res[0].Duplicate, res[1].Duplicate}, []bool{true, false})
+	if res[1].Seq <= int64(len(evs)) {
+		t.Fatalf("new event got sequence number %d, not after the old archive's %d", res[1].Seq, len(evs))
+	}
+	page, err := s.SearchEvents(ctx, onlyA, store.EventQuery{Kind: store.EntityVehicle, Value: "VIN1", Limit: 2})
+	wantErr(t, "SearchEvents", err, nil)
+	equal(t, "newest of VIN1 after the upgrade", eventIDs(page.Events), []string{"t10", "c06"})
+}
