@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -24,17 +23,8 @@ import (
 // once and counted once by detection.
 func TestKill9AfterCheckpoint(t *testing.T) {
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "vigil")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	stream, err := exec.Command(bin, "simulate", "--vehicles", "1000", "--duration", "12h", "--attacks", "all", "--seed", "9").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := bytes.SplitAfter(bytes.TrimSpace(stream), []byte("\n"))
+	bin := vigilBinary(t)
+	lines := simulatedDay(t)
 	const batch = 200
 	nb := (len(lines) + batch - 1) / batch
 	part := func(i int) [][]byte { return lines[i*batch : min((i+1)*batch, len(lines))] }
@@ -46,7 +36,7 @@ func TestKill9AfterCheckpoint(t *testing.T) {
 	addr := freeAddr(t)
 	base := "http://" + addr
 
-	srv, key, _ := startLogged(t, bin, addr, data, cfg, true)
+	srv, key, _ := startServe(t, bin, addr, data, cfg, true)
 	acked := map[int]bool{}
 	first := nb * 4 / 10
 	for i := range first {
@@ -91,7 +81,7 @@ func TestKill9AfterCheckpoint(t *testing.T) {
 	close(stop)
 	wg.Wait()
 
-	srv2, _, logs := startLogged(t, bin, addr, data, cfg, false)
+	srv2, _, logs := startServe(t, bin, addr, data, cfg, false)
 	defer func() {
 		srv2.Process.Signal(os.Interrupt)
 		srv2.Wait()
@@ -143,10 +133,16 @@ func (l *logBuffer) String() string {
 	return l.b.String()
 }
 
-// startLogged is startServe with a configuration file, keeping the log.
-func startLogged(t *testing.T, bin, addr, data, cfg string, first bool) (*exec.Cmd, string, *logBuffer) {
+// startServe starts vigil serve (with a configuration file unless cfg is
+// "") and waits until it answers, keeping its log; on the first start it
+// reads the admin key it prints.
+func startServe(t *testing.T, bin, addr, data, cfg string, first bool) (*exec.Cmd, string, *logBuffer) {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--listen", addr, "--data-dir", data, "--config", cfg)
+	args := []string{"serve", "--listen", addr, "--data-dir", data}
+	if cfg != "" {
+		args = append(args, "--config", cfg)
+	}
+	cmd := exec.Command(bin, args...)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

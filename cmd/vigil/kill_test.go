@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sync"
@@ -24,22 +22,13 @@ import (
 // and that detection processes the whole archive once more without loss.
 func TestKill9UnderLoad(t *testing.T) {
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "vigil")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	stream, err := exec.Command(bin, "simulate", "--vehicles", "1000", "--duration", "12h", "--attacks", "all", "--seed", "9").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := bytes.SplitAfter(bytes.TrimSpace(stream), []byte("\n"))
+	bin := vigilBinary(t)
+	lines := simulatedDay(t)
 	data := filepath.Join(dir, "data")
 	addr := freeAddr(t)
 	base := "http://" + addr
 
-	srv, key := startServe(t, bin, addr, data, true)
+	srv, key, _ := startServe(t, bin, addr, data, "", true)
 	var mu sync.Mutex
 	acked := map[int]bool{} // batch index → acknowledged
 	const batch = 200
@@ -75,7 +64,7 @@ func TestKill9UnderLoad(t *testing.T) {
 		t.Fatal("no batch was acknowledged before the kill: nothing was tested")
 	}
 
-	srv2, _ := startServe(t, bin, addr, data, false)
+	srv2, _, _ := startServe(t, bin, addr, data, "", false)
 	defer func() {
 		srv2.Process.Signal(os.Interrupt)
 		srv2.Wait()
@@ -114,45 +103,6 @@ func TestKill9UnderLoad(t *testing.T) {
 }
 
 var keyLine = regexp.MustCompile(`(?m)^\s+(vgl_[0-9a-f]{16}_\S+)$`)
-
-// startServe starts vigil serve and waits until it answers; on the first
-// start it reads the admin key it prints.
-func startServe(t *testing.T, bin, addr, data string, first bool) (*exec.Cmd, string) {
-	t.Helper()
-	cmd := exec.Command(bin, "serve", "--listen", addr, "--data-dir", data)
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	keyc := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if m := keyLine.FindStringSubmatch(sc.Text()); m != nil {
-				keyc <- m[1]
-			}
-		}
-	}()
-	var key string
-	if first {
-		select {
-		case key = <-keyc:
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			t.Fatal("serve printed no admin key")
-		}
-	}
-	for i := 0; i < 300; i++ {
-		if resp, err := http.Get("http://" + addr + "/v1/health"); err == nil {
-			resp.Body.Close()
-			return cmd, key
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	cmd.Process.Kill()
-	t.Fatal("serve did not answer")
-	return nil, ""
-}
 
 type ingestResult struct {
 	Accepted, Duplicates, Rejected int

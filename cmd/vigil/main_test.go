@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,12 +14,7 @@ import (
 // CGO_ENABLED=0) and runs its main job through a real pipe:
 // vigil simulate | vigil replay.
 func TestStaticBinaryRunsMainJob(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "vigil")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("CGO_ENABLED=0 go build: %v\n%s", err, out)
-	}
+	bin := vigilBinary(t)
 
 	sim := exec.Command(bin, "simulate", "--vehicles", "300", "--duration", "6h", "--attacks", "all", "--seed", "3")
 	rep := exec.Command(bin, "replay")
@@ -65,12 +59,7 @@ func TestStaticBinaryRunsMainJob(t *testing.T) {
 // demo, as a user would: alerts must scroll by within a minute, and Ctrl-C
 // must stop it cleanly.
 func TestDemoShowsAlertsWithinAMinute(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "vigil")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := vigilBinary(t)
 	cmd := exec.Command(bin, "demo", "--listen", "127.0.0.1:0", "--vehicles", "1000", "--speed", "2400")
 	var out, errb syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
