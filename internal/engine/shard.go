@@ -374,3 +374,15 @@ func (v ShardView) Vehicle(tenant, id string) *twin.Vehicle {
 	}
 	return nil
 }
+
+// Principal returns the state of an account, IP, client, device or subnet
+// on this shard, nil when the shard holds none.
+func (v ShardView) Principal(tenant string, kind detect.Kind, id string) *twin.Principal {
+	if kind == detect.KindVehicle || kind >= detect.NumKinds {
+		return nil
+	}
+	if ts := v.s.tenants[tenant]; ts != nil && ts.principals[kind] != nil {
+		return ts.principals[kind].Lookup(id)
+	}
+	return nil
+}
