@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"net/http"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -70,6 +72,19 @@ func TestDemoShowsAlertsWithinAMinute(t *testing.T) {
 	for time.Now().Before(deadline) && strings.Count(out.String(), "\n    ") < 3 {
 		time.Sleep(250 * time.Millisecond)
 	}
+	// The console sign-in the demo prints works.
+	if m := demoSignIn.FindStringSubmatch(out.String()); m == nil {
+		t.Errorf("the demo prints no console user and password:\n%s", out.String())
+	} else {
+		resp, err := http.Post(m[1]+"/v1/session", "application/json", strings.NewReader(`{"user":"analyst","password":"`+m[2]+`"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Set-Cookie"), "vigil_session=") {
+			t.Errorf("signing in with the printed password: %s", resp.Status)
+		}
+	}
 	cmd.Process.Signal(os.Interrupt)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -87,6 +102,8 @@ func TestDemoShowsAlertsWithinAMinute(t *testing.T) {
 		t.Fatalf("fewer than 3 alerts within a minute:\n%s\n%s", text, errb.String())
 	}
 }
+
+var demoSignIn = regexp.MustCompile(`analyst console: (http://[^/]+)/console/\s+sign in as "analyst" with password (\S+)`)
 
 // syncBuffer is a bytes.Buffer safe to read while a process writes to it.
 type syncBuffer struct {

@@ -3,6 +3,8 @@ package app
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base32"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -68,9 +70,15 @@ func runDemo(ctx context.Context, args []string, s stdio) error {
 	if err != nil {
 		return err
 	}
+	// A console user with a random password: the demo has no default
+	// credential either, only ones made for this run and shown once.
+	password := demoPassword()
+	if _, err := srv.auth.CreateUser(ctx, "analyst", "admin", []string{"*"}, password); err != nil {
+		return fmt.Errorf("creating the demo's console user: %w", err)
+	}
 	fmt.Fprintf(s.out, "vigil demo: server at %s (store in %s)\n", base, dir)
+	fmt.Fprintf(s.out, "analyst console: %s/console/  sign in as \"analyst\" with password %s (this run only)\n", base, password)
 	fmt.Fprintf(s.out, "admin API key (this run only): %s\n", adminKey)
-	fmt.Fprintf(s.out, "analyst console: %s/console/ (sign in with the key)\n", base)
 	fmt.Fprintf(s.out, "  try: curl -H 'Authorization: Bearer %s' '%s/v1/alerts?limit=5'\n\n", adminKey, base)
 	fmt.Fprintf(s.out, "streaming %d simulated vehicles at %gx real time, with attacks of every category; alerts:\n\n", *vehicles, *speed)
 
@@ -95,6 +103,14 @@ func runDemo(ctx context.Context, args []string, s stdio) error {
 	}
 	cancel()
 	return nil
+}
+
+// demoPassword is 100 random bits, in groups a person can type.
+func demoPassword() string {
+	var b [13]byte
+	rand.Read(b[:])
+	p := strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))[:20]
+	return p[:5] + "-" + p[5:10] + "-" + p[10:15] + "-" + p[15:20]
 }
 
 // feed posts the simulator's events to the ingest endpoint as NDJSON
