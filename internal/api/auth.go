@@ -122,7 +122,8 @@ type Auth struct {
 	flushed  time.Time
 	flushing bool
 
-	set      atomic.Pointer[settings] // limits and lifetimes, replaced whole by Configure
+	set      atomic.Pointer[settings]  // limits and lifetimes, replaced whole by Configure
+	oidc     atomic.Pointer[oidcSetup] // sign-in with an OpenID provider; nil: off (ConfigureOIDC)
 	m        *authMetrics
 	umu      sync.Mutex
 	users    map[string]User // by name

@@ -38,6 +38,7 @@ type principal struct {
 	session string
 	secret  string
 	created time.Time
+	method  string // how the session signed in: "" (a password) or methodOIDC
 }
 
 // actor names the caller in the audit log; it also keys the caller's
@@ -48,6 +49,14 @@ func (p principal) actor() string {
 		return "user:" + p.user
 	}
 	return "key:" + p.keyID
+}
+
+// signInMethod says how a session's user signed in: password or oidc.
+func (p principal) signInMethod() string {
+	if p.method == "" {
+		return "password"
+	}
+	return p.method
 }
 
 // via says how the caller authenticated.

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/vigil-project/vigil/internal/api/problem"
 	"github.com/vigil-project/vigil/internal/gate"
+	"github.com/vigil-project/vigil/internal/processor"
 	"github.com/vigil-project/vigil/internal/pseudo"
 	"github.com/vigil-project/vigil/internal/store"
 )
@@ -67,8 +69,24 @@ type (
 		Alerts     int64  `json:"alerts"`
 		Incidents  int64  `json:"incidents"`
 		VaultEntry bool   `json:"vault_entry"` // the re-identification vault held it, and no longer does
+		// Detection is what the running detection forgot; absent when this
+		// server runs none (it forgets when it starts, or the server that
+		// runs it finds the erasure within seconds).
+		Detection *erasureDetection `json:"detection,omitempty"`
+	}
+	erasureDetection struct {
+		States       int  `json:"states"`        // the subject's own twin or principal state, per kind
+		References   int  `json:"references"`    // other keys whose state named it
+		Timers       int  `json:"timers"`        // pending windows on its keys, cancelled
+		CachedEvents int  `json:"cached_events"` // its events stored but not yet processed, dropped
+		Checkpoint   bool `json:"checkpoint"`    // a checkpoint without it was saved (false: checkpoints are off)
 	}
 )
+
+// eraser is the part of detection an erasure reaches: the processor.
+type eraser interface {
+	Forget(ctx context.Context, er processor.Erasure) (processor.ForgetResult, error)
+}
 
 // Limits of the privacy bodies' strings.
 const (
@@ -203,11 +221,36 @@ func (s *Server) erase(w http.ResponseWriter, r *http.Request) error {
 	if err := privacyText("reason", b.Reason, maxReason); err != nil {
 		return err
 	}
-	er, err := pseudo.Erase(r.Context(), s.o.Store, s.o.Privacy, p.scope, p.actor(), tenant, k, b.Value, b.Reason)
+	var forget pseudo.ForgetFunc
+	var det *erasureDetection
+	if d, ok := s.o.Processor.(eraser); ok {
+		forget = func(ctx context.Context, er pseudo.PendingErasure) error {
+			res, err := d.Forget(ctx, processor.Erasure{ID: er.ID, Tenant: er.Tenant, Subjects: er.Subjects})
+			if err != nil {
+				return err
+			}
+			if det == nil {
+				det = &erasureDetection{}
+			}
+			// Summed over the passes (see pseudo.Erase).
+			det.States += res.Keys
+			det.References += res.References
+			det.Timers += res.Timers
+			det.CachedEvents += res.Cached
+			det.Checkpoint = res.Checkpoint
+			return nil
+		}
+	}
+	er, err := pseudo.Erase(r.Context(), s.o.Store, s.o.Privacy, p.scope, p.actor(), tenant, k, b.Value, b.Reason, forget)
+	if errors.Is(err, pseudo.ErrDetection) {
+		return problem.New(problem.Unavailable, "the archive was erased (%d events, %d alerts, %d incidents; vault entry deleted: %t), "+
+			"but %v. Asking again is safe", er.Events, er.Alerts, er.Incidents, er.VaultEntry, err)
+	}
 	if err != nil {
 		return err
 	}
-	out := erasureJSON{Tenant: tenant, Kind: er.Kind.String(), Events: er.Events, Alerts: er.Alerts, Incidents: er.Incidents, VaultEntry: er.VaultEntry}
+	out := erasureJSON{Tenant: tenant, Kind: er.Kind.String(), Events: er.Events, Alerts: er.Alerts, Incidents: er.Incidents,
+		VaultEntry: er.VaultEntry, Detection: det}
 	if er.Pseudonymised {
 		out.Pseudonym = er.Stored
 	}

@@ -77,7 +77,13 @@ func New(o Options) *Server {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{o: o, mux: http.NewServeMux()}
-	for _, r := range s.routes() {
+	// The OIDC routes are registered always: OIDC may be configured after
+	// New; they answer 404 while it is not.
+	all := s.routes()
+	if s.o.Auth.oidcConfig() == nil {
+		all = append(all, s.oidcRoutes()...)
+	}
+	for _, r := range all {
 		h := r.handler
 		if r.role != roleNone {
 			h = o.Auth.require(r.role, h)
@@ -110,7 +116,7 @@ type route struct {
 func (s *Server) routes() []route {
 	hf := func(f func(http.ResponseWriter, *http.Request) error) http.Handler { return s.handle(f) }
 	list := []string{"tenant", "category", "severity", "status", "detector", "kind", "entity", "from", "to", "shadow", "order", "limit", "cursor"}
-	return []route{
+	rs := []route{
 		{"GET", "/v1/health", roleNone, hf(s.health), doc{summary: "Liveness: the process answers.", resp: status{}}},
 		{"GET", "/v1/ready", roleNone, hf(s.ready), doc{summary: "Readiness: the store answers and detection has caught up with the archive.", resp: status{}}},
 		{"GET", "/v1/openapi.json", roleNone, hf(s.openapi), doc{summary: "This document."}},
@@ -130,6 +136,9 @@ func (s *Server) routes() []route {
 		{"GET", "/v1/incidents/{id}", roleViewer, hf(s.getIncident), doc{summary: "One incident with its alerts and history.", resp: incidentJSON{}}},
 		{"PATCH", "/v1/incidents/{id}", roleAnalyst, hf(s.updateIncident), doc{summary: "Change an incident's status or assignee, or comment (recorded in its history and audited).", resp: incidentJSON{}, body: incidentPatch{}}},
 		{"GET", "/v1/vehicles/{id}", roleViewer, hf(s.vehicle), doc{summary: "A vehicle's digital twin as detection sees it now.", query: []string{"tenant"}, resp: vehicleJSON{}}},
+		{"GET", "/v1/principals/{kind}/{id}", roleViewer, hf(s.principal), doc{summary: "What detection holds now about an account, IP, API client, device or subnet " +
+			"(kind: account, ip, client, device, subnet): recent failures and logins, links, devices, a pending takeover trail, commands and reads outside entitlement. " +
+			"Its events: GET /v1/events?kind=…&value=….", query: []string{"tenant"}, resp: principalJSON{}}},
 		{"GET", "/v1/detectors", roleViewer, hf(s.detectors), doc{summary: "The detectors and the alerts raised by category.", resp: detectorList{}}},
 		{"GET", "/v1/stats", roleViewer, hf(s.stats), doc{summary: "Counters for dashboards.", resp: statsJSON{}}},
 		{"GET", "/v1/sinks", roleAdmin, hf(s.sinks), doc{summary: "The outbound alert sinks with their target (secrets redacted), filter and delivery status since the server started. " +
@@ -142,6 +151,7 @@ func (s *Server) routes() []route {
 		{"POST", "/v1/session", roleNone, hf(s.signIn), doc{summary: "Sign in with a user name and password: sets the vigil_session cookie (HttpOnly, Secure, SameSite=Strict) and answers the CSRF token to send as X-CSRF-Token with every change. " +
 			"Refused with 429 and Retry-After beyond the client address's rate or while the user name is locked after repeated failures (docs/auth.md).", resp: sessionJSON{}, body: sessionCreate{}}},
 		{"DELETE", "/v1/session", roleAny, hf(s.signOut), doc{summary: "Sign out: the session ends at once and its cookie is cleared (audited).", resp: signedOut{}}},
+		{"GET", "/v1/session/methods", roleNone, hf(s.signInMethods), doc{summary: "The ways to sign in to this server, for the console's sign-in page: passwords, and the OpenID Connect provider when one is configured.", resp: signInMethods{}}},
 		{"GET", "/v1/users", roleAdmin, hf(s.listUsers), doc{summary: "The users within the caller's tenants, by name: never their password hash.", resp: userList{}}},
 		{"POST", "/v1/users", roleAdmin, hf(s.createUser), doc{summary: "Create a user who signs in with a password (audited). Roles: admin, analyst, viewer; the password must pass the policy (docs/auth.md).", resp: userJSON{}, body: userCreate{}}},
 		{"PATCH", "/v1/users/{name}", roleAdmin, hf(s.patchUser), doc{summary: "Change a user's role, tenants or disabled flag, or reset the password (audited). Disabling or a new password ends the user's sessions. The only enabled admin user for every tenant cannot be demoted or disabled.", resp: userJSON{}, body: userPatch{}}},
@@ -152,11 +162,17 @@ func (s *Server) routes() []route {
 		{"POST", "/v1/reidentify", roleAdmin, hf(s.reidentify), doc{summary: "The original value behind a pseudonym, from the re-identification vault. A reason is required; every call is audited " +
 			"(the audit entry names the pseudonym and the reason, never the value). 409 when the vault is off.", resp: reidentified{}, body: reidentifyBody{}}},
 		{"POST", "/v1/erasure", roleAdmin, hf(s.erase), doc{summary: "Erase one data subject of a tenant: every archived event, alert and incident naming the value or its pseudonym, " +
-			"and its vault entry (so the pseudonym can no longer be re-identified). A reason is required; audited with the counts, never the value.", resp: erasureJSON{}, body: erasureBody{}}},
+			"and its vault entry (so the pseudonym can no longer be re-identified); then what detection derived from it, answering once a checkpoint without it is saved. " +
+			"A reason is required; audited with the counts, never the value.", resp: erasureJSON{}, body: erasureBody{}}},
 		{"POST", "/v1/gate", roleGate, s.gateDecide(), doc{summary: "Command gate: may this remote command go to the vehicle now? Answers allow, deny or step_up with reasons (docs/gate.md). " +
 			"With pseudonymisation on, the request's identities are pseudonymised before the gate reads them.", resp: gate.Decision{}, body: gate.CommandRequest{}}},
 		{"GET", "/v1/gate/decisions", roleAnalyst, s.o.Gate.DecisionsHandler(), doc{summary: "The command gate's recent decisions, newest first.", query: []string{"tenant", "vehicle", "account", "decision", "limit"}, resp: gate.DecisionList{}}},
 	}
+	// Sign-in with an OpenID provider: its routes exist while it is configured.
+	if s.o.Auth.oidcConfig() != nil {
+		rs = append(rs, s.oidcRoutes()...)
+	}
+	return rs
 }
 
 // Routes lists "METHOD /path" of every route the server answers.

@@ -55,6 +55,9 @@ type Session struct {
 	Created int64  `json:"created"` // Unix ns
 	Seen    int64  `json:"seen"`    // last use, Unix ns, written at most once a minute
 	Client  string `json:"client"`  // the address it signed in from
+	// Method is how the user signed in: "" for a password (User is the
+	// user's name) or "oidc" (User is the subject key, oidc_users.go).
+	Method string `json:"method,omitempty"`
 }
 
 func sessionKey(userID, hash string) string { return sessionPrefix + userID + "/" + hash }
@@ -83,7 +86,7 @@ type settings struct {
 // Configure sets the session lifetimes, sign-in limits, request rates and
 // password hash parameters (the auth: section of the configuration). Call
 // it before the server takes requests: it starts the lock-outs and buckets
-// afresh.
+// afresh. auth.oidc is only validated here: ConfigureOIDC turns it on.
 func (a *Auth) Configure(c auth.Config) error {
 	c = c.WithDefaults()
 	if err := c.Validate(); err != nil {
@@ -115,6 +118,9 @@ type authMetrics struct {
 	rejected *prometheus.CounterVec
 	limited  *prometheus.CounterVec
 	ended    *prometheus.CounterVec
+	// OIDC sign-ins: the redirects to the provider and the callbacks.
+	oidcStarts  *prometheus.CounterVec
+	oidcSignIns *prometheus.CounterVec
 }
 
 func newAuthMetrics() *authMetrics {
@@ -127,6 +133,10 @@ func newAuthMetrics() *authMetrics {
 			Help: "API requests refused by the per-credential rate limit, by credential (key or session)."}, []string{"credential"}),
 		ended: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_sessions_ended_total",
 			Help: "Sessions ended by reason: signed_out, idle, expired, revoked (user disabled, deleted or password changed), evicted (over the per-user limit)."}, []string{"reason"}),
+		oidcStarts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_oidc_redirects_total",
+			Help: "OIDC sign-ins started (GET /v1/session/oidc) by result: redirected to the provider, or why not."}, []string{"result"}),
+		oidcSignIns: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_oidc_sign_ins_total",
+			Help: "OIDC sign-ins finished (GET /v1/session/oidc/callback) by result: success, or the reason they were refused."}, []string{"result"}),
 	}
 	// Every label from the start, so a dashboard sees zeros, not gaps.
 	for _, r := range []string{"success", "wrong_password", "unknown_user", "disabled", "unusable_hash", "locked", "client_rate_limited", "bad_request", "cross_site", "busy"} {
@@ -141,6 +151,12 @@ func newAuthMetrics() *authMetrics {
 	for _, r := range []string{"signed_out", auth.SessionIdle, auth.SessionExpired, "revoked", "evicted"} {
 		m.ended.WithLabelValues(r)
 	}
+	for _, r := range []string{"redirected", "not_configured", "cross_site", auth.OIDCUnavailable} {
+		m.oidcStarts.WithLabelValues(r)
+	}
+	for _, r := range oidcResults() {
+		m.oidcSignIns.WithLabelValues(r)
+	}
 	return m
 }
 
@@ -149,6 +165,8 @@ func (m *authMetrics) Describe(ch chan<- *prometheus.Desc) {
 	m.rejected.Describe(ch)
 	m.limited.Describe(ch)
 	m.ended.Describe(ch)
+	m.oidcStarts.Describe(ch)
+	m.oidcSignIns.Describe(ch)
 }
 
 func (m *authMetrics) Collect(ch chan<- prometheus.Metric) {
@@ -156,6 +174,8 @@ func (m *authMetrics) Collect(ch chan<- prometheus.Metric) {
 	m.rejected.Collect(ch)
 	m.limited.Collect(ch)
 	m.ended.Collect(ch)
+	m.oidcStarts.Collect(ch)
+	m.oidcSignIns.Collect(ch)
 }
 
 // Collector exposes the sign-in, rejection, rate-limit and session
@@ -179,7 +199,7 @@ func (a *Auth) authenticateSession(r *http.Request, value string) (principal, *p
 	if err != nil {
 		return principal{}, problem.New(problem.Unavailable, "sessions cannot be checked now: the store does not answer; retry shortly")
 	}
-	u, found, err := a.userByName(ctx, s.User)
+	u, found, err := a.sessionUser(ctx, s)
 	if err != nil {
 		return principal{}, problem.New(problem.Unavailable, "sessions cannot be checked now: the store does not answer; retry shortly")
 	}
@@ -201,7 +221,7 @@ func (a *Auth) authenticateSession(r *http.Request, value string) (principal, *p
 	}
 	a.touchSession(ctx, key, now)
 	return principal{name: u.Name, role: roleNames[u.Role], tenants: u.Tenants, scope: scopeOf(u.Tenants),
-		user: u.Name, session: key, secret: secret, created: time.Unix(0, s.Created)}, nil
+		user: u.Name, session: key, secret: secret, created: time.Unix(0, s.Created), method: s.Method}, nil
 }
 
 // session returns a session from the cache, or from the store when it is
@@ -350,6 +370,12 @@ func (a *Auth) pruneSessions(ctx context.Context, u User, now time.Time) error {
 // entry (the sign-in, or a password change's new session) is written in
 // the same transaction.
 func (a *Auth) startSession(ctx context.Context, w http.ResponseWriter, u User, client string, now time.Time, audit *store.AuditEntry) (sessionJSON, error) {
+	return a.startSessionAs(ctx, w, u, Session{User: u.Name}, client, now, audit)
+}
+
+// startSessionAs is startSession with the session's User and Method from s
+// (an OIDC user is found by subject key, not by name).
+func (a *Auth) startSessionAs(ctx context.Context, w http.ResponseWriter, u User, s Session, client string, now time.Time, audit *store.AuditEntry) (sessionJSON, error) {
 	if err := a.pruneSessions(ctx, u, now); err != nil {
 		return sessionJSON{}, err
 	}
@@ -359,7 +385,7 @@ func (a *Auth) startSession(ctx context.Context, w http.ResponseWriter, u User, 
 	}
 	hash := auth.SessionHash(secret)
 	key := sessionKey(u.ID, hash)
-	s := Session{User: u.Name, UserID: u.ID, Created: now.UnixNano(), Seen: now.UnixNano(), Client: client}
+	s.UserID, s.Created, s.Seen, s.Client = u.ID, now.UnixNano(), now.UnixNano(), client
 	v, _ := json.Marshal(s)
 	d := map[string]any{}
 	if len(audit.Detail) > 0 {

@@ -41,6 +41,7 @@ type (
 		SignedOut bool `json:"signed_out"`
 	}
 	meSession struct {
+		Method      string `json:"method"` // how the user signed in: password or oidc
 		CSRFToken   string `json:"csrf_token"`
 		Created     string `json:"created"`
 		Expires     string `json:"expires"`
@@ -199,7 +200,7 @@ func (a *Auth) meSessionOf(p principal) *meSession {
 		return nil
 	}
 	l := a.settings().limits
-	return &meSession{CSRFToken: auth.CSRFToken(p.secret), Created: ts(p.created.UnixNano()), Expires: ts(l.Ends(p.created).UnixNano()),
+	return &meSession{Method: p.signInMethod(), CSRFToken: auth.CSRFToken(p.secret), Created: ts(p.created.UnixNano()), Expires: ts(l.Ends(p.created).UnixNano()),
 		IdleTimeout: int64(l.Idle / time.Second)}
 }
 

@@ -24,15 +24,15 @@ type (
 		Categories    []string `json:"categories"` // empty: every category
 		IncludeShadow bool     `json:"include_shadow"`
 	}
-	// sinkStatusJSON counts since the server started (kept in memory).
+	// sinkStatusJSON counts since the server started (kept in memory);
+	// lag is read from the store's position.
 	sinkStatusJSON struct {
 		Delivered      int64            `json:"delivered"`
 		FailedAttempts int64            `json:"failed_attempts"`
 		Filtered       int64            `json:"filtered"`
 		Dropped        map[string]int64 `json:"dropped"` // by reason
 		DroppedTotal   int64            `json:"dropped_total"`
-		Queued         int              `json:"queued"`
-		QueueSize      int              `json:"queue_size"`
+		Lag            int64            `json:"lag"` // alerts stored that the sink has not handled yet
 		LastError      string           `json:"last_error,omitempty"`
 		LastErrorAt    string           `json:"last_error_at,omitempty"`
 		LastDelivered  string           `json:"last_delivered,omitempty"`
@@ -61,7 +61,7 @@ func (s *Server) sinks(w http.ResponseWriter, r *http.Request) error {
 			Categories: append([]string{}, st.Filter.Categories...), IncludeShadow: st.Filter.IncludeShadow}
 		j := sinkJSON{Name: st.Name, Type: st.Type, Target: st.Target, Filter: f, Status: sinkStatusJSON{
 			Delivered: st.Delivered, FailedAttempts: st.Failed, Filtered: st.Filtered, Dropped: st.Dropped,
-			Queued: st.Queued, QueueSize: st.QueueSize, LastError: st.LastError, LastErrorAt: tsIf(st.LastErrorAt),
+			Lag: st.Lag, LastError: st.LastError, LastErrorAt: tsIf(st.LastErrorAt),
 			LastDelivered: tsIf(st.LastDelivered)}}
 		for _, n := range st.Dropped {
 			j.Status.DroppedTotal += n

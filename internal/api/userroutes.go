@@ -178,6 +178,9 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
 	if p.user == "" {
 		return problem.New(problem.BadRequest, "an API key has no password: this route changes the password of a user signed in with a session")
 	}
+	if p.method == methodOIDC {
+		return problem.New(problem.BadRequest, "you signed in with OpenID Connect: your password is kept by your sign-in provider, not by vigil")
+	}
 	var body passwordChange
 	if err := readJSON(r, &body); err != nil {
 		return err

@@ -11,46 +11,51 @@ import (
 	"testing"
 
 	"github.com/vigil-project/vigil/internal/auth"
+	"github.com/vigil-project/vigil/internal/clientconf"
 )
 
 // who may call each route; the table is written here, independently of the
 // server's own, so a route whose protection changes fails this test.
 var routeAccess = map[string][]string{
-	"GET /v1/health":               {"none", "ingest", "gate", "viewer", "analyst", "admin"},
-	"GET /v1/ready":                {"none", "ingest", "gate", "viewer", "analyst", "admin"},
-	"GET /v1/openapi.json":         {"none", "ingest", "gate", "viewer", "analyst", "admin"},
-	"GET /metrics":                 {"none", "ingest", "gate", "viewer", "analyst", "admin"},
-	"POST /v1/events":              {"ingest", "admin"},
-	"GET /v1/events":               {"viewer", "analyst", "admin"},
-	"GET /v1/alerts":               {"viewer", "analyst", "admin"},
-	"GET /v1/alerts/{id}":          {"viewer", "analyst", "admin"},
-	"PATCH /v1/alerts/{id}":        {"analyst", "admin"},
-	"GET /v1/alerts/{id}/evidence": {"viewer", "analyst", "admin"},
-	"GET /v1/incidents":            {"viewer", "analyst", "admin"},
-	"GET /v1/incidents/{id}":       {"viewer", "analyst", "admin"},
-	"PATCH /v1/incidents/{id}":     {"analyst", "admin"},
-	"GET /v1/vehicles/{id}":        {"viewer", "analyst", "admin"},
-	"GET /v1/detectors":            {"viewer", "analyst", "admin"},
-	"GET /v1/stats":                {"viewer", "analyst", "admin"},
-	"POST /v1/gate":                {"gate", "admin"},
-	"GET /v1/gate/decisions":       {"analyst", "admin"},
-	"GET /v1/alerts/stream":        {"viewer", "analyst", "admin"},
-	"GET /v1/sinks":                {"admin"},
-	"GET /v1/keys":                 {"admin"},
-	"POST /v1/keys":                {"admin"},
-	"DELETE /v1/keys/{id}":         {"admin"},
-	"GET /v1/me":                   {"ingest", "gate", "viewer", "analyst", "admin"},
-	"POST /v1/me/password":         {"ingest", "gate", "viewer", "analyst", "admin"}, // a key is told it has no password
-	"POST /v1/session":             {"none", "ingest", "gate", "viewer", "analyst", "admin"},
-	"DELETE /v1/session":           {"ingest", "gate", "viewer", "analyst", "admin"}, // a key is told it has no session
-	"GET /v1/users":                {"admin"},
-	"POST /v1/users":               {"admin"},
-	"PATCH /v1/users/{name}":       {"admin"},
-	"DELETE /v1/users/{name}":      {"admin"},
-	"GET /v1/tenants":              {"viewer", "analyst", "admin"},
-	"POST /v1/pseudonymise":        {"analyst", "admin"},
-	"POST /v1/reidentify":          {"admin"},
-	"POST /v1/erasure":             {"admin"},
+	"GET /v1/health":                 {"none", "ingest", "gate", "viewer", "analyst", "admin"},
+	"GET /v1/ready":                  {"none", "ingest", "gate", "viewer", "analyst", "admin"},
+	"GET /v1/openapi.json":           {"none", "ingest", "gate", "viewer", "analyst", "admin"},
+	"GET /metrics":                   {"none", "ingest", "gate", "viewer", "analyst", "admin"},
+	"POST /v1/events":                {"ingest", "admin"},
+	"GET /v1/events":                 {"viewer", "analyst", "admin"},
+	"GET /v1/alerts":                 {"viewer", "analyst", "admin"},
+	"GET /v1/alerts/{id}":            {"viewer", "analyst", "admin"},
+	"PATCH /v1/alerts/{id}":          {"analyst", "admin"},
+	"GET /v1/alerts/{id}/evidence":   {"viewer", "analyst", "admin"},
+	"GET /v1/incidents":              {"viewer", "analyst", "admin"},
+	"GET /v1/incidents/{id}":         {"viewer", "analyst", "admin"},
+	"PATCH /v1/incidents/{id}":       {"analyst", "admin"},
+	"GET /v1/vehicles/{id}":          {"viewer", "analyst", "admin"},
+	"GET /v1/principals/{kind}/{id}": {"viewer", "analyst", "admin"},
+	"GET /v1/detectors":              {"viewer", "analyst", "admin"},
+	"GET /v1/stats":                  {"viewer", "analyst", "admin"},
+	"POST /v1/gate":                  {"gate", "admin"},
+	"GET /v1/gate/decisions":         {"analyst", "admin"},
+	"GET /v1/alerts/stream":          {"viewer", "analyst", "admin"},
+	"GET /v1/sinks":                  {"admin"},
+	"GET /v1/keys":                   {"admin"},
+	"POST /v1/keys":                  {"admin"},
+	"DELETE /v1/keys/{id}":           {"admin"},
+	"GET /v1/me":                     {"ingest", "gate", "viewer", "analyst", "admin"},
+	"POST /v1/me/password":           {"ingest", "gate", "viewer", "analyst", "admin"}, // a key is told it has no password
+	"POST /v1/session":               {"none", "ingest", "gate", "viewer", "analyst", "admin"},
+	"DELETE /v1/session":             {"ingest", "gate", "viewer", "analyst", "admin"}, // a key is told it has no session
+	"GET /v1/session/methods":        {"none", "ingest", "gate", "viewer", "analyst", "admin"},
+	"GET /v1/session/oidc":           {"none", "ingest", "gate", "viewer", "analyst", "admin"}, // served while OIDC is configured, as below
+	"GET /v1/session/oidc/callback":  {"none", "ingest", "gate", "viewer", "analyst", "admin"},
+	"GET /v1/users":                  {"admin"},
+	"POST /v1/users":                 {"admin"},
+	"PATCH /v1/users/{name}":         {"admin"},
+	"DELETE /v1/users/{name}":        {"admin"},
+	"GET /v1/tenants":                {"viewer", "analyst", "admin"},
+	"POST /v1/pseudonymise":          {"analyst", "admin"},
+	"POST /v1/reidentify":            {"admin"},
+	"POST /v1/erasure":               {"admin"},
 }
 
 // selfRoutes act on the caller's own session or password, not on a
@@ -72,6 +77,15 @@ func TestEveryRouteRoleAndTenant(t *testing.T) {
 		PasswordHash: auth.PasswordHash{MemoryMiB: 8, Time: 1, Threads: 1}}); err != nil {
 		t.Fatal(err)
 	}
+	// Sign-in with an OpenID provider, so its routes are served; nothing
+	// answers at the issuer (oidc_test.go signs in for real).
+	rp, err := auth.NewRP(auth.OIDCConfig{Issuer: "https://127.0.0.1:1/nothing", ClientID: "vigil", ClientSecretEnv: "OIDC_SECRET",
+		RedirectURL: ts.base + auth.CallbackPath, Default: &auth.OIDCGrant{Role: "viewer", Tenants: []string{"fleet-a"}}},
+		clientconf.Env{Getenv: func(string) string { return "a client secret" }}, auth.RPOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.srv.auth.ConfigureOIDC(rp)
 	admin := ts.key(t, "admin", "*")
 	ts.post(t, admin, stream, 1000)
 	ts.waitCaughtUp(t)
@@ -86,6 +100,16 @@ func TestEveryRouteRoleAndTenant(t *testing.T) {
 		t.Fatal("no fleet-a alert naming a vehicle")
 	}
 	id, inc := alert["id"].(string), alert["incident"].(string)
+	var account string // an account detection holds state about
+	for _, a := range ts.allAlerts(t, admin, "tenant=fleet-a&category=credential-attack") {
+		if acc, ok := a["entities"].(map[string]any)["account"].(string); ok {
+			account = acc
+			break
+		}
+	}
+	if account == "" {
+		t.Fatal("no fleet-a credential alert naming an account")
+	}
 	vehicle := alert["entities"].(map[string]any)["vehicle"].(string)
 	victim := strings.Split(ts.key(t, "viewer", "fleet-a"), "_")[1]  // a fleet-a key to revoke
 	victim2 := strings.Split(ts.key(t, "viewer", "fleet-a"), "_")[1] // another, for the sessions
@@ -126,6 +150,8 @@ func TestEveryRouteRoleAndTenant(t *testing.T) {
 			url = "/v1/incidents/" + inc
 		case strings.HasPrefix(path, "/v1/vehicles/"):
 			url = "/v1/vehicles/" + vehicle + "?tenant=fleet-a"
+		case strings.HasPrefix(path, "/v1/principals/"):
+			url = "/v1/principals/account/" + account + "?tenant=fleet-a"
 		case strings.HasPrefix(path, "/v1/keys/"):
 			url = "/v1/keys/" + victim
 		case strings.HasPrefix(path, "/v1/users/"):

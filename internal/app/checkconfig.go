@@ -35,11 +35,15 @@ func runCheckConfig(_ context.Context, args []string, s stdio) error {
 	if err != nil {
 		return err
 	}
-	sinks, err := newSinks(cfg, nil) // reads each sink's secret and TLS files; connects nowhere
+	sinks, err := newSinks(cfg, nil, nil) // reads each sink's secret and TLS files; connects nowhere
 	if err != nil {
 		return err
 	}
 	sinks.Close()
+	rp, err := oidcRelyingParty(cfg, nil, nil) // reads the OIDC client secret and TLS files; asks the provider nothing
+	if err != nil {
+		return err
+	}
 	privOpts, err := privacyOptions(cfg, ref, nil) // reads the key file
 	if err != nil {
 		return err
@@ -65,6 +69,9 @@ func runCheckConfig(_ context.Context, args []string, s stdio) error {
 	}
 	fmt.Fprintf(s.out, "  directory: %v, cells: %v, firmware keys: %d, releases: %d\n",
 		ref.Directory != nil, ref.Cells != nil, len(ref.TrustedKeys), len(ref.Releases))
+	if rp != nil {
+		fmt.Fprintf(s.out, "  oidc sign-in: %s (%s)\n", rp.Name(), rp.Issuer())
+	}
 	if privOpts != nil {
 		fmt.Fprintf(s.out, "  privacy: pseudonymisation %v, vault %v, location decimals %d\n",
 			cfg.Privacy.Pseudonymises(), cfg.Privacy.Vault, cfg.Privacy.LocationDecimals)

@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -117,9 +118,10 @@ type httpBenchReport struct {
 	AlertsAtStart, Received0 int64
 	AlertsAtEnd, ReceivedEnd int64
 	// The server's CPU seconds (process_cpu_seconds_total) at the start and
-	// after the drain: per event, a figure other load on the machine moves
-	// less than the rate.
+	// after the drain, and this generator's CPU while sending: per event,
+	// figures other load on the machine moves less than the rate.
 	CPUAtStart, CPUAtEnd float64
+	GenCPU               time.Duration
 
 	FirstError string
 }
@@ -195,9 +197,10 @@ func httpBench(ctx context.Context, base, key string, o httpBenchOptions, out io
 			runGateLoad(gateCtx, gateClient, base, o.GateKey, gateBodies, o.GateRate, rep)
 		}()
 	}
-	start := time.Now()
+	start, cpu0 := time.Now(), processCPU()
 	runIngestLoad(sendCtx, client, base, key, bodies, o, rep)
 	rep.Elapsed = time.Since(start)
+	rep.GenCPU = processCPU() - cpu0
 	stopGate()
 	gateWG.Wait()
 	if ctx.Err() != nil {
@@ -659,8 +662,13 @@ func (r *httpBenchReport) write(w io.Writer) {
 	if r.metricsOK {
 		fmt.Fprintf(w, "  engine received %d events, alerts raised %d (before deduplication)\n", r.ReceivedEnd-r.Received0, r.AlertsAtEnd-r.AlertsAtStart)
 		if r.CPUAtEnd > r.CPUAtStart && r.Accepted > 0 {
-			fmt.Fprintf(w, "  server CPU %.1f µs per event accepted (process_cpu_seconds_total over sending and draining)\n",
-				(r.CPUAtEnd-r.CPUAtStart)*1e6/float64(r.Accepted))
+			srv := (r.CPUAtEnd - r.CPUAtStart) * 1e6 / float64(r.Accepted)
+			fmt.Fprintf(w, "  server CPU %.1f µs per event accepted (process_cpu_seconds_total over sending and draining)\n", srv)
+			if r.GenCPU > 0 {
+				gen := float64(r.GenCPU.Microseconds()) / float64(r.Accepted)
+				fmt.Fprintf(w, "  load generator CPU %.1f µs per event: %d cores give server and generator CPU for at most %.0f events/s\n",
+					gen, runtime.NumCPU(), float64(runtime.NumCPU())*1e6/(srv+gen))
+			}
 		}
 	}
 }

@@ -139,12 +139,17 @@ func TestOpenAPIMatchesHandlers(t *testing.T) {
 	// Real ids to fill the paths with.
 	alerts := ts.allAlerts(t, admin, "")
 	a := alerts[0]
-	vehicle := ""
+	vehicle, account := "", ""
 	for _, x := range alerts {
-		if v, ok := x["entities"].(map[string]any)["vehicle"].(string); ok {
+		if v, ok := x["entities"].(map[string]any)["vehicle"].(string); ok && vehicle == "" {
 			vehicle = v + "?tenant=" + x["tenant"].(string)
-			break
 		}
+		if v, ok := x["entities"].(map[string]any)["account"].(string); ok && account == "" && x["category"] == "credential-attack" {
+			account = v + "?tenant=" + x["tenant"].(string)
+		}
+	}
+	if vehicle == "" || account == "" {
+		t.Fatalf("no alert naming a vehicle (%q) or an attacked account (%q)", vehicle, account)
 	}
 	fill := strings.NewReplacer("{id}", a["id"].(string))
 	for _, route := range documented {
@@ -158,6 +163,8 @@ func TestOpenAPIMatchesHandlers(t *testing.T) {
 			url = "/v1/incidents/" + a["incident"].(string)
 		case strings.HasPrefix(path, "/v1/vehicles/"):
 			url = "/v1/vehicles/" + vehicle
+		case strings.HasPrefix(path, "/v1/principals/"):
+			url = "/v1/principals/account/" + account
 		case path == "/v1/events":
 			url = "/v1/events?limit=50"
 		}

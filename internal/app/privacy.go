@@ -14,6 +14,7 @@ import (
 	"github.com/vigil-project/vigil/internal/detect/sms"
 	"github.com/vigil-project/vigil/internal/directory"
 	"github.com/vigil-project/vigil/internal/event"
+	"github.com/vigil-project/vigil/internal/processor"
 	"github.com/vigil-project/vigil/internal/pseudo"
 	"github.com/vigil-project/vigil/internal/store"
 )
@@ -93,6 +94,26 @@ func privacyReference(ref reference, o *pseudo.Options) (reference, error) {
 	return pseudonymiseReference(ref, p)
 }
 
+// replayPseudonymiser is what vigil replay pseudonymises events with: the
+// server's settings and key, without a vault (a replay stores nothing; its
+// pseudonyms re-identify through the server's vault when the server has
+// seen the values). Nil when the file pseudonymises no field: rounding
+// alone changes only the archived copy, never what detection sees.
+func replayPseudonymiser(cfg *config.Config, ref reference) (*pseudo.Pseudonymiser, error) {
+	o, err := privacyOptions(cfg, ref, nil)
+	if err != nil || o == nil {
+		return nil, err
+	}
+	fields := o.Default.Fields
+	for _, s := range o.Tenants {
+		fields |= s.Fields
+	}
+	if fields == 0 {
+		return nil, nil
+	}
+	return pseudo.New(*o)
+}
+
 // newPseudonymiser builds the server's pseudonymiser, with the store's
 // configuration table as its vault when the file asks for one; nil when
 // privacy is off.
@@ -111,6 +132,23 @@ func newPseudonymiser(cfg *config.Config, o *pseudo.Options, st store.Store, log
 	warnClearSuppressions(cfg, p, log)
 	return p, nil
 }
+
+// erasureLog hands the erasures pseudo.Erase records (by the API or by
+// vigil privacy erase) to the processor, which applies them to detection.
+type erasureLog struct{ l pseudo.ErasureLog }
+
+var _ processor.Erasures = erasureLog{}
+
+func (e erasureLog) Pending(ctx context.Context) ([]processor.Erasure, error) {
+	list, err := e.l.Pending(ctx)
+	out := make([]processor.Erasure, len(list))
+	for i, x := range list {
+		out[i] = processor.Erasure{ID: x.ID, Tenant: x.Tenant, Subjects: x.Subjects}
+	}
+	return out, err
+}
+
+func (e erasureLog) Done(ctx context.Context, ids []string) error { return e.l.Done(ctx, ids) }
 
 // pseudonymiseReference returns the reference data as detection sees it
 // when events are pseudonymised: the directory's principals and vehicles
@@ -303,7 +341,8 @@ func runErase(ctx context.Context, args []string, s stdio) error {
 	if u := os.Getenv("USER"); u != "" {
 		actor = "cli:" + u
 	}
-	er, err := pseudo.Erase(ctx, st, p, store.AllTenants(), actor, *tenant, k, *value, *reason)
+	// Detection runs in the server, which applies the recorded erasure.
+	er, err := pseudo.Erase(ctx, st, p, store.AllTenants(), actor, *tenant, k, *value, *reason, nil)
 	if err != nil {
 		return err
 	}
@@ -311,6 +350,7 @@ func runErase(ctx context.Context, args []string, s stdio) error {
 	if er.Pseudonymised {
 		fmt.Fprintf(s.out, " (as %s %s; vault entry deleted: %v)", er.Kind, er.Stored, er.VaultEntry)
 	}
-	fmt.Fprintln(s.out, "\nA running server still holds what detection derived from them until it idles out or restarts: see docs/privacy.md.")
+	fmt.Fprintln(s.out, "\nThe server that runs detection on this store erases what it derived from them (its state and checkpoint) within "+
+		"seconds, or when it next starts: see docs/privacy.md.")
 	return nil
 }

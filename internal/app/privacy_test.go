@@ -400,7 +400,7 @@ func TestPrivacyServe(t *testing.T) {
 			t.Errorf("erasure %v: %d, want %d", c.body, code, c.code)
 		}
 	}
-	if er.Events == 0 || er.Pseudonym != pvin || !er.VaultEntry {
+	if er.Events == 0 || er.Pseudonym != pvin || !er.VaultEntry || !er.Detection.Checkpoint || er.Detection.States == 0 {
 		t.Errorf("erasure answered %+v", er)
 	}
 	if code := ts.call(t, "GET", "/v1/events?tenant="+tenant+"&kind=vehicle&value="+pvin, analystA, nil, nil, &events); code != 200 || len(events.Events) != 0 {
@@ -458,6 +458,13 @@ type erasureJSONTest struct {
 	Alerts     int64  `json:"alerts"`
 	Incidents  int64  `json:"incidents"`
 	VaultEntry bool   `json:"vault_entry"`
+	Detection  struct {
+		States       int  `json:"states"`
+		References   int  `json:"references"`
+		Timers       int  `json:"timers"`
+		CachedEvents int  `json:"cached_events"`
+		Checkpoint   bool `json:"checkpoint"`
+	} `json:"detection"`
 }
 
 // TestPrivacyServeNeedsAKey: with pseudonymisation on and no usable key,

@@ -52,8 +52,11 @@ type replaySummary struct {
 	AlertsOut  int64
 	ByCategory map[string]int64 // alerts passed on, by category
 	SlowRules  []rules.RuleMetrics
-	Elapsed    time.Duration
-	WriteError error
+	// Pseudonymised counts the events pseudonymised before detection
+	// (privacy on in the configuration, as the server's ingest does).
+	Pseudonymised int64
+	Elapsed       time.Duration
+	WriteError    error
 }
 
 const maxRejectSamples = 5
@@ -86,6 +89,16 @@ func replay(ctx context.Context, in io.Reader, out io.Writer, o replayOptions) (
 	if o.Reference != nil {
 		ref = *o.Reference
 	}
+	// With privacy on in the configuration, detection sees pseudonyms, as
+	// in the server: the events and the directory are pseudonymised with
+	// the same key and settings, so the alerts name what the server's do.
+	priv, err := replayPseudonymiser(o.Config, ref)
+	if err != nil {
+		return sum, err
+	}
+	if ref, err = pseudonymiseReference(ref, priv); err != nil {
+		return sum, err
+	}
 	ds, err := newDetectorSet(o.Config, ref, o.Rules, nil)
 	if err != nil {
 		return sum, err
@@ -107,10 +120,24 @@ func replay(ctx context.Context, in io.Reader, out io.Writer, o replayOptions) (
 	}
 	defer rd.Close()
 
-	var readErr error
+	var readErr, privErr error
 	var sorted []*event.Event // with Sort: the whole input, then in event-time order
 	lastProgress := start
-	for c := range decodeInOrder(ctx, rd, lim) {
+	dctx, stop := context.WithCancel(ctx)
+	defer stop()
+	for c := range decodeInOrder(dctx, rd, lim) {
+		if priv != nil && privErr == nil {
+			for _, ev := range c.evs {
+				if _, privErr = priv.Event(ev, nil); privErr != nil {
+					stop() // the rest is read and dropped
+					break
+				}
+			}
+			sum.Pseudonymised += int64(len(c.evs))
+		}
+		if privErr != nil {
+			continue
+		}
 		for _, re := range c.rejects {
 			sum.Rejected[re.ReasonKey()]++
 			if len(sum.Samples) < maxRejectSamples {
@@ -161,6 +188,9 @@ func replay(ctx context.Context, in io.Reader, out io.Writer, o replayOptions) (
 		sum.Read += n
 	}
 	sum.Read += sum.Accepted
+	if privErr != nil {
+		return sum, fmt.Errorf("pseudonymising events (privacy in the configuration): %w", privErr)
+	}
 	if readErr != nil {
 		return sum, fmt.Errorf("input unreadable after %d events: %w", sum.Read, readErr)
 	}
@@ -181,6 +211,9 @@ func (s *replaySummary) print(w io.Writer) {
 	}
 	for _, m := range s.Samples {
 		fmt.Fprintf(w, "    e.g. %s\n", m)
+	}
+	if s.Pseudonymised > 0 {
+		fmt.Fprintf(w, "  pseudonymised:    %d (privacy in the configuration: alerts name pseudonyms, as the server's do)\n", s.Pseudonymised)
 	}
 	fmt.Fprintf(w, "  duplicates:       %d (same tenant, source and id: processed once)\n", s.Engine.Duplicates)
 	fmt.Fprintf(w, "  late:             %d (behind the watermark; processed and counted)\n", s.Engine.Late)

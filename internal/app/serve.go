@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/pprof"
 	"time"
 
@@ -20,6 +21,8 @@ import (
 	"github.com/vigil-project/vigil/internal/alert"
 	"github.com/vigil-project/vigil/internal/api"
 	"github.com/vigil-project/vigil/internal/api/live"
+	authn "github.com/vigil-project/vigil/internal/auth"
+	"github.com/vigil-project/vigil/internal/clientconf"
 	"github.com/vigil-project/vigil/internal/config"
 	"github.com/vigil-project/vigil/internal/console"
 	"github.com/vigil-project/vigil/internal/engine"
@@ -103,6 +106,12 @@ func runServe(ctx context.Context, args []string, s stdio) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	if os.Getenv("GOGC") == "" {
+		// Ingest allocates per event; twice the live heap between
+		// collections costs about a tenth more memory and saves about a
+		// tenth of the CPU (docs/performance.md). GOGC overrides it.
+		debug.SetGCPercent(200)
+	}
 	return serve(ctx, o)
 }
 
@@ -173,6 +182,13 @@ func serve(ctx context.Context, o serveOptions) error {
 			return err
 		}
 	}
+	// Sign-in with an OpenID provider (docs/auth.md): the provider is
+	// asked at the first sign-in, so vigil starts while it is away.
+	rp, err := oidcRelyingParty(cfg, log, nil)
+	if err != nil {
+		return err
+	}
+	auth.ConfigureOIDC(rp)
 	if key, err := auth.Bootstrap(ctx); err != nil {
 		return fmt.Errorf("creating the first admin key: %w", err)
 	} else if key != "" {
@@ -202,22 +218,31 @@ func serve(ctx context.Context, o serveOptions) error {
 	eo.WallClock = true // the processor stamps arrivals with the wall clock
 	// Detectors in shadow mode store alerts without raising them.
 	eo.Filter = ds.modes.Apply
-	sinks, err := newSinks(cfg, log)
+	// Sinks follow the stored alerts (docs/sinks.md): a crash loses none.
+	// Their cursors are read before detection starts: a new sink gets
+	// every alert stored from now on.
+	sinks, err := newSinks(cfg, st, log)
 	if err != nil {
+		return err
+	}
+	if err := sinks.Prime(ctx); err != nil {
+		sinks.Close()
 		return err
 	}
 
 	// New alerts go to the live streams, GET /v1/alerts/stream.
 	feed := live.New(live.Options{})
 	po := processor.Options{Store: timedStore{st, latency}, Engine: eo, Logger: log,
+		// Erasures of data subjects reach detection (docs/privacy.md).
+		Erasures: erasureLog{pseudo.ErasureLog{Store: st}},
 		// New alerts go to live streams and, when critical, to the gate at once.
-		// Shadow alerts reach only the sinks that ask for them.
+		// The sinks read them from the store: this only wakes them.
 		OnAlert: func(a store.Alert) {
 			if !a.Shadow {
 				feed.Publish(a)
 				gt.AlertStored(a)
 			}
-			sinks.Publish(&a.Alert)
+			sinks.Wake()
 		}}
 	if cfg != nil {
 		po.Manager.Suppressions = cfg.Suppressions
@@ -281,7 +306,8 @@ func serve(ctx context.Context, o serveOptions) error {
 
 	procCtx, stopProc := context.WithCancel(context.WithoutCancel(ctx))
 	g, gctx := errgroup.WithContext(ctx)
-	// Sinks outlive detection: they drain after the last alerts are stored.
+	// Sinks outlive detection: they deliver the last alerts stored, within
+	// their drain time; what is left stays in the store.
 	sinkCtx, stopSinks := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSinks()
 	g.Go(func() error { return sinks.Run(sinkCtx) })
@@ -351,6 +377,20 @@ func serve(ctx context.Context, o serveOptions) error {
 	cancel()
 	log.Info("vigil stopped", "position", proc.String())
 	return err
+}
+
+// oidcRelyingParty builds sign-in with the OpenID provider of auth.oidc,
+// nil when there is none: it reads the client secret and TLS files and
+// contacts nobody. now is the clock (nil: the wall clock).
+func oidcRelyingParty(cfg *config.Config, log *slog.Logger, now func() time.Time) (*authn.RP, error) {
+	if cfg == nil || cfg.Auth.OIDC == nil {
+		return nil, nil
+	}
+	rp, err := authn.NewRP(*cfg.Auth.OIDC, clientconf.Env{Path: cfg.Path}, authn.RPOptions{Now: now, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("auth.%w", err)
+	}
+	return rp, nil
 }
 
 func storeName(o serveOptions) string {

@@ -14,18 +14,20 @@ import (
 	"github.com/vigil-project/vigil/internal/sink/webhook"
 )
 
-// sinkDrain bounds the delivery of queued alerts at shutdown.
+// sinkDrain bounds the delivery of stored alerts at shutdown; what is left
+// stays in the store for the next start.
 const sinkDrain = 10 * time.Second
 
-// newSinks builds the configured sinks: secrets and TLS files are read
+// newSinks builds the configured sinks, following st (nil for
+// check-config, which never runs them): secrets and TLS files are read
 // now, so a mistake stops the start (and check-config) with the sink's
 // name and line. Nothing connects until the first alert.
-func newSinks(cfg *config.Config, log *slog.Logger) (*sink.Set, error) {
+func newSinks(cfg *config.Config, st sink.Store, log *slog.Logger) (*sink.Set, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	if cfg == nil {
-		return sink.NewSet(sinkDrain, log), nil
+		return sink.NewSet(sink.SetOptions{Store: st, Drain: sinkDrain, Logger: log}), nil
 	}
 	env := sink.Env{Path: cfg.Path}
 	var sinks []*sink.Sink
@@ -39,7 +41,7 @@ func newSinks(cfg *config.Config, log *slog.Logger) (*sink.Set, error) {
 		}
 		sinks = append(sinks, sink.New(sink.Options{Config: c, Target: t, Logger: log}))
 	}
-	return sink.NewSet(sinkDrain, log, sinks...), nil
+	return sink.NewSet(sink.SetOptions{Store: st, Drain: sinkDrain, Logger: log, Sinks: sinks}), nil
 }
 
 func newTarget(c sink.Config, env sink.Env) (sink.Target, error) {

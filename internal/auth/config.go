@@ -42,6 +42,8 @@ type Config struct {
 	// PasswordHash are argon2id's parameters for new hashes; a hash made
 	// with others is replaced at the user's next sign-in.
 	PasswordHash PasswordHash `yaml:"password_hash"`
+	// OIDC turns on sign-in with an OpenID Connect provider (nil: off).
+	OIDC *OIDCConfig `yaml:"oidc"`
 }
 
 // PasswordHash is argon2id's cost (defaults 64 MiB, 2 passes, 2 threads).
@@ -89,6 +91,10 @@ func (c Config) WithDefaults() Config {
 	if c.PasswordHash.Threads == 0 {
 		c.PasswordHash.Threads = d.Threads
 	}
+	if c.OIDC != nil {
+		o := c.OIDC.withDefaults() // a copy: the caller's stays as written
+		c.OIDC = &o
+	}
 	return c
 }
 
@@ -131,6 +137,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Params().Validate(); err != nil {
 		return fmt.Errorf("password_hash: %w", err)
+	}
+	if c.OIDC != nil {
+		return c.OIDC.validate()
 	}
 	return nil
 }

@@ -106,7 +106,7 @@ func New(o Options) (*Gate, error) {
 		unsafe: map[string]bool{}, kick: make(chan struct{}, 1), ring: newRing(cfg.Log.Recent),
 		accounts: newLimiter(cfg.RateLimits.Account, cfg.RateLimits.MaxKeys),
 		vehicles: newLimiter(cfg.RateLimits.Vehicle, cfg.RateLimits.MaxKeys)}
-	g.obs = &observer{v: g.view, minSpeed: float32(cfg.Moving.MinSpeedKmh)}
+	g.obs = &observer{v: g.view, g: g, minSpeed: float32(cfg.Moving.MinSpeedKmh)}
 	for _, c := range cfg.Moving.Commands {
 		g.unsafe[c] = true
 	}

@@ -47,7 +47,7 @@ func (l *limiter) take(k vkey, now int64) (ok bool, wait time.Duration) {
 	if l.off {
 		return true, 0
 	}
-	s := &l.stripes[maphash.String(l.seed, k.id)%stripes]
+	s := &l.stripes[l.stripeOf(k)]
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	b := s.m[k]
@@ -69,6 +69,8 @@ func (l *limiter) take(k vkey, now int64) (ok bool, wait time.Duration) {
 	b.tokens--
 	return true, 0
 }
+
+func (l *limiter) stripeOf(k vkey) uint64 { return maphash.String(l.seed, k.id) % stripes }
 
 // full reports whether the limiter has no room for new keys.
 func (l *limiter) full() bool { return !l.off && l.keys.Load() >= l.maxKeys }

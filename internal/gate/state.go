@@ -202,6 +202,7 @@ func (v *view) sweep(motionBefore, trailBefore int64) (moving, linked, trails in
 // needs into the view. It raises no alerts.
 type observer struct {
 	v        *view
+	g        *Gate // for erasures (forget.go); nil in tests of the observer alone
 	minSpeed float32
 }
 

@@ -50,6 +50,7 @@ type checkpointer struct {
 	seq      int64         // follower only: the sequence it covered
 	off      bool          // follower only: snapshots cannot be taken (logged once)
 	saving   atomic.Bool   // a save is in flight
+	force    atomic.Bool   // an erasure changed the state: take one as soon as no save is in flight
 	wg       sync.WaitGroup
 
 	written, failed, fallbacks atomic.Int64
@@ -137,15 +138,22 @@ func (p *Processor) takeSnapshot() ([]byte, error) {
 // to a goroutine that saves it once the alerts before it are stored.
 func (p *Processor) maybeCheckpoint(after int64) {
 	c := &p.ckpt
-	if c.interval <= 0 || c.off || time.Since(c.last) < c.interval || c.saving.Load() {
+	if c.interval <= 0 || c.off || c.saving.Load() {
+		return
+	}
+	force := c.force.Load()
+	if !force && time.Since(c.last) < c.interval {
 		return
 	}
 	c.last = time.Now()
-	if after == c.seq {
+	if after == c.seq && !force {
 		return // nothing new since the last one
 	}
+	c.force.Store(false)
+	gen := p.erasureGen()
 	data, ok := p.snapshotAt(after)
 	if !ok {
+		p.covered(gen, errors.New("the engine could not be snapshotted (see the log)"))
 		return
 	}
 	fence := make(chan bool, 1)
@@ -156,7 +164,9 @@ func (p *Processor) maybeCheckpoint(after int64) {
 		defer c.wg.Done()
 		defer c.saving.Store(false)
 		if <-fence {
-			p.save(after, data)
+			p.covered(gen, p.save(after, data))
+		} else {
+			p.covered(gen, errors.New("alerts it covers could not be stored"))
 		}
 	}()
 }
@@ -175,22 +185,33 @@ func (p *Processor) snapshotAt(after int64) ([]byte, bool) {
 	return data, true
 }
 
-// finalCheckpoint is taken when Run stops, before the engine stops.
-func (p *Processor) finalCheckpoint(after int64) []byte {
+// finalCheckpoint is taken when Run stops, before the engine stops. gen
+// is the erasures it covers.
+func (p *Processor) finalCheckpoint(after int64) (data []byte, gen int64) {
 	c := &p.ckpt
-	if c.interval <= 0 || c.off || after == c.seq {
-		return nil
+	if c.interval <= 0 || c.off || (after == c.seq && !c.force.Load()) {
+		return nil, 0
 	}
-	data, _ := p.snapshotAt(after)
-	return data
+	gen = p.erasureGen()
+	data, _ = p.snapshotAt(after)
+	return data, gen
+}
+
+// erasureGen is the number of erasures applied so far: a snapshot taken now
+// covers them.
+func (p *Processor) erasureGen() int64 {
+	e := &p.erasures
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.gen
 }
 
 // save writes a checkpoint, unless an alert it covers was lost.
-func (p *Processor) save(seq int64, data []byte) {
+func (p *Processor) save(seq int64, data []byte) error {
 	c := &p.ckpt
 	if n := p.lost.Load(); n > 0 {
 		p.o.Logger.Warn("checkpoint not saved: alerts it covers could not be stored; the next start derives them again", "seq", seq, "lost", n)
-		return
+		return fmt.Errorf("checkpoint not saved: %d alerts it covers could not be stored", n)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -198,12 +219,13 @@ func (p *Processor) save(seq int64, data []byte) {
 	if err := p.o.Store.Checkpoint(ctx, store.Checkpoint{Name: checkpointName, Seq: seq, Snapshot: data}); err != nil {
 		c.failed.Add(1)
 		p.o.Logger.Error("saving the checkpoint failed; the previous one stays", "seq", seq, "bytes", len(data), "err", err)
-		return
+		return fmt.Errorf("saving the checkpoint: %w", err)
 	}
 	c.written.Add(1)
 	c.bytes.Store(int64(len(data)))
 	c.savedSeq.Store(seq)
 	p.o.Logger.Info("checkpoint saved", "seq", seq, "bytes", len(data), "took", time.Since(t0).Round(time.Millisecond))
+	return nil
 }
 
 // CheckpointStats are the checkpoints' counters.

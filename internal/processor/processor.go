@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,6 +58,9 @@ type Options struct {
 	// the first time, shadow ones included (Alert.Shadow): sinks and live
 	// updates hang here. May be nil.
 	OnAlert func(store.Alert)
+	// Erasures holds the erasures of data subjects waiting for detection
+	// (erasure.go); nil: only those handed to Forget.
+	Erasures Erasures
 }
 
 // Processor follows the archive and runs detection. It implements
@@ -68,6 +72,8 @@ type Processor struct {
 	wake    chan struct{}
 	queries chan query
 	alerts  chan pending
+	forgets chan forgetReq
+	stopped chan struct{} // closed when the follower has returned
 
 	// recent holds the events Accept just stored, decoded, by sequence
 	// number: the follower takes them from here instead of reading and
@@ -89,6 +95,7 @@ type Processor struct {
 	lost      atomic.Int64 // alerts given up at shutdown: no checkpoint may cover them
 	wg        sync.WaitGroup
 	ckpt      checkpointer
+	erasures  erasures
 }
 
 // pending is an alert for the writer, or a fence: a checkpoint waiting for
@@ -123,7 +130,9 @@ func New(o Options) (*Processor, error) {
 	if o.SnapshotInterval == 0 {
 		o.SnapshotInterval = DefaultSnapshotInterval
 	}
-	p := &Processor{o: o, wake: make(chan struct{}, 1), queries: make(chan query), alerts: make(chan pending, 4096)}
+	p := &Processor{o: o, wake: make(chan struct{}, 1), queries: make(chan query), alerts: make(chan pending, 4096),
+		forgets: make(chan forgetReq), stopped: make(chan struct{})}
+	p.erasures.applied = map[string]int64{}
 	p.ckpt.interval = o.SnapshotInterval
 	p.recent.evs = map[int64]*event.Event{}
 	out := o.Manager.Out
@@ -247,8 +256,10 @@ func (p *Processor) Run(ctx context.Context) error {
 	}()
 	start := time.Now()
 	after := p.resume(ctx)
+	p.applyPending(ctx, true)
 	after, err := p.follow(ctx, after, start)
-	final := p.finalCheckpoint(after)
+	close(p.stopped)
+	final, gen := p.finalCheckpoint(after)
 	// Stop, not Close: open windows stay open; a restart restores them (or
 	// reads the archive again) and closes them when their time comes.
 	p.eng.Stop()
@@ -257,8 +268,11 @@ func (p *Processor) Run(ctx context.Context) error {
 	p.wg.Wait()
 	p.ckpt.wg.Wait()
 	if final != nil {
-		p.save(after, final)
+		p.covered(gen, p.save(after, final))
 	}
+	// Erasures no checkpoint covers: their records stay, and the next
+	// start applies them again.
+	p.covered(math.MaxInt64, errors.New("the server stopped before a checkpoint was saved"))
 	return err
 }
 
@@ -332,6 +346,7 @@ func (p *Processor) follow(ctx context.Context, after int64, start time.Time) (i
 		if !p.caughtUp.Load() {
 			p.o.Logger.Info("detection caught up with the event archive", "from_seq", from, "events_read", after-from,
 				"seq", after, "took", time.Since(start).Round(time.Millisecond))
+			p.caughtUpErasures()
 			p.caughtUp.Store(true)
 		}
 		select {
@@ -341,9 +356,14 @@ func (p *Processor) follow(ctx context.Context, after int64, start time.Time) (i
 		case now := <-tick.C:
 			poll = true
 			p.eng.Tick(now.UnixNano())
+			if now.Sub(p.erasures.lastPoll) >= erasurePoll {
+				p.applyPending(ctx, false)
+			}
 		case q := <-p.queries:
 			p.eng.Query(q.fn)
 			close(q.done)
+		case f := <-p.forgets:
+			p.answer(f, p.apply(f.er))
 		}
 	}
 }
@@ -360,6 +380,12 @@ func (p *Processor) takeRecent(after *int64) int {
 	for n < p.o.ReadBatch {
 		ev, ok := p.recent.evs[*after+1]
 		if !ok {
+			break
+		}
+		if p.filtered(ev) {
+			// Of a subject just erased: the archive says whether it is
+			// still there (it arrived after the erasure) or not.
+			delete(p.recent.evs, *after+1)
 			break
 		}
 		delete(p.recent.evs, *after+1)

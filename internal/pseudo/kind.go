@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/vigil-project/vigil/internal/store"
+	"github.com/vigil-project/vigil/internal/twin"
 )
 
 // Kind is what a personal value is. It picks the pseudonym's shape and is
@@ -62,6 +63,24 @@ func (k Kind) Entity() (store.EntityKind, bool) {
 		return store.EntityClient, true
 	}
 	return "", false
+}
+
+// subject is what detection's state knows a value of kind k as. Units
+// are never erased on their own (Entity).
+func (k Kind) subject() twin.SubjectKind {
+	switch k {
+	case Vehicle:
+		return twin.SubjectVehicle
+	case Phone:
+		return twin.SubjectPhone
+	case IP:
+		return twin.SubjectIP
+	case Device:
+		return twin.SubjectDevice
+	case Client:
+		return twin.SubjectClient
+	}
+	return twin.SubjectAccount
 }
 
 // resolve picks Email for an account id that is an e-mail address, and

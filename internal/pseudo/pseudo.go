@@ -62,6 +62,7 @@ type Pseudonymiser struct {
 	keepBy  map[string]map[string]struct{}
 	log     *slog.Logger
 	m       counters
+	vw      vaultWriter
 }
 
 // maxTenantKeys bounds the derived keys kept; more tenants than that

@@ -8,8 +8,6 @@ import (
 	"net/netip"
 	"strings"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/vigil-project/vigil/internal/store"
 )
 
@@ -18,6 +16,7 @@ import (
 // pseudo/<kind>/<pseudonym>.
 type VaultStore interface {
 	PutConfig(ctx context.Context, scope store.Scope, c store.ConfigChange) (store.ConfigEntry, error)
+	PutConfigs(ctx context.Context, scope store.Scope, changes []store.ConfigChange) ([]store.ConfigEntry, error)
 	GetConfig(ctx context.Context, scope store.Scope, tenant, key string) (store.ConfigEntry, error)
 	DeleteConfig(ctx context.Context, scope store.Scope, c store.ConfigChange) error
 }
@@ -64,16 +63,14 @@ func (t *tenantKeys) open(tenant string, k Kind, pseudonym string, b []byte) (st
 // each, and returns when they are durable, so an acknowledged event's
 // pseudonyms can always be re-identified. An entry already there holding
 // another original (a pseudonym collision) or not opening with this key
-// is counted as a collision and logged, never overwritten.
+// is counted as a collision and logged, never overwritten. Concurrent
+// calls share store transactions (see vaultwrite.go): many ingest
+// requests' new values cost one durable commit.
 func (p *Pseudonymiser) Record(ctx context.Context, fresh []Mapping) error {
-	v := p.o.Vault
-	if v == nil || len(fresh) == 0 {
+	if p.o.Vault == nil || len(fresh) == 0 {
 		return nil
 	}
-	// Writes run side by side: a store that commits concurrent
-	// transactions together (PostgreSQL) takes them faster.
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(vaultWriters)
+	maps := make([]Mapping, 0, len(fresh))
 	done := make(map[cacheKey]bool, len(fresh))
 	for _, m := range fresh {
 		ck := cacheKey{tenant: m.Tenant, kind: m.Kind, value: m.Original}
@@ -81,23 +78,21 @@ func (p *Pseudonymiser) Record(ctx context.Context, fresh []Mapping) error {
 			continue
 		}
 		done[ck] = true
-		g.Go(func() error {
-			if err := p.record(gctx, v, m); err != nil {
-				return fmt.Errorf("writing the re-identification vault: %w", err)
-			}
-			p.cache.setVaulted(ck, true)
-			return nil
-		})
+		if _, vaulted, ok := p.cache.get(ck); ok && vaulted {
+			continue // written meanwhile by another request
+		}
+		maps = append(maps, m)
 	}
-	err := g.Wait()
+	if len(maps) == 0 {
+		return nil
+	}
+	err := p.vw.submit(ctx, p, maps)
 	if err != nil {
 		p.m.vaultErr.Add(1)
+		return fmt.Errorf("writing the re-identification vault: %w", err)
 	}
-	return err
+	return nil
 }
-
-// vaultWriters bounds the vault writes of one batch in flight.
-const vaultWriters = 8
 
 func (p *Pseudonymiser) record(ctx context.Context, v VaultStore, m Mapping) error {
 	t, err := p.tenant(m.Tenant)
@@ -110,21 +105,7 @@ func (p *Pseudonymiser) record(ctx context.Context, v VaultStore, m Mapping) err
 		switch {
 		case err == nil:
 			p.m.vaultFound.Add(1)
-			orig, err := t.open(m.Tenant, m.Kind, m.Pseudonym, e.Value)
-			if err != nil {
-				// Ingest goes on: refusing it would stop every event naming
-				// the value for a fault only re-identification suffers from.
-				p.m.collisions.Add(1)
-				p.log.Error("a vault entry does not open: this pseudonym cannot be re-identified",
-					"tenant", m.Tenant, "kind", m.Kind.String(), "pseudonym", m.Pseudonym, "err", err)
-				return nil
-			}
-			if orig != m.Original {
-				p.m.collisions.Add(1)
-				p.log.Error("pseudonym collision: two values share a pseudonym; re-identification returns the first",
-					"tenant", m.Tenant, "kind", m.Kind.String(), "pseudonym", m.Pseudonym)
-			}
-			return nil
+			return p.check(m, e.Value)
 		case !errors.Is(err, store.ErrNotFound):
 			return err
 		}
@@ -143,6 +124,31 @@ func (p *Pseudonymiser) record(ctx context.Context, v VaultStore, m Mapping) err
 		// Written meanwhile by another request: read it back.
 	}
 	return fmt.Errorf("%s of tenant %s: written and removed concurrently", key, m.Tenant)
+}
+
+// check compares an entry found in the vault with the mapping that would
+// have written it. An entry holding another original (a collision) or not
+// opening is counted and logged; ingest goes on: refusing it would stop
+// every event naming the value for a fault only re-identification suffers
+// from.
+func (p *Pseudonymiser) check(m Mapping, sealed []byte) error {
+	t, err := p.tenant(m.Tenant)
+	if err != nil {
+		return err
+	}
+	orig, err := t.open(m.Tenant, m.Kind, m.Pseudonym, sealed)
+	if err != nil {
+		p.m.collisions.Add(1)
+		p.log.Error("a vault entry does not open: this pseudonym cannot be re-identified",
+			"tenant", m.Tenant, "kind", m.Kind.String(), "pseudonym", m.Pseudonym, "err", err)
+		return nil
+	}
+	if orig != m.Original {
+		p.m.collisions.Add(1)
+		p.log.Error("pseudonym collision: two values share a pseudonym; re-identification returns the first",
+			"tenant", m.Tenant, "kind", m.Kind.String(), "pseudonym", m.Pseudonym)
+	}
+	return nil
 }
 
 // Reidentify returns the original behind a pseudonym, read with the
@@ -171,14 +177,15 @@ func (p *Pseudonymiser) Forget(ctx context.Context, scope store.Scope, tenant st
 	if p == nil || p.o.Vault == nil {
 		return false, nil
 	}
-	p.cache.setVaulted(cacheKey{tenant: tenant, kind: k, value: original}, false)
+	ck := cacheKey{tenant: tenant, kind: k, value: original}
+	p.vw.unmark(p.cache, ck)
 	err := p.o.Vault.DeleteConfig(ctx, scope, store.ConfigChange{Tenant: tenant, Key: VaultKey(k, pseudonym)})
+	// Again after the delete: a vault write between the two found the entry
+	// still there, and must not mark the value written (see unmark).
+	p.vw.unmark(p.cache, ck)
 	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
 	}
-	// Again after the delete: an ingest between the two marks would have
-	// found the entry still there.
-	p.cache.setVaulted(cacheKey{tenant: tenant, kind: k, value: original}, false)
 	return err == nil, err
 }
 

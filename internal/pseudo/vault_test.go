@@ -6,12 +6,14 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/vigil-project/vigil/internal/ingest/httpingest"
 	"github.com/vigil-project/vigil/internal/store"
 	"github.com/vigil-project/vigil/internal/store/sqlite"
+	"github.com/vigil-project/vigil/internal/twin"
 )
 
 func openStore(t *testing.T) *sqlite.DB {
@@ -213,7 +215,7 @@ func TestErase(t *testing.T) {
 	if _, err := NewSink(p, &archiveSink{st: st}).Accept(ctx, accepted(t, every)); err != nil {
 		t.Fatal(err)
 	}
-	got, err := Erase(ctx, st, p, store.TenantScope("fleet-a"), "key:k1", "fleet-a", Account, "acc-1042", "GDPR art. 17 request #12")
+	got, err := Erase(ctx, st, p, store.TenantScope("fleet-a"), "key:k1", "fleet-a", Account, "acc-1042", "GDPR art. 17 request #12", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,11 +245,11 @@ func TestErase(t *testing.T) {
 		t.Errorf("after new events: %q %v", v, err)
 	}
 	// Units are not indexed: refused with a reason.
-	if _, err := Erase(ctx, st, p, store.AllTenants(), "cli", "fleet-a", Unit, "356938035643809", "x"); !errors.Is(err, store.ErrInvalid) {
+	if _, err := Erase(ctx, st, p, store.AllTenants(), "cli", "fleet-a", Unit, "356938035643809", "x", nil); !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("unit erasure: %v", err)
 	}
 	// Privacy off: the value itself is erased, and the audit does not name it.
-	n, err := Erase(ctx, st, nil, store.AllTenants(), "cli", "fleet-a", Vehicle, "WVWZZZ1JZXW000009", "x")
+	n, err := Erase(ctx, st, nil, store.AllTenants(), "cli", "fleet-a", Vehicle, "WVWZZZ1JZXW000009", "x", nil)
 	if err != nil || n.Pseudonymised || n.Stored != "WVWZZZ1JZXW000009" {
 		t.Errorf("off: %+v %v", n, err)
 	}
@@ -329,5 +331,60 @@ func TestSinkConcurrent(t *testing.T) {
 	}
 	if len(subjects) != 1 { // every event with a subject names WVWZZZ1JZXW000001
 		t.Errorf("%d subjects: %v", len(subjects), subjects)
+	}
+}
+
+// TestEraseSweepsAfterDetection: detection is told after the store is
+// erased and the erasure recorded; what reached the store meanwhile (an
+// event stored while the erasure ran, an alert derived before detection
+// forgot) is swept, and detection told again since an event came.
+func TestEraseSweepsAfterDetection(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	p := newTest(t, Options{Vault: st})
+	sink := NewSink(p, &archiveSink{st: st})
+	if _, err := sink.Accept(ctx, accepted(t, every)); err != nil {
+		t.Fatal(err)
+	}
+	ps := mustPseudonym(t, p, "fleet-a", Account, "acc-1042")
+	var calls []PendingErasure
+	forget := func(ctx context.Context, er PendingErasure) error {
+		calls = append(calls, er)
+		pending, err := ErasureLog{Store: st}.Pending(ctx)
+		if len(calls) == 1 && (err != nil || len(pending) != 1 || pending[0].ID != er.ID || pending[0].Subjects[0].Value != ps) {
+			t.Errorf("detection told before the erasure was recorded: %v %v", pending, err)
+		}
+		if len(calls) == 1 {
+			// The subject's event, stored while detection was told.
+			if _, err := sink.Accept(ctx, accepted(t, []string{strings.Replace(every[2], `"c1"`, `"c9"`, 1)})); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return nil
+	}
+	got, err := Erase(ctx, st, p, store.AllTenants(), "key:k1", "fleet-a", Account, "acc-1042", "request 12", forget)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) != 2 || calls[0].ID == "" || calls[1].ID != "" || got.Swept.Events != 1 || got.Events != 2 {
+		t.Errorf("calls %+v, erasure %+v", calls, got)
+	}
+	want := []twin.Subject{{Kind: twin.SubjectAccount, Value: ps}, {Kind: twin.SubjectAccount, Value: "acc-1042"}}
+	if !slices.Equal(calls[0].Subjects, want) || calls[0].Tenant != "fleet-a" {
+		t.Errorf("detection told %+v, want %v", calls[0], want)
+	}
+	page, err := st.SearchEvents(ctx, store.AllTenants(), store.EventQuery{Tenant: "fleet-a", Kind: store.EntityAccount, Value: ps})
+	if err != nil || len(page.Events) != 0 {
+		t.Errorf("after the sweep: %d events, %v", len(page.Events), err)
+	}
+	// Detection failing is told apart: the store's part is done.
+	_, err = Erase(ctx, st, p, store.AllTenants(), "key:k1", "fleet-a", Account, "acc-7", "request 13",
+		func(context.Context, PendingErasure) error { return errors.New("stopping") })
+	if !errors.Is(err, ErrDetection) {
+		t.Errorf("detection failing: %v", err)
+	}
+	entries, _ := st.ExportAudit(ctx, store.AllTenants(), store.AuditQuery{})
+	if last := entries[len(entries)-1]; !strings.Contains(string(last.Detail), "not confirmed") {
+		t.Errorf("audit of an unconfirmed erasure: %s", last.Detail)
 	}
 }

@@ -67,7 +67,6 @@ type Config struct {
 	Retries    *int          `yaml:"retries"`     // attempts after the first; default 5
 	Backoff    time.Duration `yaml:"backoff"`     // first wait between attempts, doubling; default 1s
 	MaxBackoff time.Duration `yaml:"max_backoff"` // longest wait, Retry-After included; default 60s
-	QueueSize  int           `yaml:"queue_size"`  // alerts waiting for delivery; default 1024
 
 	Line int `yaml:"-"` // where the entry starts in the file
 }
@@ -103,7 +102,6 @@ func (f *Filter) Admits(a *alert.Alert) bool {
 
 // Limits on what the configuration may ask for.
 const (
-	MaxQueue   = 1 << 20
 	MaxRetries = 100
 	maxTimeout = 5 * time.Minute
 	maxBackoff = time.Hour
@@ -114,6 +112,13 @@ var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 // UnmarshalYAML decodes one entry strictly: an unknown key is an error
 // naming its line.
 func (c *Config) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k := n.Content[i]; k.Value == "queue_size" {
+				return fmt.Errorf("line %d: queue_size is no longer a key of a sink: alerts wait in the store, not in a queue (docs/sinks.md); remove the line", k.Line)
+			}
+		}
+	}
 	if err := clientconf.KnownKeys(n, reflect.TypeFor[Config](), "sink"); err != nil {
 		return err
 	}
@@ -247,12 +252,6 @@ func (c *Config) delivery() error {
 		c.MaxBackoff = max(time.Minute, c.Backoff)
 	case c.MaxBackoff < c.Backoff || c.MaxBackoff > maxBackoff:
 		return fmt.Errorf("max_backoff must be between backoff (%v) and %v, got %v", c.Backoff, maxBackoff, c.MaxBackoff)
-	}
-	switch {
-	case c.QueueSize == 0:
-		c.QueueSize = 1024
-	case c.QueueSize < 0 || c.QueueSize > MaxQueue:
-		return fmt.Errorf("queue_size must be between 0 (1024) and %d, got %d", MaxQueue, c.QueueSize)
 	}
 	return nil
 }

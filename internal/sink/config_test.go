@@ -48,7 +48,7 @@ func TestConfigValidation(t *testing.T) {
 		{"password without user", "sinks:\n- {name: a, type: mqtt, url: 'mqtt://h:1883', topic: t, password_env: P}\n", "needs a username"},
 		{"bad severity", "sinks:\n- {name: a, type: syslog, address: 'h:514', filter: {min_severity: urgent}}\n", "min_severity"},
 		{"bad category", "sinks:\n- {name: a, type: syslog, address: 'h:514', filter: {categories: [ransomware]}}\n", "not a category"},
-		{"queue too big", "sinks:\n- {name: a, type: syslog, address: 'h:514', queue_size: 100000000}\n", "queue_size"},
+		{"removed key", "sinks:\n- name: a\n  type: syslog\n  address: 'h:514'\n  queue_size: 1024\n", "line 5: queue_size is no longer a key of a sink"},
 		{"bad name", "sinks:\n- {name: 'A B', type: syslog, address: 'h:514'}\n", "name"},
 	}
 	for _, c := range cases {
@@ -68,7 +68,7 @@ func TestConfigDefaultsAndFilter(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := list[0]
-	if c.Protocol != "tls" || c.Facility != "local0" || c.AppName != "vigil" || *c.Retries != 5 || c.QueueSize != 1024 || c.Line != 2 {
+	if c.Protocol != "tls" || c.Facility != "local0" || c.AppName != "vigil" || *c.Retries != 5 || c.Line != 2 {
 		t.Errorf("defaults: %+v", c)
 	}
 	a := &alert.Alert{Tenant: "fleet-a", Severity: event.SeverityHigh, Category: alert.MassCommand}

@@ -7,16 +7,15 @@ import (
 var (
 	mDelivered = prometheus.NewDesc("vigil_sink_delivered_total", "Alerts delivered, by sink.", []string{"sink"}, nil)
 	mFailed    = prometheus.NewDesc("vigil_sink_failures_total", "Failed delivery attempts (each retry counts), by sink.", []string{"sink"}, nil)
-	mDropped   = prometheus.NewDesc("vigil_sink_dropped_total", "Alerts not delivered, by sink and reason (queue_full, retries_exhausted, rejected, shutdown).", []string{"sink", "reason"}, nil)
+	mDropped   = prometheus.NewDesc("vigil_sink_dropped_total", "Alerts not delivered, by sink and reason (retries_exhausted, rejected).", []string{"sink", "reason"}, nil)
 	mFiltered  = prometheus.NewDesc("vigil_sink_filtered_total", "Alerts the sink's filter did not admit, by sink.", []string{"sink"}, nil)
-	mQueued    = prometheus.NewDesc("vigil_sink_queue_length", "Alerts waiting for delivery, by sink.", []string{"sink"}, nil)
-	mQueueCap  = prometheus.NewDesc("vigil_sink_queue_capacity", "Size of the sink's queue.", []string{"sink"}, nil)
+	mLag       = prometheus.NewDesc("vigil_sink_lag_alerts", "Alerts stored after the sink's cursor, not yet delivered, dropped or filtered (the newest alert number minus the cursor), by sink.", []string{"sink"}, nil)
 	mLatency   = prometheus.NewDesc("vigil_sink_delivery_seconds", "Time of successful deliveries, by sink.", []string{"sink"}, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (s *Set) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{mDelivered, mFailed, mDropped, mFiltered, mQueued, mQueueCap, mLatency} {
+	for _, d := range []*prometheus.Desc{mDelivered, mFailed, mDropped, mFiltered, mLag, mLatency} {
 		ch <- d
 	}
 }
@@ -31,11 +30,10 @@ func (s *Set) Collect(ch chan<- prometheus.Metric) {
 		counter(mDelivered, st.Delivered)
 		counter(mFailed, st.Failed)
 		counter(mFiltered, st.Filtered)
-		for _, r := range []string{DropQueueFull, DropRetries, DropRejected, DropShutdown} {
+		for _, r := range []string{DropRetries, DropRejected} {
 			counter(mDropped, st.Dropped[r], r)
 		}
-		ch <- prometheus.MustNewConstMetric(mQueued, prometheus.GaugeValue, float64(st.Queued), st.Name)
-		ch <- prometheus.MustNewConstMetric(mQueueCap, prometheus.GaugeValue, float64(st.QueueSize), st.Name)
+		ch <- prometheus.MustNewConstMetric(mLag, prometheus.GaugeValue, float64(st.Lag), st.Name)
 		buckets := map[float64]uint64{}
 		var cum uint64
 		for i, le := range latencyBuckets {

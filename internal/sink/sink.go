@@ -1,18 +1,26 @@
 // Package sink delivers stored alerts to the outside: a webhook, syslog, a
 // NATS JetStream subject, an MQTT topic, a Kafka topic (one package each
 // under sink/). This package holds what they share: the configuration, the
-// filter, a bounded queue per sink with one worker, retries with
+// filter, one worker per sink that follows the store, retries with
 // exponential back-off, the per-sink status and the metrics.
 //
-// Guarantees: the processor hands a sink each alert once it is durable in
-// the store. A sink delivers at least once while the process lives (a
-// retried delivery may arrive twice; the alert id is stable so receivers
-// can drop repeats). An alert that cannot be delivered is never lost
-// silently: a full queue, exhausted retries, a permanent refusal or the
-// shutdown deadline each count it (vigil_sink_dropped_total{sink,reason}),
-// log its id and show in the status. The queue lives in memory: alerts
-// queued when the process dies are not delivered after the restart (they
-// are in the store and the API). See docs/sinks.md.
+// Sinks follow the store, which is the source of truth: every alert is
+// numbered when it is first stored (store.Alerts.AlertsAfter), and each
+// sink's worker reads the alerts after its cursor in batches, applies its
+// filter, delivers them in order and saves its cursor in the store's config
+// table (CursorKey). The processor only wakes the workers (Set.Wake): no
+// alert waits in memory, so a crash loses none.
+//
+// Guarantees (docs/sinks.md): at least once. The cursor is saved at most
+// every second or every SetOptions.CursorEvery alerts, and at shutdown;
+// after a crash the alerts handled since the last save are delivered again
+// (the alert id is stable, receivers drop repeats). An alert that cannot be
+// delivered (retries exhausted, refused for good) is counted
+// (vigil_sink_dropped_total{sink,reason}), logged with its id and shown in
+// the status, and the cursor moves past it. At shutdown a sink delivers
+// what is stored until the drain deadline; the rest stays in the store for
+// the next start. A sink without a saved cursor starts after the newest
+// alert.
 package sink
 
 import (
@@ -27,8 +35,7 @@ import (
 	"github.com/vigil-project/vigil/internal/alert"
 )
 
-// Message is one alert to deliver, with its JSON (alert.AppendJSON), shared
-// read-only by every sink.
+// Message is one alert to deliver, with its JSON (alert.AppendJSON).
 type Message struct {
 	Alert *alert.Alert
 	JSON  []byte
@@ -67,12 +74,11 @@ type RetryAfterError struct {
 func (e *RetryAfterError) Error() string { return e.Err.Error() }
 func (e *RetryAfterError) Unwrap() error { return e.Err }
 
-// Drop reasons: the label values of vigil_sink_dropped_total.
+// Drop reasons: the label values of vigil_sink_dropped_total. An alert
+// not yet delivered at shutdown is not dropped: it stays in the store.
 const (
-	DropQueueFull = "queue_full"        // the queue was full when the alert came
-	DropRetries   = "retries_exhausted" // every attempt failed
-	DropRejected  = "rejected"          // the destination refused it for good
-	DropShutdown  = "shutdown"          // still queued when the drain deadline passed
+	DropRetries  = "retries_exhausted" // every attempt failed
+	DropRejected = "rejected"          // the destination refused it for good
 )
 
 // Options configure a sink.
@@ -85,33 +91,34 @@ type Options struct {
 	Wait func(ctx context.Context, d time.Duration) error
 }
 
-// Sink filters alerts, queues them (bounded) and delivers them from one
-// worker, in order, with retries.
+// Sink filters the stored alerts and delivers them from one worker, in
+// sequence order, with retries. A Set runs it.
 type Sink struct {
 	cfg    Config
 	target Target
 	log    *slog.Logger
 	wait   func(ctx context.Context, d time.Duration) error
-	q      chan *Message
-	closed atomic.Bool // no more alerts are taken
+	wake   chan struct{}
+	latest *atomic.Int64 // the set's newest alert number; nil outside a set
 
-	mu sync.Mutex // guards the pending count's pairing with q and st
+	mu sync.Mutex
 	st counters
 }
 
 type counters struct {
 	delivered, failed, filtered int64
 	dropped                     map[string]int64
+	started                     bool  // the cursor is known
+	cursor                      int64 // the last alert handled
 	lastError                   string
 	lastErrorAt, lastDelivered  time.Time
-	inFlight                    bool
 	latency                     latency
 	logWindow                   time.Time // drop log rate limit
 	logged                      int
 	unlogged                    int64
 }
 
-// New builds a sink; Set.Run runs it.
+// New builds a sink; a Set runs it.
 func New(o Options) *Sink {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -120,7 +127,7 @@ func New(o Options) *Sink {
 		o.Wait = sleep
 	}
 	return &Sink{cfg: o.Config, target: o.Target, log: o.Logger.With("sink", o.Config.Name), wait: o.Wait,
-		q: make(chan *Message, o.Config.QueueSize), st: counters{dropped: map[string]int64{}}}
+		wake: make(chan struct{}, 1), st: counters{dropped: map[string]int64{}}}
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -136,37 +143,6 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 // Name is the sink's name.
 func (s *Sink) Name() string { return s.cfg.Name }
-
-// Offer hands the sink one alert without blocking. An alert the filter
-// does not admit is counted as filtered; one that finds the queue full (or
-// the sink shut down) is dropped, counted and logged.
-func (s *Sink) Offer(m *Message) {
-	if !s.cfg.Filter.Admits(m.Alert) {
-		s.mu.Lock()
-		s.st.filtered++
-		s.mu.Unlock()
-		return
-	}
-	// closed is set under mu, so once the drain has begun nothing enters
-	// the queue behind its back.
-	s.mu.Lock()
-	closed := s.closed.Load()
-	queued := false
-	if !closed {
-		select {
-		case s.q <- m:
-			queued = true
-		default:
-		}
-	}
-	s.mu.Unlock()
-	switch {
-	case closed:
-		s.drop(m, DropShutdown, errors.New("the sink has shut down"))
-	case !queued:
-		s.drop(m, DropQueueFull, fmt.Errorf("the queue of %d alerts is full: the destination is down or slower than the alert rate", cap(s.q)))
-	}
-}
 
 // dropLogsPerSecond bounds the log lines of drops, so a destination that
 // is down under a high alert rate does not flood the log; the lines left
@@ -196,56 +172,12 @@ func (s *Sink) drop(m *Message, reason string, err error) {
 	}
 }
 
-// run delivers until ctx ends, then until the queue is empty or drain
-// ends; what is left then is dropped (counted, logged).
-func (s *Sink) run(ctx, drain context.Context) {
-	for {
-		select {
-		case m := <-s.q:
-			s.deliver(drain, m)
-			continue
-		default:
-		}
-		select {
-		case m := <-s.q:
-			s.deliver(drain, m)
-		case <-ctx.Done():
-			s.drainQueue(drain)
-			return
-		}
-	}
-}
-
-func (s *Sink) drainQueue(drain context.Context) {
-	s.mu.Lock()
-	s.closed.Store(true)
-	s.mu.Unlock()
-	for {
-		select {
-		case m := <-s.q:
-			if drain.Err() != nil {
-				s.drop(m, DropShutdown, errors.New("still queued when the shutdown deadline passed"))
-				continue
-			}
-			s.deliver(drain, m)
-		default:
-			return
-		}
-	}
-}
-
 // deliver tries one message until it is delivered, refused for good or out
-// of retries. drain ends at the shutdown deadline: attempts and waits stop
-// then (a delivery under way when shutdown begins may still finish).
-func (s *Sink) deliver(drain context.Context, m *Message) {
-	s.mu.Lock()
-	s.st.inFlight = true
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.st.inFlight = false
-		s.mu.Unlock()
-	}()
+// of retries, and reports true: the cursor may move past it. It reports
+// false when drain ended first (the shutdown deadline): the alert is
+// neither delivered nor dropped, and stays in the store for the next
+// start. A delivery under way when shutdown begins may still finish.
+func (s *Sink) deliver(drain context.Context, m *Message) bool {
 	backoff := s.cfg.Backoff
 	for attempt := 0; ; attempt++ {
 		actx, cancel := context.WithTimeout(drain, s.cfg.Timeout)
@@ -258,7 +190,10 @@ func (s *Sink) deliver(drain context.Context, m *Message) {
 			s.st.lastDelivered = time.Now()
 			s.st.latency.observe(time.Since(start))
 			s.mu.Unlock()
-			return
+			return true
+		}
+		if drain.Err() != nil && !IsPermanent(err) {
+			return false // cut off by the deadline: not the destination's answer
 		}
 		s.mu.Lock()
 		s.st.failed++
@@ -267,13 +202,10 @@ func (s *Sink) deliver(drain context.Context, m *Message) {
 		switch {
 		case IsPermanent(err):
 			s.drop(m, DropRejected, err)
-			return
-		case drain.Err() != nil:
-			s.drop(m, DropShutdown, fmt.Errorf("the shutdown deadline passed while delivering: %w", err))
-			return
+			return true
 		case attempt >= *s.cfg.Retries:
 			s.drop(m, DropRetries, fmt.Errorf("%d attempts failed, the last: %w", attempt+1, err))
-			return
+			return true
 		}
 		wait := backoff
 		var ra *RetryAfterError
@@ -284,14 +216,20 @@ func (s *Sink) deliver(drain context.Context, m *Message) {
 		backoff = min(backoff*2, s.cfg.MaxBackoff)
 		s.log.Warn("delivery failed; retrying", "alert", m.Alert.ID, "attempt", attempt+1, "in", wait, "err", err)
 		if s.wait(drain, wait) != nil {
-			s.drop(m, DropShutdown, fmt.Errorf("the shutdown deadline passed while waiting to retry: %w", err))
-			return
+			return false
 		}
 	}
 }
 
-// Status is a sink's configuration (secrets redacted) and its counters
-// since the process started.
+// storeError records a failed read or write of the store in the status.
+func (s *Sink) storeError(err error) {
+	s.mu.Lock()
+	s.st.lastError, s.st.lastErrorAt = err.Error(), time.Now()
+	s.mu.Unlock()
+}
+
+// Status is a sink's configuration (secrets redacted), its position in the
+// store and its counters since the process started.
 type Status struct {
 	Name          string
 	Type          string
@@ -301,8 +239,8 @@ type Status struct {
 	Failed        int64 // failed attempts (a retried alert counts each)
 	Filtered      int64 // alerts the filter did not admit
 	Dropped       map[string]int64
-	Queued        int // waiting, plus the one being delivered
-	QueueSize     int
+	Cursor        int64 // number of the last alert handled: delivered, dropped or filtered
+	Lag           int64 // alerts stored after the cursor (the newest number − Cursor)
 	LastError     string
 	LastErrorAt   time.Time
 	LastDelivered time.Time
@@ -315,16 +253,20 @@ func (s *Sink) Status() Status {
 	defer s.mu.Unlock()
 	st := Status{Name: s.cfg.Name, Type: s.cfg.Type, Target: s.cfg.Target(), Filter: s.cfg.Filter,
 		Delivered: s.st.delivered, Failed: s.st.failed, Filtered: s.st.filtered, Dropped: map[string]int64{},
-		Queued: len(s.q), QueueSize: cap(s.q), LastError: s.st.lastError, LastErrorAt: s.st.lastErrorAt,
+		Cursor: s.st.cursor, LastError: s.st.lastError, LastErrorAt: s.st.lastErrorAt,
 		LastDelivered: s.st.lastDelivered, Latency: s.st.latency}
-	if s.st.inFlight {
-		st.Queued++
+	if s.st.started && s.latest != nil {
+		st.Lag = max(0, s.latest.Load()-s.st.cursor)
 	}
 	for k, v := range s.st.dropped {
 		st.Dropped[k] = v
 	}
 	return st
 }
+
+// Close releases the sink's target (for a set that never ran: Run closes
+// its targets itself).
+func (s *Sink) Close() error { return s.target.Close() }
 
 // latency is a histogram of successful delivery times, for the metrics.
 type latency struct {
@@ -344,115 +286,4 @@ func (l *latency) observe(d time.Duration) {
 	l.counts[i]++
 	l.sum += v
 	l.n++
-}
-
-// Set is every configured sink. The processor's OnAlert calls Publish;
-// Run runs the workers.
-type Set struct {
-	sinks []*Sink
-	drain time.Duration
-	log   *slog.Logger
-}
-
-// NewSet gathers sinks. drain bounds the delivery of what is queued at
-// shutdown (default 10s).
-func NewSet(drain time.Duration, log *slog.Logger, sinks ...*Sink) *Set {
-	if drain <= 0 {
-		drain = 10 * time.Second
-	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &Set{sinks: sinks, drain: drain, log: log}
-}
-
-// Len is the number of sinks.
-func (s *Set) Len() int {
-	if s == nil {
-		return 0
-	}
-	return len(s.sinks)
-}
-
-// Publish hands a stored alert to every sink (each applies its filter).
-// It never blocks.
-func (s *Set) Publish(a *alert.Alert) {
-	if s.Len() == 0 {
-		return
-	}
-	m := &Message{Alert: a}
-	for _, k := range s.sinks {
-		if k.cfg.Filter.Admits(a) && m.JSON == nil {
-			m.JSON = alert.AppendJSON(make([]byte, 0, 1024), a)
-		}
-		k.Offer(m)
-	}
-}
-
-// Run delivers until ctx ends, then drains every queue for at most the
-// drain time, closes the targets and returns. Alerts published after that
-// are dropped (counted).
-func (s *Set) Run(ctx context.Context) error {
-	if s.Len() == 0 {
-		<-ctx.Done()
-		return nil
-	}
-	drain, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancel()
-	go func() {
-		<-ctx.Done()
-		t := time.NewTimer(s.drain)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			cancel()
-		case <-drain.Done():
-		}
-	}()
-	var wg sync.WaitGroup
-	for _, k := range s.sinks {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			k.run(ctx, drain)
-		}()
-	}
-	wg.Wait()
-	var errs []error
-	for _, k := range s.sinks {
-		if err := k.target.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("sink %s: close: %w", k.cfg.Name, err))
-		}
-		st := k.Status()
-		s.log.Info("sink stopped", "sink", k.cfg.Name, "delivered", st.Delivered, "dropped", st.Dropped)
-	}
-	if len(errs) > 0 {
-		s.log.Warn("closing sinks", "err", errors.Join(errs...))
-	}
-	return nil
-}
-
-// Close releases the sink's target (for a set that never ran: Run closes
-// its targets itself).
-func (s *Sink) Close() error { return s.target.Close() }
-
-// Close closes every target of a set that never ran.
-func (s *Set) Close() error {
-	var errs []error
-	for _, k := range s.sinks {
-		errs = append(errs, k.Close())
-	}
-	return errors.Join(errs...)
-}
-
-// Status returns every sink's status, in configuration order.
-func (s *Set) Status() []Status {
-	if s == nil {
-		return nil
-	}
-	out := make([]Status, len(s.sinks))
-	for i, k := range s.sinks {
-		out[i] = k.Status()
-	}
-	return out
 }

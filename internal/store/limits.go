@@ -33,6 +33,7 @@ const (
 	MaxConfigKeyLen   = 256
 	MaxConfigValue    = 1 << 20
 	MaxConfigList     = 1000
+	MaxConfigBatch    = 1000 // changes of one PutConfigs call
 	// DeleteBatch is how many rows one retention or erasure transaction
 	// deletes at most.
 	DeleteBatch = 5000

@@ -93,6 +93,19 @@ type Alerts interface {
 	// alert's tenant, in the alert's order. A ref whose event is not (or no
 	// longer) archived has a nil Event.
 	Evidence(ctx context.Context, scope Scope, alertID string) ([]EvidenceItem, error)
+	// AlertsAfter returns up to limit alerts (≤ 0: DefaultPageSize, at most
+	// MaxPageSize) whose delivery sequence number (Alert.Seq) is above
+	// afterSeq, in sequence order: sinks follow the alerts with it. An
+	// alert is numbered when it is first stored, new alerts of one
+	// UpsertAlerts call in the caller's order; an upsert of a stored alert
+	// keeps its number. Numbers increase in commit order, so a follower
+	// never sees n+1 before n has committed, and are never reused, even
+	// after alerts are erased. The sequence spans every tenant: it needs
+	// the all-tenants scope (ErrForbidden otherwise).
+	AlertsAfter(ctx context.Context, scope Scope, afterSeq int64, limit int) ([]Alert, error)
+	// LatestAlertSeq returns the highest delivery sequence number handed
+	// out so far (0: none), erased alerts included. All-tenants scope only.
+	LatestAlertSeq(ctx context.Context, scope Scope) (int64, error)
 }
 
 // Incidents stores incidents, their alerts and their history.
@@ -129,6 +142,13 @@ type Audit interface {
 // suppressions, per tenant ("" is the platform's own).
 type Config interface {
 	PutConfig(ctx context.Context, scope Scope, c ConfigChange) (ConfigEntry, error)
+	// PutConfigs applies up to MaxConfigBatch puts in one transaction, all
+	// or none: one durable commit for many small entries (the privacy
+	// vault's new pseudonyms). Each change is guarded by its IfVersion as
+	// in PutConfig; a failed guard is ErrConflict naming the key, and then
+	// nothing is written. A key twice in one batch is ErrInvalid. The
+	// entries are returned in the order of the changes.
+	PutConfigs(ctx context.Context, scope Scope, changes []ConfigChange) ([]ConfigEntry, error)
 	GetConfig(ctx context.Context, scope Scope, tenant, key string) (ConfigEntry, error)
 	// ListConfig returns the tenant's entries whose key starts with prefix,
 	// in key order, at most MaxConfigList.

@@ -141,6 +141,10 @@ type Alert struct {
 	Assignee string
 	Created  int64 // wall-clock time of the first upsert, Unix ns
 	Updated  int64 // wall-clock time of the last change, Unix ns
+	// Seq is the delivery sequence number, set when the alert is first
+	// stored and kept by later upserts: sinks follow alerts in this order
+	// (Alerts.AlertsAfter).
+	Seq int64
 }
 
 // AlertQuery filters alerts. Zero fields do not filter.

@@ -3,8 +3,10 @@ package kafka_test
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/vigil-project/vigil/internal/event"
 	"github.com/vigil-project/vigil/internal/sink"
 	"github.com/vigil-project/vigil/internal/sink/kafka"
+	"github.com/vigil-project/vigil/internal/sink/sinktest"
 )
 
 func mkAlert(id, tenant string) *alert.Alert {
@@ -108,4 +111,55 @@ func TestSASL(t *testing.T) {
 	if err := bad.Send(ctx, &sink.Message{Alert: a, JSON: alert.AppendJSON(nil, a)}); err == nil {
 		t.Error("delivered with a wrong password")
 	}
+}
+
+// TestCrashRestart: a Kafka sink killed mid-stream and started again on
+// the same store: the topic holds every alert at least once.
+func TestCrashRestart(t *testing.T) {
+	brokers := cluster(t)
+	c := sink.Config{Name: "stream", Type: sink.TypeKafka, Brokers: brokers, Topic: "vigil-alerts-{tenant}", Timeout: 5 * time.Second}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	cons, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics("vigil-alerts-fleet-a"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var mu sync.Mutex
+	got := map[string]int{}
+	consumed := make(chan struct{})
+	go func() {
+		defer close(consumed)
+		for ctx.Err() == nil {
+			cons.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+				for _, h := range r.Headers {
+					if h.Key == "vigil-alert-id" {
+						mu.Lock()
+						got[string(h.Value)]++
+						mu.Unlock()
+					}
+				}
+			})
+		}
+	}()
+	defer func() {
+		cancel()
+		<-consumed
+		cons.Close()
+	}()
+	sinktest.CrashRestart(t, sinktest.Destination{Config: c,
+		Target: func(t testing.TB) sink.Target {
+			k, err := kafka.New(c, sink.Env{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return k
+		},
+		Received: func() map[string]int {
+			mu.Lock()
+			defer mu.Unlock()
+			return maps.Clone(got)
+		}}, 400)
 }

@@ -53,8 +53,10 @@ func New(c sink.Config, env sink.Env) (*MQTT, error) {
 		KeepAlive:                     30,
 		CleanStartOnInitialConnection: true,
 		ConnectTimeout:                c.Timeout,
-		ReconnectBackoff:              func(int) time.Duration { return 2 * time.Second },
-		ClientConfig:                  paho.ClientConfig{ClientID: id},
+		// Attempt 0 must not wait: autopaho asks before every connection,
+		// the first one too.
+		ReconnectBackoff: autopaho.NewConstantBackoff(2 * time.Second),
+		ClientConfig:     paho.ClientConfig{ClientID: id},
 	}
 	if u.Scheme == "mqtts" {
 		t, err := env.TLSConfig(c.TLS, u.Hostname())

@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"maps"
 	"net"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/vigil-project/vigil/internal/event"
 	"github.com/vigil-project/vigil/internal/sink"
 	"github.com/vigil-project/vigil/internal/sink/mqtt"
+	"github.com/vigil-project/vigil/internal/sink/sinktest"
 )
 
 // testAddr is the MQTT broker the tests use: the machine's Mosquitto
@@ -104,4 +107,56 @@ func TestBrokerDown(t *testing.T) {
 	if err := m.Send(ctx, &sink.Message{Alert: a, JSON: alert.AppendJSON(nil, a)}); err == nil || sink.IsPermanent(err) {
 		t.Errorf("broker down: %v, want a retryable error", err)
 	}
+}
+
+// TestCrashRestart: an MQTT sink killed mid-stream and started again on
+// the same store: a subscriber gets every alert at least once.
+func TestCrashRestart(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var r [6]byte
+	rand.Read(r[:])
+	prefix := "vigiltest/" + hex.EncodeToString(r[:])
+	conn, err := net.DialTimeout("tcp", testAddr(), 5*time.Second)
+	if err != nil {
+		t.Fatalf("the MQTT broker at %s is needed: %v", testAddr(), err)
+	}
+	var mu sync.Mutex
+	got := map[string]int{}
+	sub := paho.NewClient(paho.ClientConfig{Conn: conn, OnPublishReceived: []func(paho.PublishReceived) (bool, error){
+		func(p paho.PublishReceived) (bool, error) {
+			var j struct {
+				ID string `json:"id"`
+			}
+			json.Unmarshal(p.Packet.Payload, &j)
+			mu.Lock()
+			got[j.ID]++
+			mu.Unlock()
+			return true, nil
+		}}})
+	if _, err := sub.Connect(ctx, &paho.Connect{ClientID: "vigil-test-sub-" + hex.EncodeToString(r[:]), CleanStart: true, KeepAlive: 30}); err != nil {
+		t.Fatalf("connecting to %s: %v", testAddr(), err)
+	}
+	defer sub.Disconnect(&paho.Disconnect{})
+	if _, err := sub.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: prefix + "/#", QoS: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	c := sink.Config{Name: "broker", Type: sink.TypeMQTT, URL: "mqtt://" + testAddr(), Topic: prefix + "/{tenant}",
+		ClientID: "vigil-test-" + hex.EncodeToString(r[:])}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	sinktest.CrashRestart(t, sinktest.Destination{Config: c,
+		Target: func(t testing.TB) sink.Target {
+			m, err := mqtt.New(c, sink.Env{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return m
+		},
+		Received: func() map[string]int {
+			mu.Lock()
+			defer mu.Unlock()
+			return maps.Clone(got)
+		}}, 400)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/vigil-project/vigil/internal/event"
 	"github.com/vigil-project/vigil/internal/sink"
 	"github.com/vigil-project/vigil/internal/sink/nats"
+	"github.com/vigil-project/vigil/internal/sink/sinktest"
 )
 
 // testURL is the NATS server (JetStream enabled) the tests use: the
@@ -121,4 +122,59 @@ func TestUnreachable(t *testing.T) {
 	if err := n.Send(context.Background(), &sink.Message{Alert: a, JSON: alert.AppendJSON(nil, a)}); err == nil || sink.IsPermanent(err) {
 		t.Errorf("unreachable server: %v, want a retryable error", err)
 	}
+}
+
+// TestCrashRestart: a NATS sink killed mid-stream and started again on the
+// same store leaves every alert in the stream once: what the restart sends
+// again, JetStream drops by its message id.
+func TestCrashRestart(t *testing.T) {
+	nc, err := natsgo.Connect(testURL(), natsgo.Timeout(5*time.Second))
+	if err != nil {
+		t.Fatalf("the NATS server at %s (JetStream enabled) is needed: %v", testURL(), err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var r [6]byte
+	rand.Read(r[:])
+	id := hex.EncodeToString(r[:])
+	prefix := "vigiltest" + id
+	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "VIGILTEST" + id, Subjects: []string{prefix + ".>"},
+		Storage: jetstream.MemoryStorage, Duplicates: 5 * time.Minute})
+	if err != nil {
+		t.Fatalf("creating a stream (is JetStream enabled on %s?): %v", testURL(), err)
+	}
+	defer js.DeleteStream(context.Background(), "VIGILTEST"+id)
+	c := sink.Config{Name: "bus", Type: sink.TypeNATS, URL: testURL(), Subject: prefix + ".{tenant}"}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	sinktest.CrashRestart(t, sinktest.Destination{Config: c,
+		Target: func(t testing.TB) sink.Target {
+			n, err := nats.New(c, sink.Env{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		},
+		// What the stream holds, read message by message.
+		Received: func() map[string]int {
+			got := map[string]int{}
+			info, err := stream.Info(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+				m, err := stream.GetMsg(ctx, seq)
+				if err != nil {
+					t.Fatalf("message %d: %v", seq, err)
+				}
+				got[m.Header.Get(natsgo.MsgIdHdr)]++
+			}
+			return got
+		}}, 400)
 }

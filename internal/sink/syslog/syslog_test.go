@@ -13,6 +13,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"maps"
 	"math/big"
 	"net"
 	"os"
@@ -20,12 +21,14 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/vigil-project/vigil/internal/alert"
 	"github.com/vigil-project/vigil/internal/event"
 	"github.com/vigil-project/vigil/internal/sink"
+	"github.com/vigil-project/vigil/internal/sink/sinktest"
 	"github.com/vigil-project/vigil/internal/sink/syslog"
 )
 
@@ -296,4 +299,57 @@ func selfSigned(t *testing.T) (tls.Certificate, string) {
 		t.Fatal(err)
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, ca
+}
+
+// TestCrashRestart: a syslog sink (TCP) killed mid-stream and started
+// again on the same store: the receiver gets every alert at least once.
+func TestCrashRestart(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var mu sync.Mutex
+	got := map[string]int{}
+	idRE := regexp.MustCompile(` id="([^"]+)"`)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				for {
+					f, err := readFrame(r)
+					if err != nil {
+						return
+					}
+					if m := idRE.FindSubmatch(f); m != nil {
+						mu.Lock()
+						got[string(m[1])]++
+						mu.Unlock()
+					}
+				}
+			}()
+		}
+	}()
+	c := sink.Config{Name: "siem", Type: sink.TypeSyslog, Address: ln.Addr().String(), Protocol: "tcp", Hostname: "vigil-test"}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	sinktest.CrashRestart(t, sinktest.Destination{Config: c,
+		Target: func(t testing.TB) sink.Target {
+			s, err := syslog.New(c, sink.Env{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		},
+		Received: func() map[string]int {
+			mu.Lock()
+			defer mu.Unlock()
+			return maps.Clone(got)
+		}}, 400)
 }

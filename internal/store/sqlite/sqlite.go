@@ -28,6 +28,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -38,7 +39,7 @@ import (
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
+	msqlite "modernc.org/sqlite" // also the "sqlite" database/sql driver
 
 	"github.com/vigil-project/vigil/internal/store"
 	"github.com/vigil-project/vigil/internal/store/internal/sqlstore"
@@ -49,6 +50,12 @@ var migrationFS embed.FS
 
 // FileName is the database file inside the data directory.
 const FileName = "vigil.db"
+
+// TimelineFileName holds the timeline entries (see sqlstore/timeline.go):
+// a file of its own, so that the indexer writes it beside the events'
+// writer instead of queueing for it. It is derived from vigil.db: when it
+// is missing, or ahead of vigil.db (a restored backup), it is built again.
+const TimelineFileName = "timeline.db"
 
 // Options configure the embedded store. Zero fields take the defaults.
 type Options struct {
@@ -108,14 +115,16 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("store: sqlite: data directory: %w", err)
 	}
-	path := filepath.Join(dir, FileName)
-	// Create the file ourselves so that it, and the -wal and -shm files
-	// SQLite derives from it, are readable by the owner only.
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("store: sqlite: %w", err)
+	path, tlPath := filepath.Join(dir, FileName), filepath.Join(dir, TimelineFileName)
+	// Create the files ourselves so that they, and the -wal and -shm files
+	// SQLite derives from them, are readable by the owner only.
+	for _, p := range []string{path, tlPath} {
+		f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("store: sqlite: %w", err)
+		}
+		f.Close()
 	}
-	f.Close()
 
 	common := url.Values{}
 	common.Add("_pragma", "busy_timeout(10000)")
@@ -157,12 +166,34 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
 
-	rq := params("_synchronous", sync, "_pragma", "query_only(1)")
-	r, err := sql.Open("sqlite", "file:"+path+"?"+rq.Encode())
+	// The timeline's own writer (the indexer), with the durability of the
+	// events: a mark that outlived its entries would hide events.
+	tq := params()
+	tq.Add("_pragma", "page_size(8192)")
+	tq.Set("_journal_mode", "WAL")
+	tq.Set("_synchronous", sync)
+	tq.Add("_pragma", "journal_size_limit(67108864)")
+	tq.Set("_txlock", "immediate")
+	tw, err := sql.Open("sqlite", "file:"+tlPath+"?"+tq.Encode())
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("store: sqlite: %w", err)
 	}
+	tw.SetMaxOpenConns(1)
+	tw.SetMaxIdleConns(1)
+	tw.SetConnMaxLifetime(0)
+	tw.SetConnMaxIdleTime(0)
+
+	// Readers see the timeline as the attached schema tl: the store's SQL
+	// names it timeline, which no table of vigil.db is called.
+	rq := params("_synchronous", sync, "_pragma", "query_only(1)")
+	rc, err := msqlite.NewConnector("file:" + path + "?" + rq.Encode())
+	if err != nil {
+		tw.Close()
+		w.Close()
+		return nil, fmt.Errorf("store: sqlite: %w", err)
+	}
+	r := sql.OpenDB(attachTimeline{Connector: rc, path: tlPath})
 	r.SetMaxOpenConns(opts.Readers)
 	r.SetMaxIdleConns(opts.Readers)
 	r.SetConnMaxIdleTime(0)
@@ -171,6 +202,7 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 	ck, err := sql.Open("sqlite", "file:"+path+"?"+cq.Encode())
 	if err != nil {
 		r.Close()
+		tw.Close()
 		w.Close()
 		return nil, fmt.Errorf("store: sqlite: %w", err)
 	}
@@ -182,7 +214,7 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 			close(ckStop)
 			<-ckDone
 		}
-		return errors.Join(ck.Close(), r.Close(), w.Close())
+		return errors.Join(ck.Close(), r.Close(), tw.Close(), w.Close())
 	}
 	// The writer's first connection switches the file to WAL mode; check
 	// it did (a failed switch would silently keep a rollback journal), and
@@ -205,7 +237,11 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 		closeAll()
 		return nil, err
 	}
-	db, err := sqlstore.New(ctx, dialect{}, w, r, closeAll, ms, sqlstore.Options{
+	if err := prepareTimeline(ctx, tw, w); err != nil {
+		closeAll()
+		return nil, fmt.Errorf("store: sqlite: %s: %w", tlPath, err)
+	}
+	db, err := sqlstore.New(ctx, dialect{}, w, r, closeAll, ms, sqlstore.Options{Timeline: tw,
 		Now: opts.Now, Logger: opts.Logger, MaxGroupEvents: opts.MaxGroupEvents, QueueDepth: opts.QueueDepth,
 		TimelineBatch: opts.TimelineBatch, TimelineDelay: opts.TimelineDelay, EntityKey: opts.EntityKey,
 	})
@@ -220,6 +256,89 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 	started = true
 	go checkpointer(ck, logger, ckStop, ckDone)
 	return &DB{DB: db, path: path}, nil
+}
+
+// timelineSchema is timeline.db's. Its version is the file's user_version;
+// a file of another version is emptied and built again.
+const timelineSchema = `CREATE TABLE IF NOT EXISTS timeline (
+	ekey INTEGER NOT NULL, -- the entity: a 64-bit hash of its kind and value
+	time INTEGER NOT NULL,
+	seq  INTEGER NOT NULL,
+	PRIMARY KEY (ekey, time, seq)
+) WITHOUT ROWID;
+-- Every event of vigil.db up to 'seq' has its entries.
+CREATE TABLE IF NOT EXISTS timeline_mark (
+	name  TEXT PRIMARY KEY,
+	value INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO timeline_mark (name, value) VALUES ('seq', 0) ON CONFLICT DO NOTHING;`
+
+const timelineVersion = 1
+
+// prepareTimeline creates timeline.db's tables, and empties them when they
+// cannot describe vigil.db: another version, or a mark past the newest
+// event (vigil.db was restored from a backup, or lost its last commits).
+func prepareTimeline(ctx context.Context, tw, w *sql.DB) error {
+	var version int
+	if err := tw.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return err
+	}
+	tx, err := tw.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	reset := version != 0 && version != timelineVersion
+	if reset {
+		for _, q := range []string{"DROP TABLE IF EXISTS timeline", "DROP TABLE IF EXISTS timeline_mark"} {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := tx.ExecContext(ctx, timelineSchema); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", timelineVersion)); err != nil {
+		return err
+	}
+	var mark, newest int64
+	if err := tx.QueryRowContext(ctx, "SELECT value FROM timeline_mark WHERE name = 'seq'").Scan(&mark); err != nil {
+		return err
+	}
+	// A database not migrated yet has no counters: no events either.
+	_ = w.QueryRowContext(ctx, "SELECT value FROM counters WHERE name = 'event_seq'").Scan(&newest)
+	if mark > newest {
+		for _, q := range []string{"DELETE FROM timeline", "UPDATE timeline_mark SET value = 0"} {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return err
+			}
+		}
+	}
+	return tx.Commit()
+}
+
+// attachTimeline opens reader connections with timeline.db attached.
+type attachTimeline struct {
+	driver.Connector
+	path string
+}
+
+func (a attachTimeline) Connect(ctx context.Context) (driver.Conn, error) {
+	c, err := a.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ex, ok := c.(driver.ExecerContext)
+	if !ok {
+		c.Close()
+		return nil, errors.New("store: sqlite: the driver cannot run ATTACH")
+	}
+	if _, err := ex.ExecContext(ctx, "ATTACH DATABASE ? AS tl", []driver.NamedValue{{Ordinal: 1, Value: a.path}}); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("store: sqlite: attach %s: %w", a.path, err)
+	}
+	return c, nil
 }
 
 // autoCheckpointPages is the WAL size (in 8 KiB pages) at which the writer

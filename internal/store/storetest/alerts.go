@@ -17,6 +17,11 @@ var alertTests = []test{
 	{"Alerts/Evidence", testEvidence},
 	{"Alerts/Invalid", testAlertInvalid},
 	{"Alerts/Shadow", testAlertShadow},
+	{"Alerts/Seq", testAlertSeq},
+	{"Alerts/SeqNoReuse", testAlertSeqNoReuse},
+	{"Alerts/SeqScope", testAlertSeqScope},
+	{"Alerts/SeqLimit", testAlertSeqLimit},
+	{"Alerts/SeqFollow", testFollowAlerts},
 }
 
 // testAlertShadow: shadow alerts are stored with their mark and kept out of

@@ -171,3 +171,47 @@ func BenchListAlerts(b *testing.B, open func(b *testing.B) store.Store, afterLoa
 		}
 	})
 }
+
+// BenchSearchEvents measures a vehicle's timeline, newest 50 first, over an
+// archive of 200,000 events (10,000 vehicles): with every event indexed, and
+// with the last 50,000 not yet (a search scans those, as it does while the
+// indexer catches up under load). open(b, manual) opens an empty store;
+// with manual it indexes only when IndexTimeline is called.
+func BenchSearchEvents(b *testing.B, open func(b *testing.B, manual bool) store.Store) {
+	for _, tail := range []int{0, 50_000} {
+		b.Run(fmt.Sprintf("unindexed=%d", tail), func(b *testing.B) {
+			s := open(b, true)
+			defer s.Close()
+			const total, size = 200_000, 1000
+			for n := 0; n < total; n += size {
+				batch := make([]store.ArchivedEvent, size)
+				for i := range batch {
+					batch[i] = benchEvent(int64(n+i), false)
+					batch[i].Subject = fmt.Sprintf("WVWZZZ1JZXW%06d", uint64(n+i)*2654435761%10_000)
+				}
+				if _, err := s.InsertEvents(ctx, all, batch); err != nil {
+					b.Fatal(err)
+				}
+				if n+size == total-tail {
+					for {
+						k, err := s.(timelineIndexer).IndexTimeline(ctx, 0)
+						if err != nil {
+							b.Fatal(err)
+						}
+						if k == 0 {
+							break
+						}
+					}
+				}
+			}
+			q := store.EventQuery{Kind: store.EntityVehicle, Value: "WVWZZZ1JZXW000042", Limit: 50}
+			b.ResetTimer()
+			for b.Loop() {
+				page, err := s.SearchEvents(ctx, all, q)
+				if err != nil || len(page.Events) == 0 {
+					b.Fatalf("%d events, %v", len(page.Events), err)
+				}
+			}
+		})
+	}
+}

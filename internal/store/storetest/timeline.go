@@ -40,7 +40,7 @@ func openHooked(t *testing.T, b Backend, h Hooks) (store.Store, timelineIndexer)
 // timelineMark is the sequence number up to which events have entries.
 func timelineMark(t *testing.T, b Backend) int64 {
 	t.Helper()
-	return b.QueryInt(t, "SELECT value FROM counters WHERE name = 'timeline_seq'")
+	return b.QueryInt(t, "SELECT value FROM timeline_mark WHERE name = 'seq'")
 }
 
 // checkEntries: no entry outlives its event, and, once everything is
@@ -113,27 +113,36 @@ func testTimelineCatchesUp(t *testing.T, b Backend) {
 	n, err := s.PruneEvents(ctx, all, "fleet-b", at(8))
 	wantErr(t, "PruneEvents", err, nil)
 	equal(t, "pruned", n, int64(1))
-	checkEntries(t, b, false)
+	// Searches leave the deleted events out before the indexer has removed
+	// their entries, and after.
+	for _, state := range []string{"before the indexer ran", "after"} {
+		for _, c := range []struct {
+			q    store.EventQuery
+			want []string
+		}{
+			{store.EventQuery{Kind: store.EntityVehicle, Value: "VIN2"}, []string{}},
+			{store.EventQuery{Kind: store.EntityVehicle, Value: "VIN3"}, []string{}},
+			{store.EventQuery{Kind: store.EntityAccount, Value: "acc-1"}, []string{"c08", "c02"}},
+			{store.EventQuery{}, []string{"c08", "c06", "t05b", "t05", "c02", "t01"}},
+		} {
+			page, err := s.SearchEvents(ctx, all, c.q)
+			wantErr(t, "SearchEvents", err, nil)
+			equal(t, fmt.Sprintf("after deletions, %s, %+v", state, c.q), eventIDs(page.Events), c.want)
+		}
+		indexAll(t, ix)
+	}
+	checkEntries(t, b, true)
+}
+
+// indexAll runs IndexTimeline until nothing is left to index.
+func indexAll(t *testing.T, ix timelineIndexer) {
+	t.Helper()
 	for {
 		n, err := ix.IndexTimeline(ctx, 0)
 		wantErr(t, "IndexTimeline", err, nil)
 		if n == 0 {
-			break
+			return
 		}
-	}
-	checkEntries(t, b, true)
-	for _, c := range []struct {
-		q    store.EventQuery
-		want []string
-	}{
-		{store.EventQuery{Kind: store.EntityVehicle, Value: "VIN2"}, []string{}},
-		{store.EventQuery{Kind: store.EntityVehicle, Value: "VIN3"}, []string{}},
-		{store.EventQuery{Kind: store.EntityAccount, Value: "acc-1"}, []string{"c08", "c02"}},
-		{store.EventQuery{}, []string{"c08", "c06", "t05b", "t05", "c02", "t01"}},
-	} {
-		page, err := s.SearchEvents(ctx, all, c.q)
-		wantErr(t, "SearchEvents", err, nil)
-		equal(t, fmt.Sprintf("after deletions, %+v", c.q), eventIDs(page.Events), c.want)
 	}
 }
 
@@ -169,6 +178,7 @@ func testTimelineCollisions(t *testing.T, b Backend) {
 	n, err := s.PruneEvents(ctx, all, "fleet-a", at(4))
 	wantErr(t, "PruneEvents", err, nil)
 	equal(t, "pruned", n, int64(1))
+	indexAll(t, ix)
 	checkEntries(t, b, false)
 	for _, c := range []struct {
 		scope store.Scope
@@ -242,13 +252,15 @@ func testTimelineOnItsOwn(t *testing.T, b Backend) {
 	}
 }
 
-// waitIndexed waits (30s at most) until the store has indexed every event.
+// waitIndexed waits (30s at most) until the store has indexed every event
+// and removed the entries of every deleted one.
 func waitIndexed(t *testing.T, b Backend) {
 	t.Helper()
 	top := b.QueryInt(t, "SELECT COALESCE(MAX(seq), 0) FROM events")
-	for end := time.Now().Add(30 * time.Second); timelineMark(t, b) < top; {
+	for end := time.Now().Add(30 * time.Second); timelineMark(t, b) < top || b.QueryInt(t, "SELECT COUNT(*) FROM timeline_deleted") > 0; {
 		if time.Now().After(end) {
-			t.Fatalf("the store left events after %d without timeline entries for 30s (newest %d)", timelineMark(t, b), top)
+			t.Fatalf("after 30s, the timeline's mark is %d (newest event %d) and %d deletions wait", timelineMark(t, b), top,
+				b.QueryInt(t, "SELECT COUNT(*) FROM timeline_deleted"))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -1,8 +1,10 @@
 // How the console authenticates, and nothing else. Two ways:
-//  - a user's session: POST /v1/session sets an HttpOnly cookie no script
-//    can read; the browser sends it, and every change carries the
-//    session's CSRF token (X-CSRF-Token), kept in this module's memory only
-//    and read again from GET /v1/me after a reload;
+//  - a user's session: POST /v1/session (a password), or a sign-in at the
+//    OpenID provider (GET /v1/session/oidc, a page navigation that comes
+//    back to the console), sets an HttpOnly cookie no script can read; the
+//    browser sends it, and every change carries the session's CSRF token
+//    (X-CSRF-Token), kept in this module's memory only and read again from
+//    GET /v1/me after a reload;
 //  - an API key, kept in this tab's sessionStorage (gone when it closes).
 
 const KEY = 'vigil.apiKey';
@@ -84,6 +86,30 @@ export async function signInPassword(form) {
   sessionStorage.removeItem(KEY);
   mode = 'session';
   csrf = data.csrf_token;
+}
+
+// signInMethods asks the server how one may sign in here:
+// {password: true, oidc: {name, url}}, oidc only when a provider is
+// configured. When the server cannot say, passwords and keys remain.
+export async function signInMethods() {
+  try {
+    const resp = await fetch('/v1/session/methods', {headers: {Accept: 'application/json'}, credentials: 'same-origin', cache: 'no-store'});
+    if (resp.ok) {
+      const m = await resp.json();
+      if (m && m.oidc && typeof m.oidc.url === 'string' && m.oidc.url.startsWith('/v1/')) return m;
+      return {password: true};
+    }
+  } catch (e) {
+    // Unreachable: the password form says so when used.
+  }
+  return {password: true};
+}
+
+// oidcHref is the address that signs in at the provider and comes back to
+// next (a console page such as #/alerts), which the server checks again.
+export function oidcHref(methods, next) {
+  const url = methods.oidc.url;
+  return next && next.startsWith('#/') ? url + '?' + new URLSearchParams({next}) : url;
 }
 
 // signInKey checks the key against the server, then keeps it for this tab

@@ -7,7 +7,9 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/vigil-project/vigil/internal/alert"
@@ -17,7 +19,8 @@ import (
 
 // UpsertAlerts stores alerts by id. The detection fields of a re-delivered
 // alert are replaced only when they differ (compared by digest); the
-// analysts' fields are never touched.
+// analysts' fields are never touched. New alerts get their delivery
+// sequence numbers here (see numberNew).
 func (db *DB) UpsertAlerts(ctx context.Context, scope store.Scope, alerts []*alert.Alert) ([]bool, error) {
 	if len(alerts) > store.MaxUpsertBatch {
 		return nil, store.Errorf(store.ErrInvalid, "upsert alerts: %d alerts, more than %d in one call", len(alerts), store.MaxUpsertBatch)
@@ -38,13 +41,22 @@ func (db *DB) UpsertAlerts(ctx context.Context, scope store.Scope, alerts []*ale
 		now := db.nowNS()
 		// In id order, so that concurrent upserts (PostgreSQL, several
 		// nodes) lock rows in the same order and cannot deadlock.
-		for _, i := range byID(len(alerts), func(i int) string { return alerts[i].ID }) {
-			a := alerts[i]
-			c, err := db.upsertAlert(ctx, tx, a, now)
+		order := byID(len(alerts), func(i int) string { return alerts[i].ID })
+		seqs, last, err := db.numberNew(ctx, tx, alerts, order)
+		if err != nil {
+			return err
+		}
+		for _, i := range order {
+			c, err := db.upsertAlert(ctx, tx, alerts[i], now, seqs[i])
 			if err != nil {
 				return err
 			}
 			created[i] = c
+		}
+		if last != 0 {
+			if _, err := tx.Exec(ctx, "UPDATE counters SET value = ? WHERE name = 'alert_seq'", last); err != nil {
+				return dbErr("upsert alerts: alert sequence", err)
+			}
 		}
 		return nil
 	})
@@ -54,23 +66,80 @@ func (db *DB) UpsertAlerts(ctx context.Context, scope store.Scope, alerts []*ale
 	return created, nil
 }
 
-func (db *DB) upsertAlert(ctx context.Context, tx *Tx, a *alert.Alert, now int64) (bool, error) {
+// numberNew gives each alert of the call that is not stored yet its
+// delivery sequence number (0 for the others, and for a repeat of an id
+// within the call), in the caller's order: sinks deliver in it. last is
+// the new value of the alert_seq counter, 0 when nothing is new.
+//
+// The counter row is read and locked first, so upserts take turns (several
+// nodes on PostgreSQL; SQLite has one writer): numbers follow commit order,
+// and a reader of AlertsAfter never sees n+1 before n. The counter never
+// goes back, so a number is not reused after the newest alerts are erased
+// (MAX(seq)+1, or a rowid, would hand it out again). The unique index on
+// alerts.seq turns any slip into an error rather than a duplicate.
+func (db *DB) numberNew(ctx context.Context, tx *Tx, alerts []*alert.Alert, order []int) ([]int64, int64, error) {
+	var seq int64
+	if err := tx.QueryRow(ctx, "SELECT value FROM counters WHERE name = 'alert_seq'"+db.d.ForUpdate()).Scan(&seq); err != nil {
+		return nil, 0, dbErr("upsert alerts: read the alert sequence", err)
+	}
+	stored := make(map[string]bool, len(alerts))
+	for _, i := range order {
+		id := alerts[i].ID
+		if _, seen := stored[id]; seen {
+			continue
+		}
+		var one int
+		err := tx.QueryRow(ctx, "SELECT 1 FROM alerts WHERE id = ?"+db.d.ForUpdate(), id).Scan(&one)
+		switch {
+		case err == nil:
+			stored[id] = true
+		case errors.Is(err, sql.ErrNoRows):
+			stored[id] = false
+		default:
+			return nil, 0, dbErr("upsert alert "+id, err)
+		}
+	}
+	seqs := make([]int64, len(alerts))
+	first := seq
+	for i, a := range alerts {
+		if !stored[a.ID] {
+			seq++
+			seqs[i] = seq
+			stored[a.ID] = true // a repeat within the call updates the first
+		}
+	}
+	if seq == first {
+		return seqs, 0, nil
+	}
+	return seqs, seq, nil
+}
+
+// upsertAlert inserts a with delivery sequence number seq, or, when seq is
+// 0, updates the stored alert of the same id.
+func (db *DB) upsertAlert(ctx context.Context, tx *Tx, a *alert.Alert, now, seq int64) (bool, error) {
 	ents := store.AlertEntities(a)
 	entJSON, _ := json.Marshal(a.Entities)
 	evJSON, _ := json.Marshal(a.Evidence)
 	mapJSON, _ := json.Marshal(a.Mappings)
 	digest := sha256.Sum256(alert.AppendJSON(nil, a))
 	var pk int64
-	err := tx.QueryRow(ctx, `INSERT INTO alerts (id, tenant, time, first_seen, last_seen, category, severity, detector, title,
-explanation, entities, evidence, mappings, incident, digest, status, assignee, created, updated, shadow)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING pk`,
-		a.ID, a.Tenant, a.Time, a.FirstSeen, a.LastSeen, a.Category.String(), int(a.Severity), a.Detector, a.Title,
-		a.Explanation, string(entJSON), string(evJSON), string(mapJSON), a.Incident, digest[:], store.StatusNew.String(),
-		now, now, shadowInt(a.Shadow)).Scan(&pk)
-	created := err == nil
-	switch {
-	case created:
-	case errors.Is(err, sql.ErrNoRows):
+	created := seq != 0
+	if created {
+		err := tx.QueryRow(ctx, `INSERT INTO alerts (id, tenant, time, first_seen, last_seen, category, severity, detector, title,
+explanation, entities, evidence, mappings, incident, digest, status, assignee, created, updated, shadow, seq)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING pk`,
+			a.ID, a.Tenant, a.Time, a.FirstSeen, a.LastSeen, a.Category.String(), int(a.Severity), a.Detector, a.Title,
+			a.Explanation, string(entJSON), string(evJSON), string(mapJSON), a.Incident, digest[:], store.StatusNew.String(),
+			now, now, shadowInt(a.Shadow), seq).Scan(&pk)
+		if errors.Is(err, sql.ErrNoRows) {
+			// numberNew found no such alert under the sequence lock, which
+			// every writer of alerts takes: retrying will see it.
+			return false, fmt.Errorf("store: upsert alert %s: stored concurrently; retry", a.ID)
+		}
+		if err != nil {
+			return false, dbErr("upsert alert "+a.ID, err)
+		}
+	} else {
 		var tenant string
 		var old []byte
 		err := tx.QueryRow(ctx, "SELECT pk, tenant, digest FROM alerts WHERE id = ?"+db.d.ForUpdate(), a.ID).Scan(&pk, &tenant, &old)
@@ -94,8 +163,6 @@ shadow = ? WHERE pk = ?`, a.Time, a.FirstSeen, a.LastSeen, a.Category.String(), 
 				return false, dbErr("upsert alert "+a.ID, err)
 			}
 		}
-	default:
-		return false, dbErr("upsert alert "+a.ID, err)
 	}
 	for _, e := range ents {
 		if _, err := tx.Exec(ctx, "INSERT INTO alert_entities (alert_pk, kind, value) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", pk, string(e.Kind), e.Value); err != nil {
@@ -111,7 +178,7 @@ shadow = ? WHERE pk = ?`, a.Time, a.FirstSeen, a.LastSeen, a.Category.String(), 
 }
 
 const alertColumns = `a.pk, a.id, a.tenant, a.time, a.first_seen, a.last_seen, a.category, a.severity, a.detector, a.title,
-a.explanation, a.entities, a.evidence, a.mappings, a.incident, a.status, a.assignee, a.created, a.updated, a.shadow`
+a.explanation, a.entities, a.evidence, a.mappings, a.incident, a.status, a.assignee, a.created, a.updated, a.shadow, COALESCE(a.seq, 0)`
 
 // shadowInt is the shadow column's value: an integer in both dialects.
 func shadowInt(b bool) int {
@@ -126,7 +193,7 @@ func scanAlert(s interface{ Scan(...any) error }, a *store.Alert) (pk int64, err
 	var sev int
 	var shadow int64
 	if err := s.Scan(&pk, &a.ID, &a.Tenant, &a.Time, &a.FirstSeen, &a.LastSeen, &cat, &sev, &a.Detector, &a.Title,
-		&a.Explanation, &ents, &evs, &maps, &a.Incident, &status, &a.Assignee, &a.Created, &a.Updated, &shadow); err != nil {
+		&a.Explanation, &ents, &evs, &maps, &a.Incident, &status, &a.Assignee, &a.Created, &a.Updated, &shadow, &a.Seq); err != nil {
 		return 0, err
 	}
 	a.Shadow = shadow != 0
@@ -282,6 +349,41 @@ func (db *DB) ListAlerts(ctx context.Context, scope store.Scope, aq store.AlertQ
 		page.Next = cursor{kind: cursorAlerts, order: aq.Order, fp: fp.sum(), a: last.Time, b: pks[aq.Limit-1]}.encode()
 	}
 	return page, nil
+}
+
+// AlertsAfter returns the alerts numbered after afterSeq, in sequence
+// order (the unique index alerts_seq serves the range).
+func (db *DB) AlertsAfter(ctx context.Context, scope store.Scope, afterSeq int64, limit int) ([]store.Alert, error) {
+	if db.isClosed() {
+		return nil, store.ErrClosed
+	}
+	if !scope.All() {
+		return nil, store.Errorf(store.ErrForbidden, "following alerts in sequence needs the all-tenants scope: the sequence spans every tenant")
+	}
+	if limit <= 0 {
+		limit = store.DefaultPageSize
+	}
+	limit = min(limit, store.MaxPageSize)
+	rows, err := db.rs.query(ctx, "SELECT "+alertColumns+" FROM alerts a WHERE a.seq > ? ORDER BY a.seq LIMIT ?", afterSeq, limit)
+	alerts, _, err := scanAlerts(rows, err)
+	if err != nil {
+		return nil, dbErr("alerts after "+strconv.FormatInt(afterSeq, 10), err)
+	}
+	return alerts, nil
+}
+
+// LatestAlertSeq returns the alert_seq counter: the highest number handed
+// out, whether or not that alert still exists.
+func (db *DB) LatestAlertSeq(ctx context.Context, scope store.Scope) (int64, error) {
+	if db.isClosed() {
+		return 0, store.ErrClosed
+	}
+	if !scope.All() {
+		return 0, store.Errorf(store.ErrForbidden, "the alert sequence spans every tenant: reading it needs the all-tenants scope")
+	}
+	var seq int64
+	err := db.rs.queryRow(ctx, "SELECT value FROM counters WHERE name = 'alert_seq'").Scan(&seq)
+	return seq, dbErr("latest alert sequence number", err)
 }
 
 // UpdateAlert changes status or assignee.

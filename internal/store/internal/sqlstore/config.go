@@ -11,52 +11,89 @@ import (
 
 // PutConfig creates or replaces a key, guarded by IfVersion.
 func (db *DB) PutConfig(ctx context.Context, scope store.Scope, c store.ConfigChange) (store.ConfigEntry, error) {
-	if err := c.Validate(true); err != nil {
+	out, err := db.PutConfigs(ctx, scope, []store.ConfigChange{c})
+	if err != nil {
 		return store.ConfigEntry{}, err
 	}
-	if err := scope.Check(c.Tenant); err != nil {
-		return store.ConfigEntry{}, err
+	return out[0], nil
+}
+
+// PutConfigs applies a batch of puts in one transaction, all or none.
+func (db *DB) PutConfigs(ctx context.Context, scope store.Scope, changes []store.ConfigChange) ([]store.ConfigEntry, error) {
+	if len(changes) > store.MaxConfigBatch {
+		return nil, store.Errorf(store.ErrInvalid, "%d config changes in one batch, more than %d", len(changes), store.MaxConfigBatch)
 	}
-	if c.Audit != nil {
-		if err := db.checkAudit(scope, c.Audit); err != nil {
-			return store.ConfigEntry{}, err
+	type tk struct{ tenant, key string }
+	seen := make(map[tk]bool, len(changes))
+	for i := range changes {
+		c := &changes[i]
+		if err := c.Validate(true); err != nil {
+			return nil, err
 		}
-	}
-	if c.Value == nil {
-		c.Value = []byte{}
-	}
-	out := store.ConfigEntry{Tenant: c.Tenant, Key: c.Key, Value: c.Value, Updated: db.nowNS()}
-	err := db.inWrite(ctx, func(tx *Tx) error {
-		cur, err := db.configVersion(ctx, tx, c)
-		if err != nil {
-			return err
-		}
-		if cur == 0 {
-			res, err := tx.Exec(ctx, "INSERT INTO config (tenant, key, value, version, updated) VALUES (?, ?, ?, 1, ?) ON CONFLICT DO NOTHING",
-				c.Tenant, c.Key, c.Value, out.Updated)
-			if err != nil {
-				return dbErr("put config "+c.Key, err)
-			}
-			if n, _ := res.RowsAffected(); n != 1 {
-				return store.Errorf(store.ErrConflict, "config %q of tenant %q was created concurrently: read it and retry", c.Key, c.Tenant)
-			}
-			out.Version = 1
-		} else {
-			if _, err := tx.Exec(ctx, "UPDATE config SET value = ?, version = ?, updated = ? WHERE tenant = ? AND key = ?",
-				c.Value, cur+1, out.Updated, c.Tenant, c.Key); err != nil {
-				return dbErr("put config "+c.Key, err)
-			}
-			out.Version = cur + 1
+		if err := scope.Check(c.Tenant); err != nil {
+			return nil, err
 		}
 		if c.Audit != nil {
-			if _, err := db.appendAudit(ctx, tx, *c.Audit); err != nil {
+			if err := db.checkAudit(scope, c.Audit); err != nil {
+				return nil, err
+			}
+		}
+		if seen[tk{c.Tenant, c.Key}] {
+			return nil, store.Errorf(store.ErrInvalid, "config %q of tenant %q twice in one batch", c.Key, c.Tenant)
+		}
+		seen[tk{c.Tenant, c.Key}] = true
+	}
+	if len(changes) == 0 {
+		return nil, nil
+	}
+	updated := db.nowNS()
+	out := make([]store.ConfigEntry, len(changes))
+	err := db.inWrite(ctx, func(tx *Tx) error {
+		for i, c := range changes {
+			var err error
+			if out[i], err = db.putConfig(ctx, tx, c, updated); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return store.ConfigEntry{}, err
+		return nil, err
+	}
+	return out, nil
+}
+
+// putConfig writes one checked change in tx.
+func (db *DB) putConfig(ctx context.Context, tx *Tx, c store.ConfigChange, updated int64) (store.ConfigEntry, error) {
+	if c.Value == nil {
+		c.Value = []byte{}
+	}
+	out := store.ConfigEntry{Tenant: c.Tenant, Key: c.Key, Value: c.Value, Updated: updated}
+	cur, err := db.configVersion(ctx, tx, c)
+	if err != nil {
+		return out, err
+	}
+	if cur == 0 {
+		res, err := tx.Exec(ctx, "INSERT INTO config (tenant, key, value, version, updated) VALUES (?, ?, ?, 1, ?) ON CONFLICT DO NOTHING",
+			c.Tenant, c.Key, c.Value, updated)
+		if err != nil {
+			return out, dbErr("put config "+c.Key, err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return out, store.Errorf(store.ErrConflict, "config %q of tenant %q was created concurrently: read it and retry", c.Key, c.Tenant)
+		}
+		out.Version = 1
+	} else {
+		if _, err := tx.Exec(ctx, "UPDATE config SET value = ?, version = ?, updated = ? WHERE tenant = ? AND key = ?",
+			c.Value, cur+1, updated, c.Tenant, c.Key); err != nil {
+			return out, dbErr("put config "+c.Key, err)
+		}
+		out.Version = cur + 1
+	}
+	if c.Audit != nil {
+		if _, err := db.appendAudit(ctx, tx, *c.Audit); err != nil {
+			return out, err
+		}
 	}
 	return out, nil
 }

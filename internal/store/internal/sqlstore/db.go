@@ -60,18 +60,22 @@ type Options struct {
 	// QueueDepth bounds the InsertEvents calls waiting for the writer;
 	// callers beyond it wait (backpressure). Default 256.
 	QueueDepth int
-	// TimelineBatch is how many events one timeline indexing step covers:
-	// larger steps write each B-tree page fewer times, but ingest waits
-	// while one runs. Default 50,000.
+	// TimelineBatch is how many events one timeline indexing step covers
+	// at most, and how many waiting make it start at once: larger steps
+	// write each B-tree page fewer times. Default 50,000.
 	TimelineBatch int
-	// TimelineDelay is how long events may wait for their timeline entries
-	// while ingest keeps the writer busy; an idle writer indexes at once.
-	// Searches are complete either way. Default 1s; negative: only
-	// IndexTimeline calls index (tests).
+	// TimelineDelay is how long fewer events than a batch wait for their
+	// timeline entries. Searches are complete either way (they scan what
+	// waits). Default 500ms; negative: only IndexTimeline calls index
+	// (tests).
 	TimelineDelay time.Duration
 	// EntityKey replaces the timeline key function (EntityKey); tests use
 	// it to force collisions.
 	EntityKey func(kind, value string) int64
+	// Timeline is the pool timeline entries are written through, when they
+	// live apart from the events (store/sqlite: their own file, so that
+	// indexing does not queue for the events' one writer). Nil: w.
+	Timeline *sql.DB
 }
 
 // DB implements store.Store over a Dialect.
@@ -94,9 +98,11 @@ type DB struct {
 	tenants  map[string]bool // tenants known to be registered
 
 	entityKey func(kind, value string) int64
+	tw        *sql.DB // the timeline's writer pool
+	tws       *stmtCache
+	ix        indexer
 	indexed   atomic.Int64 // the timeline's high-water mark, as last seen
 	written   atomic.Int64 // the highest sequence number the commit loop committed (or found at start)
-	loop      loopState    // the commit loop's own
 }
 
 var _ store.Store = (*DB)(nil)
@@ -121,7 +127,7 @@ func New(ctx context.Context, d Dialect, w, r *sql.DB, closeFn func() error, mig
 		opts.TimelineBatch = 50_000
 	}
 	if opts.TimelineDelay == 0 {
-		opts.TimelineDelay = time.Second
+		opts.TimelineDelay = 500 * time.Millisecond
 	}
 	if opts.EntityKey == nil {
 		opts.EntityKey = EntityKey
@@ -133,18 +139,34 @@ func New(ctx context.Context, d Dialect, w, r *sql.DB, closeFn func() error, mig
 	if r != w {
 		db.rs = &stmtCache{db: r, rebind: d.Rebind, prepare: d.PrepareStatements(), m: map[string]*sql.Stmt{}}
 	}
+	db.tw, db.tws = w, db.ws
+	if opts.Timeline != nil && opts.Timeline != w {
+		db.tw = opts.Timeline
+		db.tws = &stmtCache{db: db.tw, rebind: d.Rebind, prepare: d.PrepareStatements(), m: map[string]*sql.Stmt{}}
+	}
+	db.ix = indexer{on: opts.TimelineDelay > 0, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	if err := migrate(ctx, d, w, migrations, db.now); err != nil {
 		return nil, err
 	}
 	var written, indexed int64
-	err := w.QueryRowContext(ctx, d.Rebind("SELECT (SELECT value FROM counters WHERE name = 'event_seq'), (SELECT value FROM counters WHERE name = 'timeline_seq')")).
-		Scan(&written, &indexed)
+	err := w.QueryRowContext(ctx, "SELECT value FROM counters WHERE name = 'event_seq'").Scan(&written)
+	if err == nil {
+		err = db.tw.QueryRowContext(ctx, markQuery).Scan(&indexed)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("store: read counters: %w", err)
+		return nil, fmt.Errorf("store: read the event and timeline counters: %w", err)
 	}
 	db.written.Store(written)
 	db.indexed.Store(indexed)
 	go db.commitLoop()
+	if db.ix.on {
+		// Whatever waits from an earlier run, and recorded deletions.
+		db.ix.cleanup.Store(true)
+		db.ix.poke()
+		go db.indexLoop()
+	} else {
+		close(db.ix.done)
+	}
 	return db, nil
 }
 
@@ -171,9 +193,14 @@ func (db *DB) Close() error {
 	close(db.reqs)
 	db.mu.Unlock()
 	<-db.stopped
+	close(db.ix.stop)
+	<-db.ix.done
 	db.ws.closeAll()
 	if db.rs != db.ws {
 		db.rs.closeAll()
+	}
+	if db.tws != db.ws {
+		db.tws.closeAll()
 	}
 	return db.close()
 }

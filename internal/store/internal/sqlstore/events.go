@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"time"
 
 	"github.com/vigil-project/vigil/internal/event"
 	"github.com/vigil-project/vigil/internal/store"
@@ -64,38 +63,11 @@ func (db *DB) InsertEvents(ctx context.Context, scope store.Scope, evs []store.A
 // commitLoop is the single writer of events. It takes the first waiting
 // request, gathers whatever else is waiting (up to MaxGroupEvents) and
 // commits them in one transaction: under load, one fsync covers many
-// callers' batches. Between groups it builds timeline entries: when a batch
-// of events waits for them, when the oldest has waited TimelineDelay, or as
-// soon as no request is waiting.
+// callers' batches. It hands what it committed to the timeline indexer.
 func (db *DB) commitLoop() {
 	defer close(db.stopped)
 	var group []*insertReq
-	idle := time.NewTimer(time.Hour)
-	idle.Stop()
-	for {
-		var first *insertReq
-		select {
-		case r, ok := <-db.reqs:
-			if !ok {
-				return
-			}
-			first = r
-		default:
-			if db.opts.TimelineDelay > 0 && db.unindexed() > 0 {
-				idle.Reset(max(timelineIdle, time.Until(db.loop.retryAfter)))
-			}
-			select {
-			case r, ok := <-db.reqs:
-				idle.Stop()
-				if !ok {
-					return
-				}
-				first = r
-			case <-idle.C:
-				db.indexStep()
-				continue
-			}
-		}
+	for first := range db.reqs {
 		group = append(group[:0], first)
 		n := len(first.evs)
 	gather:
@@ -117,63 +89,12 @@ func (db *DB) commitLoop() {
 			for _, r := range group {
 				r.done <- db.insertGroup(context.Background(), []*insertReq{r}, len(r.evs))
 			}
-		} else {
-			for _, r := range group {
-				r.done <- err
-			}
+			continue
 		}
-		if db.autoIndex() {
-			if u := db.unindexed(); u >= int64(db.opts.TimelineBatch) || u > 0 && time.Since(db.loop.tailSince) >= db.opts.TimelineDelay {
-				db.indexStep()
-			}
+		for _, r := range group {
+			r.done <- err
 		}
 	}
-}
-
-// timelineIdle is how long the writer waits for another request before it
-// indexes: long enough not to split a burst of concurrent requests.
-const timelineIdle = 5 * time.Millisecond
-
-// loopState is what the commit loop alone reads and writes.
-type loopState struct {
-	written    int64 // the highest sequence number it committed (or found at start)
-	kept       keptEvents
-	tailSince  time.Time // when the oldest event without entries was committed
-	retryAfter time.Time // after a failed indexing step
-	failing    bool
-}
-
-func (db *DB) autoIndex() bool {
-	return db.opts.TimelineDelay > 0 && !time.Now().Before(db.loop.retryAfter)
-}
-
-// unindexed is how many sequence numbers lie between the timeline's mark
-// and the last commit (duplicates leave gaps, so it may overcount).
-func (db *DB) unindexed() int64 { return db.written.Load() - db.indexed.Load() }
-
-// TimelineLag is how many events this store committed that have no
-// timeline entries yet (an upper bound: duplicates leave gaps). Searches
-// are complete regardless; benchmarks wait for 0 to count the indexing.
-func (db *DB) TimelineLag() int64 { return max(0, db.unindexed()) }
-
-// indexStep runs one IndexTimeline from the commit loop.
-func (db *DB) indexStep() {
-	_, moved, err := db.indexTimeline(context.Background(), db.opts.TimelineBatch, &db.loop.kept)
-	switch {
-	case err != nil:
-		// Searches stay complete (they scan the tail); retry later.
-		if !db.loop.failing && !errors.Is(err, store.ErrClosed) {
-			db.log.Warn("store: building timeline entries failed; retrying", "err", err)
-		}
-		db.loop.failing = true
-		db.loop.retryAfter = time.Now().Add(time.Second)
-		return
-	case !moved:
-		// Nothing after the mark: the rest were gaps or deleted.
-		db.noteIndexed(db.written.Load())
-	}
-	db.loop.failing = false
-	db.loop.tailSince = time.Now()
 }
 
 // insertGroup commits the events of a group in one transaction.
@@ -201,18 +122,10 @@ func (db *DB) insertGroup(ctx context.Context, group []*insertReq, n int) error 
 		}
 		return nil
 	})
-	if err == nil && db.opts.TimelineDelay > 0 {
-		base := end - int64(n) + 1
-		for _, r := range group {
-			db.loop.kept.add(base, base+int64(len(r.evs))-1, r.evs, r.out, 4*db.opts.TimelineBatch)
-			base += int64(len(r.evs))
-		}
-	}
 	if err == nil {
-		if db.unindexed() <= 0 {
-			db.loop.tailSince = time.Now()
-		}
+		db.ix.committed(end-int64(n)+1, group)
 		db.written.Store(max(db.written.Load(), end))
+		db.ix.poke()
 	}
 	if err == nil && len(newTenants) > 0 {
 		db.tenantMu.Lock()
@@ -249,6 +162,12 @@ func (db *DB) unregistered(group []*insertReq, out []string) []string {
 const RowInsert = `INSERT INTO events (seq, tenant, source, id, type, time, subject, account, device, ip, client_id, arrived, raw)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, source, id) DO NOTHING`
 
+// rowInsertNoActor is RowInsert for an event without actor (telemetry, most
+// of them): every argument bound costs the driver a call and, for text, an
+// allocation, so the NULLs are written in the statement.
+const rowInsertNoActor = `INSERT INTO events (seq, tenant, source, id, type, time, subject, account, device, ip, client_id, arrived, raw)
+VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, ?, ?) ON CONFLICT (tenant, source, id) DO NOTHING`
+
 // InsertRows inserts events one prepared statement execution at a time:
 // the fastest way for an in-process database.
 func InsertRows(ctx context.Context, tx *Tx, base int64, evs []store.ArchivedEvent, out []store.Inserted) error {
@@ -256,11 +175,22 @@ func InsertRows(ctx context.Context, tx *Tx, base int64, evs []store.ArchivedEve
 	if err != nil {
 		return err
 	}
+	var short *sql.Stmt
 	for i := range evs {
 		e := &evs[i]
 		seq := base + int64(i)
-		res, err := st.ExecContext(ctx, seq, e.Tenant, e.Source, e.ID, e.Type, e.Time, nullable(e.Subject),
-			nullable(e.Account), nullable(e.Device), nullable(e.IP), nullable(e.ClientID), e.Arrived, e.Raw)
+		var res sql.Result
+		if e.Account == "" && e.Device == "" && e.IP == "" && e.ClientID == "" {
+			if short == nil {
+				if short, err = tx.Stmt(ctx, rowInsertNoActor); err != nil {
+					return err
+				}
+			}
+			res, err = short.ExecContext(ctx, seq, e.Tenant, e.Source, e.ID, e.Type, e.Time, nullable(e.Subject), e.Arrived, e.Raw)
+		} else {
+			res, err = st.ExecContext(ctx, seq, e.Tenant, e.Source, e.ID, e.Type, e.Time, nullable(e.Subject),
+				nullable(e.Account), nullable(e.Device), nullable(e.IP), nullable(e.ClientID), e.Arrived, e.Raw)
+		}
 		if err != nil {
 			return err
 		}

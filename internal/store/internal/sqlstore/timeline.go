@@ -6,21 +6,30 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/binary"
+	"errors"
 	"math"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/vigil-project/vigil/internal/store"
 )
 
 // Timelines are built after ingest, not during it. InsertEvents writes the
-// row and its idempotency key; the commit loop later reads the events after
-// the high-water mark (counters.timeline_seq) in large batches and writes
-// their entries, sorted, to the narrow timeline table, moving the mark in the
-// same transaction. A search reads the entries up to the mark and scans the
-// archive after it (at most a few batches) in one snapshot, so its answer is
-// complete whatever the indexer's delay; retention and erasure take the mark's
-// lock, so they never race the indexer into leaving entries behind.
+// row and its idempotency key; an indexer goroutine later writes the
+// events' entries, sorted, to the narrow timeline table in large batches and
+// moves the high-water mark (timeline_mark 'seq') in the same transaction.
+// The table may live in another database file (store/sqlite does that, so
+// that indexing runs beside ingest instead of queueing for its one writer).
+//
+// A search reads the entries up to the mark and scans the archive after it
+// in one read transaction, so it is complete whatever the indexer's delay.
+// Deleting events never writes the timeline: the deletion records the
+// entries to remove in timeline_deleted, in its own transaction, and the
+// indexer removes them once the mark covers them. Until then searches skip
+// them, as they join the entries with the events that still exist.
 
 // kindTenant keys a tenant's own timeline: searches without an entity and
 // retention walk it.
@@ -79,20 +88,20 @@ type entry struct{ key, time, seq int64 }
 // keyCache remembers the keys of one batch: vehicles and tenants repeat.
 type keyCache struct {
 	fn func(kind, value string) int64
-	m  map[string]int64
+	m  [len(entryKinds)]map[string]int64
 }
 
 func (c *keyCache) key(kindIdx int, value string) int64 {
-	if c.m == nil {
-		c.m = map[string]int64{}
+	m := c.m[kindIdx]
+	if m == nil {
+		m = map[string]int64{}
+		c.m[kindIdx] = m
 	}
-	// The kind's index and a NUL make the map key unique per kind.
-	k := string(rune('0'+kindIdx)) + "\x00" + value
-	if v, ok := c.m[k]; ok {
+	if v, ok := m[value]; ok {
 		return v
 	}
 	v := c.fn(entryKinds[kindIdx], value)
-	c.m[k] = v
+	m[value] = v
 	return v
 }
 
@@ -107,99 +116,152 @@ func (c *keyCache) appendEntries(out []entry, s *entrySource) []entry {
 	return out
 }
 
-// lockTimeline returns the high-water mark, locking it until tx ends where
-// the dialect needs a lock (SQLite's single writer already excludes others).
-func (db *DB) lockTimeline(ctx context.Context, tx *Tx) (int64, error) {
-	var hwm int64
-	err := tx.QueryRow(ctx, "SELECT value FROM counters WHERE name = 'timeline_seq'"+db.d.ForUpdate()).Scan(&hwm)
-	return hwm, err
+func sortEntries(es []entry) []entry {
+	slices.SortFunc(es, func(a, b entry) int {
+		return cmp.Or(cmp.Compare(a.key, b.key), cmp.Compare(a.time, b.time), cmp.Compare(a.seq, b.seq))
+	})
+	// Equal entries (two kinds of one event whose keys collide) once.
+	return slices.Compact(es)
 }
 
+// markQuery reads the high-water mark.
+const markQuery = "SELECT value FROM timeline_mark WHERE name = 'seq'"
+
 // IndexTimeline writes the timeline entries of up to limit events after the
-// high-water mark in one transaction and returns how many events it covered.
-// The commit loop indexes on its own; tests call this to control the mark.
+// high-water mark in one transaction, removes the entries of deleted events
+// the mark covers, and returns how many events it indexed. The store
+// indexes on its own; tests call this to control the mark.
 func (db *DB) IndexTimeline(ctx context.Context, limit int) (int, error) {
-	n, _, err := db.indexTimeline(ctx, limit, nil)
+	n, _, err := db.indexTimeline(ctx, limit, false)
 	return n, err
 }
 
-// indexTimeline is IndexTimeline; with kept (the commit loop's), it takes
-// the events from the ones the loop kept in memory when they follow the
-// mark and nothing was deleted since, and reads the archive otherwise. It
-// also reports whether the mark moved (it may cover only gaps).
-func (db *DB) indexTimeline(ctx context.Context, limit int, kept *keptEvents) (int, bool, error) {
+// indexTimeline is IndexTimeline; with useKept (the indexer's), it takes the
+// events the commit loop handed over when they follow the mark, and reads
+// the archive otherwise. It also reports whether the mark moved (it may
+// cover only gaps).
+func (db *DB) indexTimeline(ctx context.Context, limit int, useKept bool) (int, bool, error) {
+	if db.isClosed() {
+		return 0, false, store.ErrClosed
+	}
 	if limit <= 0 {
 		limit = db.opts.TimelineBatch
 	}
 	var n int
-	var mark, hwm int64
-	err := db.inWrite(ctx, func(tx *Tx) error {
-		var err error
-		hwm, err = db.lockTimeline(ctx, tx)
-		if err != nil {
+	var hwm, mark int64
+	var applied []entry
+	err := inTx(ctx, db.tw, db.tws, nil, func(tx *Tx) error {
+		if err := tx.QueryRow(ctx, markQuery+db.d.ForUpdate()).Scan(&hwm); err != nil {
 			return dbErr("index timeline: read the mark", err)
 		}
 		mark = hwm
 		var srcs []entrySource
 		before := int64(0) // read the archive below this sequence number (0: no bound)
-		if kept != nil {
-			var gen int64
-			if err := tx.QueryRow(ctx, "SELECT value FROM counters WHERE name = 'timeline_gen'").Scan(&gen); err != nil {
-				return dbErr("index timeline: read the generation", err)
-			}
-			srcs, mark, before = kept.take(hwm, gen, limit)
+		if useKept {
+			srcs, mark, before = db.ix.take(hwm, limit)
 		}
 		if srcs == nil {
-			if srcs, err = readSources(ctx, tx, db.d, hwm, before, limit); err != nil {
+			var err error
+			if srcs, err = db.readSources(ctx, hwm, before, limit); err != nil {
 				return dbErr("index timeline: read events", err)
 			}
 			switch {
 			case before != 0 && len(srcs) < limit:
-				mark = before - 1 // up to the kept events, gaps included
+				mark = before - 1 // up to the handed-over events, gaps included
 			case len(srcs) > 0:
 				mark = srcs[len(srcs)-1].seq
 			}
 		}
 		n = len(srcs)
-		if mark == hwm {
-			return nil
-		}
 		keys := keyCache{fn: db.entityKey}
 		entries := make([]entry, 0, 2*len(srcs))
 		for i := range srcs {
 			entries = keys.appendEntries(entries, &srcs[i])
 		}
-		// In key order the inserts walk the B-tree once; equal entries (two
-		// kinds of one event whose keys collide) are written once.
-		slices.SortFunc(entries, func(a, b entry) int {
-			return cmp.Or(cmp.Compare(a.key, b.key), cmp.Compare(a.time, b.time), cmp.Compare(a.seq, b.seq))
-		})
-		entries = slices.Compact(entries)
-		if err := insertEntries(ctx, tx, entries); err != nil {
+		if err := insertEntries(ctx, tx, sortEntries(entries)); err != nil {
 			return dbErr("index timeline: insert", err)
 		}
-		_, err = tx.Exec(ctx, "UPDATE counters SET value = ? WHERE name = 'timeline_seq'", mark)
+		// Deletions the mark now covers: their entries exist if they
+		// ever will.
+		var err error
+		if applied, err = db.deletedUpTo(ctx, mark); err != nil {
+			return dbErr("index timeline: read deletions", err)
+		}
+		for _, e := range applied {
+			if _, err := tx.Exec(ctx, "DELETE FROM timeline WHERE ekey = ? AND time = ? AND seq = ?", e.key, e.time, e.seq); err != nil {
+				return dbErr("index timeline: remove deleted", err)
+			}
+		}
+		if mark == hwm {
+			return nil
+		}
+		_, err = tx.Exec(ctx, "UPDATE timeline_mark SET value = ? WHERE name = 'seq'", mark)
 		return dbErr("index timeline: move the mark", err)
 	})
 	if err != nil {
 		return 0, false, err
 	}
 	db.noteIndexed(mark)
-	if kept != nil {
-		kept.drop(mark)
+	if len(applied) == maxApplied {
+		db.ix.cleanup.Store(true) // more may wait
 	}
-	return n, mark != hwm, nil
+	if len(applied) > 0 {
+		// Forget exactly the deletions applied: others may have come since.
+		err = db.inWrite(ctx, func(tx *Tx) error {
+			for _, e := range applied {
+				if _, err := tx.Exec(ctx, "DELETE FROM timeline_deleted WHERE seq = ? AND ekey = ? AND time = ?", e.seq, e.key, e.time); err != nil {
+					return dbErr("index timeline: forget applied deletions", err)
+				}
+			}
+			return nil
+		})
+	}
+	return n, mark != hwm, err
 }
+
+// maxApplied bounds the deletions one indexing step applies.
+const maxApplied = 10 * store.DeleteBatch
+
+// deletedUpTo returns recorded deletions of entries up to seq.
+func (db *DB) deletedUpTo(ctx context.Context, seq int64) ([]entry, error) {
+	rows, err := db.rs.query(ctx, "SELECT ekey, time, seq FROM timeline_deleted WHERE seq <= ? LIMIT ?", seq, maxApplied)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []entry
+	for rows.Next() {
+		var e entry
+		if err := rows.Scan(&e.key, &e.time, &e.seq); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// noteIndexed records a high-water mark this process has seen.
+func (db *DB) noteIndexed(mark int64) {
+	for {
+		cur := db.indexed.Load()
+		if mark <= cur || db.indexed.CompareAndSwap(cur, mark) {
+			return
+		}
+	}
+}
+
+// TimelineLag is how many events this store committed that have no
+// timeline entries yet (an upper bound: duplicates leave gaps). Searches
+// are complete regardless; benchmarks wait for 0 to count the indexing.
+func (db *DB) TimelineLag() int64 { return max(0, db.written.Load()-db.indexed.Load()) }
 
 // readSources reads up to limit events after seq (and below before, unless
 // 0) from the archive.
-func readSources(ctx context.Context, tx *Tx, d Dialect, after, before int64, limit int) ([]entrySource, error) {
+func (db *DB) readSources(ctx context.Context, after, before int64, limit int) ([]entrySource, error) {
 	if before == 0 {
 		before = math.MaxInt64
 	}
-	// Read everything first: PostgreSQL cannot run the inserts while the
-	// rows are open on the same connection.
-	rows, err := tx.Query(ctx, "SELECT "+entryColumns+" FROM events e"+d.IndexedBy("")+" WHERE e.seq > ? AND e.seq < ? ORDER BY e.seq LIMIT ?",
+	rows, err := db.rs.query(ctx, "SELECT "+entryColumns+" FROM events e"+db.d.IndexedBy("")+" WHERE e.seq > ? AND e.seq < ? ORDER BY e.seq LIMIT ?",
 		after, before, limit)
 	if err != nil {
 		return nil, err
@@ -215,80 +277,6 @@ func readSources(ctx context.Context, tx *Tx, d Dialect, after, before int64, li
 	return srcs, rows.Err()
 }
 
-// keptEvents are the events the commit loop committed since the mark, as
-// their entries see them: indexing them needs no read of the archive. They
-// are trusted only while they run without a gap from the mark (no other
-// writer's events between) and timeline_gen has not moved (no deletion,
-// from any process, since the last indexing step).
-type keptEvents struct {
-	srcs       []entrySource
-	from, next int64 // the sequence numbers [from, next) srcs cover (duplicates leave gaps)
-	gen        int64 // timeline_gen at the last indexing step; -1 unknown
-}
-
-// add keeps the new events of a committed group [base, end]. It starts
-// again when they do not follow the kept ones, or when more than limit would
-// be kept (the archive is read up to them then).
-func (k *keptEvents) add(base, end int64, evs []store.ArchivedEvent, out []store.Inserted, limit int) {
-	if base != k.next || len(k.srcs)+len(evs) > limit {
-		k.srcs, k.from = k.srcs[:0], base
-	}
-	for i := range evs {
-		if out[i].Duplicate {
-			continue
-		}
-		e := &evs[i]
-		k.srcs = append(k.srcs, entrySource{seq: out[i].Seq, time: e.Time,
-			values: [6]string{e.Tenant, e.Subject, e.Account, e.Device, e.IP, e.ClientID}})
-	}
-	k.next = end + 1
-}
-
-// take returns up to limit kept events after hwm and the mark that covers
-// them; or nil, hwm and the bound below which the archive must be read
-// first (0: read it all, nothing kept can be trusted).
-func (k *keptEvents) take(hwm, gen int64, limit int) ([]entrySource, int64, int64) {
-	if k.gen != gen {
-		// Something was deleted since the last step: maybe kept events.
-		k.gen = gen
-		k.srcs, k.from, k.next = k.srcs[:0], 0, 0
-		return nil, hwm, 0
-	}
-	k.drop(hwm)
-	switch {
-	case k.next <= k.from:
-		return nil, hwm, 0
-	case k.from > hwm+1:
-		return nil, hwm, k.from
-	case len(k.srcs) <= limit:
-		return k.srcs, k.next - 1, 0
-	}
-	return k.srcs[:limit], k.srcs[limit-1].seq, 0
-}
-
-// drop forgets what the mark now covers.
-func (k *keptEvents) drop(mark int64) {
-	if k.next == 0 || mark < k.from {
-		return
-	}
-	if mark >= k.next-1 {
-		k.srcs, k.from = k.srcs[:0], k.next
-		return
-	}
-	i, _ := slices.BinarySearchFunc(k.srcs, mark+1, func(s entrySource, seq int64) int { return cmp.Compare(s.seq, seq) })
-	k.srcs, k.from = slices.Delete(k.srcs, 0, i), mark+1
-}
-
-// noteIndexed records a high-water mark this process has seen.
-func (db *DB) noteIndexed(mark int64) {
-	for {
-		cur := db.indexed.Load()
-		if mark <= cur || db.indexed.CompareAndSwap(cur, mark) {
-			return
-		}
-	}
-}
-
 // entryChunk is the most entries one INSERT carries (three arguments each).
 const entryChunk = 128
 
@@ -301,27 +289,178 @@ func insertEntries(ctx context.Context, tx *Tx, entries []entry) error {
 			continue
 		}
 		q := "INSERT INTO timeline (ekey, time, seq) VALUES (?, ?, ?)" + strings.Repeat(", (?, ?, ?)", size-1)
-		st, err := tx.Stmt(ctx, q)
-		if err != nil && tx.prepare {
-			return err
-		}
 		for len(entries) >= size {
 			args = args[:0]
 			for _, e := range entries[:size] {
 				args = append(args, e.key, e.time, e.seq)
 			}
-			if st != nil {
-				_, err = st.ExecContext(ctx, args...)
-			} else {
-				_, err = tx.Exec(ctx, q, args...)
-			}
-			if err != nil {
+			if _, err := tx.Exec(ctx, q, args...); err != nil {
 				return err
 			}
 			entries = entries[size:]
 		}
 	}
 	return nil
+}
+
+// indexer is the state the commit loop shares with the indexing goroutine.
+type indexer struct {
+	mu   sync.Mutex
+	kept keptEvents
+	on   bool // the store indexes on its own (TimelineDelay > 0)
+
+	wake    chan struct{} // the commit loop committed, or a deletion was recorded
+	cleanup atomic.Bool   // a deletion was recorded: apply it soon
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+// committed keeps the new events of a group committed with sequence
+// numbers from base on.
+func (ix *indexer) committed(base int64, group []*insertReq) {
+	if !ix.on {
+		return
+	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	for _, r := range group {
+		ix.kept.add(base, base+int64(len(r.evs))-1, r.evs, r.out)
+		base += int64(len(r.evs))
+	}
+}
+
+func (ix *indexer) poke() {
+	select {
+	case ix.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take hands kept events to an indexing step (see keptEvents.take).
+func (ix *indexer) take(hwm int64, limit int) ([]entrySource, int64, int64) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	return ix.kept.take(hwm, limit)
+}
+
+// maxKept bounds the events kept in memory; beyond it the indexer reads
+// the archive.
+const maxKept = 500_000
+
+// keptEvents are the events the commit loop committed since the mark, as
+// their entries see them: indexing them needs no read of the archive. They
+// are used only when they run without a gap from the mark (no other
+// writer's events between). Events deleted since are taken care of by
+// timeline_deleted.
+type keptEvents struct {
+	srcs       []entrySource
+	from, next int64 // the sequence numbers [from, next) srcs cover (duplicates leave gaps)
+}
+
+// add keeps the new events of a committed request [base, end]. It starts
+// again when they do not follow the kept ones, or when too many are kept
+// (the indexer reads the archive up to them then).
+func (k *keptEvents) add(base, end int64, evs []store.ArchivedEvent, out []store.Inserted) {
+	if base != k.next || len(k.srcs)+len(evs) > maxKept {
+		k.srcs, k.from = nil, base
+	}
+	for i := range evs {
+		if out[i].Duplicate {
+			continue
+		}
+		e := &evs[i]
+		k.srcs = append(k.srcs, entrySource{seq: out[i].Seq, time: e.Time,
+			values: [6]string{e.Tenant, e.Subject, e.Account, e.Device, e.IP, e.ClientID}})
+	}
+	k.next = end + 1
+}
+
+// take removes and returns up to limit kept events after hwm and the mark
+// that covers them; or nil, hwm and the bound below which the archive must
+// be read first (0: read it, nothing kept follows the mark).
+func (k *keptEvents) take(hwm int64, limit int) ([]entrySource, int64, int64) {
+	k.drop(hwm)
+	switch {
+	case k.next <= k.from:
+		return nil, hwm, 0
+	case k.from > hwm+1:
+		return nil, hwm, k.from
+	case len(k.srcs) <= limit:
+		srcs, mark := k.srcs, k.next-1
+		if srcs == nil {
+			srcs = []entrySource{} // only gaps: the mark still moves
+		}
+		k.srcs, k.from = nil, k.next
+		return srcs, mark, 0
+	}
+	srcs := slices.Clone(k.srcs[:limit])
+	k.srcs = slices.Delete(k.srcs, 0, limit)
+	k.from = srcs[limit-1].seq + 1
+	return srcs, k.from - 1, 0
+}
+
+// drop forgets what the mark covers.
+func (k *keptEvents) drop(mark int64) {
+	if k.next == 0 || mark < k.from {
+		return
+	}
+	if mark >= k.next-1 {
+		k.srcs, k.from = nil, k.next
+		return
+	}
+	i, _ := slices.BinarySearchFunc(k.srcs, mark+1, func(s entrySource, seq int64) int { return cmp.Compare(s.seq, seq) })
+	k.srcs, k.from = slices.Delete(k.srcs, 0, i), mark+1
+}
+
+// indexLoop builds timeline entries beside ingest: as soon as a batch of
+// events waits for them, or when the oldest has waited TimelineDelay.
+func (db *DB) indexLoop() {
+	defer close(db.ix.done)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	var waiting bool // the timer runs for the events waiting now
+	failing := false
+	for {
+		select {
+		case <-db.ix.stop:
+			return
+		case <-db.ix.wake:
+			pending := db.TimelineLag()
+			if pending < int64(db.opts.TimelineBatch) && !db.ix.cleanup.Swap(false) {
+				if pending > 0 && !waiting {
+					timer.Reset(db.opts.TimelineDelay)
+					waiting = true
+				}
+				continue
+			}
+		case <-timer.C:
+		}
+		timer.Stop()
+		waiting = false
+		written := db.written.Load() // committed before the step reads
+		_, moved, err := db.indexTimeline(context.Background(), db.opts.TimelineBatch, true)
+		switch {
+		case errors.Is(err, store.ErrClosed):
+			return
+		case err != nil:
+			// Searches stay complete (they scan the tail); retry later.
+			if !failing {
+				db.log.Warn("store: building timeline entries failed; retrying", "err", err)
+			}
+			failing = true
+			timer.Reset(time.Second)
+			waiting = true
+			continue
+		case !moved:
+			// Nothing after the mark: what was committed before the step
+			// began were gaps or deleted.
+			db.noteIndexed(written)
+		}
+		failing = false
+		if db.TimelineLag() > 0 || db.ix.cleanup.Load() {
+			db.ix.poke() // decide again at once
+		}
+	}
 }
 
 // timelineHit is an event a search found, with the entry key that found it
@@ -355,60 +494,67 @@ func (m *eventMatch) keyCondition(q *query) {
 }
 
 // deleteEvents deletes the events m selects, DeleteBatch per transaction,
-// with their timeline entries, and returns how many it deleted.
+// records their entries in timeline_deleted, and returns how many it
+// deleted.
 func (db *DB) deleteEvents(ctx context.Context, what string, m *eventMatch) (int64, error) {
 	var total int64
 	for {
 		if err := ctx.Err(); err != nil {
 			return total, err
 		}
-		var n int
-		err := db.inWrite(ctx, func(tx *Tx) error {
-			hwm, err := db.lockTimeline(ctx, tx)
-			if err != nil {
-				return dbErr(what, err)
-			}
-			srcs, err := db.selectForDelete(ctx, tx, m, hwm)
-			if err != nil {
-				return dbErr(what, err)
-			}
-			n = len(srcs)
-			if n == 0 {
-				return nil
-			}
-			// Tell the indexer that events it may hold in memory are gone.
-			if _, err := tx.Exec(ctx, "UPDATE counters SET value = value + 1 WHERE name = 'timeline_gen'"); err != nil {
-				return dbErr(what, err)
-			}
-			keys := keyCache{fn: db.entityKey}
-			var entries []entry
-			seqs := make([]any, 0, len(srcs))
-			for i := range srcs {
-				seqs = append(seqs, srcs[i].seq)
-				if srcs[i].seq <= hwm {
-					entries = keys.appendEntries(entries, &srcs[i])
-				}
-			}
-			for _, e := range entries {
-				if _, err := tx.Exec(ctx, "DELETE FROM timeline WHERE ekey = ? AND time = ? AND seq = ?", e.key, e.time, e.seq); err != nil {
+		var srcs []entrySource
+		err := db.inRead(ctx, func(tx *Tx) error {
+			var err error
+			srcs, err = db.selectForDelete(ctx, tx, m)
+			return err
+		})
+		if err != nil {
+			return total, dbErr(what, err)
+		}
+		if len(srcs) == 0 {
+			return total, nil
+		}
+		keys := keyCache{fn: db.entityKey}
+		var entries []entry
+		seqs := make([]any, 0, len(srcs))
+		for i := range srcs {
+			seqs = append(seqs, srcs[i].seq)
+			entries = keys.appendEntries(entries, &srcs[i])
+		}
+		var n int64
+		err = db.inWrite(ctx, func(tx *Tx) error {
+			n = 0
+			for rest := seqs; len(rest) > 0; {
+				k := min(len(rest), 256)
+				q := (&query{}).sql("DELETE FROM events WHERE seq").inAny(rest[:k])
+				res, err := tx.Exec(ctx, q.String(), q.args...)
+				if err != nil {
 					return dbErr(what, err)
 				}
-			}
-			for len(seqs) > 0 {
-				k := min(len(seqs), 256)
-				q := (&query{}).sql("DELETE FROM events WHERE seq").inAny(seqs[:k])
-				if _, err := tx.Exec(ctx, q.String(), q.args...); err != nil {
+				d, err := res.RowsAffected()
+				if err != nil {
 					return dbErr(what, err)
 				}
-				seqs = seqs[k:]
+				n += d
+				rest = rest[k:]
+			}
+			// An event another deletion got first is recorded twice:
+			// applying a deletion twice changes nothing.
+			for _, e := range sortEntries(entries) {
+				if _, err := tx.Exec(ctx, "INSERT INTO timeline_deleted (seq, ekey, time) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+					e.seq, e.key, e.time); err != nil {
+					return dbErr(what, err)
+				}
 			}
 			return nil
 		})
-		total += int64(n)
+		total += n
 		if err != nil {
 			return total, err
 		}
-		if n < store.DeleteBatch {
+		db.ix.cleanup.Store(true)
+		db.ix.poke()
+		if len(srcs) < store.DeleteBatch {
 			return total, nil
 		}
 	}
@@ -416,7 +562,11 @@ func (db *DB) deleteEvents(ctx context.Context, what string, m *eventMatch) (int
 
 // selectForDelete returns up to DeleteBatch events m selects: first through
 // the entries, then from the tail.
-func (db *DB) selectForDelete(ctx context.Context, tx *Tx, m *eventMatch, hwm int64) ([]entrySource, error) {
+func (db *DB) selectForDelete(ctx context.Context, tx *Tx, m *eventMatch) ([]entrySource, error) {
+	var hwm int64
+	if err := tx.QueryRow(ctx, markQuery).Scan(&hwm); err != nil {
+		return nil, err
+	}
 	var out []entrySource
 	read := func(q *query) error {
 		rows, err := tx.Query(ctx, q.String(), q.args...)
@@ -460,8 +610,10 @@ func (db *DB) selectForDelete(ctx context.Context, tx *Tx, m *eventMatch, hwm in
 func (db *DB) searchHalves(ctx context.Context, m *eventMatch, c *searchCursor, desc bool, limit int) ([]store.ArchivedEvent, error) {
 	var out []store.ArchivedEvent
 	err := db.inRead(ctx, func(tx *Tx) error {
+		// The mark first: every event it covers was committed before it
+		// moved, so the events read next include them.
 		var hwm int64
-		if err := tx.QueryRow(ctx, "SELECT value FROM counters WHERE name = 'timeline_seq'").Scan(&hwm); err != nil {
+		if err := tx.QueryRow(ctx, markQuery).Scan(&hwm); err != nil {
 			return err
 		}
 		indexed, err := db.searchIndexed(ctx, tx, m, c, desc, limit)
@@ -490,18 +642,18 @@ func (db *DB) searchIndexed(ctx context.Context, tx *Tx, m *eventMatch, c *searc
 	var out []timelineHit
 	cur := c
 	for {
+		want := limit - len(out)
 		q := &query{}
 		q.sql("SELECT " + eventColumnsOf("e") + ", t.ekey FROM timeline t CROSS JOIN events e WHERE ")
 		m.keyCondition(q)
 		q.sql(" AND e.seq = t.seq")
 		m.filter(q)
 		timeRange(q, "t", m, cur, desc)
-		q.sql(orderBy("t", desc)).arg(" LIMIT ?", limit-len(out))
+		q.sql(orderBy("t", desc)).arg(" LIMIT ?", want)
 		hits, err := scanHits(tx.Query(ctx, q.String(), q.args...))
 		if err != nil {
 			return nil, err
 		}
-		want := limit - len(out)
 		for _, h := range hits {
 			if m.verify == nil || m.verify(&h.e, h.key) {
 				out = append(out, h)

@@ -1,19 +1,29 @@
--- Timelines leave the ingest path: one narrow table of entries built after
--- ingest has acknowledged the events, instead of six indexes on events.
--- ekey is a 64-bit hash of the entity's kind and value (see store/sqlite's
--- 003_timeline.sql and sqlstore/timeline.go).
+-- Timelines leave the ingest path: one narrow table of entries written after
+-- ingest has acknowledged the events, in large sorted batches, instead of six
+-- indexes on events (sqlstore/timeline.go). ekey is a 64-bit hash of the
+-- entity's kind and value; searches compare the real columns.
 CREATE TABLE timeline (
 	ekey BIGINT NOT NULL,
 	time BIGINT NOT NULL,
 	seq  BIGINT NOT NULL,
 	PRIMARY KEY (ekey, time, seq)
 );
--- Every event up to this sequence number has its timeline entries. An
--- existing archive starts at 0 and is indexed in the background.
-INSERT INTO counters (name, value) VALUES ('timeline_seq', 0);
--- Bumped by every deletion of events: the indexer then re-reads the archive
--- instead of trusting the entries it kept in memory.
-INSERT INTO counters (name, value) VALUES ('timeline_gen', 0);
+-- Every event up to 'seq' has its entries; searches read the later ones
+-- from the archive itself. An existing archive starts at 0 and is indexed
+-- in the background.
+CREATE TABLE timeline_mark (
+	name  TEXT PRIMARY KEY,
+	value BIGINT NOT NULL
+);
+INSERT INTO timeline_mark (name, value) VALUES ('seq', 0);
+-- Timeline entries of deleted events, recorded with the deletion and
+-- removed from the timeline by its indexer.
+CREATE TABLE timeline_deleted (
+	seq  BIGINT NOT NULL,
+	ekey BIGINT NOT NULL,
+	time BIGINT NOT NULL,
+	PRIMARY KEY (seq, ekey, time)
+);
 DROP INDEX events_tenant_time;
 DROP INDEX events_subject;
 DROP INDEX events_account;

@@ -1,15 +1,14 @@
 // Settings › Sinks: the outbound alert sinks (webhook, syslog, NATS, MQTT,
 // Kafka), read-only: where each delivers (secrets redacted), what its filter
-// admits, and its delivery status since the server started.
+// admits, its delivery status since the server started, and its lag: the
+// alerts stored that it has not handled yet (they wait in the store).
 import {h, clear, put, fmtNum, errorBox, scroller} from '../dom.js';
 import {api} from '../api.js';
 import {isAdmin} from '../caller.js';
 
 const DROP_REASONS = {
-  queue_full: 'queue full',
   retries_exhausted: 'retries exhausted',
   rejected: 'refused by the destination',
-  shutdown: 'left at shutdown',
 };
 
 function when(t) {
@@ -61,17 +60,18 @@ async function show(sec) {
   }
   put(clear(sec), head,
     h('p', {class: 'help'}, 'Read-only: sinks are set in the configuration file (docs/sinks.md). Counts are since the server started; ',
-      'an alert that could not be delivered is counted as dropped, with the reason, and logged.'),
+      'an alert that could not be delivered is counted as dropped, with the reason, and logged. ',
+      'Lag is the number of alerts stored that the sink has not handled yet: they wait in the store, and a restart does not lose them.'),
     scroller('Sinks', h('table', {},
       h('caption', {class: 'visually-hidden'}, 'Outbound sinks and their delivery status'),
-      h('thead', {}, h('tr', {}, ['Sink', 'Delivers to', 'Filter', 'Delivered', 'Queued', 'Failed attempts', 'Dropped', 'Last delivery', 'Last error']
+      h('thead', {}, h('tr', {}, ['Sink', 'Delivers to', 'Filter', 'Delivered', 'Lag', 'Failed attempts', 'Dropped', 'Last delivery', 'Last error']
         .map((t) => h('th', {scope: 'col'}, t)))),
       h('tbody', {}, d.sinks.map((s) => h('tr', {class: s.status.dropped_total ? 'warn' : ''},
         h('th', {scope: 'row'}, h('code', {}, s.name), h('div', {class: 'small muted'}, s.type)),
         h('td', {class: 'small'}, h('code', {}, s.target)),
         h('td', {class: 'small'}, filterText(s.filter)),
         h('td', {class: 'num'}, fmtNum(s.status.delivered)),
-        h('td', {class: 'num'}, fmtNum(s.status.queued) + ' / ' + fmtNum(s.status.queue_size)),
+        h('td', {class: 'num'}, fmtNum(s.status.lag)),
         h('td', {class: 'num'}, fmtNum(s.status.failed_attempts)),
         h('td', {class: 'num'}, dropText(s.status)),
         h('td', {class: 'nowrap small'}, when(s.status.last_delivered)),

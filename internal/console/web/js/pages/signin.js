@@ -1,11 +1,10 @@
-// Sign-in: a user name and password (a session cookie), or, folded away
-// below, an API key.
+// Sign-in: with the OpenID provider when the server has one, a user name
+// and password (a session cookie), or, folded away below, an API key.
 import {h, heading, put} from '../dom.js';
-import {signInPassword, signInKey} from '../session.js';
+import {signInPassword, signInKey, signInMethods, oidcHref} from '../session.js';
 
 function goOn(ctx) {
-  const next = ctx.query.get('next');
-  location.hash = next && next.startsWith('#/') && !next.startsWith('#/signin') ? next : '#/overview';
+  location.hash = nextOf(ctx) || '#/overview';
 }
 
 // wire runs sign-in on submit: the button says what happens, the error
@@ -30,7 +29,18 @@ function wire(form, btn, err, label, focusOnError, attempt) {
   });
 }
 
-export function render(main, ctx) {
+function nextOf(ctx) {
+  const next = ctx.query.get('next');
+  return next && next.startsWith('#/') && !next.startsWith('#/signin') ? next : '';
+}
+
+export async function render(main, ctx) {
+  const methods = await signInMethods();
+  // The provider: a link, since the sign-in is a navigation there and back.
+  const oidc = methods.oidc ? [
+    h('a', {class: 'button', id: 'oidc-signin', href: oidcHref(methods, nextOf(ctx))}, 'Sign in with ' + methods.oidc.name),
+    h('p', {class: 'help'}, 'You sign in at ', methods.oidc.name, ' and come back here. Or with a user name and password:'),
+  ] : null;
   // The password form.
   const err = h('div', {id: 'signin-error', class: 'error', role: 'alert', hidden: !ctx.message}, ctx.message || '');
   const user = h('input', {id: 'user', name: 'username', type: 'text', autocomplete: 'username', spellcheck: 'false',
@@ -40,6 +50,7 @@ export function render(main, ctx) {
   const btn = h('button', {type: 'submit', class: 'primary', id: 'signin-submit'}, 'Sign in');
   const form = h('form', {class: 'signin card', novalidate: true, 'aria-labelledby': 'page-title'},
     heading('Sign in to vigil'),
+    oidc,
     h('label', {for: 'user'}, 'User name'), user,
     h('label', {for: 'password'}, 'Password'), password,
     h('p', {id: 'password-help', class: 'help'},

@@ -1,0 +1,139 @@
+package gate
+
+import (
+	"slices"
+
+	"github.com/vigil-project/vigil/internal/detect"
+	"github.com/vigil-project/vigil/internal/twin"
+)
+
+// Erasure of a data subject (docs/privacy.md) reaches the gate's copies of
+// detection state through its observer, which the engine calls on every
+// shard. The parts every shard shares (the view, the rate buckets, the
+// ring of recent decisions) are cleaned on each call: an event handled on
+// the owning shard before its erasure may have copied the subject in
+// again after another shard cleaned them, and the owning shard's own call
+// comes after that event. The decision log file is not rewritten.
+
+var _ detect.Forgetter = (*observer)(nil)
+
+// Forget drops an erased subject from the gate's state.
+func (o *observer) Forget(c *detect.Context, s twin.Subject) {
+	k := vkey{c.Tenant, s.Value}
+	if ls, ok := c.Local.(*shardState); ok && s.Kind == twin.SubjectVehicle {
+		// Its slot in the twin table is gone: never copy it.
+		ls.pending = slices.DeleteFunc(ls.pending, func(p pendingVehicle) bool { return p.k == k })
+	}
+	o.v.forget(k, s.Kind)
+	if o.g != nil {
+		o.g.forget(k, s.Kind)
+	}
+}
+
+func (v *view) forget(k vkey, kind twin.SubjectKind) {
+	switch kind {
+	case twin.SubjectVehicle:
+		s := v.stripe(k)
+		s.mu.Lock()
+		delete(s.motion, k)
+		delete(s.links, k)
+		s.mu.Unlock()
+	case twin.SubjectAccount:
+		v.setTrail(k, trail{}, false)
+		// Other vehicles' links name the account.
+		for i := range v.stripes {
+			s := &v.stripes[i]
+			s.mu.Lock()
+			for vk, l := range s.links {
+				if vk.tenant != k.tenant || (l.find(k.id) == nil && l.TransferTo != k.id) {
+					continue
+				}
+				c := &linkSet{TransferAt: l.TransferAt, TransferTo: l.TransferTo}
+				if c.TransferTo == k.id {
+					c.TransferTo = ""
+				}
+				for _, e := range l.List {
+					if e.Account != k.id {
+						c.List = append(c.List, e)
+					}
+				}
+				s.links[vk] = c // a new set: readers may hold the old one
+			}
+			s.mu.Unlock()
+		}
+	case twin.SubjectDevice:
+		for i := range v.stripes {
+			s := &v.stripes[i]
+			s.mu.Lock()
+			for tk, t := range s.trails {
+				if tk.tenant == k.tenant && t.AddedDevice == k.id {
+					t.AddedDevice = ""
+					s.trails[tk] = t
+				}
+			}
+			s.mu.Unlock()
+		}
+	}
+}
+
+// forget drops the subject's rate buckets and the recent decisions that
+// name it, and reloads the open incidents (the erased ones are gone).
+func (g *Gate) forget(k vkey, kind twin.SubjectKind) {
+	switch kind {
+	case twin.SubjectVehicle:
+		g.vehicles.drop(k)
+	case twin.SubjectAccount:
+		g.accounts.drop(k)
+	}
+	g.ring.drop(func(r *DecisionRecord) bool {
+		if r.Tenant != k.tenant {
+			return false
+		}
+		switch kind {
+		case twin.SubjectVehicle:
+			return r.Vehicle == k.id
+		case twin.SubjectAccount:
+			return r.Actor.Account == k.id
+		case twin.SubjectDevice:
+			return r.Actor.Device == k.id
+		case twin.SubjectIP:
+			return r.Actor.IP == k.id
+		case twin.SubjectClient:
+			return r.Actor.ClientID == k.id
+		}
+		return false
+	})
+	select {
+	case g.kick <- struct{}{}:
+	default:
+	}
+}
+
+// drop removes k's bucket.
+func (l *limiter) drop(k vkey) {
+	s := &l.stripes[l.stripeOf(k)]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.m[k]; ok {
+		delete(s.m, k)
+		l.keys.Add(-1)
+	}
+}
+
+// drop removes the records match reports, keeping the others in order.
+func (r *ring) drop(match func(*DecisionRecord) bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	keep := make([]*DecisionRecord, 0, r.n)
+	for i := r.n; i >= 1; i-- {
+		if rec := r.buf[(r.next-i+len(r.buf))%len(r.buf)]; !match(rec) {
+			keep = append(keep, rec)
+		}
+	}
+	if len(keep) == r.n {
+		return
+	}
+	clear(r.buf)
+	copy(r.buf, keep)
+	r.n, r.next = len(keep), len(keep)%len(r.buf)
+}

@@ -1,0 +1,278 @@
+package storetest
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vigil-project/vigil/internal/alert"
+	"github.com/vigil-project/vigil/internal/event"
+	"github.com/vigil-project/vigil/internal/store"
+)
+
+// The delivery sequence of alerts (AlertsAfter, LatestAlertSeq): sinks
+// follow it and rely on it neither skipping nor reusing a number.
+
+func latestSeq(t *testing.T, s store.Store) int64 {
+	t.Helper()
+	n, err := s.LatestAlertSeq(ctx, all)
+	wantErr(t, "LatestAlertSeq", err, nil)
+	return n
+}
+
+func alertsAfter(t *testing.T, s store.Store, after int64, limit int) []store.Alert {
+	t.Helper()
+	as, err := s.AlertsAfter(ctx, all, after, limit)
+	wantErr(t, "AlertsAfter", err, nil)
+	return as
+}
+
+// seqOf lists "id:seq" for compact comparisons.
+func seqOf(as []store.Alert) []string {
+	out := []string{}
+	for _, a := range as {
+		out = append(out, fmt.Sprintf("%s:%d", a.ID, a.Seq))
+	}
+	return out
+}
+
+// testAlertSeq: new alerts are numbered 1, 2, 3… in the caller's order;
+// an upsert of a stored alert keeps its number; a failed call uses none.
+func testAlertSeq(t *testing.T, b Backend) {
+	s := open(t, b)
+	equal(t, "latest of an empty store", latestSeq(t, s), int64(0))
+	equal(t, "after 0 in an empty store", seqOf(alertsAfter(t, s, 0, 0)), []string{})
+
+	// Ids out of order: numbers follow the call, not the ids.
+	c := mkAlert("fleet-a", "c", 3, alert.MassCommand, event.SeverityHigh, "VIN1")
+	a := mkAlert("fleet-b", "a", 1, alert.CredentialAttack, event.SeverityLow, "VIN2")
+	bb := mkAlert("fleet-a", "b", 2, alert.UnsafeCommand, event.SeverityCritical, "VIN3")
+	bb.Shadow = true
+	equal(t, "first upsert", upsertAlerts(t, s, c, a, bb), []bool{true, true, true})
+	equal(t, "numbered in the caller's order", seqOf(alertsAfter(t, s, 0, 0)), []string{"c:1", "a:2", "b:3"})
+	equal(t, "latest", latestSeq(t, s), int64(3))
+	got, err := s.GetAlert(ctx, all, "a")
+	wantErr(t, "GetAlert", err, nil)
+	equal(t, "GetAlert's number", got.Seq, int64(2))
+	follow := alertsAfter(t, s, 1, 1)
+	equal(t, "one after 1", seqOf(follow), []string{"a:2"})
+	equal(t, "AlertsAfter returns the alert as stored", follow[0], got)
+
+	// A changed alert, a new one, an unchanged one, and a new id twice.
+	a2 := *a
+	a2.Title, a2.LastSeen = "changed", at(9)
+	d := mkAlert("fleet-a", "d", 4, alert.MassCommand, event.SeverityHigh, "VIN4")
+	e := mkAlert("fleet-a", "e", 5, alert.MassCommand, event.SeverityHigh, "VIN5")
+	equal(t, "mixed upsert", upsertAlerts(t, s, &a2, e, d, c, e), []bool{false, true, true, false, false})
+	equal(t, "only the new are numbered, in the caller's order", seqOf(alertsAfter(t, s, 3, 0)), []string{"e:4", "d:5"})
+	equal(t, "latest after the mixed upsert", latestSeq(t, s), int64(5))
+	got, _ = s.GetAlert(ctx, all, "a")
+	if got.Seq != 2 || got.Title != "changed" {
+		t.Fatalf("after a change: seq %d title %q, want 2 and the new title", got.Seq, got.Title)
+	}
+	// Pages.
+	equal(t, "page 1", seqOf(alertsAfter(t, s, 0, 2)), []string{"c:1", "a:2"})
+	equal(t, "page 2", seqOf(alertsAfter(t, s, 2, 2)), []string{"b:3", "e:4"})
+	equal(t, "page 3", seqOf(alertsAfter(t, s, 4, 2)), []string{"d:5"})
+	equal(t, "past the end", seqOf(alertsAfter(t, s, 5, 2)), []string{})
+
+	// A call that fails stores nothing and uses no number.
+	taken := mkAlert("fleet-b", "c", 3, alert.MassCommand, event.SeverityHigh, "VIN1") // c is fleet-a's
+	_, err = s.UpsertAlerts(ctx, all, []*alert.Alert{mkAlert("fleet-a", "f", 6, alert.MassCommand, event.SeverityHigh, "VIN6"), taken})
+	wantErr(t, "an id of another tenant", err, store.ErrConflict)
+	bad := mkAlert("fleet-a", "g", 6, alert.MassCommand, event.SeverityHigh, "VIN6")
+	bad.Detector = ""
+	_, err = s.UpsertAlerts(ctx, all, []*alert.Alert{mkAlert("fleet-a", "f", 6, alert.MassCommand, event.SeverityHigh, "VIN6"), bad})
+	wantErr(t, "an invalid alert", err, store.ErrInvalid)
+	equal(t, "latest after failed calls", latestSeq(t, s), int64(5))
+	upsertAlerts(t, s, mkAlert("fleet-a", "f", 6, alert.MassCommand, event.SeverityHigh, "VIN6"))
+	equal(t, "the next number", seqOf(alertsAfter(t, s, 5, 0)), []string{"f:6"})
+}
+
+// testAlertSeqNoReuse: erasing or deleting the newest alerts, and
+// reopening the store, never hands their numbers out again.
+func testAlertSeqNoReuse(t *testing.T, b Backend) {
+	s := open(t, b)
+	for i := 1; i <= 5; i++ {
+		upsertAlerts(t, s, mkAlert("fleet-a", fmt.Sprintf("a%d", i), i, alert.MassCommand, event.SeverityHigh, fmt.Sprintf("VIN%d", i%3)))
+	}
+	// VIN2 is named by a2 and a5, the newest.
+	er, err := s.EraseSubject(ctx, all, "fleet-a", store.Entity{Kind: store.EntityVehicle, Value: "VIN2"})
+	wantErr(t, "EraseSubject", err, nil)
+	equal(t, "erased", er.Alerts, int64(2))
+	equal(t, "left", seqOf(alertsAfter(t, s, 0, 0)), []string{"a1:1", "a3:3", "a4:4"})
+	equal(t, "latest counts the erased", latestSeq(t, s), int64(5))
+	upsertAlerts(t, s, mkAlert("fleet-a", "a6", 6, alert.MassCommand, event.SeverityHigh, "VIN9"))
+	equal(t, "after erasure", seqOf(alertsAfter(t, s, 4, 0)), []string{"a6:6"})
+
+	// Deleted behind the store's back, then the store reopened.
+	s.Close()
+	b.Exec(t, "DELETE FROM alert_entities WHERE alert_pk = (SELECT pk FROM alerts WHERE id = 'a6')")
+	b.Exec(t, "DELETE FROM alert_evidence WHERE alert_pk = (SELECT pk FROM alerts WHERE id = 'a6')")
+	b.Exec(t, "DELETE FROM alerts WHERE id = 'a6'")
+	s = open(t, b)
+	equal(t, "latest after reopening", latestSeq(t, s), int64(6))
+	upsertAlerts(t, s, mkAlert("fleet-a", "a7", 7, alert.MassCommand, event.SeverityHigh, "VIN9"))
+	equal(t, "after a delete and a reopen", seqOf(alertsAfter(t, s, 4, 0)), []string{"a7:7"})
+	// A re-derived alert that was erased is new again: a new number.
+	upsertAlerts(t, s, mkAlert("fleet-a", "a5", 5, alert.MassCommand, event.SeverityHigh, "VIN2"))
+	equal(t, "an erased id stored again", seqOf(alertsAfter(t, s, 7, 0)), []string{"a5:8"})
+}
+
+// testAlertSeqScope: the sequence spans tenants: a tenant scope may not
+// follow it.
+func testAlertSeqScope(t *testing.T, b Backend) {
+	s := open(t, b)
+	upsertAlerts(t, s, mkAlert("fleet-a", "a1", 1, alert.MassCommand, event.SeverityHigh, "VIN1"))
+	for _, sc := range []store.Scope{onlyA, store.TenantScope("fleet-a", "fleet-b"), store.TenantScope()} {
+		_, err := s.AlertsAfter(ctx, sc, 0, 10)
+		wantErr(t, "AlertsAfter with "+sc.String(), err, store.ErrForbidden)
+		_, err = s.LatestAlertSeq(ctx, sc)
+		wantErr(t, "LatestAlertSeq with "+sc.String(), err, store.ErrForbidden)
+	}
+}
+
+// testAlertSeqLimit: the page size is bounded.
+func testAlertSeqLimit(t *testing.T, b Backend) {
+	s := open(t, b)
+	for start := 0; start < store.MaxPageSize+5; start += store.MaxUpsertBatch {
+		var batch []*alert.Alert
+		for i := start; i < min(start+store.MaxUpsertBatch, store.MaxPageSize+5); i++ {
+			batch = append(batch, mkAlert("fleet-a", fmt.Sprintf("a%05d", i), 1, alert.MassCommand, event.SeverityHigh, "VIN1"))
+		}
+		upsertAlerts(t, s, batch...)
+	}
+	equal(t, "default page", len(alertsAfter(t, s, 0, 0)), store.DefaultPageSize)
+	equal(t, "bounded page", len(alertsAfter(t, s, 0, store.MaxPageSize*10)), store.MaxPageSize)
+	equal(t, "the rest", len(alertsAfter(t, s, store.MaxPageSize, store.MaxPageSize)), 5)
+}
+
+func testFollowAlerts(t *testing.T, b Backend) { FollowAlerts(t, []store.Store{open(t, b)}) }
+
+// FollowAlerts checks what a sink relies on: a reader that keeps calling
+// AlertsAfter after the last number it saw, while writers upsert through
+// every store in stores (one store, or several nodes sharing a database),
+// sees every alert exactly once, numbered 1, 2, 3… without a gap. It would
+// miss alerts if numbers could become visible out of order, and see gaps
+// if a number could be skipped.
+func FollowAlerts(t *testing.T, stores []store.Store) {
+	t.Helper()
+	const writersPerStore, batches, size = 3, 12, 25
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for si, s := range stores {
+		for w := range writersPerStore {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for bi := range batches {
+					batch := make([]*alert.Alert, size)
+					for i := range batch {
+						batch[i] = mkAlert("fleet-a", fmt.Sprintf("s%d-w%d-b%02d-%02d", si, w, bi, i), i, alert.MassCommand, event.SeverityHigh, "V")
+					}
+					// Every other batch repeats the previous one: stored
+					// alerts keep their numbers and take no new ones.
+					if bi%2 == 1 {
+						for i := range batch[:size/2] {
+							batch[i].ID = fmt.Sprintf("s%d-w%d-b%02d-%02d", si, w, bi-1, i)
+						}
+					}
+					if _, err := s.UpsertAlerts(ctx, all, batch); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	seen := map[string]int{}
+	var last int64
+	follow := func() {
+		for {
+			as, err := stores[0].AlertsAfter(ctx, all, last, 64)
+			if err != nil {
+				t.Fatalf("AlertsAfter: %v", err)
+			}
+			if len(as) == 0 {
+				return
+			}
+			for _, a := range as {
+				if a.Seq != last+1 {
+					t.Fatalf("after %d the follower saw %s numbered %d: a number was skipped or became visible out of order", last, a.ID, a.Seq)
+				}
+				seen[a.ID]++
+				last = a.Seq
+			}
+		}
+	}
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		case err := <-errs:
+			t.Fatal(err)
+		default:
+			time.Sleep(time.Millisecond)
+		}
+		follow()
+	}
+	select {
+	case err := <-errs:
+		t.Fatal(err)
+	default:
+	}
+	want := len(stores) * writersPerStore * (batches*size - batches/2*(size/2))
+	if len(seen) != want {
+		t.Fatalf("the follower saw %d of %d alerts", len(seen), want)
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Fatalf("the follower saw %s %d times", id, n)
+		}
+	}
+	equal(t, "latest after following", latestSeq(t, stores[0]), last)
+}
+
+// UpgradeAlertSeq checks the migration that numbers alerts: makeOld must
+// leave b's database at the schema before it (the alert_seq migration not
+// applied). Alerts stored then are numbered in the order they were
+// created, and new ones follow.
+func UpgradeAlertSeq(t *testing.T, b Backend, makeOld func(t *testing.T)) {
+	makeOld(t)
+	lit := func(v any) string {
+		switch v := v.(type) {
+		case string:
+			return "'" + strings.ReplaceAll(v, "'", "''") + "'"
+		case int64:
+			return fmt.Sprint(v)
+		}
+		j, _ := json.Marshal(v)
+		return "'" + strings.ReplaceAll(string(j), "'", "''") + "'"
+	}
+	// Inserted (pk order) x, y, z; created y, z, x.
+	for _, r := range []struct {
+		id      string
+		created int64
+	}{{"x", 30}, {"y", 10}, {"z", 20}} {
+		a := mkAlert("fleet-a", r.id, 1, alert.MassCommand, event.SeverityHigh, "VIN1")
+		// The digest matches no alert: storing one again takes the update
+		// path, as for any stored alert.
+		b.Exec(t, fmt.Sprintf(`INSERT INTO alerts (id, tenant, time, first_seen, last_seen, category, severity, detector, title,
+explanation, entities, evidence, mappings, incident, digest, status, assignee, created, updated, shadow)
+VALUES (%s, %s, %d, %d, %d, %s, %d, %s, %s, %s, %s, %s, %s, '', '\x00', 'new', '', %d, %d, 0)`,
+			lit(a.ID), lit(a.Tenant), a.Time, a.FirstSeen, a.LastSeen, lit(a.Category.String()), int(a.Severity), lit(a.Detector),
+			lit(a.Title), lit(a.Explanation), lit(a.Entities), lit(a.Evidence), lit(a.Mappings), r.created, r.created))
+	}
+	s := open(t, b)
+	equal(t, "numbered in creation order", seqOf(alertsAfter(t, s, 0, 0)), []string{"y:1", "z:2", "x:3"})
+	equal(t, "latest", latestSeq(t, s), int64(3))
+	created := upsertAlerts(t, s, mkAlert("fleet-a", "x", 1, alert.MassCommand, event.SeverityHigh, "VIN1"),
+		mkAlert("fleet-a", "w", 2, alert.MassCommand, event.SeverityHigh, "VIN1"))
+	equal(t, "an old alert again, a new one", created, []bool{false, true})
+	equal(t, "after the upgrade", seqOf(alertsAfter(t, s, 0, 0)), []string{"y:1", "z:2", "x:3", "w:4"})
+}
