@@ -141,7 +141,7 @@ func (s *Server) routes() []route {
 			"Its events: GET /v1/events?kind=…&value=….", query: []string{"tenant"}, resp: principalJSON{}}},
 		{"GET", "/v1/detectors", roleViewer, hf(s.detectors), doc{summary: "The detectors and the alerts raised by category.", resp: detectorList{}}},
 		{"GET", "/v1/stats", roleViewer, hf(s.stats), doc{summary: "Counters for dashboards.", resp: statsJSON{}}},
-		{"GET", "/v1/sinks", roleAdmin, hf(s.sinks), doc{summary: "The outbound alert sinks with their target (secrets redacted), filter and delivery status since the server started. " +
+		{"GET", "/v1/sinks", roleAdmin, hf(s.sinks), doc{summary: "The outbound alert sinks with their target (secrets redacted), filter, delivery counters since the server started, the persisted cursor and the lag behind the newest stored alert. " +
 			"An admin of some tenants sees the sinks whose filter names only tenants of theirs.", resp: sinkList{}}},
 		{"GET", "/v1/keys", roleAdmin, hf(s.listKeys), doc{summary: "The API keys within the caller's tenants, newest first: never their secret or its hash.", resp: keyList{}}},
 		{"POST", "/v1/keys", roleAdmin, hf(s.createKey), doc{summary: "Create an API key (audited). The answer holds its secret, shown this once: only its hash is stored.", resp: keyCreated{}, body: keyCreate{}}},
