@@ -2,10 +2,12 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
-	"os"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -23,31 +25,49 @@ func openPostgres(ctx context.Context, dsn string, log *slog.Logger) (store.Stor
 }
 
 // checkPostgresTLS refuses a connection to a remote PostgreSQL that would
-// not verify the server's certificate, unless the DSN says so explicitly:
-// libpq's default, sslmode=prefer, falls back to clear text and accepts any
-// certificate, so every event and alert could be read or changed on the way.
+// not verify the server's certificate, unless the DSN chooses that
+// explicitly: libpq's default, sslmode=prefer, falls back to clear text and
+// accepts any certificate, so every event and alert could be read or changed
+// on the way. It judges what pgconn will actually do — every host of a
+// multi-host DSN, the last of repeated settings — not the DSN's text.
 func checkPostgresTLS(dsn string, log *slog.Logger) error {
 	cfg, err := pgconn.ParseConfig(dsn)
 	if err != nil {
 		return fmt.Errorf("the PostgreSQL DSN: %w", err)
 	}
-	if isLocalHost(cfg.Host) {
-		return nil
+	// Each host pgconn may try, with the TLS it would use there.
+	type attempt struct {
+		host string
+		tls  *tls.Config
 	}
-	mode := sslMode(dsn)
-	switch mode {
-	case "verify-full", "verify-ca":
-		return nil
-	case "disable", "allow", "require":
-		if log != nil {
-			log.Warn("PostgreSQL over the network without verifying its certificate: events and alerts can be read or changed on the way",
-				"host", cfg.Host, "sslmode", mode)
+	attempts := []attempt{{cfg.Host, cfg.TLSConfig}}
+	for _, f := range cfg.Fallbacks {
+		attempts = append(attempts, attempt{f.Host, f.TLSConfig})
+	}
+	verified, unverified, clear := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	for _, a := range attempts {
+		switch {
+		case isLocalHost(a.host):
+		case a.tls == nil:
+			clear[a.host] = true
+		case !a.tls.InsecureSkipVerify || a.tls.VerifyPeerCertificate != nil: // verify-full, or verify-ca's own check
+			verified[a.host] = true
+		default:
+			unverified[a.host] = true
 		}
-		return nil
 	}
-	return fmt.Errorf("the PostgreSQL DSN names a remote host (%s) without sslmode=verify-full: the connection could fall back to clear text "+
-		"or trust any certificate. Add sslmode=verify-full and sslrootcert=CA.pem (and sslcert/sslkey for client certificates), "+
-		"or write sslmode=require or sslmode=disable to accept the risk", cfg.Host)
+	for h := range clear {
+		if verified[h] || unverified[h] {
+			return fmt.Errorf("the PostgreSQL DSN lets the connection to %s fall back to clear text (sslmode prefer or allow, the default): "+
+				"add sslmode=verify-full and sslrootcert=CA.pem (and sslcert/sslkey for client certificates), "+
+				"or write sslmode=require or sslmode=disable to accept the risk", h)
+		}
+	}
+	if len(clear)+len(unverified) > 0 && log != nil {
+		log.Warn("PostgreSQL over the network without verifying its certificate: events and alerts can be read or changed on the way",
+			"clear_text", slices.Sorted(maps.Keys(clear)), "unverified_tls", slices.Sorted(maps.Keys(unverified)))
+	}
+	return nil
 }
 
 func isLocalHost(h string) bool {
@@ -57,26 +77,3 @@ func isLocalHost(h string) bool {
 	ip := net.ParseIP(h)
 	return ip != nil && ip.IsLoopback()
 }
-
-// sslMode finds sslmode in a URL or key=value DSN, or in $PGSSLMODE, as
-// pgconn does; "" when unset (libpq's prefer).
-func sslMode(dsn string) string {
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		if _, q, ok := strings.Cut(dsn, "?"); ok {
-			for _, kv := range strings.Split(q, "&") {
-				if k, v, _ := strings.Cut(kv, "="); k == "sslmode" {
-					return v
-				}
-			}
-		}
-	} else {
-		for _, f := range strings.Fields(dsn) {
-			if k, v, _ := strings.Cut(f, "="); k == "sslmode" {
-				return strings.Trim(v, "'")
-			}
-		}
-	}
-	return envSSLMode()
-}
-
-var envSSLMode = func() string { return os.Getenv("PGSSLMODE") }

@@ -26,6 +26,12 @@ func TestPostgresTLSPolicy(t *testing.T) {
 		{"host=db.example.org dbname=test", true},
 		{"postgres://vigil@10.0.0.5/test?sslmode=disable", false}, // explicit: allowed, with a warning
 		{"postgres://vigil@10.0.0.5/test?sslmode=require", false},
+		// What pgconn does, not what the text says first:
+		{"postgres://vigil@localhost,db.example.org/test", true},                          // the second host may be reached in clear
+		{"host=127.0.0.1,db.example.org dbname=test", true},                               // likewise
+		{"host=db.example.org dbname=test sslmode=verify-full sslmode=prefer", true},      // the last setting wins
+		{"postgres://vigil@db.example.org/test?sslmode=verify-full&sslmode=prefer", true}, // likewise in a URL
+		{"postgres://vigil@localhost,db.example.org/test?sslmode=verify-full&sslrootcert=CA", false},
 	}
 	for _, c := range cases {
 		c.dsn = strings.ReplaceAll(c.dsn, "CA", ca)
@@ -33,7 +39,7 @@ func TestPostgresTLSPolicy(t *testing.T) {
 		if (err != nil) != c.refused {
 			t.Errorf("%s: err %v, refused want %v", c.dsn, err, c.refused)
 		}
-		if c.refused && err != nil && !strings.Contains(err.Error(), "sslmode=verify-full") {
+		if c.refused && err != nil && !strings.Contains(err.Error(), "sslmode=verify-full") && !strings.Contains(err.Error(), "clear text") {
 			t.Errorf("%s: the error does not say what to do: %v", c.dsn, err)
 		}
 	}
