@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -196,21 +195,20 @@ func (s *Source) store(ctx context.Context, recs []*kgo.Record, errc <-chan erro
 	if len(recs) == 0 {
 		return nil
 	}
-	var wg sync.WaitGroup
-	wg.Add(len(recs))
+	acked := make(chan struct{}, len(recs)) // buffered: an Ack never blocks the pipeline
 	for _, r := range recs {
 		m := message(r)
-		m.Ack = func() error { wg.Done(); return nil }
+		m.Ack = func() error { acked <- struct{}{}; return nil }
 		if err := s.pipe.Submit(ctx, m); err != nil {
 			return err
 		}
 	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	for {
+	for left := len(recs); ; {
 		select {
-		case <-done:
-			return nil
+		case <-acked:
+			if left--; left == 0 {
+				return nil
+			}
 		case err := <-errc:
 			return err
 		case <-ctx.Done():

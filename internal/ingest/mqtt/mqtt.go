@@ -75,6 +75,9 @@ func (c *Config) Validate() error {
 	if c.PasswordFile != "" && c.PasswordEnv != "" {
 		return fmt.Errorf("mqtt source %s: give password_file or password_env, not both", c.Name)
 	}
+	if (c.PasswordFile != "" || c.PasswordEnv != "") && c.TLS.IsZero() {
+		return fmt.Errorf("mqtt source %s: a password over mqtt:// would cross the network in clear: use mqtts:// (tls)", c.Name)
+	}
 	if c.ClientID == "" {
 		return fmt.Errorf("mqtt source %s: client_id is empty: give a stable id, so the broker keeps the session across restarts", c.Name)
 	}
@@ -106,9 +109,20 @@ func (s *Source) subscribe(ctx context.Context, cm *autopaho.ConnectionManager, 
 		return err
 	}
 	for i, code := range ack.Reasons {
-		if code >= 0x80 && i < len(subs) {
-			return fmt.Errorf("the broker refused topic %q (reason code 0x%02x)", subs[i].Topic, code)
+		if i >= len(subs) {
+			break
 		}
+		switch {
+		case code >= 0x80:
+			return &refusedError{fmt.Sprintf("the broker refused topic %q (reason code 0x%02x)", subs[i].Topic, code)}
+		case code == 0x00:
+			// QoS 0 has no acknowledgement, so the broker would not keep
+			// what vigil had not stored when it stops: refuse to lose it.
+			return &refusedError{fmt.Sprintf("the broker granted topic %q only QoS 0 (messages could be lost): allow QoS 1 for vigil's client", subs[i].Topic)}
+		}
+	}
+	if len(ack.Reasons) < len(subs) {
+		return fmt.Errorf("the broker answered %d of %d subscriptions", len(ack.Reasons), len(subs))
 	}
 	s.subscribed.Store(true)
 	return nil
@@ -150,6 +164,7 @@ func (s *Source) Run(ctx context.Context) error {
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	errc := make(chan error, 2) // the pipeline's end, or a subscription the broker refused
 	cfg := autopaho.ClientConfig{
 		ServerUrls:            []*url.URL{u},
 		TlsCfg:                tlsCfg,
@@ -162,7 +177,18 @@ func (s *Source) Run(ctx context.Context) error {
 			// Subscribing again on every connection is harmless with a
 			// kept session and needed when the broker lost it.
 			go func() {
-				if err := s.subscribe(runCtx, cm, subs); err != nil && runCtx.Err() == nil {
+				err := s.subscribe(runCtx, cm, subs)
+				var refused *refusedError
+				switch {
+				case err == nil || runCtx.Err() != nil:
+				case errors.As(err, &refused):
+					// The broker's answer will not change by itself: stop
+					// rather than run without (or with a lossy) subscription.
+					select {
+					case errc <- fmt.Errorf("mqtt source %s: %w", s.c.Name, err):
+					default:
+					}
+				default:
 					s.log.Error("mqtt subscribe failed", "source", s.c.Name, "topics", s.c.Topics, "err", err)
 				}
 			}()
@@ -187,7 +213,6 @@ func (s *Source) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("mqtt source %s: %w", s.c.Name, err)
 	}
-	errc := make(chan error, 1)
 	go func() { errc <- s.pipe.Run(runCtx) }()
 	select {
 	case <-ctx.Done():
@@ -205,6 +230,11 @@ func (s *Source) Run(ctx context.Context) error {
 	<-cm.Done()
 	return ctx.Err()
 }
+
+// refusedError is a subscription the broker refused or downgraded.
+type refusedError struct{ msg string }
+
+func (e *refusedError) Error() string { return e.msg }
 
 // message turns a PUBLISH into a pipeline message whose Ack sends the PUBACK.
 func message(pr paho.PublishReceived) broker.Message {

@@ -212,6 +212,7 @@ func TestConfigValidate(t *testing.T) {
 		{func(c *Config) { c.ClientID = "" }, "client_id"},
 		{func(c *Config) { c.Tenants = nil }, "tenants"},
 		{func(c *Config) { c.SessionExpiry = -time.Second }, "session_expiry"},
+		{func(c *Config) { c.URL = "mqtt://x:1883"; c.PasswordFile = "pw" }, "in clear"},
 	} {
 		c2 := good
 		c2.TLS = clientconf.TLS{}
@@ -219,5 +220,31 @@ func TestConfigValidate(t *testing.T) {
 		if err := c2.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("want an error naming %q, got %v", c.want, err)
 		}
+	}
+}
+
+// TestMQTTRefusesQoS0: a broker that grants only QoS 0 would not keep what
+// vigil had not stored: the source stops with an error saying so.
+func TestMQTTRefusesQoS0(t *testing.T) {
+	dir := t.TempDir()
+	port := brokertest.FreePort(t)
+	me, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "mosquitto.conf")
+	if err := os.WriteFile(conf, fmt.Appendf(nil, "user %s\nlistener %d 127.0.0.1\nallow_anonymous true\nmax_qos 0\npersistence false\n", me.Username, port), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	brokertest.Server(t, "mosquitto", port, "-c", conf)
+	c := Config{Name: "mqtt-qos0", URL: fmt.Sprintf("mqtt://127.0.0.1:%d", port), Topics: []string{"tsp/#"}, ClientID: "vigil-qos0", Tenants: []string{"*"}}
+	src, err := New(c, brokertest.Pipeline(t, c.Name, &brokertest.Sink{}, "*"), clientconf.Env{}, brokertest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := src.Run(ctx); err == nil || !strings.Contains(err.Error(), "only QoS 0") {
+		t.Errorf("Run: %v, want an error naming the QoS 0 grant", err)
 	}
 }
