@@ -31,10 +31,22 @@ type testAPI struct {
 	admin string // the first admin key, every tenant
 }
 
-// countingConfig counts the writes of the keys' last-use entry.
+// countingConfig counts the writes of the keys' last-use entry; onGet,
+// when set, runs before every GetConfig (a test holds reads with it, or
+// fails them with its error).
 type countingConfig struct {
 	store.Store
 	usedPuts atomic.Int64
+	onGet    atomic.Pointer[func(key string) error]
+}
+
+func (c *countingConfig) GetConfig(ctx context.Context, sc store.Scope, tenant, key string) (store.ConfigEntry, error) {
+	if f := c.onGet.Load(); f != nil {
+		if err := (*f)(key); err != nil {
+			return store.ConfigEntry{}, err
+		}
+	}
+	return c.Store.GetConfig(ctx, sc, tenant, key)
 }
 
 func (c *countingConfig) PutConfig(ctx context.Context, sc store.Scope, ch store.ConfigChange) (store.ConfigEntry, error) {

@@ -39,16 +39,28 @@ type principal struct {
 	secret  string
 	created time.Time
 	method  string // how the session signed in: "" (a password) or methodOIDC
+	subject string // an OIDC user's subject key (auth.SubjectKey)
 }
 
-// actor names the caller in the audit log; it also keys the caller's
-// request bucket (all of a user's sessions share one, so more sessions do
-// not mean more requests).
+// actor names the caller in the audit log.
 func (p principal) actor() string {
-	if p.user != "" {
+	switch {
+	case p.method == methodOIDC:
+		return oidcActor(p.user, p.subject)
+	case p.user != "":
 		return "user:" + p.user
 	}
 	return "key:" + p.keyID
+}
+
+// bucket keys the caller's request bucket: all of a user's sessions share
+// one, so more sessions do not mean more requests. An OIDC user's is their
+// subject's: two subjects may share a name.
+func (p principal) bucket() string {
+	if p.method == methodOIDC {
+		return "oidc:" + p.subject
+	}
+	return p.actor()
 }
 
 // signInMethod says how a session's user signed in: password or oidc.
@@ -118,7 +130,7 @@ func (a *Auth) limitRequest(p principal, machine bool) *problem.Error {
 	if machine {
 		b, rate = set.machine, set.cfg.MachineRequests
 	}
-	ok, wait := b.Take(p.actor(), a.clock())
+	ok, wait := b.Take(p.bucket(), a.clock())
 	if ok {
 		return nil
 	}

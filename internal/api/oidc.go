@@ -43,10 +43,10 @@ func (s *Server) oidcRoutes() []route {
 		{"GET", oidcStartPath, roleNone, s.navigation(s.oidcStart), doc{summary: "Sign in with the configured OpenID Connect provider: a browser navigation (not JSON). " +
 			"Answers 302 to the provider's authorization endpoint (authorization code flow with PKCE S256, state and nonce) and sets a pre-auth cookie " +
 			"(__Host-vigil_oidc: HttpOnly, Secure, SameSite=Lax, 10 minutes). next (a console page such as #/alerts) is where the console opens afterwards. " +
-			"Refused from another site (403); 503 when the provider cannot be reached.", query: []string{"next"}}},
+			"Refused from another site (403); 429 with Retry-After beyond the client address's sign-in rate; 503 when the provider cannot be reached.", query: []string{"next"}}},
 		{"GET", auth.CallbackPath, roleNone, s.navigation(s.oidcCallback), doc{summary: "Where the OpenID provider sends the browser back (not JSON). " +
 			"Checks the pre-auth cookie and state (single use), redeems the code with the PKCE verifier, verifies the ID token (signature from the provider's JWKS, " +
-			"issuer, audience, expiry, nonce), maps the groups claim to a role and tenants, then sets the vigil_session cookie as POST /v1/session does " +
+			"issuer, audience, expiry, nonce), maps the groups claim to a role and tenants, then sets the __Host-vigil_session cookie as POST /v1/session does " +
 			"and answers 303 to the console. Refusals: 400 (no, expired or forged sign-in in progress, replayed answer), 401 (code or ID token refused), " +
 			"403 (no role for the user's groups, or the provider refused), 429 beyond the client address's sign-in rate, 503 (provider unreachable); " +
 			"a browser gets them as a page, other clients as JSON. Every outcome is audited.", query: []string{"code", "state", "error", "error_description"}}},
@@ -82,6 +82,14 @@ func (s *Server) oidcStart(w http.ResponseWriter, r *http.Request) error {
 	if err := a.sameOrigin(r); err != nil {
 		a.m.oidcStarts.WithLabelValues("cross_site").Inc()
 		return err
+	}
+	// Each start mints a state that a callback can spend: bounded per
+	// client like the callback itself.
+	client := a.clientKey(r)
+	if ok, wait := a.settings().oidcStarts.Take(client, a.clock()); !ok {
+		a.m.oidcStarts.WithLabelValues("client_rate_limited").Inc()
+		return &problem.Error{Code: problem.RateLimited, RetryAfter: wait,
+			Message: fmt.Sprintf("too many sign-ins started from %s: retry in %s", client, humanWait(wait))}
 	}
 	to, cookie, err := st.rp.Start(r.Context(), r.URL.Query().Get("next"))
 	var oe *auth.OIDCError
@@ -155,7 +163,7 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) error {
 	}
 	detail, _ := json.Marshal(d)
 	if _, err := a.startSessionAs(ctx, w, u.User, Session{User: id.Key, Method: methodOIDC}, client, now,
-		&store.AuditEntry{Time: now.UnixNano(), Actor: "user:" + u.Name, Action: "auth.sign_in", Target: u.Name, Detail: detail}); err != nil {
+		&store.AuditEntry{Time: now.UnixNano(), Actor: oidcActor(u.Name, id.Key), Action: "auth.sign_in", Target: u.Name, Detail: detail}); err != nil {
 		return err
 	}
 	a.m.oidcSignIns.WithLabelValues("success").Inc()
@@ -220,6 +228,11 @@ func (s *Server) oidcRefused(r *http.Request, now time.Time, client, target, rea
 // oidcUserName is the vigil name of an OIDC user: the provider's name for
 // them behind "oidc:", which no password user's name can hold.
 func oidcUserName(username string) string { return "oidc:" + username }
+
+// oidcActor names an OIDC user in the audit log. The name alone is not
+// unique (two subjects may have one preferred_username), so the start of
+// the subject key follows it: user:oidc:ana#1a2b3c4d.
+func oidcActor(name, key string) string { return "user:" + name + "#" + key[:min(len(key), 8)] }
 
 // navigation serves a route a browser navigates to: a refusal is a small
 // page with the message and a way back when the client asks for HTML,

@@ -28,7 +28,10 @@ import (
 // password changes (the user's epoch moves past the session's creation).
 
 const (
-	sessionCookie = "vigil_session"
+	// sessionCookie: with the __Host- prefix browsers take the cookie only
+	// Secure, host-only and with Path=/, so a sibling subdomain cannot
+	// plant its own session in a victim's browser (login CSRF).
+	sessionCookie = "__Host-vigil_session"
 	sessionPrefix = "session/"
 	// sessionCacheTTL bounds how long a session read from the store is
 	// trusted: a sign-out or revocation on another server sharing the
@@ -81,6 +84,10 @@ type settings struct {
 	proxies  []netip.Prefix
 	policy   *auth.Policy
 	hasher   func() (*auth.Hasher, error) // made on first use: it hashes a dummy password
+	// oidcStarts: GET /v1/session/oidc per client, at the sign-in rate.
+	// Its own bucket, so an OIDC sign-in (a start and a callback) costs a
+	// client no more of its sign-in rate than a password does.
+	oidcStarts *auth.Buckets
 }
 
 // Configure sets the session lifetimes, sign-in limits, request rates and
@@ -100,12 +107,13 @@ func (a *Auth) Configure(c auth.Config) error {
 		limits: auth.SessionLimits{Idle: c.SessionIdle, Lifetime: c.SessionLifetime},
 		lockout: auth.NewLockout(auth.LockoutConfig{After: c.LockoutAfter, Base: c.LockoutBase, Max: c.LockoutMax,
 			Forget: 24 * time.Hour, MaxNames: maxLockoutNames}),
-		signIns:  auth.NewBuckets(c.SignInPerClient, maxSignInClients),
-		requests: auth.NewBuckets(c.Requests, maxCredentials),
-		machine:  auth.NewBuckets(c.MachineRequests, maxCredentials),
-		proxies:  proxies,
-		policy:   auth.NewPolicy(),
-		hasher:   sync.OnceValues(func() (*auth.Hasher, error) { return auth.NewHasher(params, slots) }),
+		signIns:    auth.NewBuckets(c.SignInPerClient, maxSignInClients),
+		requests:   auth.NewBuckets(c.Requests, maxCredentials),
+		machine:    auth.NewBuckets(c.MachineRequests, maxCredentials),
+		proxies:    proxies,
+		policy:     auth.NewPolicy(),
+		hasher:     sync.OnceValues(func() (*auth.Hasher, error) { return auth.NewHasher(params, slots) }),
+		oidcStarts: auth.NewBuckets(c.SignInPerClient, maxSignInClients),
 	})
 	return nil
 }
@@ -151,7 +159,7 @@ func newAuthMetrics() *authMetrics {
 	for _, r := range []string{"signed_out", auth.SessionIdle, auth.SessionExpired, "revoked", "evicted"} {
 		m.ended.WithLabelValues(r)
 	}
-	for _, r := range []string{"redirected", "not_configured", "cross_site", auth.OIDCUnavailable} {
+	for _, r := range []string{"redirected", "not_configured", "cross_site", "client_rate_limited", auth.OIDCUnavailable} {
 		m.oidcStarts.WithLabelValues(r)
 	}
 	for _, r := range oidcResults() {
@@ -220,8 +228,12 @@ func (a *Auth) authenticateSession(r *http.Request, value string) (principal, *p
 		return principal{}, problem.New(problem.Unauthenticated, "the session reached its lifetime of %v: sign in again", set.limits.Lifetime)
 	}
 	a.touchSession(ctx, key, now)
-	return principal{name: u.Name, role: roleNames[u.Role], tenants: u.Tenants, scope: scopeOf(u.Tenants),
-		user: u.Name, session: key, secret: secret, created: time.Unix(0, s.Created), method: s.Method}, nil
+	p := principal{name: u.Name, role: roleNames[u.Role], tenants: u.Tenants, scope: scopeOf(u.Tenants),
+		user: u.Name, session: key, secret: secret, created: time.Unix(0, s.Created), method: s.Method}
+	if s.Method == methodOIDC {
+		p.subject = s.User
+	}
+	return p, nil
 }
 
 // session returns a session from the cache, or from the store when it is

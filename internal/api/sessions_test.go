@@ -3,10 +3,12 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -116,6 +118,11 @@ func (ta *testAPI) signIn(t *testing.T, user, password string) *session {
 	}
 	if !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteStrictMode || c.Path != "/" || c.Domain != "" || c.MaxAge != 0 {
 		t.Errorf("cookie flags: %s", a.header.Get("Set-Cookie"))
+	}
+	// The prefix keeps a sibling subdomain from planting a session (login
+	// CSRF): browsers take it only Secure, host-only, with Path=/.
+	if c.Name != "__Host-vigil_session" {
+		t.Errorf("the session cookie is called %q, want __Host-vigil_session", c.Name)
 	}
 	sj := decode[sessionJSON](t, a.body)
 	return &session{cookie: c.Value, csrf: sj.CSRFToken}
@@ -378,6 +385,140 @@ func TestLockout(t *testing.T) {
 	}
 	if n := metric(t, ta.auth, "vigil_sign_ins_total", "locked"); n != 4 {
 		t.Errorf("locked sign-ins counted %v, want 4", n)
+	}
+}
+
+// TestLockoutParallel: wrong passwords sent in parallel for one name, to
+// sign in or as the current password of a password change, reach the hash
+// at most lockout_after times; the rest are refused with 429 and
+// Retry-After. The read of the user, after the lock-out's check and before
+// the hash, is held until every request has reached it or been answered,
+// so all of them are in flight at once.
+func TestLockoutParallel(t *testing.T) {
+	const n = 60
+	ta := newUserAPI(t, auth.Config{SignInPerClient: auth.Rate{PerSecond: 1, Burst: 1000}, Requests: auth.Rate{PerSecond: 1, Burst: 1000}})
+	ta.user(t, "ana", "viewer", anaPassword, "fleet-a")
+	s := ta.signIn(t, "ana", anaPassword)
+	h, _ := ta.auth.settings().hasher()
+	send := func(path string, s *session, body string) (int, string) {
+		req, _ := http.NewRequest("POST", ta.base+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if s != nil {
+			req.AddCookie(&http.Cookie{Name: sessionCookie, Value: s.cookie})
+			req.Header.Set("X-CSRF-Token", s.csrf)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Retry-After")
+	}
+	for _, c := range []struct {
+		name, path string
+		s          *session
+		body       string
+		refused    int // the answer to a checked wrong password
+	}{
+		{"sign-in", "/v1/session", nil, `{"user":"ana","password":"wrong password here"}`, 401},
+		{"password change", "/v1/me/password", s, `{"current_password":"wrong password here","new_password":"an entirely new passphrase"}`, 403},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var reached atomic.Int64
+			gate := make(chan struct{})
+			hold := func(key string) error {
+				if key == userPrefix+"ana" {
+					reached.Add(1)
+					<-gate
+				}
+				return nil
+			}
+			ta.puts.onGet.Store(&hold)
+			defer ta.puts.onGet.Store(nil)
+			type result struct {
+				code       int
+				retryAfter string
+			}
+			results := make(chan result, n)
+			before := h.Runs()
+			for range n {
+				go func() {
+					code, ra := send(c.path, c.s, c.body)
+					results <- result{code, ra}
+				}()
+			}
+			var got []result
+			for int(reached.Load())+len(got) < n {
+				select {
+				case r := <-results:
+					got = append(got, r)
+				case <-time.After(5 * time.Millisecond):
+				}
+			}
+			close(gate)
+			for len(got) < n {
+				got = append(got, <-results)
+			}
+			counts := map[int]int{}
+			for _, r := range got {
+				counts[r.code]++
+				if r.code == 429 && r.retryAfter != "60" {
+					t.Errorf("429 with Retry-After %q, want 60", r.retryAfter)
+				}
+			}
+			if counts[c.refused] != 5 || counts[429] != n-5 {
+				t.Errorf("answers %v, want %d×%d and %d×429", counts, 5, c.refused, n-5)
+			}
+			if runs := h.Runs() - before; runs != 5 {
+				t.Errorf("%d passwords hashed, want 5 (lockout_after)", runs)
+			}
+			if w := ta.auth.settings().lockout.Locked("ana", ta.auth.clock()); w <= 0 {
+				t.Error("ana is not locked after five failures")
+			}
+		})
+		// Start the next case afresh.
+		if err := ta.auth.Configure(auth.Config{SignInPerClient: auth.Rate{PerSecond: 1, Burst: 1000}, Requests: auth.Rate{PerSecond: 1, Burst: 1000}, PasswordHash: fastHash}); err != nil {
+			t.Fatal(err)
+		}
+		h, _ = ta.auth.settings().hasher()
+	}
+
+	// A request that ends before the password is checked (here the store
+	// fails) gives its reservation back: afterwards five wrong passwords
+	// are still checked before the name locks.
+	failing := func(key string) error {
+		if key == userPrefix+"ana" {
+			return errors.New("the store is down")
+		}
+		return nil
+	}
+	for _, c := range []struct {
+		name, path string
+		s          *session
+		body       string
+		refused    int
+	}{
+		{"sign-in", "/v1/session", nil, `{"user":"ana","password":"wrong password here"}`, 401},
+		{"password change", "/v1/me/password", s, `{"current_password":"wrong password here","new_password":"an entirely new passphrase"}`, 403},
+	} {
+		ta.puts.onGet.Store(&failing)
+		for range 10 {
+			if code, _ := send(c.path, c.s, c.body); code != 500 {
+				t.Fatalf("%s with the store failing: %d, want 500", c.name, code)
+			}
+		}
+		ta.puts.onGet.Store(nil)
+		for i := range 5 {
+			if code, _ := send(c.path, c.s, c.body); code != c.refused {
+				t.Fatalf("%s: wrong password %d after the failed requests: %d, want %d", c.name, i+1, code, c.refused)
+			}
+		}
+		if code, _ := send(c.path, c.s, c.body); code != 429 {
+			t.Errorf("%s: a sixth wrong password: %d, want 429", c.name, code)
+		}
+		if err := ta.auth.Configure(auth.Config{SignInPerClient: auth.Rate{PerSecond: 1, Burst: 1000}, Requests: auth.Rate{PerSecond: 1, Burst: 1000}, PasswordHash: fastHash}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

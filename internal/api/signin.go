@@ -17,7 +17,8 @@ import (
 
 // Sign-in and sign-out. A sign-in is refused, in this order: from another
 // site; beyond the client address's bucket; for a user name locked after
-// repeated failures; for a wrong password, an unknown user or a disabled
+// repeated failures, or with as many checks in flight as it has failures
+// left before the lock; for a wrong password, an unknown user or a disabled
 // one, all with the same answer after the same work (an unknown name is
 // checked against a dummy hash, and locks like a real one).
 
@@ -92,10 +93,14 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) error {
 	if !validUserName(name) {
 		lockName = lockedName
 	}
-	if wait := set.lockout.Locked(lockName, now); wait > 0 {
+	// Reserved before the slow hash, so parallel guesses cannot all be
+	// checked before the first of them counts; every return releases it.
+	attempt, wait := set.lockout.Begin(lockName, now)
+	if attempt == nil {
 		return refuse("locked", &problem.Error{Code: problem.RateLimited, RetryAfter: wait,
-			Message: fmt.Sprintf("too many failed sign-ins for this user name: it is locked for another %s", humanWait(wait))})
+			Message: fmt.Sprintf("too many failed or simultaneous sign-ins for this user name: it is locked for another %s", humanWait(wait))})
 	}
+	defer attempt.Release()
 	h, err := set.hasher()
 	if err != nil {
 		return err
@@ -128,14 +133,14 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) error {
 	}
 	if !ok {
 		a.m.signIns.WithLabelValues(reason).Inc()
-		lock, failures := set.lockout.Fail(lockName, now)
+		lock, failures := attempt.Fail(now)
 		target := u.Name // "" for an unknown name: what was typed may be a password
 		if err := a.auditFailure(r.Context(), now, "anonymous", target, "auth.sign_in_failed", reason, client, failures, lock); err != nil {
 			return err
 		}
 		return problem.New(problem.Unauthenticated, "the user name or the password is wrong")
 	}
-	set.lockout.Succeed(lockName)
+	attempt.Succeed()
 	detail, _ := json.Marshal(map[string]any{"client": client})
 	out, err := a.startSession(r.Context(), w, u, client, now,
 		&store.AuditEntry{Time: now.UnixNano(), Actor: "user:" + u.Name, Action: "auth.sign_in", Target: u.Name, Detail: detail})

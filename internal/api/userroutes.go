@@ -190,11 +190,15 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
 	}
 	set := a.settings()
 	now := a.clock()
-	if wait := set.lockout.Locked(p.user, now); wait > 0 {
+	// Reserved before the hash as in signIn: parallel guesses of the
+	// current password count toward the lock-out.
+	attempt, wait := set.lockout.Begin(p.user, now)
+	if attempt == nil {
 		a.m.signIns.WithLabelValues("locked").Inc()
 		return &problem.Error{Code: problem.RateLimited, RetryAfter: wait,
-			Message: fmt.Sprintf("too many wrong passwords for %s: locked for another %s", p.user, humanWait(wait))}
+			Message: fmt.Sprintf("too many wrong or simultaneous passwords for %s: locked for another %s", p.user, humanWait(wait))}
 	}
+	defer attempt.Release()
 	cur, version, err := a.storedUser(r.Context(), p.user)
 	if err != nil {
 		return err
@@ -211,13 +215,13 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
 	}
 	client := a.clientKey(r)
 	if !ok {
-		lock, failures := set.lockout.Fail(p.user, now)
+		lock, failures := attempt.Fail(now)
 		if err := a.auditFailure(r.Context(), now, p.actor(), p.user, "user.password_change_failed", "wrong_current_password", client, failures, lock); err != nil {
 			return err
 		}
 		return &problem.Error{Code: problem.Forbidden, Field: "current_password", Message: "current_password: it is not your current password"}
 	}
-	set.lockout.Succeed(p.user)
+	attempt.Succeed()
 	if body.NewPassword == body.CurrentPassword {
 		return &problem.Error{Code: problem.InvalidParameter, Field: "new_password", Message: "new_password: it is the current password: choose another"}
 	}

@@ -249,7 +249,7 @@ func (ts *testServer) signIn(t *testing.T, user, password string) *testSession {
 	}
 	json.NewDecoder(resp.Body).Decode(&out)
 	for _, c := range resp.Cookies() {
-		if c.Name == "vigil_session" && resp.StatusCode == 200 && out.CSRFToken != "" {
+		if c.Name == "__Host-vigil_session" && resp.StatusCode == 200 && out.CSRFToken != "" {
 			return &testSession{cookie: c.Value, csrf: out.CSRFToken}
 		}
 	}
@@ -262,7 +262,7 @@ func (ts *testServer) signIn(t *testing.T, user, password string) *testSession {
 func (ts *testServer) rawSession(t *testing.T, method, path string, s *testSession, body string) (int, string) {
 	t.Helper()
 	return ts.rawWith(t, method, path, body, func(req *http.Request) {
-		req.AddCookie(&http.Cookie{Name: "vigil_session", Value: s.cookie})
+		req.AddCookie(&http.Cookie{Name: "__Host-vigil_session", Value: s.cookie})
 		if s.csrf != "" {
 			req.Header.Set("X-CSRF-Token", s.csrf)
 		}

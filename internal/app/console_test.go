@@ -512,7 +512,7 @@ func (b *browser) sessionCookie() string {
 		b.t.Fatalf("reading the browser's cookies: %v", err)
 	}
 	for _, c := range cookies.Cookies {
-		if c.Name != "vigil_session" {
+		if c.Name != "__Host-vigil_session" {
 			continue
 		}
 		if !c.Secure || !c.HTTPOnly || c.SameSite != network.CookieSameSiteStrict || c.Path != "/" || !c.Session {
@@ -526,7 +526,7 @@ func (b *browser) sessionCookie() string {
 		}
 		return c.Value
 	}
-	b.t.Fatalf("chromium kept no vigil_session cookie (Secure on http://127.0.0.1 refused?)\npage log:\n%s", b.log())
+	b.t.Fatalf("chromium kept no __Host-vigil_session cookie (Secure on http://127.0.0.1 refused?)\npage log:\n%s", b.log())
 	return ""
 }
 

@@ -45,7 +45,7 @@ func TestOIDCConsole(t *testing.T) {
 	var session bool
 	for _, c := range cookies.Cookies {
 		switch c.Name {
-		case "vigil_session":
+		case "__Host-vigil_session":
 			session = true
 			if !c.Secure || !c.HTTPOnly || c.SameSite != network.CookieSameSiteStrict {
 				t.Errorf("the session cookie's flags: %+v", c)

@@ -348,8 +348,8 @@ func TestOIDCSignIn(t *testing.T) {
 	if code != http.StatusSeeOther || loc != "/console/#/alerts" {
 		t.Fatalf("the callback: %d %q %s", code, loc, body)
 	}
-	sess := cookieNamed(resp, "vigil_session")
-	if sess == nil || !sess.HttpOnly || !sess.Secure || sess.SameSite != http.SameSiteStrictMode {
+	sess := cookieNamed(resp, "__Host-vigil_session")
+	if sess == nil || !sess.HttpOnly || !sess.Secure || sess.SameSite != http.SameSiteStrictMode || sess.Path != "/" || sess.Domain != "" {
 		t.Errorf("the session cookie: %+v", sess)
 	}
 	if gone := cookieNamed(resp, auth.PreAuthCookie); gone == nil || gone.MaxAge >= 0 {
@@ -468,6 +468,90 @@ func TestOIDCSignIn(t *testing.T) {
 	f.ts.srv.auth.ConfigureOIDC(nil)
 	if code, _ := f.me(t, b4c); code != 401 {
 		t.Errorf("an OIDC session with OIDC off: %d, want 401", code)
+	}
+}
+
+// configure applies the fixture's auth: section, changed by change (the
+// buckets and lock-outs start afresh; sessions stay).
+func (f *oidcFixture) configure(t *testing.T, change func(*auth.Config)) {
+	t.Helper()
+	cfg, err := config.Load(f.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	change(&cfg.Auth)
+	if err := f.ts.srv.auth.Configure(cfg.Auth); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestOIDCSameName: two subjects of the provider with one
+// preferred_username have one name in vigil but are two users: the audit
+// log tells them apart by their subject key, and each has a request budget
+// of its own.
+func TestOIDCSameName(t *testing.T) {
+	f := newOIDCFixture(t, true, "")
+	first := providerUser{sub: "248289761101", username: "dana", groups: []string{"fleet-a-viewers"}}
+	second := providerUser{sub: "248289761102", username: "Dana", groups: []string{"fleet-a-viewers"}}
+	c1, me1 := f.signIn(t, first)
+	c2, me2 := f.signIn(t, second)
+	if me1.User != "oidc:dana" || me2.User != "oidc:dana" {
+		t.Fatalf("the names: %q and %q, want oidc:dana for both", me1.User, me2.User)
+	}
+	actor := func(u providerUser) string { return "user:oidc:dana#" + auth.SubjectKey(f.tp.issuer, u.sub)[:8] }
+	var got []string
+	for _, e := range f.audit(t, "auth.sign_in") {
+		got = append(got, e.Actor)
+	}
+	if want := []string{actor(first), actor(second)}; !slices.Equal(got, want) {
+		t.Errorf("auth.sign_in actors %q, want %q", got, want)
+	}
+
+	// The first spends its request budget; the second still has its own.
+	f.configure(t, func(c *auth.Config) { c.Requests = auth.Rate{PerSecond: 0.001, Burst: 3} })
+	for i := range 3 {
+		if code, _ := f.me(t, c1); code != 200 {
+			t.Fatalf("the first's request %d: %d", i+1, code)
+		}
+	}
+	if code, _ := f.me(t, c1); code != 429 {
+		t.Errorf("the first beyond its budget: %d, want 429", code)
+	}
+	if code, _ := f.me(t, c2); code != 200 {
+		t.Errorf("the second, after the first spent its budget: %d, want 200", code)
+	}
+	if code, body := f.call(t, c2, "DELETE", "/v1/session", me2.Session.CSRFToken, ""); code != 200 {
+		t.Fatalf("the second's sign-out: %d %s", code, body)
+	}
+	if out := f.audit(t, "auth.sign_out"); len(out) != 1 || out[0].Actor != actor(second) {
+		t.Errorf("auth.sign_out: %s, want actor %s", details(out), actor(second))
+	}
+}
+
+// TestOIDCStartLimited: starting a sign-in is limited per client address
+// like the callback (each start mints a state a callback can spend), in a
+// bucket of its own, so a password sign-in is not the worse for it.
+func TestOIDCStartLimited(t *testing.T) {
+	f := newOIDCFixture(t, true, "")
+	f.configure(t, func(c *auth.Config) { c.SignInPerClient = auth.Rate{PerSecond: 0.001, Burst: 3} })
+	c := f.browser(t)
+	for i := range 3 {
+		if code, loc, body, _ := visit(t, c, f.ts.base+"/v1/session/oidc", nil); code != http.StatusFound || !strings.HasPrefix(loc, f.tp.issuer+"/authorize?") {
+			t.Fatalf("start %d: %d %q %s", i+1, code, loc, body)
+		}
+	}
+	code, _, body, resp := visit(t, c, f.ts.base+"/v1/session/oidc", nil)
+	if code != 429 || resp.Header.Get("Retry-After") != "1000" || !strings.Contains(body, "too many sign-ins started") {
+		t.Errorf("a fourth start: %d, Retry-After %q: %s", code, resp.Header.Get("Retry-After"), body)
+	}
+	if cookieNamed(resp, auth.PreAuthCookie) != nil {
+		t.Error("a refused start set a pre-auth cookie")
+	}
+	if n := f.metric(t, "vigil_oidc_redirects_total", "client_rate_limited"); n != 1 {
+		t.Errorf("refused starts counted: %v, want 1", n)
+	}
+	if code := f.ts.signInCode(t, "nobody", "not a password at all"); code != 401 {
+		t.Errorf("a password sign-in after the starts: %d, want 401 (checked, not rate limited)", code)
 	}
 }
 

@@ -47,8 +47,8 @@ const (
 	// bytes).
 	maxPreAuthCookie = 2048
 	// maxUsedStates bounds the single-use table: beyond it (a flood of
-	// completed sign-ins) new answers are refused, never an old entry
-	// forgotten, so a replay is never accepted.
+	// sign-ins the provider vouched for) new answers are refused, never an
+	// old entry forgotten, so a replay is never accepted.
 	maxUsedStates = 100000
 	// maxProviderBody bounds every answer read from the provider.
 	maxProviderBody = 1 << 20
@@ -149,6 +149,7 @@ type RP struct {
 	failed  time.Time
 	failErr error
 	used    map[string]int64 // SHA-256 of a used state → its cookie's end, Unix ns
+	maxUsed int              // maxUsedStates; smaller in tests
 }
 
 type discovered struct {
@@ -204,7 +205,7 @@ func NewRP(c OIDCConfig, env clientconf.Env, o RPOptions) (*RP, error) {
 			CheckRedirect: func(*http.Request, []*http.Request) error {
 				return errors.New("the provider answered with a redirect: vigil follows none at the provider's endpoints (check the issuer URL)")
 			}},
-		now: o.Now, log: o.Logger, used: map[string]int64{}}, nil
+		now: o.Now, log: o.Logger, used: map[string]int64{}, maxUsed: maxUsedStates}, nil
 }
 
 // Name is the provider's name for the sign-in button.
@@ -399,28 +400,43 @@ func (rp *RP) openPreAuth(v string) (preAuth, *OIDCError) {
 	return pa, nil
 }
 
-// markUsed records a state as used; an error when it was already, or when
-// the table is full.
-func (rp *RP) markUsed(state string, exp int64, now time.Time) *OIDCError {
+// markUsed records a state as used and returns its key in the table; an
+// error when it was already, or when the table is full. Finish takes the
+// record back (unmark) when the answer is then refused, so the table holds
+// only answers in flight and answers the provider vouched for: forged
+// answers (an error, a made-up code) cannot fill it and lock everyone out.
+// Single use still holds: while an answer is checked a second use is
+// refused; once refused, presenting it again is refused again (the same
+// error, a code the provider redeemed or refused, the same ID token
+// checks), and only the browser holding its pre-auth cookie can present it
+// at all.
+func (rp *RP) markUsed(state string, exp int64, now time.Time) (string, *OIDCError) {
 	sum := sha256.Sum256([]byte(state))
 	k := hex.EncodeToString(sum[:])
 	rp.mu.Lock()
 	defer rp.mu.Unlock()
 	if _, dup := rp.used[k]; dup {
-		return oidcErr(OIDCReplayed, nil, "this sign-in answer was used already (a reload, the back button, or a replay): start again from the sign-in page")
+		return "", oidcErr(OIDCReplayed, nil, "this sign-in answer was used already (a reload, the back button, or a replay): start again from the sign-in page")
 	}
-	if len(rp.used) >= maxUsedStates {
+	if len(rp.used) >= rp.maxUsed {
 		for s, end := range rp.used {
 			if end <= now.UnixNano() {
 				delete(rp.used, s)
 			}
 		}
-		if len(rp.used) >= maxUsedStates {
-			return oidcErr(OIDCBusy, nil, "too many sign-ins at once: retry in a few minutes")
+		if len(rp.used) >= rp.maxUsed {
+			return "", oidcErr(OIDCBusy, nil, "too many sign-ins at once: retry in a few minutes")
 		}
 	}
 	rp.used[k] = exp
-	return nil
+	return k, nil
+}
+
+// unmark takes back the record of a refused answer (markUsed).
+func (rp *RP) unmark(k string) {
+	rp.mu.Lock()
+	delete(rp.used, k)
+	rp.mu.Unlock()
 }
 
 // Finish checks the browser's return from the provider (the callback's
@@ -428,7 +444,7 @@ func (rp *RP) markUsed(state string, exp int64, now time.Time) *OIDCError {
 // verifier and verifies the ID token: signature against the provider's
 // keys, issuer, audience and authorized party, expiry, nonce, and the
 // access token hash when given. Each refusal is an *OIDCError.
-func (rp *RP) Finish(ctx context.Context, cookie string, q url.Values) (*OIDCIdentity, error) {
+func (rp *RP) Finish(ctx context.Context, cookie string, q url.Values) (id *OIDCIdentity, err error) {
 	now := rp.now()
 	if cookie == "" {
 		return nil, oidcErr(OIDCNoPreAuth, nil, "this browser has no sign-in in progress (it ended after %d minutes, cookies are blocked, or it was started in another browser): start again from the sign-in page", PreAuthLifetime/time.Minute)
@@ -444,10 +460,17 @@ func (rp *RP) Finish(ctx context.Context, cookie string, q url.Values) (*OIDCIde
 	if len(q["state"]) != 1 || subtle.ConstantTimeCompare([]byte(state), []byte(pa.State)) != 1 {
 		return nil, oidcErr(OIDCStateMismatch, nil, "the provider's answer does not belong to this browser's sign-in (it was started again meanwhile, or the link was forged): start again from the sign-in page")
 	}
-	// Used from here on, whatever comes next: an answer is good once.
-	if oerr := rp.markUsed(pa.State, pa.Exp, now); oerr != nil {
+	// An answer is good once: from here a second use is refused. The
+	// record stays only if every check passes (markUsed says why).
+	used, oerr := rp.markUsed(pa.State, pa.Exp, now)
+	if oerr != nil {
 		return nil, oerr
 	}
+	defer func() {
+		if err != nil {
+			rp.unmark(used)
+		}
+	}()
 	if e := q.Get("error"); e != "" {
 		return nil, oidcErr(OIDCProviderError, nil, "the sign-in provider refused: %s%s", safeText(e, 64), describe(q.Get("error_description")))
 	}
@@ -512,7 +535,7 @@ func (rp *RP) Finish(ctx context.Context, cookie string, q url.Values) (*OIDCIde
 	if idt.Subject == "" || len(idt.Subject) > 255 {
 		return nil, oidcErr(OIDCTokenInvalid, nil, "the ID token's subject is empty or longer than 255 bytes")
 	}
-	id := &OIDCIdentity{Issuer: idt.Issuer, Subject: idt.Subject, Key: SubjectKey(idt.Issuer, idt.Subject), Next: pa.Next}
+	id = &OIDCIdentity{Issuer: idt.Issuer, Subject: idt.Subject, Key: SubjectKey(idt.Issuer, idt.Subject), Next: pa.Next}
 	id.Groups, id.SkippedGroups = claimStrings(claims[rp.cfg.GroupsClaim])
 	id.Username = rp.username(claims, id.Key)
 	return id, nil

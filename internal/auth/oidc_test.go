@@ -258,7 +258,9 @@ func TestPreAuthCookie(t *testing.T) {
 		{"other state", good, q(tok()), OIDCStateMismatch},
 		{"two states", good, url.Values{"state": {pa.State, pa.State}}, OIDCStateMismatch},
 		{"provider said no", good, url.Values{"state": {pa.State}, "error": {"access_denied\x00<b>"}, "error_description": {"User said no"}}, OIDCProviderError},
-		{"used again", good, q(pa.State), OIDCReplayed},
+		// A refused answer leaves no record: presented again it is refused
+		// again for what it is, not as a replay.
+		{"refused answer again", good, url.Values{"state": {pa.State}, "error": {"access_denied"}}, OIDCProviderError},
 	}
 	for _, k := range cases {
 		_, err := rp.Finish(t.Context(), k.cookie, k.query)
@@ -269,6 +271,14 @@ func TestPreAuthCookie(t *testing.T) {
 			t.Errorf("the provider's error is not shown cleaned: %q", err)
 		}
 	}
+	// An answer in use (being checked, or one that passed) is refused as a
+	// replay.
+	if _, oerr := rp.markUsed(pa.State, pa.Exp, now); oerr != nil {
+		t.Fatal(oerr)
+	}
+	if _, err := rp.Finish(t.Context(), good, q(pa.State)); err == nil || reason(err) != OIDCReplayed {
+		t.Errorf("used again: %v, want %s", err, OIDCReplayed)
+	}
 	// A fresh sign-in whose code is there: the provider is asked, and it
 	// cannot be reached.
 	fresh := pa
@@ -276,6 +286,23 @@ func TestPreAuthCookie(t *testing.T) {
 	if _, err := rp.Finish(t.Context(), sealFor(t, rp, fresh), q(fresh.State)); err == nil || reason(err) != OIDCUnavailable {
 		t.Errorf("unreachable provider: %v", err)
 	}
+	rp.mu.Lock()
+	if len(rp.used) != 1 {
+		t.Errorf("%d answers recorded, want 1 (the one marked by hand): refused answers stay", len(rp.used))
+	}
+	clear(rp.used)
+	rp.mu.Unlock()
+	// Refused answers, however many, cannot fill the table and lock
+	// everyone out.
+	rp.maxUsed = 10
+	for range 3 * rp.maxUsed {
+		forged := pa
+		forged.State = tok()
+		if _, err := rp.Finish(t.Context(), sealFor(t, rp, forged), url.Values{"state": {forged.State}, "error": {"x"}}); err == nil || reason(err) != OIDCProviderError {
+			t.Fatalf("a flood of refused answers: %v, want %s", err, OIDCProviderError)
+		}
+	}
+	rp.maxUsed = maxUsedStates
 	// The single-use table is bounded: full of live entries, it refuses
 	// rather than forgets.
 	rp.mu.Lock()
