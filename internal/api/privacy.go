@@ -1,11 +1,9 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -318,118 +316,38 @@ func clipText(s string) string {
 	return string(b)
 }
 
-// gateDecide is POST /v1/gate. With pseudonymisation on, the identities of
-// the TSP's request (vehicle, account, device, IP, client) become the
-// pseudonyms detection and the directory know them by before the gate
-// reads it; a body that is not a well-formed request goes on as sent, for
-// the gate to reject with its own error.
+// gateDecide is POST /v1/gate. With pseudonymisation on, the gate turns
+// the identities of the TSP's request (vehicle, account, device, IP,
+// client) into the pseudonyms detection and the directory know them by,
+// once its own strict decoder has read and checked the request: one
+// parser, so no value it reads can reach its decision log in clear.
 func (s *Server) gateDecide() http.Handler {
-	h := s.o.Gate.DecideHandler()
 	ps := s.o.Privacy
-	if ps == nil || s.o.Gate == nil {
-		return h
+	if ps == nil {
+		return s.o.Gate.DecideHandler(nil)
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		head, err := io.ReadAll(io.LimitReader(r.Body, gateMaxBody+1))
-		if err != nil {
-			problem.Write(w, problem.New(problem.BadRequest, "reading the body failed: %v", err))
-			return
-		}
-		body := io.Reader(bytes.NewReader(head))
-		if len(head) > gateMaxBody {
-			body = io.MultiReader(body, r.Body) // too large: the gate says so
-		} else if out, ok := pseudonymiseGate(ps, head); ok {
-			body = bytes.NewReader(out)
-			r.ContentLength = int64(len(out))
-		}
-		r.Body = io.NopCloser(body)
-		h.ServeHTTP(w, r)
-	})
+	return s.o.Gate.DecideHandler(func(req *gate.CommandRequest) error { return pseudonymiseGate(ps, req) })
 }
 
-// gateMaxBody is the gate's own body limit.
-const gateMaxBody = 8 << 10
-
-var (
-	gateKeys  = map[string]bool{"tenant": true, "vehicle": true, "command": true, "channel": true, "command_id": true, "actor": true}
-	actorKeys = map[string]bool{"account": true, "device": true, "ip": true, "client_id": true, "role": true}
-)
-
-// pseudonymiseGate rewrites a command request; false leaves it as sent.
-func pseudonymiseGate(ps *pseudo.Pseudonymiser, body []byte) ([]byte, bool) {
-	if !utf8.Valid(body) || !strictObject(body) {
-		return nil, false
-	}
-	var req gate.CommandRequest
-	if err := json.Unmarshal(body, &req); err != nil {
-		return nil, false
-	}
+// pseudonymiseGate rewrites a request the gate has checked: its tenant
+// set, every value within its limits, the IP an address.
+func pseudonymiseGate(ps *pseudo.Pseudonymiser, req *gate.CommandRequest) error {
 	a := &req.Actor
-	for _, v := range []string{req.Tenant, req.Vehicle, req.Command, req.Channel, req.CommandID, a.Account, a.Device, a.IP, a.ClientID, a.Role} {
-		if strings.ContainsRune(v, utf8.RuneError) {
-			return nil, false // a lone surrogate escape: encoding/json mends what the gate refuses
-		}
-	}
-	tenant := req.Tenant
-	if tenant == "" {
-		tenant = "default"
-	}
 	for _, f := range []struct {
-		k pseudo.Kind
-		v *string
-	}{{pseudo.Vehicle, &req.Vehicle}, {pseudo.Account, &a.Account}, {pseudo.Device, &a.Device}, {pseudo.IP, &a.IP}, {pseudo.Client, &a.ClientID}} {
-		if *f.v == "" || len(*f.v) > maxPrivacyValue {
-			continue // the gate refuses what is too long
+		field string
+		k     pseudo.Kind
+		v     *string
+	}{{"vehicle", pseudo.Vehicle, &req.Vehicle}, {"actor.account", pseudo.Account, &a.Account}, {"actor.device", pseudo.Device, &a.Device},
+		{"actor.ip", pseudo.IP, &a.IP}, {"actor.client_id", pseudo.Client, &a.ClientID}} {
+		if *f.v == "" {
+			continue
 		}
-		if _, err := netip.ParseAddr(*f.v); f.k == pseudo.IP && err != nil {
-			continue // the gate refuses what is not an address
-		}
-		stored, _, _, err := ps.Stored(tenant, f.k, *f.v)
+		stored, _, _, err := ps.Stored(req.Tenant, f.k, *f.v)
 		if err != nil {
-			return nil, false
+			return &problem.Error{Code: problem.Internal, Field: f.field,
+				Message: f.field + " could not be pseudonymised (" + err.Error() + "): the request was refused, nothing was decided"}
 		}
 		*f.v = stored
 	}
-	out, err := json.Marshal(&req)
-	return out, err == nil
-}
-
-// strictObject reports whether body is exactly one request object as the
-// gate reads it: its keys only, each once, string values. encoding/json
-// alone would take duplicate keys and keys in another case.
-func strictObject(body []byte) bool {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	var object func(keys map[string]bool) bool
-	object = func(keys map[string]bool) bool {
-		if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-			return false
-		}
-		seen := map[string]bool{}
-		for dec.More() {
-			t, err := dec.Token()
-			k, _ := t.(string)
-			if err != nil || !keys[k] || seen[k] {
-				return false
-			}
-			seen[k] = true
-			if k == "actor" {
-				if !object(actorKeys) {
-					return false
-				}
-				continue
-			}
-			if v, err := dec.Token(); err != nil {
-				return false
-			} else if _, ok := v.(string); !ok {
-				return false
-			}
-		}
-		t, err := dec.Token()
-		return err == nil && t == json.Delim('}')
-	}
-	if !object(gateKeys) {
-		return false
-	}
-	_, err := dec.Token()
-	return err == io.EOF
+	return nil
 }

@@ -165,7 +165,7 @@ func (s *Server) routes() []route {
 			"and its vault entry (so the pseudonym can no longer be re-identified); then what detection derived from it, answering once a checkpoint without it is saved. " +
 			"A reason is required; audited with the counts, never the value.", resp: erasureJSON{}, body: erasureBody{}}},
 		{"POST", "/v1/gate", roleGate, s.gateDecide(), doc{summary: "Command gate: may this remote command go to the vehicle now? Answers allow, deny or step_up with reasons (docs/gate.md). " +
-			"With pseudonymisation on, the request's identities are pseudonymised before the gate reads them.", resp: gate.Decision{}, body: gate.CommandRequest{}}},
+			"With pseudonymisation on, the request's identities are pseudonymised once the gate has read and checked it, before it decides or logs anything; a request that cannot be is refused.", resp: gate.Decision{}, body: gate.CommandRequest{}}},
 		{"GET", "/v1/gate/decisions", roleAnalyst, s.o.Gate.DecisionsHandler(), doc{summary: "The command gate's recent decisions, newest first.", query: []string{"tenant", "vehicle", "account", "decision", "limit"}, resp: gate.DecisionList{}}},
 	}
 	// Sign-in with an OpenID provider: its routes exist while it is configured.

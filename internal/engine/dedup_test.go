@@ -1,10 +1,12 @@
 package engine
 
 import (
+	"bytes"
 	"fmt"
 	"testing"
 
 	"github.com/vigil-project/vigil/internal/event"
+	"github.com/vigil-project/vigil/internal/snapshot"
 )
 
 func TestDedupWindowAndGenerations(t *testing.T) {
@@ -71,4 +73,34 @@ func BenchmarkDedupHash(b *testing.B) {
 		s += a ^ b
 	}
 	_ = s
+}
+
+// TestHashSetSnapshot: a set is restored slot for slot (written again,
+// the same bytes), one emptied when its generation ended included: it
+// keeps its slots.
+func TestHashSetSnapshot(t *testing.T) {
+	write := func(s *hashSet) []byte {
+		w := snapshot.NewWriter(nil)
+		s.appendSnapshot(w)
+		return w.Bytes()
+	}
+	var s hashSet
+	for i := range uint64(3000) {
+		s.add(i*0x9e3779b97f4a7c15+1, i)
+	}
+	dense := write(&s)
+	s.reset()
+	emptied := write(&s)
+	s.add(1, 2)
+	sparse := write(&s)
+	for name, b := range map[string][]byte{"dense": dense, "emptied": emptied, "sparse": sparse} {
+		var got hashSet
+		r := snapshot.NewReader(b)
+		got.loadSnapshot(r)
+		if err := r.End(); err != nil {
+			t.Errorf("%s: %v", name, err)
+		} else if !bytes.Equal(write(&got), b) {
+			t.Errorf("%s: restored, it writes other bytes", name)
+		}
+	}
 }

@@ -2,8 +2,10 @@ package engine_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -292,11 +294,19 @@ func TestRestoreMutatedBodies(t *testing.T) {
 	e.Stop()
 	good := buf.Bytes()
 	body := good[snapshot.HeaderLen:]
+	var base uint64 // what restoring the snapshot as written allocates
 	try := func(b []byte) {
 		var got lines
 		r := snapEngine(t, 2, &got)
 		defer r.Close()
-		if err := r.Restore(bytes.NewReader(reseal(good, b))); err != nil {
+		var err error
+		n := allocated(func() { err = r.Restore(bytes.NewReader(reseal(good, b))) })
+		if base == 0 {
+			base = n
+		} else if n > 2*base {
+			t.Fatalf("a restore allocated %d bytes, the snapshot as written %d", n, base)
+		}
+		if err != nil {
 			if !errors.Is(err, snapshot.ErrCorrupt) && !errors.Is(err, snapshot.ErrIncompatible) {
 				t.Fatalf("error %v is neither corrupt nor incompatible", err)
 			}
@@ -310,6 +320,7 @@ func TestRestoreMutatedBodies(t *testing.T) {
 			r.Push(&c)
 		}
 	}
+	try(body)
 	step := max(1, len(body)/500)
 	for i := 0; i < len(body); i += step {
 		for _, v := range []byte{0, 0xff, body[i] ^ 0x80, body[i] + 1} {
@@ -337,6 +348,10 @@ func FuzzRestore(f *testing.F) {
 	good := buf.Bytes()
 	f.Add(good[snapshot.HeaderLen:])
 	f.Add([]byte{})
+	_, crafted := craftedBodies(f, 2)
+	for _, b := range crafted {
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var got lines
 		r := snapEngine(t, 2, &got)
@@ -344,4 +359,156 @@ func FuzzRestore(f *testing.F) {
 		r.Restore(bytes.NewReader(reseal(good, body)))
 		r.Push(fix("after", 7200, "V1", "t"))
 	})
+}
+
+// allocated returns the bytes f allocates (the whole process's: the
+// shards' goroutines too).
+func allocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// bodyParts splits an engine snapshot's body into its meta, router and
+// counters sections (each behind its length) and its shard parts.
+func bodyParts(t testing.TB, body []byte) (sections [3][]byte, shards [][]byte) {
+	t.Helper()
+	off := 0
+	for i := range sections {
+		n := int(binary.LittleEndian.Uint32(body[off:]))
+		sections[i] = body[off : off+4+n]
+		off += 4 + n
+	}
+	count, w := binary.Uvarint(body[off:])
+	off += w
+	for range count {
+		n, w := binary.Uvarint(body[off:])
+		off += w
+		shards = append(shards, body[off:off+int(n)])
+		off += int(n)
+	}
+	if off != len(body) {
+		t.Fatalf("the body has %d bytes after its parts", len(body)-off)
+	}
+	return sections, shards
+}
+
+func joinParts(sections [3][]byte, shards [][]byte) []byte {
+	b := slices.Concat(sections[:]...)
+	b = binary.AppendUvarint(b, uint64(len(shards)))
+	for _, s := range shards {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	return b
+}
+
+// craftedBodies returns an empty engine's snapshot and bodies crafted
+// from it, to seal behind a valid CRC (which is no MAC): in shard 0 a
+// tenant whose vehicle table lists 100,000 free slots, or 2,000 tenants
+// with one twin and one principal of each kind.
+func craftedBodies(t testing.TB, nshards int) (empty []byte, crafted map[string][]byte) {
+	t.Helper()
+	var out lines
+	e := snapEngine(t, nshards, &out)
+	var buf bytes.Buffer
+	if err := e.Snapshot(&buf); err != nil {
+		t.Fatal(err)
+	}
+	e.Stop()
+	empty = buf.Bytes()
+	sections, shards := bodyParts(t, empty[snapshot.HeaderLen:])
+
+	// The shard part: seq, the detectors' counters, then the tenants.
+	shard := shards[0]
+	_, off := binary.Uvarint(shard)
+	ndet, w := binary.Uvarint(shard[off:])
+	off += w
+	for range 7 * ndet {
+		_, w := binary.Varint(shard[off:])
+		off += w
+	}
+	if shard[off] != 0 {
+		t.Fatalf("the empty shard has %d tenants", shard[off])
+	}
+	tw := snapshot.NewWriter(nil)
+	tw.Uvarint(1) // one tenant
+	tw.Sym("t")
+	tw.Varint(0)
+	tw.Varint(0)
+	tw.Varint(0)
+	tw.Uvarint(100_000) // vehicles: 100,000 slots, all free
+	tw.Uvarint(100_000)
+	for i := range 100_000 {
+		tw.Uvarint(uint64(i))
+	}
+	for range detect.NumKinds - detect.KindAccount {
+		tw.Uvarint(0) // no principals
+		tw.Uvarint(0)
+	}
+	tw.Uvarint(0) // no timers
+	freeSlots := slices.Concat(shard[:off], tw.Bytes(), shard[off+1:])
+
+	tw = snapshot.NewWriter(nil)
+	tw.Uvarint(2000)
+	for i := range 2000 {
+		tw.Sym(fmt.Sprint(i))
+		tw.Varint(0)
+		tw.Varint(0)
+		tw.Varint(0)
+		tw.Uvarint(1) // one twin, every part unset
+		tw.Uvarint(0)
+		tw.Str("")
+		tw.Uvarint(0)
+		tw.Varint(0)
+		for range detect.NumKinds - detect.KindAccount {
+			tw.Uvarint(1) // one principal, every part unset
+			tw.Uvarint(0)
+			tw.Str("")
+			tw.Uvarint(0)
+			tw.Varint(0)
+			tw.Varint(0)
+		}
+		tw.Uvarint(0)
+	}
+	tenants := slices.Concat(shard[:off], tw.Bytes(), shard[off+1:])
+
+	return empty, map[string][]byte{
+		"100,000 free vehicle slots": joinParts(sections, append([][]byte{freeSlots}, shards[1:]...)),
+		"2,000 tenants of one entry": joinParts(sections, append([][]byte{tenants}, shards[1:]...)),
+	}
+}
+
+// TestRestoreAllocation: the crafted checkpoints make a restore allocate
+// in proportion to them — a few bytes per slot, a tenant's state per
+// tenant — not a chunk of 1024 twins per table.
+func TestRestoreAllocation(t *testing.T) {
+	empty, crafted := craftedBodies(t, 1)
+	restore := func(body []byte) (uint64, error) {
+		var got lines
+		r := snapEngine(t, 1, &got)
+		defer r.Close()
+		var err error
+		n := allocated(func() { err = r.Restore(bytes.NewReader(reseal(empty, body))) })
+		return n, err
+	}
+	base, err := restore(empty[snapshot.HeaderLen:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	perByte := map[string]uint64{"2,000 tenants of one entry": 100} // a tenant's state is some 4 KiB for 56 bytes
+	for name, body := range crafted {
+		t.Run(name, func(t *testing.T) {
+			n, err := restore(body)
+			if err != nil {
+				t.Fatalf("restore: %v", err)
+			}
+			extra := len(body) - len(empty) + snapshot.HeaderLen
+			if limit := base + max(perByte[name], 16)*uint64(max(extra, 0)) + 256<<10; n > limit {
+				t.Errorf("%d bytes more than an empty snapshot allocate %d more, beyond %d", extra, n-base, limit-base)
+			}
+		})
+	}
 }

@@ -2,6 +2,7 @@ package gate
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"mime"
 	"net/http"
@@ -19,13 +20,25 @@ type DecisionList struct {
 	Recent int `json:"recent"`
 }
 
-// DecideHandler serves POST /v1/gate. It must run behind authentication:
-// AllowTenant reads the credential. A nil Gate answers 503.
-func (g *Gate) DecideHandler() http.Handler {
+// Rewrite changes a request the gate has read and checked, in place,
+// before anything decides on it or records it: with pseudonymisation on,
+// its identities become the pseudonyms detection and the directory know.
+// An error refuses the request (a *problem.Error is answered as it is).
+type Rewrite func(*CommandRequest) error
+
+// DecideHandler serves POST /v1/gate, each request rewritten by rewrite
+// when it is not nil. It must run behind authentication: AllowTenant
+// reads the credential. A nil Gate answers 503.
+func (g *Gate) DecideHandler(rewrite Rewrite) http.Handler {
 	if g == nil {
 		return notConfigured
 	}
-	return http.HandlerFunc(g.serveDecide)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if perr := g.serveDecide(w, r, rewrite); perr != nil {
+			g.metrics.rejected.Add(1)
+			problem.Write(w, perr)
+		}
+	})
 }
 
 // DecisionsHandler serves GET /v1/gate/decisions: the recent decisions,
@@ -41,14 +54,7 @@ var notConfigured = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request
 	problem.Write(w, problem.New(problem.Unavailable, "the command gate is not configured on this server"))
 })
 
-func (g *Gate) serveDecide(w http.ResponseWriter, r *http.Request) {
-	if perr := g.serveDecide1(w, r); perr != nil {
-		g.metrics.rejected.Add(1)
-		problem.Write(w, perr)
-	}
-}
-
-func (g *Gate) serveDecide1(w http.ResponseWriter, r *http.Request) *problem.Error {
+func (g *Gate) serveDecide(w http.ResponseWriter, r *http.Request, rewrite Rewrite) *problem.Error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
 			return problem.New(problem.UnsupportedMedia, "Content-Type %q is not accepted: send application/json", ct)
@@ -74,6 +80,18 @@ func (g *Gate) serveDecide1(w http.ResponseWriter, r *http.Request) *problem.Err
 		e := problem.New(problem.Unavailable, "the gate is not ready: detection is still reading the event archive or the open incidents are not loaded; retry shortly")
 		e.RetryAfter = time.Second
 		return e
+	}
+	// After the strict decoder, so what is rewritten is what is decided
+	// on; never decided on or logged as sent when it cannot be.
+	if rewrite != nil {
+		if err := rewrite(&p.CommandRequest); err != nil {
+			g.log.Error("gate: rewriting a request failed; it was refused", "err", err)
+			var perr *problem.Error
+			if errors.As(err, &perr) {
+				return perr
+			}
+			return problem.New(problem.Internal, "rewriting the request failed (%v): it was refused, nothing was decided", err)
+		}
 	}
 	d := g.decide(p, g.now())
 	out := append(appendDecision(make([]byte, 0, 512), &d), '\n')

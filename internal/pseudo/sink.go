@@ -7,10 +7,14 @@ import (
 )
 
 // Sink pseudonymises accepted events before the sink it wraps stores
-// them: the typed event in place (what detection sees) and the raw JSON
+// them: a copy of each typed event (what detection sees) and the raw JSON
 // (what the archive keeps, re-encoded, with rounded coordinates). Vault
 // entries are durable before the batch is handed on, so an acknowledged
 // event can always be re-identified. Every source must store through it.
+//
+// The batch it is given is never changed: a caller retrying it after an
+// error (the broker pipeline does, while detection is behind) must hand
+// over the values as received, not pseudonyms to pseudonymise again.
 type Sink struct {
 	p    *Pseudonymiser
 	next httpingest.Sink
@@ -30,11 +34,12 @@ func (s *Sink) Accept(ctx context.Context, batch []httpingest.Accepted) ([]bool,
 	var arena []byte
 	ends := make([]int, len(out)) // end of each rewritten event in arena; -1: kept as sent
 	for i := range out {
-		ev := out[i].Event
 		ends[i] = -1
-		if !s.p.Active(ev.Tenant) {
+		if !s.p.Active(out[i].Event.Tenant) {
 			continue
 		}
+		ev := out[i].Event.Clone()
+		out[i].Event = ev
 		var err error
 		if fresh, err = s.p.Event(ev, fresh); err != nil {
 			return nil, err

@@ -1,6 +1,8 @@
 package twin
 
 import (
+	"math"
+
 	"github.com/vigil-project/vigil/internal/event"
 	"github.com/vigil-project/vigil/internal/snapshot"
 )
@@ -36,21 +38,26 @@ func AppendTable[T any](w *snapshot.Writer, t *Table[T], put func(*snapshot.Writ
 }
 
 // LoadTable reads a table written by AppendTable; nil when r failed.
+// Memory follows what the input holds: a chunk is allocated for the live
+// entries read (a chunk that holds none is allocated when Get hands out one
+// of its slots), so a count of slots, free or not, costs a few bytes each.
 func LoadTable[T any](r *snapshot.Reader, get func(*snapshot.Reader, *T)) *Table[T] {
 	used := r.Count(1)
 	nfree := r.Count(1)
 	if r.Failed() {
 		return nil
 	}
-	if nfree > used {
-		r.Fail("table: %d free slots of %d", nfree, used)
+	if nfree > used || used > math.MaxUint32 {
+		r.Fail("table: %d free slots of %d (at most %d)", nfree, used, uint32(math.MaxUint32))
 		return nil
 	}
-	t := &Table[T]{index: make(map[string]uint32, used-nfree), used: uint32(used)}
 	free := make([]bool, used)
-	t.free = make([]uint32, 0, nfree)
+	t := &Table[T]{used: uint32(used), free: make([]uint32, 0, nfree)}
 	for range nfree {
 		i := r.Uvarint()
+		if r.Failed() {
+			return nil
+		}
 		if i >= uint64(used) || free[i] {
 			r.Fail("table: free slot %d repeated or beyond the %d used", i, used)
 			return nil
@@ -58,9 +65,18 @@ func LoadTable[T any](r *snapshot.Reader, get func(*snapshot.Reader, *T)) *Table
 		free[i] = true
 		t.free = append(t.free, uint32(i))
 	}
-	t.chunks = make([][]T, (used+1<<chunkBits-1)>>chunkBits)
-	for c := range t.chunks {
-		t.chunks[c] = make([]T, 1<<chunkBits)
+	// Each live entry takes a byte at least (its key's length).
+	live := used - nfree
+	if live > r.Left() {
+		r.Fail("table: %d live entries of %d slots do not fit in the %d bytes left", live, used, r.Left())
+		return nil
+	}
+	// The size hint trusts the count only as far as entries of 4 bytes (a
+	// key and a twin take more) could back it: a map slot costs ~40 bytes.
+	t.index = make(map[string]uint32, min(live, r.Left()/4))
+	if used > 0 {
+		last, _ := chunkOf(uint32(used - 1))
+		t.chunks = make([][]T, last+1)
 	}
 	for i := range uint32(used) {
 		if free[i] {
@@ -72,6 +88,9 @@ func LoadTable[T any](r *snapshot.Reader, get func(*snapshot.Reader, *T)) *Table
 		}
 		if r.Failed() {
 			return nil
+		}
+		if c, _ := chunkOf(i); t.chunks[c] == nil {
+			t.chunks[c] = make([]T, chunkLen(c))
 		}
 		t.index[k] = i
 		get(r, t.At(i))

@@ -1,8 +1,12 @@
 package twin
 
 import (
+	"bytes"
+	"fmt"
 	"reflect"
+	"runtime"
 	"testing"
+	"unsafe"
 
 	"github.com/vigil-project/vigil/internal/event"
 	"github.com/vigil-project/vigil/internal/snapshot"
@@ -95,3 +99,141 @@ func TestSnapshotRoundTrip(t *testing.T) {
 }
 
 func first[A, B, C any](a A, _ B, _ C) A { return a }
+
+// allocated returns the bytes f allocates.
+func allocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// freeSlots is a table of n slots, all free.
+func freeSlots(n int) []byte {
+	w := snapshot.NewWriter(nil)
+	w.Uvarint(uint64(n))
+	w.Uvarint(uint64(n))
+	for i := range n {
+		w.Uvarint(uint64(i))
+	}
+	return w.Bytes()
+}
+
+// TestLoadTableAllocation: what a table only counts — free slots listed,
+// live entries announced but absent — costs a few bytes of memory each,
+// not the chunks entries would live in: a crafted checkpoint (its CRC is
+// no MAC) must not make the server allocate far more than it read.
+func TestLoadTableAllocation(t *testing.T) {
+	announced := func(n int) []byte { // n entries, and bytes that are no key
+		w := snapshot.NewWriter(nil)
+		w.Uvarint(uint64(n))
+		w.Uvarint(0)
+		return append(w.Bytes(), bytes.Repeat([]byte{0xff}, n)...)
+	}
+	one := snapshot.NewWriter(nil) // one vehicle, every part unset
+	one.Uvarint(1)
+	one.Uvarint(0)
+	one.Str("V")
+	AppendVehicle(one, &Vehicle{})
+	for _, c := range []struct {
+		name string
+		in   []byte
+	}{
+		{"one entry", one.Bytes()},
+		{"one free slot", freeSlots(1)},
+		{"100,000 free slots", freeSlots(100_000)},
+		{"100,000 entries announced", announced(100_000)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for name, load := range map[string]func(*snapshot.Reader){
+				"vehicles":   func(r *snapshot.Reader) { LoadTable(r, LoadVehicle) },
+				"principals": func(r *snapshot.Reader) { LoadTable(r, func(*snapshot.Reader, *Principal) {}) }, // entries of another size
+			} {
+				n := allocated(func() { load(snapshot.NewReader(c.in)) })
+				if limit := 16*uint64(len(c.in)) + 4096; n > limit {
+					t.Errorf("%s: %d bytes read allocate %d, more than %d", name, len(c.in), n, limit)
+				}
+			}
+		})
+	}
+}
+
+// TestLoadTableSparse: a restored table whose chunks hold few or no live
+// entries hands out its free slots, then new ones, as the table it was
+// written from would.
+func TestLoadTableSparse(t *testing.T) {
+	vt := NewTable[Vehicle]()
+	for i := range 3000 {
+		vt.Get(fmt.Sprint("V", i))
+	}
+	for i := range 3000 {
+		if i != 2500 {
+			vt.Delete(fmt.Sprint("V", i))
+		}
+	}
+	vt.Lookup("V2500").LastEvent = 7
+	w := snapshot.NewWriter(nil)
+	AppendTable(w, vt, AppendVehicle)
+	r := snapshot.NewReader(w.Bytes())
+	got := LoadTable(r, LoadVehicle)
+	if err := r.End(); err != nil {
+		t.Fatal(err)
+	}
+	var chunks int
+	for _, c := range got.chunks {
+		if c != nil {
+			chunks++
+		}
+	}
+	if chunks != 1 || got.Lookup("V2500").LastEvent != 7 {
+		t.Fatalf("%d chunks allocated for one live entry", chunks)
+	}
+	for i := range 3001 {
+		key := fmt.Sprint("W", i)
+		_, slot, _ := got.Get(key)
+		_, want, _ := vt.Get(key)
+		if slot != want {
+			t.Fatalf("%s: slot %d, the table written would hand out %d", key, slot, want)
+		}
+		got.At(slot).LastEvent = int64(i)
+	}
+	if got.Len() != 3002 || got.Lookup("V2500").LastEvent != 7 || got.Lookup("W2999").LastEvent != 2999 {
+		t.Errorf("%d entries after the free slots were handed out", got.Len())
+	}
+}
+
+// FuzzLoadTable: any bytes give a table or an error, and memory in
+// proportion to them: a few bytes per byte read, and chunks only where
+// entries read live.
+func FuzzLoadTable(f *testing.F) {
+	vt := NewTable[Vehicle]()
+	for i := range 1500 {
+		vt.Get(fmt.Sprint("V", i)) // two chunks
+	}
+	for i := range 1400 {
+		vt.Delete(fmt.Sprint("V", i))
+	}
+	w := snapshot.NewWriter(nil)
+	AppendTable(w, vt, AppendVehicle)
+	f.Add(w.Bytes())
+	f.Add(freeSlots(1))
+	f.Add(freeSlots(3000))
+	f.Add([]byte{5, 0, 0, 0, 0})
+	size := uint64(unsafe.Sizeof(Vehicle{}))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		entries := 0
+		get := func(r *snapshot.Reader, v *Vehicle) { entries++; LoadVehicle(r, v) }
+		n := allocated(func() {
+			r := snapshot.NewReader(in)
+			LoadTable(r, get)
+			r.End()
+		})
+		// Each slot below the last entry costs a byte at least, and the
+		// chunks up to slot i hold fewer than 2i+1024 slots.
+		limit := 64*uint64(len(in)) + 64<<10 + size*uint64(min(entries<<chunkBits, 2*len(in)+1<<chunkBits))
+		if n > limit {
+			t.Fatalf("%d bytes (%d entries) allocate %d, more than %d", len(in), entries, n, limit)
+		}
+	})
+}

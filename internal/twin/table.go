@@ -4,12 +4,34 @@
 // concurrent use.
 package twin
 
+import "math/bits"
+
 // chunkBits sizes the slabs entries live in: entries never move, so a
 // pointer to one stays valid while the table grows, and growing never copies.
+// The first 1<<chunkBits slots live in chunks that double (1, 1, 2, 4, …,
+// 512 slots), so a table of a few entries — a tenant's, or one a crafted
+// snapshot names — costs a few entries, not a chunk.
 const chunkBits = 10
 
-// Table maps keys to entries of T stored in fixed-size chunks, so a million
-// entries cost one map slot and one T each, without a heap object per entry.
+// chunkOf returns the chunk of slot i and i's place in it.
+func chunkOf(i uint32) (c, off uint32) {
+	if i >= 1<<chunkBits {
+		return i>>chunkBits + chunkBits, i & (1<<chunkBits - 1)
+	}
+	c = uint32(bits.Len32(i))
+	return c, i - 1<<c>>1
+}
+
+// chunkLen is the number of slots of chunk c.
+func chunkLen(c uint32) int {
+	if c > chunkBits {
+		return 1 << chunkBits
+	}
+	return max(1, 1<<c>>1)
+}
+
+// Table maps keys to entries of T stored in chunks, so a million entries
+// cost one map slot and one T each, without a heap object per entry.
 type Table[T any] struct {
 	index  map[string]uint32
 	chunks [][]T
@@ -46,16 +68,24 @@ func (t *Table[T]) Get(key string) (e *T, slot uint32, created bool) {
 	} else {
 		i = t.used
 		t.used++
-		if int(i>>chunkBits) == len(t.chunks) {
-			t.chunks = append(t.chunks, make([]T, 1<<chunkBits))
-		}
+	}
+	c, _ := chunkOf(i)
+	if int(c) == len(t.chunks) {
+		t.chunks = append(t.chunks, nil)
+	}
+	// A restored table has no chunk where it had no live entry (LoadTable).
+	if t.chunks[c] == nil {
+		t.chunks[c] = make([]T, chunkLen(c))
 	}
 	t.index[key] = i
 	return t.At(i), i, true
 }
 
 // At returns the entry in slot i.
-func (t *Table[T]) At(i uint32) *T { return &t.chunks[i>>chunkBits][i&(1<<chunkBits-1)] }
+func (t *Table[T]) At(i uint32) *T {
+	c, off := chunkOf(i)
+	return &t.chunks[c][off]
+}
 
 // Holds reports whether key lives in slot i (timers check this before
 // firing: the key may have been deleted and its slot reused).
