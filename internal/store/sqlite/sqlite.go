@@ -23,6 +23,10 @@
 //     earlier commit). Faster on disks with slow fsync.
 //
 // Each setting is applied to every connection at open.
+//
+// Timeline entries live in timeline.db beside vigil.db, written by their own
+// indexer with the same setting. They are derived from the events: a lost
+// or stale timeline.db is built again, and searches stay complete meanwhile.
 package sqlite
 
 import (
