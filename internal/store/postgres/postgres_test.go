@@ -198,7 +198,10 @@ func TestConcurrentOpen(t *testing.T) {
 
 // TestFollowTwoNodes: two nodes insert into one database while a reader
 // follows; sequence numbers must become visible in order across nodes.
-func TestFollowTwoNodes(t *testing.T) {
+func TestFollowTwoNodes(t *testing.T) { storetest.Follow(t, twoNodes(t)) }
+
+// twoNodes opens two stores on one fresh schema, as two vigil nodes would.
+func twoNodes(t *testing.T) []store.Store {
 	schema := freshSchema(t)
 	var stores []store.Store
 	for range 2 {
@@ -206,36 +209,41 @@ func TestFollowTwoNodes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer s.Close()
+		t.Cleanup(func() { s.Close() })
 		stores = append(stores, s)
 	}
-	storetest.Follow(t, stores)
+	return stores
 }
 
 // TestTimelineUpgrade: a schema from before the timeline table migrates
 // forward and its archive is searched completely.
 func TestTimelineUpgrade(t *testing.T) {
 	schema := freshSchema(t)
-	storetest.UpgradeTimeline(t, backendIn(schema), func(t *testing.T) {
-		ms, err := sqlstore.LoadMigrations(migrationFS, "migrations")
-		if err != nil {
-			t.Fatal(err)
-		}
-		i := slices.IndexFunc(ms, func(m sqlstore.Migration) bool { return m.Name == "timeline" })
-		if i < 0 {
-			t.Fatal("no timeline migration")
-		}
-		cfg, err := pgx.ParseConfig(testDSN())
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.RuntimeParams["search_path"] = schema
-		db := stdlib.OpenDB(*cfg)
-		defer db.Close()
-		if err := sqlstore.Migrate(context.Background(), &dialect{}, db, ms[:i]); err != nil {
-			t.Fatal(err)
-		}
-	})
+	storetest.UpgradeTimeline(t, backendIn(schema), func(t *testing.T) { migrateBefore(t, schema, "timeline") })
+}
+
+// migrateBefore brings schema to the migrations that come before the one
+// called name: a database of an older vigil.
+func migrateBefore(t *testing.T, schema, name string) {
+	t.Helper()
+	ms, err := sqlstore.LoadMigrations(migrationFS, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(ms, func(m sqlstore.Migration) bool { return m.Name == name })
+	if i < 0 {
+		t.Fatalf("no %s migration", name)
+	}
+	cfg, err := pgx.ParseConfig(testDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RuntimeParams["search_path"] = schema
+	db := stdlib.OpenDB(*cfg)
+	defer db.Close()
+	if err := sqlstore.Migrate(context.Background(), &dialect{}, db, ms[:i]); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestOpenErrors(t *testing.T) {

@@ -124,24 +124,29 @@ func TestAuditLogRefusesEdits(t *testing.T) {
 // table migrates forward and its archive is searched completely.
 func TestTimelineUpgrade(t *testing.T) {
 	dir := t.TempDir()
-	storetest.UpgradeTimeline(t, backend(t, dir), func(t *testing.T) {
-		ms, err := sqlstore.LoadMigrations(migrationFS, "migrations")
-		if err != nil {
-			t.Fatal(err)
-		}
-		i := slices.IndexFunc(ms, func(m sqlstore.Migration) bool { return m.Name == "timeline" })
-		if i < 0 {
-			t.Fatal("no timeline migration")
-		}
-		db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, FileName))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		if err := sqlstore.Migrate(context.Background(), dialect{}, db, ms[:i]); err != nil {
-			t.Fatal(err)
-		}
-	})
+	storetest.UpgradeTimeline(t, backend(t, dir), func(t *testing.T) { migrateBefore(t, dir, "timeline") })
+}
+
+// migrateBefore brings the database in dir to the migrations that come
+// before the one called name: a data directory of an older vigil.
+func migrateBefore(t *testing.T, dir, name string) {
+	t.Helper()
+	ms, err := sqlstore.LoadMigrations(migrationFS, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(ms, func(m sqlstore.Migration) bool { return m.Name == name })
+	if i < 0 {
+		t.Fatalf("no %s migration", name)
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := sqlstore.Migrate(context.Background(), dialect{}, db, ms[:i]); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestTimelineRebuilt: timeline.db is derived from vigil.db. Lost, or
