@@ -40,6 +40,10 @@ func runCheckConfig(_ context.Context, args []string, s stdio) error {
 		return err
 	}
 	sinks.Close()
+	brokers, err := newSources(cfg, nil, nil) // reads each source's secret and TLS files; connects nowhere
+	if err != nil {
+		return err
+	}
 	rp, err := oidcRelyingParty(cfg, nil, nil) // reads the OIDC client secret and TLS files; asks the provider nothing
 	if err != nil {
 		return err
@@ -63,6 +67,9 @@ func runCheckConfig(_ context.Context, args []string, s stdio) error {
 	fmt.Fprintln(s.out)
 	if n := sinks.Len(); n > 0 {
 		fmt.Fprintf(s.out, "  sinks: %d\n", n)
+	}
+	if len(brokers.runs) > 0 {
+		fmt.Fprintf(s.out, "  broker sources: mqtt %d, nats %d, kafka %d\n", brokers.kinds["mqtt"], brokers.kinds["nats"], brokers.kinds["kafka"])
 	}
 	if len(ds.off) > 0 {
 		fmt.Fprintf(s.out, "  detectors off: %d\n", len(ds.off))

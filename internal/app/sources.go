@@ -20,18 +20,40 @@ import (
 type sources struct {
 	runs  []func(context.Context) error
 	pipes []*broker.Pipeline
+	kinds map[string]int // sources by broker, for check-config
+}
+
+// source is what every broker source does.
+type source interface {
+	Run(context.Context) error
+	Check() error
 }
 
 // newSources builds every configured broker source on sink, the same
 // durable (and pseudonymising) sink as HTTP ingest. Secrets and TLS files
-// are read when a source starts.
+// are read now, so a mistake stops the start (and check-config) with the
+// source's name; nothing connects until Run.
 func newSources(cfg *config.Config, sink httpingest.Sink, log *slog.Logger) (*sources, error) {
-	s := &sources{}
+	s := &sources{kinds: map[string]int{}}
+	add := func(kind string, src source, err error) error {
+		if err == nil {
+			err = src.Check()
+		}
+		if err != nil {
+			return err
+		}
+		s.runs = append(s.runs, src.Run)
+		s.kinds[kind]++
+		return nil
+	}
 	if cfg == nil {
 		return s, nil
 	}
 	env := clientconf.Env{Path: cfg.Path}
 	pipe := func(name string, tenants []string) (*broker.Pipeline, error) {
+		if sink == nil {
+			return nil, nil // check-config: the sources are checked, never run
+		}
 		p, err := broker.New(broker.Options{Source: name, Sink: sink, Tenants: tenants, Logger: log})
 		if err == nil {
 			s.pipes = append(s.pipes, p)
@@ -44,10 +66,9 @@ func newSources(cfg *config.Config, sink httpingest.Sink, log *slog.Logger) (*so
 			return nil, err
 		}
 		src, err := mqtt.New(c, p, env, log)
-		if err != nil {
+		if err := add("mqtt", src, err); err != nil {
 			return nil, err
 		}
-		s.runs = append(s.runs, src.Run)
 	}
 	for _, c := range cfg.Ingest.NATS {
 		p, err := pipe(c.Name, c.Tenants)
@@ -55,10 +76,9 @@ func newSources(cfg *config.Config, sink httpingest.Sink, log *slog.Logger) (*so
 			return nil, err
 		}
 		src, err := natsjs.New(c, p, env, log)
-		if err != nil {
+		if err := add("nats", src, err); err != nil {
 			return nil, err
 		}
-		s.runs = append(s.runs, src.Run)
 	}
 	for _, c := range cfg.Ingest.Kafka {
 		p, err := pipe(c.Name, c.Tenants)
@@ -66,10 +86,9 @@ func newSources(cfg *config.Config, sink httpingest.Sink, log *slog.Logger) (*so
 			return nil, err
 		}
 		src, err := kafka.New(c, p, env, log)
-		if err != nil {
+		if err := add("kafka", src, err); err != nil {
 			return nil, err
 		}
-		s.runs = append(s.runs, src.Run)
 	}
 	return s, nil
 }

@@ -108,3 +108,29 @@ func TestServeReadsBrokerSources(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckConfigReadsSourceSecrets: check-config reads each broker
+// source's password and TLS files and names the source when one is wrong.
+func TestCheckConfigReadsSourceSecrets(t *testing.T) {
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "mqtt-password")
+	os.WriteFile(pw, []byte("s3cret\n"), 0o644) // readable by every user
+	cfg := filepath.Join(dir, "vigil.yaml")
+	os.WriteFile(cfg, fmt.Appendf(nil, `ingest:
+  mqtt:
+    - {name: tsp, url: "mqtts://broker.example:8883", topics: ["tsp/#"], client_id: vigil-1, tenants: [fleet-a], username: vigil, password_file: %s}
+`, pw), 0o600)
+	var out, errb strings.Builder
+	code := Main(context.Background(), []string{"check-config", "--config", cfg}, strings.NewReader(""), &out, &errb)
+	if code != 1 || !strings.Contains(errb.String(), "mqtt source tsp") || !strings.Contains(errb.String(), "chmod 600") {
+		t.Errorf("check-config with a world-readable password file: %d %s", code, errb.String())
+	}
+	os.Chmod(pw, 0o600)
+	out.Reset()
+	if code := Main(context.Background(), []string{"check-config", "--config", cfg}, strings.NewReader(""), &out, &errb); code != 0 {
+		t.Fatalf("check-config: %d %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "broker sources: mqtt 1, nats 0, kafka 0") {
+		t.Errorf("check-config output:\n%s", out.String())
+	}
+}

@@ -219,6 +219,15 @@ func (s *Source) store(ctx context.Context, recs []*kgo.Record, errc <-chan erro
 	}
 }
 
+// Check reads what the source needs (TLS files, credentials) without
+// connecting, so a mistake stops the start, not a running server.
+func (s *Source) Check() error {
+	if _, err := s.options(); err != nil {
+		return fmt.Errorf("kafka source %s: %w", s.c.Name, err)
+	}
+	return nil
+}
+
 // message turns a record into a pipeline message.
 func message(r *kgo.Record) broker.Message {
 	m := broker.Message{Payload: r.Value, Origin: fmt.Sprintf("topic %s partition %d offset %d", r.Topic, r.Partition, r.Offset)}

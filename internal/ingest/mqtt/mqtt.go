@@ -142,17 +142,9 @@ func New(c Config, pipe *broker.Pipeline, env clientconf.Env, log *slog.Logger) 
 // Run connects (and reconnects) until ctx ends.
 func (s *Source) Run(ctx context.Context) error {
 	u, _ := url.Parse(s.c.URL)
-	var tlsCfg *tls.Config
-	if !s.c.TLS.IsZero() {
-		c, err := s.env.TLSConfig(s.c.TLS, u.Hostname())
-		if err != nil {
-			return fmt.Errorf("mqtt source %s: %w", s.c.Name, err)
-		}
-		tlsCfg = c
-	}
-	password, err := s.env.Secret("password", s.c.PasswordFile, s.c.PasswordEnv)
+	tlsCfg, password, err := s.prepare()
 	if err != nil {
-		return fmt.Errorf("mqtt source %s: %w", s.c.Name, err)
+		return err
 	}
 	expiry := s.c.SessionExpiry
 	if expiry == 0 {
@@ -235,6 +227,31 @@ func (s *Source) Run(ctx context.Context) error {
 type refusedError struct{ msg string }
 
 func (e *refusedError) Error() string { return e.msg }
+
+// prepare reads the TLS files and the password.
+func (s *Source) prepare() (*tls.Config, []byte, error) {
+	var tlsCfg *tls.Config
+	if !s.c.TLS.IsZero() {
+		u, _ := url.Parse(s.c.URL)
+		c, err := s.env.TLSConfig(s.c.TLS, u.Hostname())
+		if err != nil {
+			return nil, nil, fmt.Errorf("mqtt source %s: %w", s.c.Name, err)
+		}
+		tlsCfg = c
+	}
+	password, err := s.env.Secret("password", s.c.PasswordFile, s.c.PasswordEnv)
+	if err != nil {
+		return nil, nil, fmt.Errorf("mqtt source %s: %w", s.c.Name, err)
+	}
+	return tlsCfg, password, nil
+}
+
+// Check reads what the source needs (TLS files, password) without
+// connecting, so a mistake stops the start, not a running server.
+func (s *Source) Check() error {
+	_, _, err := s.prepare()
+	return err
+}
 
 // message turns a PUBLISH into a pipeline message whose Ack sends the PUBACK.
 func message(pr paho.PublishReceived) broker.Message {

@@ -231,6 +231,15 @@ func (s *Source) consumer(ctx context.Context, js jetstream.JetStream) (jetstrea
 	})
 }
 
+// Check reads what the source needs (TLS files, credentials) without
+// connecting, so a mistake stops the start, not a running server.
+func (s *Source) Check() error {
+	if _, err := s.options(); err != nil {
+		return fmt.Errorf("nats source %s: %w", s.c.Name, err)
+	}
+	return nil
+}
+
 // message turns a JetStream message into a pipeline message whose Ack
 // acknowledges it.
 func message(msg jetstream.Msg) broker.Message {
