@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -361,6 +362,25 @@ func TestConsole(t *testing.T) {
 	b.do("a moving vehicle", chromedp.Navigate(base+"/console/#/vehicles/"+mover))
 	b.waitJS("a driven track", `(document.querySelector('figure.map svg .track path')?.getAttribute('d').split('L').length || 0) > 10`)
 	b.shot("09-vehicle-moving")
+
+	// An attacked account: what detection holds about it, from an alert's
+	// entity link.
+	var account, accTenant string
+	for _, a := range ts.allAlerts(t, analyst, "category=credential-attack") {
+		if acc, ok := a["entities"].(map[string]any)["account"].(string); ok {
+			account, accTenant = acc, a["tenant"].(string)
+			break
+		}
+	}
+	if account == "" {
+		t.Fatal("no credential alert naming an account")
+	}
+	b.do("the account's alerts", chromedp.Navigate(base+"/console/#/alerts?"+url.Values{"kind": {"account"}, "entity": {account}, "status": {"any"}}.Encode()))
+	b.waitJS("an alert of the account", `document.querySelectorAll('main tbody tr').length > 0`)
+	link := "#/principals/" + url.PathEscape(accTenant) + "/account/" + url.PathEscape(account)
+	b.do("open the account from its alert", chromedp.Click(fmt.Sprintf(`main td.ents a[href=%q]`, link)))
+	b.waitJS("the account's state", `document.querySelector('h1')?.textContent.startsWith('Account ') && !!document.querySelector('#h-pstate ~ dl') && [...document.querySelectorAll('main h3')].some((h) => h.textContent === 'Recent failures') && !!document.querySelector('table.timeline')`)
+	b.shot("09b-account")
 
 	// Detectors and incidents.
 	b.do("detectors", chromedp.Click(`#nav a[href="#/detectors"]`))

@@ -62,6 +62,7 @@ export const api = {
   patchIncident: (id, body) => request('PATCH', '/v1/incidents/' + encodeURIComponent(id), null, body),
   events: (params) => request('GET', '/v1/events', params),
   vehicle: (tenant, id) => request('GET', '/v1/vehicles/' + encodeURIComponent(id), {tenant}),
+  principal: (tenant, kind, id) => request('GET', '/v1/principals/' + encodeURIComponent(kind) + '/' + encodeURIComponent(id), {tenant}),
   detectors: () => request('GET', '/v1/detectors'),
   stats: () => request('GET', '/v1/stats'),
   me: () => request('GET', '/v1/me'),

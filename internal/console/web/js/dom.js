@@ -128,13 +128,20 @@ export function scroller(label, table, cls) {
 
 // entityLinks turns an alert's entities into links: vehicles open their
 // page, the rest filter the alert queue.
+// entityHref is the page of an entity: a vehicle's twin, a principal's
+// state, or (SIM numbers) the alerts naming it.
+export function entityHref(tenant, kind, v) {
+  const t = encodeURIComponent(tenant);
+  if (kind === 'vehicle') return '#/vehicles/' + t + '/' + encodeURIComponent(v);
+  if (['account', 'ip', 'client', 'device'].includes(kind)) return '#/principals/' + t + '/' + kind + '/' + encodeURIComponent(v);
+  return '#/alerts?' + new URLSearchParams({kind, entity: v, status: 'any'}).toString();
+}
+
 export function entityList(tenant, ents, max) {
   let out = [];
   const add = (kind, v) => {
     if (!v) return;
-    const href = kind === 'vehicle'
-      ? '#/vehicles/' + encodeURIComponent(tenant) + '/' + encodeURIComponent(v)
-      : '#/alerts?' + new URLSearchParams({kind: kind, entity: v}).toString();
+    const href = entityHref(tenant, kind, v);
     out.push(h('a', {href, class: 'ent', title: kind + ' ' + v}, h('span', {class: 'ent-kind'}, kindLabel(kind)), v));
   };
   const capped = () => {

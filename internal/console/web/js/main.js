@@ -8,6 +8,7 @@ import * as alerts from './pages/alerts.js';
 import * as incidents from './pages/incidents.js';
 import * as incident from './pages/incident.js';
 import * as vehicle from './pages/vehicle.js';
+import * as principal from './pages/principal.js';
 import * as detectors from './pages/detectors.js';
 import * as settings from './pages/settings.js';
 import {forgetCaller} from './caller.js';
@@ -19,6 +20,7 @@ const routes = [
   [/^incidents$/, incidents, 'incidents'],
   [/^incidents\/([^/]+)$/, incident, 'incidents'],
   [/^vehicles\/([^/]+)\/([^/]+)$/, vehicle, ''],
+  [/^principals\/([^/]+)\/([^/]+)\/([^/]+)$/, principal, ''],
   [/^detectors$/, detectors, 'detectors'],
   [/^settings$/, settings, 'settings'],
 ];

@@ -1,7 +1,7 @@
 // The overview: what the engine receives, what it finds, what is open.
 // New alerts arrive live (the alert stream): the latest alerts, the
 // severity chart, the top entities and the open incidents follow them.
-import {h, clear, heading, timeEl, severityBadge, statusBadge, errorBox, fmtNum, SEVERITIES, CATEGORIES, kindLabel, plural, announce, put} from '../dom.js';
+import {h, clear, heading, timeEl, severityBadge, statusBadge, errorBox, fmtNum, SEVERITIES, CATEGORIES, kindLabel, plural, announce, put, entityHref} from '../dom.js';
 import {api} from '../api.js';
 import {bars, columns, legend} from '../charts.js';
 import {liveAlerts, livePill} from '../live.js';
@@ -102,8 +102,7 @@ export async function render(main) {
     const best = [...counts.values()].sort((a, b) => b.n - a.n).slice(0, 10);
     put(clear(top), h('h2', {id: 'h-top'}, 'Top entities'),
       h('ol', {class: 'top-ents'}, best.map((c) => h('li', {},
-        h('a', {href: c.kind === 'vehicle' ? '#/vehicles/' + encodeURIComponent(c.tenant) + '/' + encodeURIComponent(c.value) :
-          '#/alerts?' + new URLSearchParams({kind: c.kind, entity: c.value, status: 'any'})}, h('span', {class: 'ent-kind'}, kindLabel(c.kind)), c.value),
+        h('a', {href: entityHref(c.tenant, c.kind, c.value)}, h('span', {class: 'ent-kind'}, kindLabel(c.kind)), c.value),
         ' ', h('span', {class: 'muted'}, plural(c.n, 'alert'))))),
       h('p', {class: 'help'}, 'Named by ' + note + '.'));
   }

@@ -1,6 +1,6 @@
 // A vehicle: its digital twin as detection sees it now, its recent track,
 // its timeline and its alerts.
-import {h, clear, heading, timeEl, fmtTime, severityBadge, statusBadge, scroller, errorBox, tms, put} from '../dom.js';
+import {h, clear, heading, timeEl, fmtTime, severityBadge, statusBadge, scroller, errorBox, tms, put, entityHref} from '../dom.js';
 import {api, allEvents} from '../api.js';
 import {trackMap, fixesOf} from '../map.js';
 import {timeline, refKey} from '../timeline.js';
@@ -36,7 +36,7 @@ export async function render(main, ctx) {
       h('dt', {}, 'Last event'), h('dd', {}, timeEl(t.last_event)),
       h('dt', {}, 'Last alert'), h('dd', {}, timeEl(t.last_alert)),
       h('dt', {}, 'Linked principals'), h('dd', {}, (t.accounts_seen || []).length ? h('ul', {class: 'tags'}, t.accounts_seen.map((a) =>
-        h('li', {}, h('a', {href: '#/alerts?' + new URLSearchParams({kind: 'account', entity: a, status: 'any'})}, a)))) : '—')),
+        h('li', {}, h('a', {href: entityHref(tenant, 'account', a)}, a)))) : '—')),
     (t.ecus || []).length ? [h('h3', {}, 'ECUs'), h('ul', {class: 'tags'}, t.ecus.map((e) => h('li', {}, e.ecu + ' ' + e.version)))] : null,
     (t.recent_commands || []).length ? [h('h3', {}, 'Recent commands'), scroller('Recent commands', h('table', {},
       h('thead', {}, h('tr', {}, ['Command', 'First', 'Last', 'Stages'].map((x) => h('th', {scope: 'col'}, x)))),
