@@ -4,9 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/vigil-project/vigil/internal/alert"
 	"github.com/vigil-project/vigil/internal/event"
@@ -161,79 +159,33 @@ func testFollowAlerts(t *testing.T, b Backend) { FollowAlerts(t, []store.Store{o
 func FollowAlerts(t *testing.T, stores []store.Store) {
 	t.Helper()
 	const writersPerStore, batches, size = 3, 12, 25
-	var wg sync.WaitGroup
-	errs := make(chan error, 16)
-	for si, s := range stores {
-		for w := range writersPerStore {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for bi := range batches {
-					batch := make([]*alert.Alert, size)
-					for i := range batch {
-						batch[i] = mkAlert("fleet-a", fmt.Sprintf("s%d-w%d-b%02d-%02d", si, w, bi, i), i, alert.MassCommand, event.SeverityHigh, "V")
-					}
-					// Every other batch repeats the previous one: stored
-					// alerts keep their numbers and take no new ones.
-					if bi%2 == 1 {
-						for i := range batch[:size/2] {
-							batch[i].ID = fmt.Sprintf("s%d-w%d-b%02d-%02d", si, w, bi-1, i)
-						}
-					}
-					if _, err := s.UpsertAlerts(ctx, all, batch); err != nil {
-						errs <- err
-						return
-					}
+	seen, last := followWhileWriting(t, stores, writersPerStore, batches,
+		func(s store.Store, si, w, bi int) error {
+			batch := make([]*alert.Alert, size)
+			for i := range batch {
+				batch[i] = mkAlert("fleet-a", fmt.Sprintf("s%d-w%d-b%02d-%02d", si, w, bi, i), i, alert.MassCommand, event.SeverityHigh, "V")
+			}
+			// Every other batch repeats the previous one: stored alerts
+			// keep their numbers and take no new ones.
+			if bi%2 == 1 {
+				for i := range batch[:size/2] {
+					batch[i].ID = fmt.Sprintf("s%d-w%d-b%02d-%02d", si, w, bi-1, i)
 				}
-			}()
-		}
-	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	seen := map[string]int{}
-	var last int64
-	follow := func() {
-		for {
+			}
+			_, err := s.UpsertAlerts(ctx, all, batch)
+			return err
+		},
+		func(last int64) ([]followed, error) {
 			as, err := stores[0].AlertsAfter(ctx, all, last, 64)
-			if err != nil {
-				t.Fatalf("AlertsAfter: %v", err)
+			out := make([]followed, len(as))
+			for i, a := range as {
+				out[i] = followed{a.ID, a.Seq}
 			}
-			if len(as) == 0 {
-				return
-			}
-			for _, a := range as {
-				if a.Seq != last+1 {
-					t.Fatalf("after %d the follower saw %s numbered %d: a number was skipped or became visible out of order", last, a.ID, a.Seq)
-				}
-				seen[a.ID]++
-				last = a.Seq
-			}
-		}
-	}
-	for running := true; running; {
-		select {
-		case <-done:
-			running = false
-		case err := <-errs:
-			t.Fatal(err)
-		default:
-			time.Sleep(time.Millisecond)
-		}
-		follow()
-	}
-	select {
-	case err := <-errs:
-		t.Fatal(err)
-	default:
-	}
+			return out, err
+		}, true)
 	want := len(stores) * writersPerStore * (batches*size - batches/2*(size/2))
 	if len(seen) != want {
 		t.Fatalf("the follower saw %d of %d alerts", len(seen), want)
-	}
-	for id, n := range seen {
-		if n != 1 {
-			t.Fatalf("the follower saw %s %d times", id, n)
-		}
 	}
 	equal(t, "latest after following", latestSeq(t, stores[0]), last)
 }
