@@ -609,6 +609,15 @@ func TestOIDCRefusals(t *testing.T) {
 		reason string // the counter's result and the audit's reason
 		says   string
 	}
+	// misbehaving signs ana in while the provider misbehaves as told.
+	misbehaving := func(how string) func(t *testing.T, c *http.Client) (int, string) {
+		return func(t *testing.T, c *http.Client) (int, string) {
+			f.tp.misbehave(how)
+			defer f.tp.misbehave("")
+			code, _, body, _ := visit(t, c, f.start(t, c, ana, "").String(), nil)
+			return code, body
+		}
+	}
 	cases := []struct {
 		name string
 		run  func(t *testing.T, c *http.Client) (int, string)
@@ -656,24 +665,9 @@ func TestOIDCRefusals(t *testing.T) {
 			code, _, body, _ := visit(t, c, cb.String(), nil)
 			return code, body
 		}, outcome{401, auth.OIDCCodeRefused, "refused the authorization code"}},
-		{"wrong nonce", func(t *testing.T, c *http.Client) (int, string) {
-			f.tp.misbehave("nonce")
-			defer f.tp.misbehave("")
-			code, _, body, _ := visit(t, c, f.start(t, c, ana, "").String(), nil)
-			return code, body
-		}, outcome{401, auth.OIDCNonceMismatch, "nonce is not this sign-in's"}},
-		{"ID token for another audience", func(t *testing.T, c *http.Client) (int, string) {
-			f.tp.misbehave("audience")
-			defer f.tp.misbehave("")
-			code, _, body, _ := visit(t, c, f.start(t, c, ana, "").String(), nil)
-			return code, body
-		}, outcome{401, auth.OIDCWrongAudience, "meant for another client"}},
-		{"ID token from another issuer", func(t *testing.T, c *http.Client) (int, string) {
-			f.tp.misbehave("issuer")
-			defer f.tp.misbehave("")
-			code, _, body, _ := visit(t, c, f.start(t, c, ana, "").String(), nil)
-			return code, body
-		}, outcome{401, auth.OIDCWrongIssuer, "sso.evil.example"}},
+		{"wrong nonce", misbehaving("nonce"), outcome{401, auth.OIDCNonceMismatch, "nonce is not this sign-in's"}},
+		{"ID token for another audience", misbehaving("audience"), outcome{401, auth.OIDCWrongAudience, "meant for another client"}},
+		{"ID token from another issuer", misbehaving("issuer"), outcome{401, auth.OIDCWrongIssuer, "sso.evil.example"}},
 		{"expired pre-auth cookie", func(t *testing.T, c *http.Client) (int, string) {
 			cb := f.start(t, c, ana, "")
 			f.skew.Store(int64(auth.PreAuthLifetime + time.Second))
@@ -690,12 +684,7 @@ func TestOIDCRefusals(t *testing.T) {
 			code, _, body, _ := visit(t, c, cb.String(), nil)
 			return code, body
 		}, outcome{400, auth.OIDCPreAuthInvalid, "not one this vigil made"}},
-		{"the user declines at the provider", func(t *testing.T, c *http.Client) (int, string) {
-			f.tp.misbehave("deny")
-			defer f.tp.misbehave("")
-			code, _, body, _ := visit(t, c, f.start(t, c, ana, "").String(), nil)
-			return code, body
-		}, outcome{403, auth.OIDCProviderError, "access_denied"}},
+		{"the user declines at the provider", misbehaving("deny"), outcome{403, auth.OIDCProviderError, "access_denied"}},
 		{"unmapped group", func(t *testing.T, c *http.Client) (int, string) {
 			code, _, body, _ := visit(t, c, f.start(t, c, cleo, "").String(), nil)
 			return code, body
