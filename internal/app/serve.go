@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"time"
@@ -28,6 +29,7 @@ import (
 	"github.com/vigil-project/vigil/internal/engine"
 	"github.com/vigil-project/vigil/internal/gate"
 	"github.com/vigil-project/vigil/internal/ingest/httpingest"
+	"github.com/vigil-project/vigil/internal/osprio"
 	"github.com/vigil-project/vigil/internal/processor"
 	"github.com/vigil-project/vigil/internal/pseudo"
 	"github.com/vigil-project/vigil/internal/rules"
@@ -170,6 +172,7 @@ func serve(ctx context.Context, o serveOptions) error {
 	if cfg != nil {
 		o.Synchronous = cfg.Store.Synchronous
 	}
+	shards := prioritiseRequests(cfg, log)
 	st, err := openStore(ctx, o)
 	if err != nil {
 		return err
@@ -213,6 +216,9 @@ func serve(ctx context.Context, o serveOptions) error {
 
 	latency := api.StoreLatency()
 	eo := engineOptions(cfg)
+	if eo.Shards == 0 {
+		eo.Shards = shards
+	}
 	eo.Detectors = dets
 	eo.Logger = log
 	eo.WallClock = true // the processor stamps arrivals with the wall clock
@@ -427,6 +433,39 @@ func checkListen(addr string, allowed, tlsOn bool, log *slog.Logger) error {
 	}
 	log.Warn("serving plain HTTP on a non-loopback address: credentials and events cross the network in clear", "listen", addr)
 	return nil
+}
+
+// startProcs is GOMAXPROCS as the process started, before
+// prioritiseRequests raised it.
+var startProcs = runtime.GOMAXPROCS(0)
+
+// prioritiseRequests lowers the operating-system priority of the bulk
+// workers started after it (engine.worker_nice, internal/osprio) and
+// returns the default number of detection shards: one per processor the
+// process had before.
+//
+// Each bulk worker holds a thread of its own, so the Go scheduler needs
+// more processors (GOMAXPROCS) than cores: with only as many as cores,
+// the workers would hold them all and a request could run only when one
+// blocks, whatever the kernel's priorities. With more, a request's
+// goroutine finds a free processor at once and the kernel, seeing its
+// thread at a higher priority than the workers', gives it a core first.
+// GOMAXPROCS set in the environment is left alone.
+func prioritiseRequests(cfg *config.Config, log *slog.Logger) int {
+	cores := startProcs
+	nice := config.DefaultWorkerNice
+	if cfg != nil {
+		nice = cfg.Engine.Nice()
+	}
+	if nice == 0 || !osprio.Supported {
+		return cores
+	}
+	osprio.Enable(nice)
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(max(8, 4*cores))
+	}
+	log.Debug("bulk workers run at a lower priority than requests", "worker_nice", nice, "gomaxprocs", runtime.GOMAXPROCS(0))
+	return cores
 }
 
 func engineOptions(cfg *config.Config) engine.Options {

@@ -70,6 +70,23 @@ type Engine struct {
 	// state (and at a graceful stop), so a restart resumes from there
 	// rather than reading the whole archive. 0: every 5m; negative: never.
 	SnapshotInterval time.Duration `yaml:"snapshot_interval"`
+	// WorkerNice: vigil serve runs its bulk workers (archive writer,
+	// timeline indexer, detection shards, alert writer) this many nice
+	// steps below the threads that answer requests, so that a command gate
+	// decision does not wait behind ingest (Linux; docs/gate.md). Absent:
+	// 10; 0: off.
+	WorkerNice *int `yaml:"worker_nice"`
+}
+
+// DefaultWorkerNice is engine.worker_nice when the file does not set it.
+const DefaultWorkerNice = 10
+
+// Nice returns engine.worker_nice, or its default.
+func (e Engine) Nice() int {
+	if e.WorkerNice == nil {
+		return DefaultWorkerNice
+	}
+	return *e.WorkerNice
 }
 
 // Firmware names what genuine firmware looks like.
@@ -175,6 +192,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("engine.dedup_window must be between 0 and 168h, got %v", e.DedupWindow)
 	case e.SnapshotInterval > 0 && (e.SnapshotInterval < time.Second || e.SnapshotInterval > 24*time.Hour):
 		return fmt.Errorf("engine.snapshot_interval must be between 1s and 24h (0: every 5m, negative: never), got %v", e.SnapshotInterval)
+	case e.Nice() < 0 || e.Nice() > 19:
+		return fmt.Errorf("engine.worker_nice must be between 0 (off) and 19, got %d", e.Nice())
 	}
 	for name := range c.Tenants {
 		if name == "" {

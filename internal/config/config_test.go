@@ -62,6 +62,8 @@ func TestStrict(t *testing.T) {
 		{"bogus: 1\n", "field bogus not found"},
 		{"engine:\n  shards: -1\n", "engine.shards must be between"},
 		{"engine:\n  lateness: 48h\n", "engine.lateness must be between"},
+		{"engine:\n  worker_nice: 20\n", "engine.worker_nice must be between 0 (off) and 19, got 20"},
+		{"engine:\n  worker_nice: -1\n", "engine.worker_nice must be between"},
 		{"engine: [\n", "yaml"},
 	}
 	for _, tt := range tests {
@@ -82,8 +84,17 @@ func TestStrict(t *testing.T) {
 
 func TestEmpty(t *testing.T) {
 	c, err := Parse(strings.NewReader(""))
-	if err != nil || c.Engine.Shards != 0 {
+	if err != nil || c.Engine.Shards != 0 || c.Engine.Nice() != DefaultWorkerNice {
 		t.Errorf("empty file: %v %+v", err, c)
+	}
+}
+
+func TestWorkerNice(t *testing.T) {
+	for in, want := range map[string]int{"engine:\n  worker_nice: 0\n": 0, "engine:\n  worker_nice: 15\n": 15, "engine:\n  shards: 2\n": DefaultWorkerNice} {
+		c, err := Parse(strings.NewReader(in))
+		if err != nil || c.Engine.Nice() != want {
+			t.Errorf("%q: %v, nice %d, want %d", in, err, c.Engine.Nice(), want)
+		}
 	}
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/vigil-project/vigil/internal/alert"
 	"github.com/vigil-project/vigil/internal/detect"
 	"github.com/vigil-project/vigil/internal/event"
+	"github.com/vigil-project/vigil/internal/osprio"
 )
 
 // Options configure an Engine.
@@ -188,6 +189,7 @@ func New(opts Options) (*Engine, error) {
 		e.wg.Add(1)
 		go func() {
 			defer e.wg.Done()
+			osprio.Background()
 			s.run()
 		}()
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/vigil-project/vigil/internal/engine"
 	"github.com/vigil-project/vigil/internal/event"
 	"github.com/vigil-project/vigil/internal/ingest/httpingest"
+	"github.com/vigil-project/vigil/internal/osprio"
 	"github.com/vigil-project/vigil/internal/store"
 )
 
@@ -249,9 +250,11 @@ func (p *Processor) Query(ctx context.Context, f func(engine.ShardView)) error {
 // processed, every alert derived is stored. Run returns ctx's error after
 // the drain, or the first unrecoverable error.
 func (p *Processor) Run(ctx context.Context) error {
+	osprio.Background()
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
+		osprio.Background()
 		p.writeAlerts()
 	}()
 	start := time.Now()

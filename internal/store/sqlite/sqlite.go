@@ -45,6 +45,7 @@ import (
 
 	msqlite "modernc.org/sqlite" // also the "sqlite" database/sql driver
 
+	"github.com/vigil-project/vigil/internal/osprio"
 	"github.com/vigil-project/vigil/internal/store"
 	"github.com/vigil-project/vigil/internal/store/internal/sqlstore"
 )
@@ -358,6 +359,7 @@ const checkpointInterval = 100 * time.Millisecond
 // yet it copies on the next round.
 func checkpointer(c *sql.DB, log *slog.Logger, stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
+	osprio.Background()
 	t := time.NewTicker(checkpointInterval)
 	defer t.Stop()
 	failing := false

@@ -6,6 +6,7 @@ import (
 	"errors"
 
 	"github.com/vigil-project/vigil/internal/event"
+	"github.com/vigil-project/vigil/internal/osprio"
 	"github.com/vigil-project/vigil/internal/store"
 )
 
@@ -66,6 +67,7 @@ func (db *DB) InsertEvents(ctx context.Context, scope store.Scope, evs []store.A
 // callers' batches. It hands what it committed to the timeline indexer.
 func (db *DB) commitLoop() {
 	defer close(db.stopped)
+	osprio.Background()
 	var group []*insertReq
 	for first := range db.reqs {
 		group = append(group[:0], first)

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vigil-project/vigil/internal/osprio"
 	"github.com/vigil-project/vigil/internal/store"
 )
 
@@ -416,6 +417,7 @@ func (k *keptEvents) drop(mark int64) {
 // events waits for them, or when the oldest has waited TimelineDelay.
 func (db *DB) indexLoop() {
 	defer close(db.ix.done)
+	osprio.Background()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	var waiting bool // the timer runs for the events waiting now

@@ -1,0 +1,11 @@
+//go:build !linux
+
+package osprio
+
+import "errors"
+
+// Supported: elsewhere a priority belongs to the whole process, so
+// Background does nothing.
+const Supported = false
+
+func lowerThread(int) error { return errors.New("osprio: thread priorities are only set on Linux") }
