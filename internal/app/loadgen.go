@@ -16,7 +16,9 @@ import (
 	"io"
 	"math"
 	mrand "math/rand/v2"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -487,6 +489,16 @@ func runGateLoad(ctx context.Context, c *http.Client, base, key string, bodies [
 				rep.mu.Unlock()
 			}()
 			var buf []byte
+			post := func(body []byte) (int, []byte, error) { return postGate(ctx, c, base, key, body, buf) }
+			if u, err := url.Parse(base); err == nil && u.Scheme == "http" {
+				addr := u.Host
+				if u.Port() == "" {
+					addr = net.JoinHostPort(u.Hostname(), "80")
+				}
+				gc := newGateConn(addr, u.Host, key, 30*time.Second)
+				defer gc.close()
+				post = func(body []byte) (int, []byte, error) { return gc.post(body, buf) }
+			}
 			for {
 				k := next.Add(1) - 1
 				due := start.Add(time.Duration(float64(k) * interval))
@@ -501,7 +513,7 @@ func runGateLoad(ctx context.Context, c *http.Client, base, key string, bodies [
 					return
 				}
 				t0 := time.Now()
-				status, body, err := postGate(ctx, c, base, key, bodies[k%int64(len(bodies))], buf)
+				status, body, err := post(bodies[k%int64(len(bodies))])
 				t1 := time.Now()
 				buf = body[:0]
 				if err != nil || status != 200 {
