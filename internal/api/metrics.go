@@ -47,20 +47,22 @@ func StoreLatency() *prometheus.HistogramVec {
 type collector struct{ src MetricsSources }
 
 var (
-	mIngestRequests = prometheus.NewDesc("vigil_ingest_requests_total", "Ingest HTTP requests.", nil, nil)
-	mIngestEvents   = prometheus.NewDesc("vigil_ingest_events_total", "Events received over HTTP by result.", []string{"result"}, nil)
-	mIngestRejected = prometheus.NewDesc("vigil_ingest_rejected_total", "Rejected events by reason (code and field).", []string{"reason"}, nil)
-	mIngestRefused  = prometheus.NewDesc("vigil_ingest_refused_total", "Ingest requests refused whole, by status.", []string{"status"}, nil)
-	mEngineEvents   = prometheus.NewDesc("vigil_engine_events_total", "Events through the engine by outcome.", []string{"outcome"}, nil)
-	mLag            = prometheus.NewDesc("vigil_processing_lag_events", "Stored events waiting for detection.", nil, nil)
-	mAlerts         = prometheus.NewDesc("vigil_alerts_total", "Alerts raised by detectors, by category (before deduplication).", []string{"category"}, nil)
-	mManager        = prometheus.NewDesc("vigil_alert_manager_total", "Alert manager outcomes.", []string{"outcome"}, nil)
-	mAlertRetries   = prometheus.NewDesc("vigil_alert_store_retries_total", "Failed alert writes that were retried.", nil, nil)
-	mAlertsRefused  = prometheus.NewDesc("vigil_alerts_refused_total", "Alerts the store refused as invalid (logged, not stored).", nil, nil)
+	mIngestRequests        = prometheus.NewDesc("vigil_ingest_requests_total", "Ingest HTTP requests.", nil, nil)
+	mIngestEvents          = prometheus.NewDesc("vigil_ingest_events_total", "Events received over HTTP by result.", []string{"result"}, nil)
+	mIngestRejected        = prometheus.NewDesc("vigil_ingest_rejected_total", "Rejected events by reason (code and field).", []string{"reason"}, nil)
+	mIngestRefused         = prometheus.NewDesc("vigil_ingest_refused_total", "Ingest requests refused whole, by status.", []string{"status"}, nil)
+	mEngineEvents          = prometheus.NewDesc("vigil_engine_events_total", "Events through the engine by outcome.", []string{"outcome"}, nil)
+	mLag                   = prometheus.NewDesc("vigil_processing_lag_events", "Stored events waiting for detection.", nil, nil)
+	mAlerts                = prometheus.NewDesc("vigil_alerts_total", "Alerts raised by detectors, by category (before deduplication).", []string{"category"}, nil)
+	mManager               = prometheus.NewDesc("vigil_alert_manager_total", "Alert manager outcomes.", []string{"outcome"}, nil)
+	mAlertRetries          = prometheus.NewDesc("vigil_alert_store_retries_total", "Failed alert writes that were retried.", nil, nil)
+	mAlertsRefused         = prometheus.NewDesc("vigil_alerts_refused_total", "Alerts the store refused as invalid (logged, not stored).", nil, nil)
+	mErasureRecordFailures = prometheus.NewDesc("vigil_erasure_record_failures_total",
+		"Erasures applied to detection whose subjects could not be removed from the gate's decision log (logged; erase again to retry).", nil, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{mIngestRequests, mIngestEvents, mIngestRejected, mIngestRefused, mEngineEvents, mLag, mAlerts, mManager, mAlertRetries, mAlertsRefused} {
+	for _, d := range []*prometheus.Desc{mIngestRequests, mIngestEvents, mIngestRejected, mIngestRefused, mEngineEvents, mLag, mAlerts, mManager, mAlertRetries, mAlertsRefused, mErasureRecordFailures} {
 		ch <- d
 	}
 }
@@ -95,6 +97,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(mLag, prometheus.GaugeValue, float64(st.Lag))
 		counter(mAlertRetries, st.AlertWriteRetries)
 		counter(mAlertsRefused, st.AlertsRefused)
+		counter(mErasureRecordFailures, st.ErasureRecordFailures)
 	}
 	if m := c.src.Manager; m != nil {
 		st := m.Stats()

@@ -73,11 +73,13 @@ type (
 		Detection *erasureDetection `json:"detection,omitempty"`
 	}
 	erasureDetection struct {
-		States       int  `json:"states"`        // the subject's own twin or principal state, per kind
-		References   int  `json:"references"`    // other keys whose state named it
-		Timers       int  `json:"timers"`        // pending windows on its keys, cancelled
-		CachedEvents int  `json:"cached_events"` // its events stored but not yet processed, dropped
-		Checkpoint   bool `json:"checkpoint"`    // a checkpoint without it was saved (false: checkpoints are off)
+		States       int `json:"states"`        // the subject's own twin or principal state, per kind
+		References   int `json:"references"`    // other keys whose state named it
+		Timers       int `json:"timers"`        // pending windows on its keys, cancelled
+		CachedEvents int `json:"cached_events"` // its events stored but not yet processed, dropped
+		// DecisionRecords: lines of the gate's decision log files naming it, removed.
+		DecisionRecords int  `json:"decision_records"`
+		Checkpoint      bool `json:"checkpoint"` // a checkpoint without it was saved (false: checkpoints are off)
 	}
 )
 
@@ -235,6 +237,7 @@ func (s *Server) erase(w http.ResponseWriter, r *http.Request) error {
 			det.References += res.References
 			det.Timers += res.Timers
 			det.CachedEvents += res.Cached
+			det.DecisionRecords += res.Records
 			det.Checkpoint = res.Checkpoint
 			return nil
 		}

@@ -94,6 +94,26 @@ func TestPrivacyErasureReachesDetection(t *testing.T) {
 	if codes := gate(ts); slices.Contains(codes, "not_linked") {
 		t.Fatalf("before the erasure the gate does not see the learned link: %v", codes)
 	}
+	// A decision about someone else, which the erasures must leave.
+	const bystander = "bystander-account-1"
+	pby, _, _ := p.Pseudonym(tenant, pseudo.Account, bystander)
+	if code := ts.postJSON(t, "/v1/gate", admin, map[string]any{"tenant": tenant, "vehicle": "WBA00000000000001", "command": "lock",
+		"actor": map[string]string{"account": bystander}}, nil); code != 200 {
+		t.Fatalf("gate: %d", code)
+	}
+	decisionLog := func() []byte {
+		t.Helper()
+		var all []byte
+		files, _ := filepath.Glob(filepath.Join(o.DataDir, "gate", "decisions*.ndjson"))
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, b...)
+		}
+		return all
+	}
 	st := ts.srv.store
 	waitCheckpoint := func(what string, ok func([]byte) bool) []byte {
 		t.Helper()
@@ -118,8 +138,11 @@ func TestPrivacyErasureReachesDetection(t *testing.T) {
 	if code := ts.postJSON(t, "/v1/erasure", admin, map[string]string{"tenant": tenant, "kind": "account", "value": account, "reason": "request 7"}, &er); code != 200 {
 		t.Fatalf("erasure of the account: %d", code)
 	}
-	if er.Events == 0 || !er.Detection.Checkpoint || er.Detection.States+er.Detection.References == 0 {
+	if er.Events == 0 || !er.Detection.Checkpoint || er.Detection.States+er.Detection.References == 0 || er.Detection.DecisionRecords != 1 {
 		t.Errorf("account erasure answered %+v", er)
+	}
+	if l := decisionLog(); bytes.Contains(l, []byte(pacct)) || !bytes.Contains(l, []byte(pby)) {
+		t.Errorf("after the account's erasure the decision log files hold:\n%s", l)
 	}
 	if codes := gate(ts); !slices.Contains(codes, "not_linked") {
 		t.Errorf("after the account's erasure the gate still links it: %v", codes)
@@ -127,8 +150,13 @@ func TestPrivacyErasureReachesDetection(t *testing.T) {
 	if code := ts.postJSON(t, "/v1/erasure", admin, map[string]string{"tenant": tenant, "kind": "vehicle", "value": vin, "reason": "request 7"}, &er); code != 200 {
 		t.Fatalf("erasure of the vehicle: %d", code)
 	}
-	if er.Events == 0 || !er.Detection.Checkpoint || er.Detection.States == 0 {
+	if er.Events == 0 || !er.Detection.Checkpoint || er.Detection.States == 0 || er.Detection.DecisionRecords != 1 {
 		t.Errorf("vehicle erasure answered %+v", er)
+	}
+	// The decision after the account's erasure named both again; it went
+	// with the vehicle. The bystander's stays.
+	if l := decisionLog(); bytes.Contains(l, []byte(pvin)) || bytes.Contains(l, []byte(pacct)) || !bytes.Contains(l, []byte(pby)) {
+		t.Errorf("after the vehicle's erasure the decision log files hold:\n%s", l)
 	}
 	if code := vehicle(ts); code != 404 {
 		t.Errorf("the erased vehicle's twin answers %d", code)

@@ -459,11 +459,12 @@ type erasureJSONTest struct {
 	Incidents  int64  `json:"incidents"`
 	VaultEntry bool   `json:"vault_entry"`
 	Detection  struct {
-		States       int  `json:"states"`
-		References   int  `json:"references"`
-		Timers       int  `json:"timers"`
-		CachedEvents int  `json:"cached_events"`
-		Checkpoint   bool `json:"checkpoint"`
+		States          int  `json:"states"`
+		References      int  `json:"references"`
+		Timers          int  `json:"timers"`
+		CachedEvents    int  `json:"cached_events"`
+		DecisionRecords int  `json:"decision_records"`
+		Checkpoint      bool `json:"checkpoint"`
 	} `json:"detection"`
 }
 

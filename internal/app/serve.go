@@ -241,6 +241,8 @@ func serve(ctx context.Context, o serveOptions) error {
 	po := processor.Options{Store: timedStore{st, latency}, Engine: eo, Logger: log,
 		// Erasures of data subjects reach detection (docs/privacy.md).
 		Erasures: erasureLog{pseudo.ErasureLog{Store: st}},
+		// ... and the gate's decision log files.
+		ForgetRecords: gt.EraseLog,
 		// New alerts go to live streams and, when critical, to the gate at once.
 		// The sinks read them from the store: this only wakes them.
 		OnAlert: func(a store.Alert) {

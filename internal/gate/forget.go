@@ -1,6 +1,7 @@
 package gate
 
 import (
+	"context"
 	"slices"
 
 	"github.com/vigil-project/vigil/internal/detect"
@@ -13,7 +14,8 @@ import (
 // ring of recent decisions) are cleaned on each call: an event handled on
 // the owning shard before its erasure may have copied the subject in
 // again after another shard cleaned them, and the owning shard's own call
-// comes after that event. The decision log file is not rewritten.
+// comes after that event. The decision log files are rewritten once per
+// erasure, by EraseLog, which the processor calls after the shards.
 
 var _ detect.Forgetter = (*observer)(nil)
 
@@ -76,6 +78,39 @@ func (v *view) forget(k vkey, kind twin.SubjectKind) {
 	}
 }
 
+// names reports whether the record names the tenant's subject s.
+func (r *DecisionRecord) names(tenant string, s twin.Subject) bool {
+	if r.Tenant != tenant {
+		return false
+	}
+	switch s.Kind {
+	case twin.SubjectVehicle:
+		return r.Vehicle == s.Value
+	case twin.SubjectAccount:
+		return r.Actor.Account == s.Value
+	case twin.SubjectDevice:
+		return r.Actor.Device == s.Value
+	case twin.SubjectIP:
+		return r.Actor.IP == s.Value
+	case twin.SubjectClient:
+		return r.Actor.ClientID == s.Value
+	}
+	return false
+}
+
+// EraseLog removes the records naming any of the tenant's subjects from
+// the decision log files — the current one and every rotated one — and
+// returns how many it removed. The erasure of a data subject calls it
+// after detection has forgotten them, so no new decision can name them
+// (docs/privacy.md). Each file is rewritten beside itself, synced and
+// renamed over the old one: a crash leaves the old file or the new one.
+func (g *Gate) EraseLog(ctx context.Context, tenant string, subjects []twin.Subject) (int, error) {
+	if g.file == nil || len(subjects) == 0 {
+		return 0, nil
+	}
+	return g.file.erase(ctx, tenant, subjects)
+}
+
 // forget drops the subject's rate buckets and the recent decisions that
 // name it, and reloads the open incidents (the erased ones are gone).
 func (g *Gate) forget(k vkey, kind twin.SubjectKind) {
@@ -85,24 +120,7 @@ func (g *Gate) forget(k vkey, kind twin.SubjectKind) {
 	case twin.SubjectAccount:
 		g.accounts.drop(k)
 	}
-	g.ring.drop(func(r *DecisionRecord) bool {
-		if r.Tenant != k.tenant {
-			return false
-		}
-		switch kind {
-		case twin.SubjectVehicle:
-			return r.Vehicle == k.id
-		case twin.SubjectAccount:
-			return r.Actor.Account == k.id
-		case twin.SubjectDevice:
-			return r.Actor.Device == k.id
-		case twin.SubjectIP:
-			return r.Actor.IP == k.id
-		case twin.SubjectClient:
-			return r.Actor.ClientID == k.id
-		}
-		return false
-	})
+	g.ring.drop(func(r *DecisionRecord) bool { return r.names(k.tenant, twin.Subject{Kind: kind, Value: k.id}) })
 	select {
 	case g.kick <- struct{}{}:
 	default:

@@ -2,8 +2,13 @@ package gate
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/vigil-project/vigil/internal/twin"
 )
 
 // Every decision is recorded twice, neither on the decision's path:
@@ -97,6 +104,8 @@ type fileLog struct {
 	size     int64
 	lastWarn time.Time
 	log      func(msg string, args ...any)
+	erasures chan eraseReq
+	stopped  chan struct{} // closed when run returns
 }
 
 const logName = "decisions.ndjson"
@@ -105,7 +114,7 @@ func newFileLog(dir string, cfg LogConfig, warn func(string, ...any)) (*fileLog,
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("gate: creating the decision log directory: %w", err)
 	}
-	l := &fileLog{dir: dir, cfg: cfg, log: warn}
+	l := &fileLog{dir: dir, cfg: cfg, log: warn, erasures: make(chan eraseReq), stopped: make(chan struct{})}
 	if err := l.open(); err != nil {
 		return nil, err
 	}
@@ -158,6 +167,7 @@ const drainEvery = 10 * time.Millisecond
 // run writes queued records until ctx ends, then writes what is queued,
 // syncs and closes the file.
 func (l *fileLog) run(ctx context.Context) {
+	defer close(l.stopped)
 	drain := time.NewTicker(drainEvery)
 	defer drain.Stop()
 	lastSync := time.Now()
@@ -186,6 +196,9 @@ func (l *fileLog) run(ctx context.Context) {
 				l.sync()
 				dirty, lastSync = false, time.Now()
 			}
+		case req := <-l.erasures:
+			write()
+			req.done <- l.eraseFiles(req)
 		case <-ctx.Done():
 			l.mu.Lock()
 			l.closed.Store(true)
@@ -268,4 +281,160 @@ func rotatedFiles(dir string) []string {
 		old[i] = strings.TrimPrefix(p, dir+string(filepath.Separator))
 	}
 	return old
+}
+
+// eraseReq asks the writer to remove the records naming subjects.
+type eraseReq struct {
+	tenant   string
+	subjects []twin.Subject
+	done     chan eraseRes
+}
+
+type eraseRes struct {
+	removed int
+	err     error
+}
+
+// erase hands the request to the writer, which owns the files.
+func (l *fileLog) erase(ctx context.Context, tenant string, subjects []twin.Subject) (int, error) {
+	req := eraseReq{tenant: tenant, subjects: subjects, done: make(chan eraseRes, 1)}
+	select {
+	case l.erasures <- req:
+	case <-l.stopped:
+		return 0, errors.New("gate: the decision log is closed; its files were not erased")
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	select {
+	case r := <-req.done:
+		return r.removed, r.err
+	case <-ctx.Done():
+		// The writer finishes the rewrite; asking again is safe.
+		return 0, ctx.Err()
+	}
+}
+
+// eraseFiles runs on the writer: it writes out what is queued (a record
+// queued before the erasure must not reach the file after it), then
+// rewrites every file without the records naming the subjects.
+func (l *fileLog) eraseFiles(req eraseReq) eraseRes {
+	if err := l.bw.Flush(); err != nil {
+		return eraseRes{err: fmt.Errorf("gate: decision log: %w", err)}
+	}
+	removed := 0
+	for _, name := range rotatedFiles(l.dir) {
+		n, err := l.rewrite(filepath.Join(l.dir, name), req)
+		removed += n
+		if err != nil {
+			return eraseRes{removed: removed, err: fmt.Errorf("gate: erasing from the decision log %s: %w", name, err)}
+		}
+	}
+	// The current file was replaced: append to the new one.
+	if err := l.f.Close(); err != nil {
+		l.fail("closing the decision log failed", err)
+	}
+	if err := l.open(); err != nil {
+		return eraseRes{removed: removed, err: err}
+	}
+	if d, err := os.Open(l.dir); err == nil {
+		err = d.Sync() // the renames
+		d.Close()
+		if err != nil {
+			return eraseRes{removed: removed, err: fmt.Errorf("gate: syncing the decision log directory: %w", err)}
+		}
+	}
+	return eraseRes{removed: removed}
+}
+
+// rewrite copies path without the lines naming the request's subjects. A
+// line that does not parse (a record torn by a crash) goes when it holds
+// one of their values at all.
+func (l *fileLog) rewrite(path string, req eraseReq) (int, error) {
+	in, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return 0, nil // rotated away meanwhile
+		}
+		return 0, err
+	}
+	defer in.Close()
+	tmp := path + ".erasing"
+	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(tmp) // after a failure; gone after the rename
+	quoted := make([][]byte, len(req.subjects))
+	for i, s := range req.subjects {
+		quoted[i], _ = json.Marshal(s.Value)
+	}
+	br := bufio.NewReaderSize(in, 64<<10)
+	bw := bufio.NewWriterSize(out, 256<<10)
+	removed := 0
+	for {
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			// Longer than any record the gate writes: not one of ours
+			// whole; judge it by its values like a torn one.
+			var long []byte
+			long = append(long, line...)
+			for errors.Is(err, bufio.ErrBufferFull) {
+				line, err = br.ReadSlice('\n')
+				long = append(long, line...)
+			}
+			line = long
+		}
+		if len(line) > 0 {
+			if namesAny(line, req, quoted) {
+				removed++
+			} else if _, werr := bw.Write(line); werr != nil {
+				out.Close()
+				return 0, werr
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			out.Close()
+			return 0, err
+		}
+	}
+	if removed == 0 {
+		out.Close()
+		return 0, nil // nothing to erase: leave the file as it is
+	}
+	if err := bw.Flush(); err != nil {
+		out.Close()
+		return 0, err
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return 0, err
+	}
+	if err := out.Close(); err != nil {
+		return 0, err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return 0, err
+	}
+	return removed, nil
+}
+
+func namesAny(line []byte, req eraseReq, quoted [][]byte) bool {
+	var rec DecisionRecord
+	if err := json.Unmarshal(line, &rec); err != nil {
+		for _, q := range quoted {
+			if bytes.Contains(line, q) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, s := range req.subjects {
+		if rec.names(req.tenant, s) {
+			return true
+		}
+	}
+	return false
 }

@@ -56,6 +56,10 @@ type ForgetResult struct {
 	// checkpoints are off: a restart then reads the archive, which no
 	// longer holds them.
 	Checkpoint bool
+	// Records is what Options.ForgetRecords removed (decision log lines);
+	// recordsErr why it could not.
+	Records    int
+	recordsErr error
 }
 
 // erasurePoll is how often the follower looks for erasures made outside
@@ -146,6 +150,18 @@ func (p *Processor) apply(er Erasure) ForgetResult {
 		res.Manager += p.mgr.Forget(er.Tenant, ent)
 	}
 	res.Cached = p.dropCached(er)
+	if p.o.ForgetRecords != nil {
+		// Detection waits meanwhile: erasures are rare, and a decision
+		// made after it cannot name the subjects again.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		res.Records, res.recordsErr = p.o.ForgetRecords(ctx, er.Tenant, er.Subjects)
+		cancel()
+		if res.recordsErr != nil {
+			p.recordsErr.Add(1)
+			p.o.Logger.Error("an erasure could not remove the subjects' records outside detection (the gate's decision log); "+
+				"erase them again to retry", "tenant", er.Tenant, "subjects", len(er.Subjects), "err", res.recordsErr)
+		}
+	}
 	e := &p.erasures
 	e.filters = append(e.filters, cacheFilter{er: er, until: time.Now().Add(cacheFilterFor)})
 	e.mu.Lock()
@@ -165,6 +181,9 @@ func (p *Processor) apply(er Erasure) ForgetResult {
 func (p *Processor) answer(req forgetReq, res ForgetResult) {
 	c := &p.ckpt
 	switch {
+	case res.recordsErr != nil:
+		req.done <- forgetDone{res: res, err: fmt.Errorf("the erasure reached detection, but the records kept outside it "+
+			"could not be erased: %w", res.recordsErr)}
 	case c.interval <= 0:
 		// A saved checkpoint is never used: a restart reads the archive.
 		p.erasureDone(req.er.ID)

@@ -29,6 +29,7 @@ import (
 	"github.com/vigil-project/vigil/internal/ingest/httpingest"
 	"github.com/vigil-project/vigil/internal/osprio"
 	"github.com/vigil-project/vigil/internal/store"
+	"github.com/vigil-project/vigil/internal/twin"
 )
 
 // Store is what the processor needs from the store.
@@ -62,6 +63,11 @@ type Options struct {
 	// Erasures holds the erasures of data subjects waiting for detection
 	// (erasure.go); nil: only those handed to Forget.
 	Erasures Erasures
+	// ForgetRecords, when set, removes an erased tenant's subjects from
+	// records kept outside detection (the command gate's decision log) and
+	// returns how many it removed. Every erasure detection applies calls
+	// it, after detection has forgotten the subjects.
+	ForgetRecords func(ctx context.Context, tenant string, subjects []twin.Subject) (int, error)
 }
 
 // Processor follows the archive and runs detection. It implements
@@ -86,17 +92,18 @@ type Processor struct {
 	}
 	sweeps int // follower goroutine only
 
-	stored    atomic.Int64 // highest sequence number stored
-	processed atomic.Int64 // highest sequence number pushed through the engine
-	caughtUp  atomic.Bool  // the first read of the archive has finished
-	failed    atomic.Int64 // alert writes that failed and were retried
-	refused   atomic.Int64 // alerts the store refused as invalid (counted, logged)
-	stopping  atomic.Bool  // Run is draining: give up retries sooner
-	decodeErr atomic.Int64 // archived events that no longer decode (should never happen)
-	lost      atomic.Int64 // alerts given up at shutdown: no checkpoint may cover them
-	wg        sync.WaitGroup
-	ckpt      checkpointer
-	erasures  erasures
+	stored     atomic.Int64 // highest sequence number stored
+	processed  atomic.Int64 // highest sequence number pushed through the engine
+	caughtUp   atomic.Bool  // the first read of the archive has finished
+	failed     atomic.Int64 // alert writes that failed and were retried
+	refused    atomic.Int64 // alerts the store refused as invalid (counted, logged)
+	stopping   atomic.Bool  // Run is draining: give up retries sooner
+	decodeErr  atomic.Int64 // archived events that no longer decode (should never happen)
+	recordsErr atomic.Int64 // erasures ForgetRecords failed
+	lost       atomic.Int64 // alerts given up at shutdown: no checkpoint may cover them
+	wg         sync.WaitGroup
+	ckpt       checkpointer
+	erasures   erasures
 }
 
 // pending is an alert for the writer, or a fence: a checkpoint waiting for
@@ -556,12 +563,14 @@ type Stats struct {
 	AlertWriteRetries      int64
 	AlertsRefused          int64
 	UndecodableArchived    int64
+	ErasureRecordFailures  int64 // erasures whose records outside detection could not be removed
 }
 
 // Stats returns the processor's counters.
 func (p *Processor) Stats() Stats {
 	return Stats{Stored: p.stored.Load(), Processed: p.processed.Load(), Lag: p.Lag(),
-		AlertWriteRetries: p.failed.Load(), AlertsRefused: p.refused.Load(), UndecodableArchived: p.decodeErr.Load()}
+		AlertWriteRetries: p.failed.Load(), AlertsRefused: p.refused.Load(), UndecodableArchived: p.decodeErr.Load(),
+		ErasureRecordFailures: p.recordsErr.Load()}
 }
 
 // String describes the processor's position for logs.
