@@ -23,7 +23,7 @@ import (
 // one statement each or 100 to a statement. Event ids count up (as the
 // simulator's do) or are random (as UUIDs are). Transactions of 4,000
 // events, as group commit makes them under load; no timeline. Pages are
-// 8 KiB (Open's page_size) unless the name says otherwise.
+// 16 KiB (Open's page_size) unless the name says otherwise.
 func BenchmarkEventKey(b *testing.B) {
 	for _, c := range []struct {
 		name       string
@@ -31,11 +31,12 @@ func BenchmarkEventKey(b *testing.B) {
 		multi      int
 		page       int
 	}{
-		{"key=text/ids=counted", false, false, 1, 8192},
-		{"key=hash/ids=counted", true, false, 1, 8192},
-		{"key=text/ids=uuid", false, true, 1, 8192},
-		{"key=hash/ids=uuid", true, true, 1, 8192},
-		{"key=text/ids=counted/rows=100", false, false, 100, 8192},
+		{"key=text/ids=counted", false, false, 1, 16384},
+		{"key=hash/ids=counted", true, false, 1, 16384},
+		{"key=text/ids=uuid", false, true, 1, 16384},
+		{"key=hash/ids=uuid", true, true, 1, 16384},
+		{"key=text/ids=counted/rows=100", false, false, 100, 16384},
+		{"key=text/ids=counted/page=8192", false, false, 1, 8192},
 		{"key=text/ids=counted/page=4096", false, false, 1, 4096},
 	} {
 		b.Run(c.name, func(b *testing.B) {
