@@ -64,10 +64,11 @@ type serveOptions struct {
 
 // server is a running vigil serve.
 type server struct {
-	store store.Store
-	proc  *processor.Processor
-	auth  *api.Auth
-	api   *api.Server
+	store  store.Store
+	proc   *processor.Processor
+	auth   *api.Auth
+	api    *api.Server
+	ingest *httpingest.Handler
 }
 
 const defaultListen = "127.0.0.1:8470" // not a port of the services vigil talks to
@@ -271,6 +272,8 @@ func serve(ctx context.Context, o serveOptions) error {
 		ingestSink = pseudo.NewSink(priv, proc)
 	}
 	ingest := httpingest.New(httpingest.Options{Sink: ingestSink,
+		// Two per core, not per processor: prioritiseRequests raised those.
+		MaxInFlight: 2 * startProcs,
 		AllowTenant: func(r *http.Request, tenant string) bool { return api.MayIngest(r, tenant) }})
 	// Broker sources (MQTT, NATS, Kafka) store through the same sink.
 	brokers, err := newSources(cfg, ingestSink, log)
@@ -374,7 +377,7 @@ func serve(ctx context.Context, o serveOptions) error {
 		})
 	}
 	if o.Ready != nil {
-		o.Ready(base, &server{store: st, proc: proc, auth: auth, api: srv})
+		o.Ready(base, &server{store: st, proc: proc, auth: auth, api: srv, ingest: ingest})
 	}
 	err = g.Wait()
 	stopProc()

@@ -9,9 +9,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigil-project/vigil/internal/osprio"
 )
 
 // testServer runs serve on a free loopback port over dir until the test
@@ -308,5 +311,21 @@ func TestServe(t *testing.T) {
 		if !strings.Contains(metrics.String(), m) {
 			t.Errorf("metrics lack %s", m)
 		}
+	}
+}
+
+// Raising GOMAXPROCS for the request threads (prioritiseRequests) leaves
+// what is sized by cores alone: one shard per core, two ingest requests in
+// flight per core (their memory bound).
+func TestServeSizesByCores(t *testing.T) {
+	ts := startServer(t, t.TempDir())
+	if osprio.Supported && runtime.GOMAXPROCS(0) <= startProcs {
+		t.Errorf("GOMAXPROCS %d: not raised above the %d cores", runtime.GOMAXPROCS(0), startProcs)
+	}
+	if n := ts.srv.proc.Engine().Shards(); n != startProcs {
+		t.Errorf("%d shards, want %d", n, startProcs)
+	}
+	if n := ts.srv.ingest.MaxInFlight(); n != 2*startProcs {
+		t.Errorf("%d ingest requests in flight, want %d", n, 2*startProcs)
 	}
 }

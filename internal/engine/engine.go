@@ -196,6 +196,9 @@ func New(opts Options) (*Engine, error) {
 	return e, nil
 }
 
+// Shards returns the number of shards.
+func (e *Engine) Shards() int { return len(e.shards) }
+
 // Detectors returns the descriptions of the engine's detectors.
 func (e *Engine) Detectors() []detect.Info { return e.infos }
 

@@ -113,6 +113,9 @@ func New(o Options) *Handler {
 // Stats returns the handler's counters.
 func (h *Handler) Stats() *Stats { return &h.stats }
 
+// MaxInFlight is how many requests may decode or store at once.
+func (h *Handler) MaxInFlight() int { return h.o.MaxInFlight }
+
 // Result is the answer to an ingest request.
 type Result struct {
 	Accepted   int         `json:"accepted"`
