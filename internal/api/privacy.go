@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -237,8 +238,16 @@ func (s *Server) erase(w http.ResponseWriter, r *http.Request) error {
 			det.References += res.References
 			det.Timers += res.Timers
 			det.CachedEvents += res.Cached
-			det.DecisionRecords += res.Records
 			det.Checkpoint = res.Checkpoint
+			// Then the gate's decision log files, which detection no
+			// longer feeds with the subjects.
+			if s.o.Gate != nil {
+				n, err := s.o.Gate.EraseLog(ctx, er.Tenant, er.Subjects)
+				if err != nil {
+					return fmt.Errorf("the gate's decision log could not be rewritten: %w", err)
+				}
+				det.DecisionRecords += n
+			}
 			return nil
 		}
 	}

@@ -18,16 +18,16 @@ import (
 // hand-offs), CPU that the server under measurement would lack when both
 // share a small machine. https URLs go through net/http.
 type gateConn struct {
-	addr, host, key string
+	addr, host, path, key string
 	timeout         time.Duration
 	conn            net.Conn
 	br              *bufio.Reader
 	req             []byte
 }
 
-// newGateConn connects to addr (host:port) and names host in each request.
-func newGateConn(addr, host, key string, timeout time.Duration) *gateConn {
-	return &gateConn{addr: addr, host: host, key: key, timeout: timeout}
+// newGateConn connects to addr (host:port) and posts to path, naming host.
+func newGateConn(addr, host, path, key string, timeout time.Duration) *gateConn {
+	return &gateConn{addr: addr, host: host, path: path, key: key, timeout: timeout}
 }
 
 // maxGateAnswer bounds an answer's body, as postGate does.
@@ -44,7 +44,7 @@ func (g *gateConn) post(body, buf []byte) (int, []byte, error) {
 		}
 		g.conn, g.br = c, bufio.NewReaderSize(c, 4096)
 	}
-	g.req = append(g.req[:0], "POST /v1/gate HTTP/1.1\r\nHost: "...)
+	g.req = append(append(append(g.req[:0], "POST "...), g.path...), " HTTP/1.1\r\nHost: "...)
 	g.req = append(g.req, g.host...)
 	g.req = append(g.req, "\r\nAuthorization: Bearer "...)
 	g.req = append(g.req, g.key...)
@@ -115,7 +115,9 @@ func readAnswer(br *bufio.Reader, out []byte) (status int, body []byte, keep boo
 				return status, out, false, fmt.Errorf("unsupported Transfer-Encoding %q", value)
 			}
 		case bytes.EqualFold(name, []byte("Connection")):
-			keep = keep && !bytes.EqualFold(value, []byte("close"))
+			for tok := range bytes.SplitSeq(value, []byte(",")) {
+				keep = keep && !bytes.EqualFold(bytes.TrimSpace(tok), []byte("close"))
+			}
 		}
 	}
 	switch {
@@ -144,8 +146,8 @@ func readAnswer(br *bufio.Reader, out []byte) (status int, body []byte, keep boo
 			if out, err = readN(br, out, int(n)); err != nil {
 				return status, out, false, err
 			}
-			if _, err := br.Discard(2); err != nil { // the chunk's CRLF
-				return status, out, false, err
+			if crlf, err := br.ReadSlice('\n'); err != nil || len(bytes.TrimRight(crlf, "\r\n")) != 0 {
+				return status, out, false, fmt.Errorf("chunk not followed by CRLF: %q %v", clipText(crlf), err)
 			}
 		}
 	case length >= 0:

@@ -46,7 +46,7 @@ func TestGateConn(t *testing.T) {
 	srv.Start()
 	defer srv.Close()
 	host := strings.TrimPrefix(srv.URL, "http://")
-	g := newGateConn(host, host, "k1", 5*time.Second)
+	g := newGateConn(host, host, "/v1/gate", "k1", 5*time.Second)
 	defer g.close()
 
 	var buf []byte
@@ -77,7 +77,7 @@ func TestGateConn(t *testing.T) {
 	if status, out, err := g.post([]byte("small"), buf); err != nil || status != 200 || decisionOf(out) != "allow" {
 		t.Errorf("after an error: %d %q %v", status, out, err)
 	}
-	bad := newGateConn(host, host, "wrong", 5*time.Second)
+	bad := newGateConn(host, host, "/v1/gate", "wrong", 5*time.Second)
 	defer bad.close()
 	if status, _, err := bad.post([]byte("small"), nil); err != nil || status != 400 {
 		t.Errorf("wrong key: %d %v", status, err)

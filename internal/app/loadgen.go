@@ -495,7 +495,7 @@ func runGateLoad(ctx context.Context, c *http.Client, base, key string, bodies [
 				if u.Port() == "" {
 					addr = net.JoinHostPort(u.Hostname(), "80")
 				}
-				gc := newGateConn(addr, u.Host, key, 30*time.Second)
+				gc := newGateConn(addr, u.Host, strings.TrimSuffix(u.EscapedPath(), "/")+"/v1/gate", key, 30*time.Second)
 				defer gc.close()
 				post = func(body []byte) (int, []byte, error) { return gc.post(body, buf) }
 			}

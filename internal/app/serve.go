@@ -455,7 +455,9 @@ var startProcs = runtime.GOMAXPROCS(0)
 // blocks, whatever the kernel's priorities. With more, a request's
 // goroutine finds a free processor at once and the kernel, seeing its
 // thread at a higher priority than the workers', gives it a core first.
-// GOMAXPROCS set in the environment is left alone.
+// GOMAXPROCS set in the environment is left alone. Setting it stops the Go
+// runtime from following a change of the container's CPU limit while
+// running; the limit at start counts.
 func prioritiseRequests(cfg *config.Config, log *slog.Logger) int {
 	cores := startProcs
 	nice := config.DefaultWorkerNice
@@ -467,7 +469,9 @@ func prioritiseRequests(cfg *config.Config, log *slog.Logger) int {
 	}
 	osprio.Enable(nice)
 	if os.Getenv("GOMAXPROCS") == "" {
-		runtime.GOMAXPROCS(max(8, 4*cores))
+		// A processor for each wired worker (a shard per core, five
+		// others) and one per core for requests: 8 on two cores.
+		runtime.GOMAXPROCS(2*cores + 4)
 	}
 	log.Debug("bulk workers run at a lower priority than requests", "worker_nice", nice, "gomaxprocs", runtime.GOMAXPROCS(0))
 	return cores

@@ -3,6 +3,7 @@ package gate
 import (
 	"context"
 	"slices"
+	"strings"
 
 	"github.com/vigil-project/vigil/internal/detect"
 	"github.com/vigil-project/vigil/internal/twin"
@@ -78,22 +79,39 @@ func (v *view) forget(k vkey, kind twin.SubjectKind) {
 	}
 }
 
-// names reports whether the record names the tenant's subject s.
+// names reports whether the record names the tenant's subject s: in its
+// fields, or in a reason's message (a transfer names the new owner, a
+// step-up the device added), where a longer value holding s counts too.
 func (r *DecisionRecord) names(tenant string, s twin.Subject) bool {
-	if r.Tenant != tenant {
+	if r.Tenant != tenant || s.Value == "" {
 		return false
 	}
 	switch s.Kind {
 	case twin.SubjectVehicle:
-		return r.Vehicle == s.Value
+		if r.Vehicle == s.Value {
+			return true
+		}
 	case twin.SubjectAccount:
-		return r.Actor.Account == s.Value
+		if r.Actor.Account == s.Value {
+			return true
+		}
 	case twin.SubjectDevice:
-		return r.Actor.Device == s.Value
+		if r.Actor.Device == s.Value {
+			return true
+		}
 	case twin.SubjectIP:
-		return r.Actor.IP == s.Value
+		if r.Actor.IP == s.Value {
+			return true
+		}
 	case twin.SubjectClient:
-		return r.Actor.ClientID == s.Value
+		if r.Actor.ClientID == s.Value {
+			return true
+		}
+	}
+	for _, rs := range r.Reasons {
+		if strings.Contains(rs.Message, s.Value) {
+			return true
+		}
 	}
 	return false
 }

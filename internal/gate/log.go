@@ -115,6 +115,13 @@ func newFileLog(dir string, cfg LogConfig, warn func(string, ...any)) (*fileLog,
 		return nil, fmt.Errorf("gate: creating the decision log directory: %w", err)
 	}
 	l := &fileLog{dir: dir, cfg: cfg, log: warn, erasures: make(chan eraseReq), stopped: make(chan struct{})}
+	// A rewrite cut short by a crash left its copy; the file it copied is
+	// whole (the copy replaces it only once synced).
+	if left, err := filepath.Glob(filepath.Join(dir, "*.erasing")); err == nil {
+		for _, p := range left {
+			os.Remove(p)
+		}
+	}
 	if err := l.open(); err != nil {
 		return nil, err
 	}
@@ -348,7 +355,7 @@ func (l *fileLog) eraseFiles(req eraseReq) eraseRes {
 
 // rewrite copies path without the lines naming the request's subjects. A
 // line that does not parse (a record torn by a crash) goes when it holds
-// one of their values at all.
+// one of their values whole.
 func (l *fileLog) rewrite(path string, req eraseReq) (int, error) {
 	in, err := os.Open(path)
 	if err != nil {
@@ -364,9 +371,12 @@ func (l *fileLog) rewrite(path string, req eraseReq) (int, error) {
 		return 0, err
 	}
 	defer os.Remove(tmp) // after a failure; gone after the rename
+	// Each value as it appears inside a JSON string: only lines holding
+	// one are decoded, so the rewrite costs the reading, not the parsing.
 	quoted := make([][]byte, len(req.subjects))
 	for i, s := range req.subjects {
-		quoted[i], _ = json.Marshal(s.Value)
+		q, _ := json.Marshal(s.Value)
+		quoted[i] = q[1 : len(q)-1]
 	}
 	br := bufio.NewReaderSize(in, 64<<10)
 	bw := bufio.NewWriterSize(out, 256<<10)
@@ -422,14 +432,16 @@ func (l *fileLog) rewrite(path string, req eraseReq) (int, error) {
 }
 
 func namesAny(line []byte, req eraseReq, quoted [][]byte) bool {
+	holds := false
+	for _, q := range quoted {
+		holds = holds || len(q) > 0 && bytes.Contains(line, q)
+	}
+	if !holds {
+		return false
+	}
 	var rec DecisionRecord
 	if err := json.Unmarshal(line, &rec); err != nil {
-		for _, q := range quoted {
-			if bytes.Contains(line, q) {
-				return true
-			}
-		}
-		return false
+		return true // torn, and holding a value
 	}
 	for _, s := range req.subjects {
 		if rec.names(req.tenant, s) {

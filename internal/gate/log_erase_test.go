@@ -37,6 +37,11 @@ func TestEraseLogFiles(t *testing.T) {
 		}
 		time.Sleep(2 * drainEvery)
 	}
+	// A denial of someone else whose reason names the erased account.
+	transfer := rec("fleet-a", "VIN-KEEP", "acct-keep", "198.51.100.1")
+	transfer.Reasons = []DecisionReason{{Code: "ownership_transferred", Message: "the vehicle changed owner to account acct-gone"}}
+	l.append(transfer)
+	time.Sleep(2 * drainEvery)
 	if n := len(rotatedFiles(dir)); n < 3 {
 		t.Fatalf("%d files; the test wants rotated ones", n)
 	}
@@ -55,8 +60,8 @@ func TestEraseLogFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if removed != 7+7+1 {
-		t.Errorf("removed %d records, want 15", removed)
+	if removed != 7+7+1+1 {
+		t.Errorf("removed %d records, want 16", removed)
 	}
 	l.append(rec("fleet-a", "VIN-AFTER", "acct-keep", "198.51.100.1"))
 	cancel()
@@ -96,5 +101,15 @@ func TestEraseLogFiles(t *testing.T) {
 	}
 	if _, err := g.EraseLog(context.Background(), "fleet-a", []twin.Subject{{Kind: twin.SubjectVehicle, Value: "x"}}); err == nil {
 		t.Error("EraseLog after the writer stopped: no error")
+	}
+	// A copy left by a crash mid-rewrite is removed when the log opens.
+	if err := os.WriteFile(filepath.Join(dir, "decisions.ndjson.erasing"), []byte("{}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newFileLog(dir, LogConfig{MaxFileBytes: 2000, MaxFiles: 10, SyncInterval: time.Hour, Queue: 10}, t.Logf); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*.erasing")); len(left) != 0 {
+		t.Errorf("a crash's copy left at open: %v", left)
 	}
 }

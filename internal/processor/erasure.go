@@ -56,10 +56,6 @@ type ForgetResult struct {
 	// checkpoints are off: a restart then reads the archive, which no
 	// longer holds them.
 	Checkpoint bool
-	// Records is what Options.ForgetRecords removed (decision log lines);
-	// recordsErr why it could not.
-	Records    int
-	recordsErr error
 }
 
 // erasurePoll is how often the follower looks for erasures made outside
@@ -150,18 +146,6 @@ func (p *Processor) apply(er Erasure) ForgetResult {
 		res.Manager += p.mgr.Forget(er.Tenant, ent)
 	}
 	res.Cached = p.dropCached(er)
-	if p.o.ForgetRecords != nil {
-		// Detection waits meanwhile: erasures are rare, and a decision
-		// made after it cannot name the subjects again.
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		res.Records, res.recordsErr = p.o.ForgetRecords(ctx, er.Tenant, er.Subjects)
-		cancel()
-		if res.recordsErr != nil {
-			p.recordsErr.Add(1)
-			p.o.Logger.Error("an erasure could not remove the subjects' records outside detection (the gate's decision log); "+
-				"erase them again to retry", "tenant", er.Tenant, "subjects", len(er.Subjects), "err", res.recordsErr)
-		}
-	}
 	e := &p.erasures
 	e.filters = append(e.filters, cacheFilter{er: er, until: time.Now().Add(cacheFilterFor)})
 	e.mu.Lock()
@@ -181,9 +165,6 @@ func (p *Processor) apply(er Erasure) ForgetResult {
 func (p *Processor) answer(req forgetReq, res ForgetResult) {
 	c := &p.ckpt
 	switch {
-	case res.recordsErr != nil:
-		req.done <- forgetDone{res: res, err: fmt.Errorf("the erasure reached detection, but the records kept outside it "+
-			"could not be erased: %w", res.recordsErr)}
 	case c.interval <= 0:
 		// A saved checkpoint is never used: a restart reads the archive.
 		p.erasureDone(req.er.ID)
@@ -282,6 +263,7 @@ func (p *Processor) applyPending(ctx context.Context, startup bool) {
 			continue
 		}
 		p.apply(er)
+		p.queueRecords(er)
 		if startup {
 			e.startup = append(e.startup, er)
 			e.mu.Lock()
@@ -395,4 +377,78 @@ func eventNames(ev *event.Event, s twin.Subject) bool {
 		return ev.SMS != nil && (ev.SMS.Originator == v || ev.SMS.Recipient == v)
 	}
 	return false
+}
+
+// recordsRetry is how long a failed ForgetRecords waits before the next try.
+var recordsRetry = 30 * time.Second
+
+// queueRecords hands an erasure applied from its record to forgetRecords,
+// once per record in this process.
+func (p *Processor) queueRecords(er Erasure) {
+	if p.o.ForgetRecords == nil {
+		return
+	}
+	q := &p.records
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if er.ID != "" {
+		if q.seen[er.ID] {
+			return
+		}
+		q.seen[er.ID] = true
+	}
+	q.queue = append(q.queue, er)
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// forgetRecords runs ForgetRecords for the queued erasures until ctx ends,
+// off the follower (a rewrite of the gate's decision log reads every file),
+// retrying each failure until it succeeds.
+func (p *Processor) forgetRecords(ctx context.Context) {
+	q := &p.records
+	for {
+		q.mu.Lock()
+		var er Erasure
+		ok := len(q.queue) > 0
+		if ok {
+			er = q.queue[0]
+			q.queue = q.queue[1:]
+		}
+		q.mu.Unlock()
+		if !ok {
+			select {
+			case <-ctx.Done():
+				return
+			case <-q.wake:
+			}
+			continue
+		}
+		n, err := p.o.ForgetRecords(ctx, er.Tenant, er.Subjects)
+		if err == nil {
+			p.o.Logger.Info("erasure applied to the records kept outside detection", "tenant", er.Tenant, "subjects", len(er.Subjects), "records", n)
+			continue
+		}
+		if ctx.Err() != nil {
+			// Stopping: the record was covered by detection's checkpoint,
+			// so a restart will not apply it again; say so.
+			p.recordsErr.Add(1)
+			p.o.Logger.Error("the server stopped before an erasure reached the gate's decision log: erase the subjects again",
+				"tenant", er.Tenant, "subjects", len(er.Subjects), "err", err)
+			return
+		}
+		p.recordsErr.Add(1)
+		p.o.Logger.Error("an erasure could not remove the subjects' records outside detection (the gate's decision log); retrying",
+			"tenant", er.Tenant, "subjects", len(er.Subjects), "in", recordsRetry, "err", err)
+		q.mu.Lock()
+		q.queue = append(q.queue, er)
+		q.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(recordsRetry):
+		}
+	}
 }

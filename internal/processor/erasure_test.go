@@ -3,6 +3,7 @@ package processor
 import (
 	"bytes"
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"testing"
@@ -228,5 +229,64 @@ func TestForgetDropsCachedEvents(t *testing.T) {
 	}
 	if _, ok := p.recent.evs[5]; ok {
 		t.Error("the filtered event stays in the cache")
+	}
+}
+
+// TestErasureRecordReachesRecords: an erasure applied from its record is
+// passed to ForgetRecords once (not again when the catch-up applies it a
+// second time), off the follower, and retried until it succeeds; one made
+// through Forget is the caller's to pass on.
+func TestErasureRecordReachesRecords(t *testing.T) {
+	defer func(d time.Duration) { recordsRetry = d }(recordsRetry)
+	recordsRetry = 10 * time.Millisecond
+	st := openStore(t)
+	batches := simBatches(t)
+	tenant, vehicle, account := subjectOf(t, batches)
+	recs := &memErasures{list: []Erasure{{ID: "e-3", Tenant: tenant, Subjects: []twin.Subject{{Kind: twin.SubjectVehicle, Value: vehicle}}}}}
+	var mu sync.Mutex
+	var calls []string
+	p, err := New(Options{Store: st, Engine: engine.Options{Shards: 2, Detectors: testDetectors()}, SnapshotInterval: time.Hour, Erasures: recs,
+		ForgetRecords: func(_ context.Context, tn string, subjects []twin.Subject) (int, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			calls = append(calls, tn+"/"+subjects[0].Value)
+			if len(calls) == 1 {
+				return 0, errors.New("disk full")
+			}
+			return 3, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &serving{p: p, stop: cancel, done: make(chan error, 1)}
+	go func() { s.done <- p.Run(ctx) }()
+	s.feed(t, batches)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		n := len(calls)
+		mu.Unlock()
+		if n >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ForgetRecords called %d times, want a failure and a retry", n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := p.Forget(context.Background(), Erasure{Tenant: tenant, Subjects: []twin.Subject{{Kind: twin.SubjectAccount, Value: account}}}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	s.shutdown(t)
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{tenant + "/" + vehicle, tenant + "/" + vehicle}
+	if !slices.Equal(calls, want) {
+		t.Errorf("ForgetRecords calls %v, want %v", calls, want)
+	}
+	if n := p.Stats().ErasureRecordFailures; n != 1 {
+		t.Errorf("%d failures counted, want 1", n)
 	}
 }

@@ -65,8 +65,10 @@ type Options struct {
 	Erasures Erasures
 	// ForgetRecords, when set, removes an erased tenant's subjects from
 	// records kept outside detection (the command gate's decision log) and
-	// returns how many it removed. Every erasure detection applies calls
-	// it, after detection has forgotten the subjects.
+	// returns how many it removed. It is called, off the follower and
+	// retried until it succeeds, for the erasures detection applies from
+	// their records (Erasures): those made through Forget are the
+	// caller's to pass on.
 	ForgetRecords func(ctx context.Context, tenant string, subjects []twin.Subject) (int, error)
 }
 
@@ -99,11 +101,17 @@ type Processor struct {
 	refused    atomic.Int64 // alerts the store refused as invalid (counted, logged)
 	stopping   atomic.Bool  // Run is draining: give up retries sooner
 	decodeErr  atomic.Int64 // archived events that no longer decode (should never happen)
-	recordsErr atomic.Int64 // erasures ForgetRecords failed
-	lost       atomic.Int64 // alerts given up at shutdown: no checkpoint may cover them
-	wg         sync.WaitGroup
-	ckpt       checkpointer
-	erasures   erasures
+	recordsErr atomic.Int64 // ForgetRecords calls that failed
+	records    struct {
+		mu    sync.Mutex
+		queue []Erasure
+		seen  map[string]bool // record ids queued in this process
+		wake  chan struct{}
+	}
+	lost     atomic.Int64 // alerts given up at shutdown: no checkpoint may cover them
+	wg       sync.WaitGroup
+	ckpt     checkpointer
+	erasures erasures
 }
 
 // pending is an alert for the writer, or a fence: a checkpoint waiting for
@@ -140,6 +148,7 @@ func New(o Options) (*Processor, error) {
 	}
 	p := &Processor{o: o, wake: make(chan struct{}, 1), queries: make(chan query), alerts: make(chan pending, 4096),
 		forgets: make(chan forgetReq), stopped: make(chan struct{})}
+	p.records.seen, p.records.wake = map[string]bool{}, make(chan struct{}, 1)
 	p.erasures.applied = map[string]int64{}
 	p.ckpt.interval = o.SnapshotInterval
 	p.recent.evs = map[int64]*event.Event{}
@@ -257,18 +266,37 @@ func (p *Processor) Query(ctx context.Context, f func(engine.ShardView)) error {
 // processed, every alert derived is stored. Run returns ctx's error after
 // the drain, or the first unrecoverable error.
 func (p *Processor) Run(ctx context.Context) error {
-	osprio.Background()
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
 		osprio.Background()
 		p.writeAlerts()
 	}()
-	start := time.Now()
-	after := p.resume(ctx)
-	p.applyPending(ctx, true)
-	after, err := p.follow(ctx, after, start)
+	recordsCtx, stopRecords := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRecords()
+	if p.o.ForgetRecords != nil {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.forgetRecords(recordsCtx)
+		}()
+	}
+	// The follower on a goroutine of its own: Background wires it to a
+	// lowered thread, which must not outlive it in the caller's goroutine.
+	var after int64
+	var err error
+	followed := make(chan struct{})
+	go func() {
+		defer close(followed)
+		osprio.Background()
+		start := time.Now()
+		after = p.resume(ctx)
+		p.applyPending(ctx, true)
+		after, err = p.follow(ctx, after, start)
+	}()
+	<-followed
 	close(p.stopped)
+	stopRecords()
 	final, gen := p.finalCheckpoint(after)
 	// Stop, not Close: open windows stay open; a restart restores them (or
 	// reads the archive again) and closes them when their time comes.

@@ -348,9 +348,9 @@ func (a attachTimeline) Connect(ctx context.Context) (driver.Conn, error) {
 	return c, nil
 }
 
-// autoCheckpointPages is the WAL size (in pages: 64 MiB of 16 KiB pages) at
-// which the writer checkpoints itself because the background checkpointer
-// fell behind.
+// autoCheckpointPages is the WAL size (in pages: 64 MiB of 16 KiB pages,
+// 32 MiB in a database made with 8 KiB ones) at which the writer
+// checkpoints itself because the background checkpointer fell behind.
 const autoCheckpointPages = 4096
 
 // checkpointInterval is how often the background checkpointer runs.
