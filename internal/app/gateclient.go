@@ -19,10 +19,10 @@ import (
 // share a small machine. https URLs go through net/http.
 type gateConn struct {
 	addr, host, path, key string
-	timeout         time.Duration
-	conn            net.Conn
-	br              *bufio.Reader
-	req             []byte
+	timeout               time.Duration
+	conn                  net.Conn
+	br                    *bufio.Reader
+	req                   []byte
 }
 
 // newGateConn connects to addr (host:port) and posts to path, naming host.
