@@ -513,3 +513,8 @@ func (t timedStore) UpsertIncidents(ctx context.Context, sc store.Scope, incs []
 	defer t.observe("upsert_incidents", time.Now())
 	return t.Store.UpsertIncidents(ctx, sc, incs)
 }
+
+func (t timedStore) StoreDetections(ctx context.Context, sc store.Scope, as []*alert.Alert, incs []store.Incident) ([]bool, error) {
+	defer t.observe("store_detections", time.Now())
+	return t.Store.StoreDetections(ctx, sc, as, incs)
+}

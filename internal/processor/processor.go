@@ -498,10 +498,8 @@ func (p *Processor) store(batch []pending) {
 	}
 	for attempt := 0; ; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		created, err := p.o.Store.UpsertAlerts(ctx, store.AllTenants(), alerts)
-		if err == nil {
-			_, err = p.o.Store.UpsertIncidents(ctx, store.AllTenants(), incs)
-		}
+		// One transaction: one commit on the writer that ingest shares.
+		created, err := p.o.Store.StoreDetections(ctx, store.AllTenants(), alerts, incs)
 		cancel()
 		if err == nil {
 			p.published(alerts, created)

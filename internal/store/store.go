@@ -115,6 +115,10 @@ type Incidents interface {
 	// the time span widens, severity only rises. Merging is idempotent
 	// and order-independent. created[i] reports whether incs[i] was new.
 	UpsertIncidents(ctx context.Context, scope Scope, incs []Incident) (created []bool, err error)
+	// StoreDetections is UpsertAlerts and then UpsertIncidents in one
+	// transaction: the alert manager's output lands whole or not at all,
+	// in one commit instead of two. created reports new alerts.
+	StoreDetections(ctx context.Context, scope Scope, alerts []*alert.Alert, incs []Incident) (created []bool, err error)
 	// GetIncident returns an incident with its alerts and history.
 	GetIncident(ctx context.Context, scope Scope, id string) (IncidentDetail, error)
 	// ListIncidents returns one page of incidents matching q.

@@ -14,6 +14,42 @@ var incidentTests = []test{
 	{"Incidents/FromManager", testIncidentFromManager},
 	{"Incidents/UpdateAndHistory", testIncidentUpdate},
 	{"Incidents/List", testIncidentList},
+	{"Incidents/StoreDetectionsWhole", testStoreDetections},
+}
+
+// StoreDetections stores the alerts and their incidents together, or
+// neither: an incident the store refuses takes its batch's alerts with it.
+func testStoreDetections(t *testing.T, b Backend) {
+	s := open(t, b)
+	a1 := mkAlert("fleet-a", "al-1", 10, alert.AccountTakeover, event.SeverityHigh, "VIN1")
+	a2 := mkAlert("fleet-a", "al-2", 11, alert.AccountTakeover, event.SeverityHigh, "VIN1")
+	inc := mkIncident("fleet-a", "inc-1", 10, 11, event.SeverityHigh, []alert.Category{alert.AccountTakeover}, []string{"al-1", "al-2"}, vin1)
+	created, err := s.StoreDetections(ctx, all, []*alert.Alert{a1, a2}, []store.Incident{inc})
+	wantErr(t, "StoreDetections", err, nil)
+	equal(t, "created", created, []bool{true, true})
+	d, err := s.GetIncident(ctx, onlyA, "inc-1")
+	wantErr(t, "GetIncident", err, nil)
+	if d.Incident.AlertCount != 2 || len(d.Alerts) != 2 {
+		t.Fatalf("incident %+v with %d alerts: want 2", d.Incident, len(d.Alerts))
+	}
+	// Again: nothing new, nothing doubled.
+	created, err = s.StoreDetections(ctx, all, []*alert.Alert{a1, a2}, []store.Incident{inc})
+	wantErr(t, "StoreDetections again", err, nil)
+	equal(t, "created again", created, []bool{false, false})
+
+	// inc-1 exists in fleet-a: an incident of that id in fleet-b is a
+	// conflict, found inside the transaction; its alert is not stored.
+	b3 := mkAlert("fleet-b", "al-3", 12, alert.AccountTakeover, event.SeverityHigh, "VIN2")
+	clash := mkIncident("fleet-b", "inc-1", 12, 12, event.SeverityHigh, []alert.Category{alert.AccountTakeover}, []string{"al-3"}, vin2)
+	_, err = s.StoreDetections(ctx, all, []*alert.Alert{b3}, []store.Incident{clash})
+	wantErr(t, "StoreDetections with a conflicting incident", err, store.ErrConflict)
+	_, err = s.GetAlert(ctx, all, "al-3")
+	wantErr(t, "the conflicting batch's alert", err, store.ErrNotFound)
+	// Scopes hold for both halves.
+	_, err = s.StoreDetections(ctx, onlyA, []*alert.Alert{b3}, nil)
+	wantErr(t, "an alert outside the scope", err, store.ErrForbidden)
+	_, err = s.StoreDetections(ctx, onlyA, nil, []store.Incident{clash})
+	wantErr(t, "an incident outside the scope", err, store.ErrForbidden)
 }
 
 func mkIncident(tenant, id string, first, last int, sev event.Severity, cats []alert.Category, alertIDs []string, ents ...store.Entity) store.Incident {

@@ -22,48 +22,74 @@ import (
 // analysts' fields are never touched. New alerts get their delivery
 // sequence numbers here (see numberNew).
 func (db *DB) UpsertAlerts(ctx context.Context, scope store.Scope, alerts []*alert.Alert) ([]bool, error) {
-	if len(alerts) > store.MaxUpsertBatch {
-		return nil, store.Errorf(store.ErrInvalid, "upsert alerts: %d alerts, more than %d in one call", len(alerts), store.MaxUpsertBatch)
+	return db.StoreDetections(ctx, scope, alerts, nil)
+}
+
+// StoreDetections stores alerts, then incidents, in one transaction.
+func (db *DB) StoreDetections(ctx context.Context, scope store.Scope, alerts []*alert.Alert, incs []store.Incident) ([]bool, error) {
+	if err := checkAlerts(scope, alerts); err != nil {
+		return nil, err
 	}
-	for _, a := range alerts {
-		if err := store.ValidateAlert(a); err != nil {
-			return nil, err
-		}
-		if err := scope.Check(a.Tenant); err != nil {
-			return nil, err
-		}
+	if err := checkIncidents(scope, incs); err != nil {
+		return nil, err
 	}
 	created := make([]bool, len(alerts))
-	if len(alerts) == 0 {
+	if len(alerts) == 0 && len(incs) == 0 {
 		return created, nil
 	}
 	err := db.inWrite(ctx, func(tx *Tx) error {
 		now := db.nowNS()
-		// In id order, so that concurrent upserts (PostgreSQL, several
-		// nodes) lock rows in the same order and cannot deadlock.
-		order := byID(len(alerts), func(i int) string { return alerts[i].ID })
-		seqs, last, err := db.numberNew(ctx, tx, alerts, order)
-		if err != nil {
+		if err := db.upsertAlerts(ctx, tx, alerts, created, now); err != nil {
 			return err
 		}
-		for _, i := range order {
-			c, err := db.upsertAlert(ctx, tx, alerts[i], now, seqs[i])
-			if err != nil {
-				return err
-			}
-			created[i] = c
-		}
-		if last != 0 {
-			if _, err := tx.Exec(ctx, "UPDATE counters SET value = ? WHERE name = 'alert_seq'", last); err != nil {
-				return dbErr("upsert alerts: alert sequence", err)
-			}
-		}
-		return nil
+		return db.upsertIncidents(ctx, tx, incs, nil, now)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return created, nil
+}
+
+func checkAlerts(scope store.Scope, alerts []*alert.Alert) error {
+	if len(alerts) > store.MaxUpsertBatch {
+		return store.Errorf(store.ErrInvalid, "upsert alerts: %d alerts, more than %d in one call", len(alerts), store.MaxUpsertBatch)
+	}
+	for _, a := range alerts {
+		if err := store.ValidateAlert(a); err != nil {
+			return err
+		}
+		if err := scope.Check(a.Tenant); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// upsertAlerts stores alerts in tx, setting created[i] for new ones.
+func (db *DB) upsertAlerts(ctx context.Context, tx *Tx, alerts []*alert.Alert, created []bool, now int64) error {
+	if len(alerts) == 0 {
+		return nil
+	}
+	// In id order, so that concurrent upserts (PostgreSQL, several
+	// nodes) lock rows in the same order and cannot deadlock.
+	order := byID(len(alerts), func(i int) string { return alerts[i].ID })
+	seqs, last, err := db.numberNew(ctx, tx, alerts, order)
+	if err != nil {
+		return err
+	}
+	for _, i := range order {
+		c, err := db.upsertAlert(ctx, tx, alerts[i], now, seqs[i])
+		if err != nil {
+			return err
+		}
+		created[i] = c
+	}
+	if last != 0 {
+		if _, err := tx.Exec(ctx, "UPDATE counters SET value = ? WHERE name = 'alert_seq'", last); err != nil {
+			return dbErr("upsert alerts: alert sequence", err)
+		}
+	}
+	return nil
 }
 
 // numberNew gives each alert of the call that is not stored yet its

@@ -18,36 +18,48 @@ const engineActor = "vigil"
 
 // UpsertIncidents merges incidents by id.
 func (db *DB) UpsertIncidents(ctx context.Context, scope store.Scope, incs []store.Incident) ([]bool, error) {
-	if len(incs) > store.MaxUpsertBatch {
-		return nil, store.Errorf(store.ErrInvalid, "upsert incidents: %d incidents, more than %d in one call", len(incs), store.MaxUpsertBatch)
-	}
-	for i := range incs {
-		if err := incs[i].Validate(); err != nil {
-			return nil, err
-		}
-		if err := scope.Check(incs[i].Tenant); err != nil {
-			return nil, err
-		}
+	if err := checkIncidents(scope, incs); err != nil {
+		return nil, err
 	}
 	created := make([]bool, len(incs))
 	if len(incs) == 0 {
 		return created, nil
 	}
-	err := db.inWrite(ctx, func(tx *Tx) error {
-		now := db.nowNS()
-		for _, i := range byID(len(incs), func(i int) string { return incs[i].ID }) {
-			c, err := db.upsertIncident(ctx, tx, &incs[i], now)
-			if err != nil {
-				return err
-			}
-			created[i] = c
-		}
-		return nil
-	})
+	err := db.inWrite(ctx, func(tx *Tx) error { return db.upsertIncidents(ctx, tx, incs, created, db.nowNS()) })
 	if err != nil {
 		return nil, err
 	}
 	return created, nil
+}
+
+func checkIncidents(scope store.Scope, incs []store.Incident) error {
+	if len(incs) > store.MaxUpsertBatch {
+		return store.Errorf(store.ErrInvalid, "upsert incidents: %d incidents, more than %d in one call", len(incs), store.MaxUpsertBatch)
+	}
+	for i := range incs {
+		if err := incs[i].Validate(); err != nil {
+			return err
+		}
+		if err := scope.Check(incs[i].Tenant); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// upsertIncidents merges incs in tx, in id order (see upsertAlerts),
+// setting created[i] for new ones when created is not nil.
+func (db *DB) upsertIncidents(ctx context.Context, tx *Tx, incs []store.Incident, created []bool, now int64) error {
+	for _, i := range byID(len(incs), func(i int) string { return incs[i].ID }) {
+		c, err := db.upsertIncident(ctx, tx, &incs[i], now)
+		if err != nil {
+			return err
+		}
+		if created != nil {
+			created[i] = c
+		}
+	}
+	return nil
 }
 
 func sortEntities(es []store.Entity) []store.Entity {
