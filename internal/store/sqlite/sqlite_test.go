@@ -256,3 +256,5 @@ func BenchmarkSearchEvents(b *testing.B) {
 	})
 }
 func BenchmarkListAlerts(b *testing.B) { storetest.BenchListAlerts(b, benchOpen, nil) }
+
+func BenchmarkStoreDetections(b *testing.B) { storetest.BenchStoreDetections(b, benchOpen) }

@@ -36,6 +36,18 @@ func testStoreDetections(t *testing.T, b Backend) {
 	created, err = s.StoreDetections(ctx, all, []*alert.Alert{a1, a2}, []store.Incident{inc})
 	wantErr(t, "StoreDetections again", err, nil)
 	equal(t, "created again", created, []bool{false, false})
+	// A later alert naming entities the incident lists: the span widens,
+	// the entity list stays as it is.
+	a4 := mkAlert("fleet-a", "al-4", 20, alert.AccountTakeover, event.SeverityCritical, "VIN1")
+	later := mkIncident("fleet-a", "inc-1", 19, 20, event.SeverityCritical, []alert.Category{alert.AccountTakeover}, []string{"al-4"}, vin1)
+	_, err = s.StoreDetections(ctx, all, []*alert.Alert{a4}, []store.Incident{later})
+	wantErr(t, "StoreDetections later", err, nil)
+	d2, err := s.GetIncident(ctx, onlyA, "inc-1")
+	wantErr(t, "GetIncident", err, nil)
+	if in := d2.Incident; in.LastSeen != at(20) || in.FirstSeen != at(10) || in.Severity != event.SeverityCritical || in.AlertCount != 3 {
+		t.Fatalf("after a later alert: %+v", in)
+	}
+	equal(t, "entities", d2.Incident.Entities, d.Incident.Entities)
 
 	// inc-1 exists in fleet-a: an incident of that id in fleet-b is a
 	// conflict, found inside the transaction; its alert is not stored.

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 
 	"github.com/vigil-project/vigil/internal/alert"
 	"github.com/vigil-project/vigil/internal/event"
@@ -62,6 +63,18 @@ func (db *DB) upsertIncidents(ctx context.Context, tx *Tx, incs []store.Incident
 	return nil
 }
 
+// listsAll reports whether the stored entity list (JSON, as json.Marshal
+// wrote it) holds every one of ents, by looking for each one's encoding.
+func listsAll(stored string, ents []store.Entity) bool {
+	for _, e := range ents {
+		b, err := json.Marshal(e)
+		if err != nil || !strings.Contains(stored, string(b)) {
+			return false
+		}
+	}
+	return true
+}
+
 func sortEntities(es []store.Entity) []store.Entity {
 	slices.SortFunc(es, func(a, b store.Entity) int {
 		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Value, b.Value))
@@ -101,20 +114,33 @@ ON CONFLICT (id) DO NOTHING RETURNING pk`,
 		if tenant != in.Tenant {
 			return false, store.Errorf(store.ErrConflict, "incident %q already exists in another tenant", in.ID)
 		}
-		var stored []store.Entity
-		if err := json.Unmarshal([]byte(oldEnts), &stored); err != nil {
-			return false, dbErr("upsert incident "+in.ID, err)
-		}
-		merged := sortEntities(append(stored, ents...))
 		nfirst, nlast, nsev, ncats := min(first, in.FirstSeen), max(last, in.LastSeen), max(sev, int(in.Severity)), oldCats|cats
-		if len(merged) != len(stored) || nfirst != first || nlast != last || nsev != sev || ncats != oldCats {
-			changed = true
-			entJSON, _ = json.Marshal(merged)
-			if _, err := tx.Exec(ctx, `UPDATE incidents SET first_seen = ?, last_seen = ?, severity = ?, categories = ?,
-entities = ?, updated = ? WHERE pk = ?`, nfirst, nlast, nsev, ncats, string(entJSON), now, pk); err != nil {
+		same := nfirst == first && nlast == last && nsev == sev && ncats == oldCats
+		// Most alerts of an incident name entities it already lists: then
+		// the stored list, which grows with the incident, is neither
+		// decoded nor written again.
+		newEnts := !listsAll(oldEnts, ents)
+		if newEnts {
+			var stored []store.Entity
+			if err := json.Unmarshal([]byte(oldEnts), &stored); err != nil {
 				return false, dbErr("upsert incident "+in.ID, err)
 			}
+			merged := sortEntities(append(stored, ents...))
+			newEnts = len(merged) != len(stored)
+			entJSON, _ = json.Marshal(merged)
 		}
+		switch {
+		case newEnts:
+			_, err = tx.Exec(ctx, `UPDATE incidents SET first_seen = ?, last_seen = ?, severity = ?, categories = ?,
+entities = ?, updated = ? WHERE pk = ?`, nfirst, nlast, nsev, ncats, string(entJSON), now, pk)
+		case !same:
+			_, err = tx.Exec(ctx, `UPDATE incidents SET first_seen = ?, last_seen = ?, severity = ?, categories = ?,
+updated = ? WHERE pk = ?`, nfirst, nlast, nsev, ncats, now, pk)
+		}
+		if err != nil {
+			return false, dbErr("upsert incident "+in.ID, err)
+		}
+		changed = newEnts || !same
 	default:
 		return false, dbErr("upsert incident "+in.ID, err)
 	}
