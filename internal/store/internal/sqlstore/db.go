@@ -258,6 +258,16 @@ func (c *stmtCache) get(ctx context.Context, q string) (*sql.Stmt, error) {
 	return st, nil
 }
 
+// cached returns the pool's prepared q, or nil.
+func (c *stmtCache) cached(q string) *sql.Stmt {
+	if !c.prepare {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[q]
+}
+
 func (c *stmtCache) closeAll() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -302,14 +312,19 @@ func (c *stmtCache) queryRow(ctx context.Context, q string, args ...any) row {
 	return row{r: st.QueryRowContext(ctx, args...)}
 }
 
-// Tx is a transaction. Its statements are prepared on the transaction's
-// own connection (a pool-wide prepare could wait forever for a connection
-// the transaction holds) and reused within it.
+// Tx is a transaction. A statement the pool has prepared runs on the
+// transaction's connection as prepared there already; another is prepared
+// on that connection (a pool-wide prepare could wait forever for the
+// connection the transaction holds), and the pool prepares it after the
+// transaction, for the next ones: a transaction of a few rows (an alert,
+// an audit entry) would otherwise spend much of its time compiling SQL.
 type Tx struct {
 	tx      *sql.Tx
 	rebind  func(string) string
 	prepare bool
+	cache   *stmtCache
 	stmts   map[string]*sql.Stmt
+	missed  []string // prepared here, not yet by the pool
 }
 
 // Stmt returns q prepared in the transaction; it is closed with it.
@@ -317,9 +332,15 @@ func (t *Tx) Stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	if st := t.stmts[q]; st != nil {
 		return st, nil
 	}
-	st, err := t.tx.PrepareContext(ctx, t.rebind(q))
-	if err != nil {
-		return nil, fmt.Errorf("store: prepare: %w", err)
+	var st *sql.Stmt
+	if pooled := t.cache.cached(q); pooled != nil {
+		st = t.tx.StmtContext(ctx, pooled)
+	} else {
+		var err error
+		if st, err = t.tx.PrepareContext(ctx, t.rebind(q)); err != nil {
+			return nil, fmt.Errorf("store: prepare: %w", err)
+		}
+		t.missed = append(t.missed, q)
 	}
 	if t.stmts == nil {
 		t.stmts = map[string]*sql.Stmt{}
@@ -385,12 +406,24 @@ func inTx(ctx context.Context, pool *sql.DB, c *stmtCache, opts *sql.TxOptions, 
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
-	if err := fn(&Tx{tx: tx, rebind: c.rebind, prepare: c.prepare}); err != nil {
+	t := &Tx{tx: tx, rebind: c.rebind, prepare: c.prepare, cache: c}
+	if err := fn(t); err != nil {
 		tx.Rollback()
 		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: commit: %w", err)
+	}
+	if len(t.missed) > 0 && c.prepare {
+		// The connection is free again; whoever takes it next waits
+		// for these prepares, which happen once per statement.
+		go func(qs []string) {
+			for _, q := range qs {
+				if _, err := c.get(context.Background(), q); err != nil {
+					return // the pool is closing; the next transaction tries again
+				}
+			}
+		}(t.missed)
 	}
 	return nil
 }

@@ -1,0 +1,61 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+)
+
+// A statement a transaction had to prepare is prepared by the pool after
+// it, and the next transactions take the pool's: none compiles it again.
+func TestTxReusesPoolStatements(t *testing.T) {
+	ctx := context.Background()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1) // as the writer: a pool-wide prepare inside a transaction would wait forever
+	c := &stmtCache{db: db, rebind: func(q string) string { return q }, prepare: true, m: map[string]*sql.Stmt{}}
+	if _, err := db.Exec("CREATE TABLE t (x INTEGER)"); err != nil {
+		t.Fatal(err)
+	}
+	const q = "INSERT INTO t (x) VALUES (?)"
+	var missed []string
+	run := func(x int) {
+		t.Helper()
+		err := inTx(ctx, db, c, nil, func(tx *Tx) error {
+			_, err := tx.Exec(ctx, q, x)
+			missed = tx.missed
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(1)
+	if len(missed) != 1 {
+		t.Fatalf("first transaction: missed %v, want the insert", missed)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for c.cached(q) == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the pool never prepared the statement")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for i := 2; i <= 5; i++ {
+		run(i)
+		if len(missed) != 0 {
+			t.Fatalf("transaction %d prepared %v again", i, missed)
+		}
+	}
+	var n int
+	if err := db.QueryRow("SELECT COUNT(*) FROM t").Scan(&n); err != nil || n != 5 {
+		t.Fatalf("%d rows, %v: want 5", n, err)
+	}
+}
