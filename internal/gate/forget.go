@@ -81,7 +81,8 @@ func (v *view) forget(k vkey, kind twin.SubjectKind) {
 
 // names reports whether the record names the tenant's subject s: in its
 // fields, or in a reason's message (a transfer names the new owner, a
-// step-up the device added), where a longer value holding s counts too.
+// step-up the device added) as a word of its own (10.0.0.1 is not in
+// 10.0.0.11).
 func (r *DecisionRecord) names(tenant string, s twin.Subject) bool {
 	if r.Tenant != tenant || s.Value == "" {
 		return false
@@ -109,11 +110,33 @@ func (r *DecisionRecord) names(tenant string, s twin.Subject) bool {
 		}
 	}
 	for _, rs := range r.Reasons {
-		if strings.Contains(rs.Message, s.Value) {
+		if containsWord(rs.Message, s.Value) {
 			return true
 		}
 	}
 	return false
+}
+
+// containsWord reports whether v occurs in s with no letter, digit, '_'
+// or '-' right before or after it.
+func containsWord(s, v string) bool {
+	for i := 0; v != "" && i+len(v) <= len(s); {
+		j := strings.Index(s[i:], v)
+		if j < 0 {
+			return false
+		}
+		at := i + j
+		end := at + len(v)
+		if (at == 0 || !wordByte(s[at-1])) && (end == len(s) || !wordByte(s[end])) {
+			return true
+		}
+		i = at + 1
+	}
+	return false
+}
+
+func wordByte(c byte) bool {
+	return c == '_' || c == '-' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
 }
 
 // EraseLog removes the records naming any of the tenant's subjects from

@@ -441,7 +441,13 @@ func namesAny(line []byte, req eraseReq, quoted [][]byte) bool {
 	}
 	var rec DecisionRecord
 	if err := json.Unmarshal(line, &rec); err != nil {
-		return true // torn, and holding a value
+		// Torn: it goes when it holds a value as a word of its own.
+		for _, q := range quoted {
+			if containsWord(string(line), string(q)) {
+				return true
+			}
+		}
+		return false
 	}
 	for _, s := range req.subjects {
 		if rec.names(req.tenant, s) {

@@ -113,3 +113,24 @@ func TestEraseLogFiles(t *testing.T) {
 		t.Errorf("a crash's copy left at open: %v", left)
 	}
 }
+
+func TestContainsWord(t *testing.T) {
+	for _, c := range []struct {
+		s, v string
+		want bool
+	}{
+		{"changed owner to account acct-gone", "acct-gone", true},
+		{"changed owner to account acct-gone.", "acct-gone", true},
+		{"changed owner to account acct-gone2", "acct-gone", false},
+		{"from 10.0.0.11", "10.0.0.1", false},
+		{"from 10.0.0.1 and 10.0.0.1", "10.0.0.1", true},
+		{"from 10.0.0.11, then 10.0.0.1", "10.0.0.1", true},
+		{"device xdev-1", "dev-1", false},
+		{`"actor":{"account":"acct-gone"}`, "acct-gone", true},
+		{"anything", "", false},
+	} {
+		if got := containsWord(c.s, c.v); got != c.want {
+			t.Errorf("containsWord(%q, %q) = %v, want %v", c.s, c.v, got, c.want)
+		}
+	}
+}

@@ -56,6 +56,9 @@ type ForgetResult struct {
 	// checkpoints are off: a restart then reads the archive, which no
 	// longer holds them.
 	Checkpoint bool
+	// Records is what Options.ForgetRecords removed (the gate's decision
+	// log lines naming the subjects).
+	Records int
 }
 
 // erasurePoll is how often the follower looks for erasures made outside
@@ -72,6 +75,7 @@ type erasures struct {
 	mu      sync.Mutex
 	gen     int64            // erasures applied (follower writes, savers read)
 	applied map[string]int64 // record id → gen it was applied at; MaxInt64: wait for the catch-up
+	saved   int64            // the highest gen a saved checkpoint covers
 	waiters []erasureWaiter
 
 	// Follower only.
@@ -97,8 +101,21 @@ type cacheFilter struct {
 }
 
 type forgetReq struct {
+	er      Erasure
+	done    chan forgetDone
+	records chan recordsResult // ForgetRecords' first outcome for er
+}
+
+// recordsJob is an erasure waiting for ForgetRecords; done, when set,
+// receives its first outcome (Forget waits for it).
+type recordsJob struct {
 	er   Erasure
-	done chan forgetDone
+	done chan recordsResult
+}
+
+type recordsResult struct {
+	n   int
+	err error
 }
 
 // Forget erases data subjects of a tenant from detection and returns once
@@ -106,7 +123,7 @@ type forgetReq struct {
 // Call it after the store has erased them; er.ID names the erasure's
 // record (Erasures), if any, so it is not applied twice.
 func (p *Processor) Forget(ctx context.Context, er Erasure) (ForgetResult, error) {
-	req := forgetReq{er: er, done: make(chan forgetDone, 1)}
+	req := forgetReq{er: er, done: make(chan forgetDone, 1), records: make(chan recordsResult, 1)}
 	select {
 	case p.forgets <- req:
 	case <-p.stopped:
@@ -114,16 +131,30 @@ func (p *Processor) Forget(ctx context.Context, er Erasure) (ForgetResult, error
 	case <-ctx.Done():
 		return ForgetResult{}, ctx.Err()
 	}
+	var d forgetDone
 	select {
-	case d := <-req.done:
-		return d.res, d.err
+	case d = <-req.done:
 	case <-ctx.Done():
 		return ForgetResult{}, fmt.Errorf("waiting for the checkpoint after the erasure: %w (the erasure is applied; its record stays until a checkpoint is saved)", ctx.Err())
+	}
+	if d.err != nil || p.o.ForgetRecords == nil {
+		return d.res, d.err
+	}
+	select {
+	case r := <-req.records:
+		if r.err != nil {
+			return d.res, fmt.Errorf("the erasure reached detection, but the gate's decision log could not be rewritten "+
+				"(retried in the background; the record stays until it is): %w", r.err)
+		}
+		d.res.Records = r.n
+		return d.res, nil
+	case <-ctx.Done():
+		return d.res, fmt.Errorf("waiting for the gate's decision log to be rewritten: %w (it goes on; the record stays until it is done)", ctx.Err())
 	}
 }
 
 // apply erases er on the follower (the engine's router goroutine).
-func (p *Processor) apply(er Erasure) ForgetResult {
+func (p *Processor) apply(er Erasure, records chan recordsResult) ForgetResult {
 	var res ForgetResult
 	res.ForgetStats = p.eng.Forget(er.Tenant, er.Subjects...)
 	for _, s := range er.Subjects {
@@ -146,6 +177,7 @@ func (p *Processor) apply(er Erasure) ForgetResult {
 		res.Manager += p.mgr.Forget(er.Tenant, ent)
 	}
 	res.Cached = p.dropCached(er)
+	p.queueRecords(er, records)
 	e := &p.erasures
 	e.filters = append(e.filters, cacheFilter{er: er, until: time.Now().Add(cacheFilterFor)})
 	e.mu.Lock()
@@ -182,8 +214,8 @@ func (p *Processor) answer(req forgetReq, res ForgetResult) {
 
 // erasureDone removes a record now, for servers without checkpoints.
 func (p *Processor) erasureDone(id string) {
-	if id == "" || p.o.Erasures == nil {
-		return
+	if id == "" || p.o.Erasures == nil || p.recordsPending(id) {
+		return // recordsDone removes it
 	}
 	e := &p.erasures
 	e.mu.Lock()
@@ -204,8 +236,11 @@ func (p *Processor) covered(gen int64, err error) {
 	e.mu.Lock()
 	var ids []string
 	if err == nil {
+		e.saved = max(e.saved, gen)
 		for id, g := range e.applied {
-			if g <= gen {
+			// A record stays while its erasure has not reached the
+			// records outside detection: a restart applies it again.
+			if g <= gen && !p.recordsPending(id) {
 				ids = append(ids, id)
 				delete(e.applied, id)
 			}
@@ -262,8 +297,7 @@ func (p *Processor) applyPending(ctx context.Context, startup bool) {
 		if done {
 			continue
 		}
-		p.apply(er)
-		p.queueRecords(er)
+		p.apply(er, nil)
 		if startup {
 			e.startup = append(e.startup, er)
 			e.mu.Lock()
@@ -284,7 +318,7 @@ func (p *Processor) applyPending(ctx context.Context, startup bool) {
 func (p *Processor) caughtUpErasures() {
 	e := &p.erasures
 	for _, er := range e.startup {
-		p.apply(er)
+		p.apply(er, nil)
 		if p.ckpt.interval <= 0 {
 			p.erasureDone(er.ID)
 		}
@@ -382,9 +416,9 @@ func eventNames(ev *event.Event, s twin.Subject) bool {
 // recordsRetry is how long a failed ForgetRecords waits before the next try.
 var recordsRetry = 30 * time.Second
 
-// queueRecords hands an erasure applied from its record to forgetRecords,
-// once per record in this process.
-func (p *Processor) queueRecords(er Erasure) {
+// queueRecords hands an applied erasure to forgetRecords, once per record
+// in this process; the record is kept until it has succeeded.
+func (p *Processor) queueRecords(er Erasure, done chan recordsResult) {
 	if p.o.ForgetRecords == nil {
 		return
 	}
@@ -392,12 +426,15 @@ func (p *Processor) queueRecords(er Erasure) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if er.ID != "" {
-		if q.seen[er.ID] {
+		if _, seen := q.pending[er.ID]; seen {
+			if done != nil {
+				done <- recordsResult{} // already queued or done
+			}
 			return
 		}
-		q.seen[er.ID] = true
+		q.pending[er.ID] = true
 	}
-	q.queue = append(q.queue, er)
+	q.queue = append(q.queue, recordsJob{er: er, done: done})
 	select {
 	case q.wake <- struct{}{}:
 	default:
@@ -411,13 +448,14 @@ func (p *Processor) forgetRecords(ctx context.Context) {
 	q := &p.records
 	for {
 		q.mu.Lock()
-		var er Erasure
+		var job recordsJob
 		ok := len(q.queue) > 0
 		if ok {
-			er = q.queue[0]
+			job = q.queue[0]
 			q.queue = q.queue[1:]
 		}
 		q.mu.Unlock()
+		er := job.er
 		if !ok {
 			select {
 			case <-ctx.Done():
@@ -427,23 +465,30 @@ func (p *Processor) forgetRecords(ctx context.Context) {
 			continue
 		}
 		n, err := p.o.ForgetRecords(ctx, er.Tenant, er.Subjects)
+		if job.done != nil {
+			job.done <- recordsResult{n: n, err: err} // buffered; the first outcome only
+			job.done = nil
+		}
 		if err == nil {
+			p.recordsDone(ctx, er.ID)
 			p.o.Logger.Info("erasure applied to the records kept outside detection", "tenant", er.Tenant, "subjects", len(er.Subjects), "records", n)
 			continue
 		}
 		if ctx.Err() != nil {
-			// Stopping: the record was covered by detection's checkpoint,
-			// so a restart will not apply it again; say so.
-			p.recordsErr.Add(1)
-			p.o.Logger.Error("the server stopped before an erasure reached the gate's decision log: erase the subjects again",
-				"tenant", er.Tenant, "subjects", len(er.Subjects), "err", err)
+			// Stopping: their records stay, and the next start applies
+			// them again.
+			q.mu.Lock()
+			left := len(q.queue) + 1
+			q.mu.Unlock()
+			p.o.Logger.Warn("stopping before erasures reached the gate's decision log; the next start applies them again",
+				"erasures", left, "err", err)
 			return
 		}
 		p.recordsErr.Add(1)
 		p.o.Logger.Error("an erasure could not remove the subjects' records outside detection (the gate's decision log); retrying",
 			"tenant", er.Tenant, "subjects", len(er.Subjects), "in", recordsRetry, "err", err)
 		q.mu.Lock()
-		q.queue = append(q.queue, er)
+		q.queue = append(q.queue, job)
 		q.mu.Unlock()
 		select {
 		case <-ctx.Done():
@@ -451,4 +496,40 @@ func (p *Processor) forgetRecords(ctx context.Context) {
 		case <-time.After(recordsRetry):
 		}
 	}
+}
+
+// recordsDone notes that an erasure reached the records outside detection
+// and removes its record if detection no longer needs it either (a saved
+// checkpoint covers it, or none is ever used); otherwise the next
+// checkpoint does.
+func (p *Processor) recordsDone(ctx context.Context, id string) {
+	if id == "" {
+		return
+	}
+	q := &p.records
+	q.mu.Lock()
+	q.pending[id] = false
+	q.mu.Unlock()
+	e := &p.erasures
+	e.mu.Lock()
+	g, applied := e.applied[id]
+	ready := applied && (p.ckpt.interval <= 0 || g <= e.saved)
+	if ready {
+		delete(e.applied, id)
+	}
+	e.mu.Unlock()
+	if ready && p.o.Erasures != nil {
+		if err := p.o.Erasures.Done(ctx, []string{id}); err != nil {
+			p.o.Logger.Warn("removing an applied erasure's record failed; it is applied again later (harmless)", "err", err)
+		}
+	}
+}
+
+// recordsPending reports whether the erasure of record id has yet to reach
+// the records outside detection.
+func (p *Processor) recordsPending(id string) bool {
+	q := &p.records
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.pending[id]
 }

@@ -103,10 +103,10 @@ type Processor struct {
 	decodeErr  atomic.Int64 // archived events that no longer decode (should never happen)
 	recordsErr atomic.Int64 // ForgetRecords calls that failed
 	records    struct {
-		mu    sync.Mutex
-		queue []Erasure
-		seen  map[string]bool // record ids queued in this process
-		wake  chan struct{}
+		mu      sync.Mutex
+		queue   []recordsJob
+		pending map[string]bool // record id → its records step still to do (false: done)
+		wake    chan struct{}
 	}
 	lost     atomic.Int64 // alerts given up at shutdown: no checkpoint may cover them
 	wg       sync.WaitGroup
@@ -148,7 +148,7 @@ func New(o Options) (*Processor, error) {
 	}
 	p := &Processor{o: o, wake: make(chan struct{}, 1), queries: make(chan query), alerts: make(chan pending, 4096),
 		forgets: make(chan forgetReq), stopped: make(chan struct{})}
-	p.records.seen, p.records.wake = map[string]bool{}, make(chan struct{}, 1)
+	p.records.pending, p.records.wake = map[string]bool{}, make(chan struct{}, 1)
 	p.erasures.applied = map[string]int64{}
 	p.ckpt.interval = o.SnapshotInterval
 	p.recent.evs = map[int64]*event.Event{}
@@ -401,7 +401,7 @@ func (p *Processor) follow(ctx context.Context, after int64, start time.Time) (i
 			p.eng.Query(q.fn)
 			close(q.done)
 		case f := <-p.forgets:
-			p.answer(f, p.apply(f.er))
+			p.answer(f, p.apply(f.er, f.records))
 		}
 	}
 }
