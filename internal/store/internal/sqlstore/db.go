@@ -225,6 +225,7 @@ type stmtCache struct {
 	prepare bool
 	mu      sync.Mutex
 	m       map[string]*sql.Stmt
+	warming map[string]bool // being prepared by warm
 }
 
 // maxCachedStmts bounds the cache; the SQL shapes are a finite set of
@@ -256,6 +257,37 @@ func (c *stmtCache) get(ctx context.Context, q string) (*sql.Stmt, error) {
 	}
 	c.m[q] = st
 	return st, nil
+}
+
+// warm prepares qs on the pool in the background, once however many
+// transactions missed them at the same time. The connection is free again;
+// whoever takes it next waits for these prepares, once per statement.
+func (c *stmtCache) warm(qs []string) {
+	c.mu.Lock()
+	if c.warming == nil {
+		c.warming = map[string]bool{}
+	}
+	var todo []string
+	for _, q := range qs {
+		if c.m[q] == nil && !c.warming[q] {
+			c.warming[q] = true
+			todo = append(todo, q)
+		}
+	}
+	c.mu.Unlock()
+	if len(todo) == 0 {
+		return
+	}
+	go func() {
+		for _, q := range todo {
+			// A failure (the pool closing) leaves it to a later
+			// transaction's miss.
+			c.get(context.Background(), q)
+			c.mu.Lock()
+			delete(c.warming, q)
+			c.mu.Unlock()
+		}
+	}()
 }
 
 // cached returns the pool's prepared q, or nil.
@@ -415,15 +447,7 @@ func inTx(ctx context.Context, pool *sql.DB, c *stmtCache, opts *sql.TxOptions, 
 		return fmt.Errorf("store: commit: %w", err)
 	}
 	if len(t.missed) > 0 && c.prepare {
-		// The connection is free again; whoever takes it next waits
-		// for these prepares, which happen once per statement.
-		go func(qs []string) {
-			for _, q := range qs {
-				if _, err := c.get(context.Background(), q); err != nil {
-					return // the pool is closing; the next transaction tries again
-				}
-			}
-		}(t.missed)
+		c.warm(t.missed)
 	}
 	return nil
 }
