@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -300,96 +299,33 @@ var plain = func() (t [256]bool) {
 
 func (s *scanner) escapedString(start int) []byte {
 	s.escaped = true
-	out := append(s.scratch[:0], s.buf[start:s.pos]...)
-	for s.pos < len(s.buf) {
-		c := s.buf[s.pos]
-		switch {
-		case c == '"':
-			s.pos++
-			s.scratch = out
-			if !utf8.Valid(out) {
-				s.syntax("invalid UTF-8 in string")
-				return nil
-			}
-			return out
-		case c < 0x20:
-			s.syntax("control character in string")
-			return nil
-		case c != '\\':
-			out = append(out, c)
-			s.pos++
-			continue
-		}
-		if s.pos+1 >= len(s.buf) {
-			break
-		}
-		e := s.buf[s.pos+1]
-		s.pos += 2
-		switch e {
-		case '"', '\\', '/':
-			out = append(out, e)
-		case 'b':
-			out = append(out, '\b')
-		case 'f':
-			out = append(out, '\f')
-		case 'n':
-			out = append(out, '\n')
-		case 'r':
-			out = append(out, '\r')
-		case 't':
-			out = append(out, '\t')
-		case 'u':
-			r, ok := s.hex4()
-			if !ok {
-				return nil
-			}
-			if utf16.IsSurrogate(r) {
-				r2 := rune(-1)
-				if s.pos+1 < len(s.buf) && s.buf[s.pos] == '\\' && s.buf[s.pos+1] == 'u' {
-					save := s.pos
-					s.pos += 2
-					if r2, ok = s.hex4(); !ok {
-						return nil
-					}
-					if utf16.DecodeRune(r, r2) == utf8.RuneError {
-						s.pos = save
-						r2 = -1
-					}
-				}
-				r = utf16.DecodeRune(r, r2)
-			}
-			out = utf8.AppendRune(out, r)
-		default:
-			s.syntax("invalid escape '\\%c' in string", e)
+	out, next, fault := AppendUnescaped(append(s.scratch[:0], s.buf[start:s.pos]...), s.buf, s.pos)
+	s.scratch = out
+	switch fault {
+	case StringOK:
+		s.pos = next
+		if !utf8.Valid(out) {
+			s.syntax("invalid UTF-8 in string")
 			return nil
 		}
-	}
-	s.syntax("unterminated string")
-	return nil
-}
-
-func (s *scanner) hex4() (rune, bool) {
-	if len(s.buf)-s.pos < 4 {
+		return out
+	case StringControl:
+		s.pos = next
+		s.syntax("control character in string")
+	case StringShortHex:
+		s.pos = next
 		s.syntax("short \\u escape")
-		return 0, false
+	case StringBadHex:
+		s.pos = next
+		s.syntax("invalid \\u escape")
+	case StringBadEscape:
+		s.pos = next
+		s.syntax("invalid escape '\\%c' in string", s.buf[next-1])
+	default:
+		s.pos = next
+		s.syntax("unterminated string")
 	}
-	var r rune
-	for _, c := range s.buf[s.pos : s.pos+4] {
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c -= 'a' - 10
-		case c >= 'A' && c <= 'F':
-			c -= 'A' - 10
-		default:
-			s.syntax("invalid \\u escape")
-			return 0, false
-		}
-		r = r<<4 | rune(c)
-	}
-	s.pos += 4
-	return r, true
+	return nil
 }
 
 // strBytes reads a value that must be a string, bounded by max bytes.

@@ -2,10 +2,10 @@ package gate
 
 import (
 	"strconv"
-	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/vigil-project/vigil/internal/api/problem"
+	"github.com/vigil-project/vigil/internal/event"
 )
 
 // A gate request is one small object of strings, decided on the hot path:
@@ -149,89 +149,19 @@ func (s *scanner) str(where string) (string, *problem.Error) {
 
 // escaped finishes a string that has escapes, from start.
 func (s *scanner) escaped(where string, start int) (string, *problem.Error) {
-	out := append(make([]byte, 0, s.i-start+16), s.b[start:s.i]...)
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		switch {
-		case c == '"':
-			s.i++
-			return string(out), nil
-		case c < 0x20:
-			return "", s.syntax(where, "a control character in a string")
-		case c != '\\':
-			out = append(out, c)
-			s.i++
-			continue
-		}
-		if s.i+1 >= len(s.b) {
-			break
-		}
-		e := s.b[s.i+1]
-		s.i += 2
-		switch e {
-		case '"', '\\', '/':
-			out = append(out, e)
-		case 'b':
-			out = append(out, '\b')
-		case 'f':
-			out = append(out, '\f')
-		case 'n':
-			out = append(out, '\n')
-		case 'r':
-			out = append(out, '\r')
-		case 't':
-			out = append(out, '\t')
-		case 'u':
-			r, ok := s.hex4()
-			if !ok {
-				return "", s.syntax(where, `a \u escape needs 4 hex digits`)
-			}
-			if utf16.IsSurrogate(r) {
-				r2 := rune(-1)
-				if s.i+1 < len(s.b) && s.b[s.i] == '\\' && s.b[s.i+1] == 'u' {
-					save := s.i
-					s.i += 2
-					var ok2 bool
-					if r2, ok2 = s.hex4(); !ok2 {
-						return "", s.syntax(where, `a \u escape needs 4 hex digits`)
-					}
-					if utf16.DecodeRune(r, r2) == utf8.RuneError {
-						s.i, r2 = save, -1
-					}
-				}
-				if r2 < 0 {
-					r = utf8.RuneError // a lone surrogate, as encoding/json reads it
-				} else {
-					r = utf16.DecodeRune(r, r2)
-				}
-			}
-			out = utf8.AppendRune(out, r)
-		default:
-			return "", s.syntax(where, "an unknown escape in a string")
-		}
+	out, next, fault := event.AppendUnescaped(make([]byte, 0, s.i-start+16), s.b, start)
+	s.i = next
+	switch fault {
+	case event.StringOK:
+		return string(out), nil
+	case event.StringControl:
+		return "", s.syntax(where, "a control character in a string")
+	case event.StringShortHex, event.StringBadHex:
+		return "", s.syntax(where, `a \u escape needs 4 hex digits`)
+	case event.StringBadEscape:
+		return "", s.syntax(where, "an unknown escape in a string")
 	}
 	return "", s.syntax(where, "")
-}
-
-func (s *scanner) hex4() (rune, bool) {
-	if s.i+4 > len(s.b) {
-		return 0, false
-	}
-	var r rune
-	for _, c := range s.b[s.i : s.i+4] {
-		switch {
-		case c >= '0' && c <= '9':
-			r = r<<4 | rune(c-'0')
-		case c >= 'a' && c <= 'f':
-			r = r<<4 | rune(c-'a'+10)
-		case c >= 'A' && c <= 'F':
-			r = r<<4 | rune(c-'A'+10)
-		default:
-			return 0, false
-		}
-	}
-	s.i += 4
-	return r, true
 }
 
 // appendString appends s as a JSON string: quotes, backslashes and control
