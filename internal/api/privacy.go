@@ -100,16 +100,8 @@ func (s *Server) pseudonymise(w http.ResponseWriter, r *http.Request) error {
 	if err := readJSON(r, &b); err != nil {
 		return err
 	}
-	p := callerOf(r)
-	tenant, err := privacyTenant(p, b.Tenant)
+	tenant, k, err := privacySubject(callerOf(r), b.Tenant, b.Kind, b.Value, true)
 	if err != nil {
-		return err
-	}
-	k, err := privacyKind(b.Kind, true)
-	if err != nil {
-		return err
-	}
-	if err := privacyText("value", b.Value, maxPrivacyValue); err != nil {
 		return err
 	}
 	ps := s.o.Privacy
@@ -207,15 +199,8 @@ func (s *Server) erase(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	p := callerOf(r)
-	tenant, err := privacyTenant(p, b.Tenant)
+	tenant, k, err := privacySubject(p, b.Tenant, b.Kind, b.Value, false)
 	if err != nil {
-		return err
-	}
-	k, err := privacyKind(b.Kind, false)
-	if err != nil {
-		return err
-	}
-	if err := privacyText("value", b.Value, maxPrivacyValue); err != nil {
 		return err
 	}
 	if err := privacyText("reason", b.Reason, maxReason); err != nil {
@@ -265,6 +250,23 @@ func (s *Server) audit(r *http.Request, action, tenant, target string, detail ma
 	b, _ := json.Marshal(detail)
 	_, err := s.o.Store.AppendAudit(r.Context(), p.scope, store.AuditEntry{Actor: p.actor(), Action: action, Tenant: tenant, Target: target, Detail: b})
 	return err
+}
+
+// privacySubject checks a body's tenant, kind (unit allowed or not) and
+// value, in that order.
+func privacySubject(p principal, tenant, kind, value string, unit bool) (string, pseudo.Kind, error) {
+	t, err := privacyTenant(p, tenant)
+	if err != nil {
+		return "", 0, err
+	}
+	k, err := privacyKind(kind, unit)
+	if err != nil {
+		return "", 0, err
+	}
+	if err := privacyText("value", value, maxPrivacyValue); err != nil {
+		return "", 0, err
+	}
+	return t, k, nil
 }
 
 // privacyTenant checks the body's tenant against the caller's: a key of
