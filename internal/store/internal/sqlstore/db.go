@@ -226,6 +226,8 @@ type stmtCache struct {
 	mu      sync.Mutex
 	m       map[string]*sql.Stmt
 	warming map[string]bool // being prepared by warm
+	closed  bool            // closeAll ran: warm starts nothing more
+	warms   sync.WaitGroup  // warm's goroutines, which closeAll waits for
 }
 
 // maxCachedStmts bounds the cache; the SQL shapes are a finite set of
@@ -264,6 +266,10 @@ func (c *stmtCache) get(ctx context.Context, q string) (*sql.Stmt, error) {
 // whoever takes it next waits for these prepares, once per statement.
 func (c *stmtCache) warm(qs []string) {
 	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
 	if c.warming == nil {
 		c.warming = map[string]bool{}
 	}
@@ -274,11 +280,15 @@ func (c *stmtCache) warm(qs []string) {
 			todo = append(todo, q)
 		}
 	}
+	if len(todo) > 0 {
+		c.warms.Add(1) // under mu: closeAll cannot be waiting yet
+	}
 	c.mu.Unlock()
 	if len(todo) == 0 {
 		return
 	}
 	go func() {
+		defer c.warms.Done()
 		for _, q := range todo {
 			// A failure (the pool closing) leaves it to a later
 			// transaction's miss.
@@ -300,7 +310,14 @@ func (c *stmtCache) cached(q string) *sql.Stmt {
 	return c.m[q]
 }
 
+// closeAll closes the statements, once no warm is preparing any more: a
+// connection must not outlive the store's Close (SQLite shares its file
+// locks within the process, by file).
 func (c *stmtCache) closeAll() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.warms.Wait()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for k, s := range c.m {

@@ -59,3 +59,40 @@ func TestTxReusesPoolStatements(t *testing.T) {
 		t.Fatalf("%d rows, %v: want 5", n, err)
 	}
 }
+
+// closeAll waits for the pool's background prepares: none holds a
+// connection after the store's Close, and none starts after it.
+func TestCloseWaitsForWarming(t *testing.T) {
+	ctx := context.Background()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	c := &stmtCache{db: db, rebind: func(q string) string { return q }, prepare: true, m: map[string]*sql.Stmt{}}
+	qs := []string{"SELECT 1", "SELECT 2", "SELECT 3", "SELECT 4"}
+	err = inTx(ctx, db, c, nil, func(tx *Tx) error {
+		for _, q := range qs {
+			if _, err := tx.Exec(ctx, q); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.closeAll() // at once: the prepares may still be running
+	c.mu.Lock()
+	n, warming := len(c.m), len(c.warming)
+	c.mu.Unlock()
+	if n != 0 || warming != 0 {
+		t.Fatalf("after closeAll: %d statements, %d being prepared", n, warming)
+	}
+	c.warm(qs)
+	c.warms.Wait()
+	if c.cached(qs[0]) != nil {
+		t.Error("warm prepared after closeAll")
+	}
+}
