@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/vigil-project/vigil/internal/config"
 )
 
 // threadNices reads the nice value of every thread of a process.
@@ -35,14 +37,14 @@ func threadNices(t *testing.T, pid int) map[int]int {
 }
 
 // vigil serve runs its bulk workers on threads of lower priority than the
-// rest (engine.worker_nice, default 10), and not at all with 0.
+// rest (engine.worker_nice), and not at all with 0.
 func TestServeLowersBulkWorkerPriority(t *testing.T) {
 	bin := vigilBinary(t)
 	dir := t.TempDir()
 
 	// The server inherits this process's nice value (nice go test).
 	base := threadNices(t, os.Getpid())[os.Getpid()]
-	lowered := min(19, base+10)
+	lowered := min(19, base+config.DefaultWorkerNice)
 	srv, _, _ := startServe(t, bin, freeAddr(t), filepath.Join(dir, "a"), "", true)
 	nices := threadNices(t, srv.Process.Pid)
 	srv.Process.Kill()

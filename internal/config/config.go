@@ -74,12 +74,13 @@ type Engine struct {
 	// timeline indexer, detection shards, alert writer) this many nice
 	// steps below the threads that answer requests, so that a command gate
 	// decision does not wait behind ingest (Linux; docs/gate.md). Absent:
-	// 10; 0: off.
+	// 1; 0: off. Higher values shorten the gate's tail further and slow
+	// ingest while both contend for the cores.
 	WorkerNice *int `yaml:"worker_nice"`
 }
 
 // DefaultWorkerNice is engine.worker_nice when the file does not set it.
-const DefaultWorkerNice = 10
+const DefaultWorkerNice = 1
 
 // Nice returns engine.worker_nice, or its default.
 func (e Engine) Nice() int {
