@@ -47,11 +47,13 @@ func StoreLatency() *prometheus.HistogramVec {
 type collector struct{ src MetricsSources }
 
 var (
-	mIngestRequests        = prometheus.NewDesc("vigil_ingest_requests_total", "Ingest HTTP requests.", nil, nil)
-	mIngestEvents          = prometheus.NewDesc("vigil_ingest_events_total", "Events received over HTTP by result.", []string{"result"}, nil)
-	mIngestRejected        = prometheus.NewDesc("vigil_ingest_rejected_total", "Rejected events by reason (code and field).", []string{"reason"}, nil)
-	mIngestRefused         = prometheus.NewDesc("vigil_ingest_refused_total", "Ingest requests refused whole, by status.", []string{"status"}, nil)
-	mEngineEvents          = prometheus.NewDesc("vigil_engine_events_total", "Events through the engine by outcome.", []string{"outcome"}, nil)
+	mIngestRequests  = prometheus.NewDesc("vigil_ingest_requests_total", "Ingest HTTP requests.", nil, nil)
+	mIngestEvents    = prometheus.NewDesc("vigil_ingest_events_total", "Events received over HTTP by result.", []string{"result"}, nil)
+	mIngestRejected  = prometheus.NewDesc("vigil_ingest_rejected_total", "Rejected events by reason (code and field).", []string{"reason"}, nil)
+	mIngestRefused   = prometheus.NewDesc("vigil_ingest_refused_total", "Ingest requests refused whole, by status.", []string{"status"}, nil)
+	mEngineEvents    = prometheus.NewDesc("vigil_engine_events_total", "Events through the engine by outcome.", []string{"outcome"}, nil)
+	mDetectionSource = prometheus.NewDesc("vigil_detection_events_total", "Events the detection follower took, by where from: "+
+		"handed_over (by ingest, already decoded) or archive (read back and decoded again: other nodes' events, catching up, or a gap in the hand-over).", []string{"from"}, nil)
 	mLag                   = prometheus.NewDesc("vigil_processing_lag_events", "Stored events waiting for detection.", nil, nil)
 	mAlerts                = prometheus.NewDesc("vigil_alerts_total", "Alerts raised by detectors, by category (before deduplication).", []string{"category"}, nil)
 	mManager               = prometheus.NewDesc("vigil_alert_manager_total", "Alert manager outcomes.", []string{"outcome"}, nil)
@@ -62,7 +64,7 @@ var (
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{mIngestRequests, mIngestEvents, mIngestRejected, mIngestRefused, mEngineEvents, mLag, mAlerts, mManager, mAlertRetries, mAlertsRefused, mErasureRecordFailures} {
+	for _, d := range []*prometheus.Desc{mIngestRequests, mIngestEvents, mIngestRejected, mIngestRefused, mEngineEvents, mDetectionSource, mLag, mAlerts, mManager, mAlertRetries, mAlertsRefused, mErasureRecordFailures} {
 		ch <- d
 	}
 }
@@ -98,6 +100,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(mAlertRetries, st.AlertWriteRetries)
 		counter(mAlertsRefused, st.AlertsRefused)
 		counter(mErasureRecordFailures, st.ErasureRecordFailures)
+		counter(mDetectionSource, st.HandedOver, "handed_over")
+		counter(mDetectionSource, st.ReadBack, "archive")
 	}
 	if m := c.src.Manager; m != nil {
 		st := m.Stats()

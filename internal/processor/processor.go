@@ -101,6 +101,8 @@ type Processor struct {
 	refused    atomic.Int64 // alerts the store refused as invalid (counted, logged)
 	stopping   atomic.Bool  // Run is draining: give up retries sooner
 	decodeErr  atomic.Int64 // archived events that no longer decode (should never happen)
+	handedOver atomic.Int64 // events the follower took from Accept's cache
+	readBack   atomic.Int64 // events the follower read from the archive
 	recordsErr atomic.Int64 // ForgetRecords calls that failed
 	records    struct {
 		mu      sync.Mutex
@@ -327,10 +329,19 @@ func (p *Processor) follow(ctx context.Context, after int64, start time.Time) (i
 	// decode again the events of concurrent Accepts that have stored them
 	// but not yet cached them.
 	poll := true
+	// A gap in the hand-over is usually another Accept of the same group
+	// commit that has not cached its events yet: wait for it a moment
+	// before reading the archive. Duplicates leave gaps nobody fills.
+	gapAt, gapSince := int64(-1), time.Time{}
+	gapTimer := time.NewTimer(time.Hour)
+	gapTimer.Stop()
+	defer gapTimer.Stop()
 	for {
+		var gapC <-chan time.Time
 		p.maybeCheckpoint(after)
 		// The fast path: events Accept has just stored, in sequence order.
 		if n := p.takeRecent(&after); n > 0 {
+			p.handedOver.Add(int64(n))
 			p.processed.Store(after)
 			if n == p.o.ReadBatch {
 				continue
@@ -338,7 +349,19 @@ func (p *Processor) follow(ctx context.Context, after int64, start time.Time) (i
 		}
 		var evs []store.ArchivedEvent
 		var err error
-		if poll || !p.caughtUp.Load() || after < p.stored.Load() {
+		read := poll || !p.caughtUp.Load()
+		if !read && after < p.stored.Load() {
+			if gapAt != after {
+				gapAt, gapSince = after, time.Now()
+			}
+			if wait := gapWait - time.Since(gapSince); wait > 0 {
+				gapTimer.Reset(wait)
+				gapC = gapTimer.C
+			} else {
+				read = true
+			}
+		}
+		if read {
 			evs, err = p.o.Store.ReadEvents(ctx, store.AllTenants(), after, p.o.ReadBatch)
 			poll = err != nil
 		}
@@ -369,6 +392,7 @@ func (p *Processor) follow(ctx context.Context, after int64, start time.Time) (i
 			after = ae.Seq
 		}
 		if len(evs) > 0 {
+			p.readBack.Add(int64(len(evs)))
 			p.forget(evs[0].Seq, after)
 		}
 		if len(evs) > 0 {
@@ -391,6 +415,7 @@ func (p *Processor) follow(ctx context.Context, after int64, start time.Time) (i
 		case <-ctx.Done():
 			return after, ctx.Err()
 		case <-p.wake:
+		case <-gapC:
 		case now := <-tick.C:
 			poll = true
 			p.eng.Tick(now.UnixNano())
@@ -405,6 +430,10 @@ func (p *Processor) follow(ctx context.Context, after int64, start time.Time) (i
 		}
 	}
 }
+
+// gapWait is how long the follower waits for a gap in Accept's hand-over
+// to fill before it reads the archive instead (a variable for tests).
+var gapWait = 20 * time.Millisecond
 
 // maxRecent bounds the cache of just-stored events.
 const maxRecent = 200_000
@@ -590,13 +619,14 @@ type Stats struct {
 	AlertsRefused          int64
 	UndecodableArchived    int64
 	ErasureRecordFailures  int64 // erasures whose records outside detection could not be removed
+	HandedOver, ReadBack   int64 // events taken from Accept's cache, and read from the archive
 }
 
 // Stats returns the processor's counters.
 func (p *Processor) Stats() Stats {
 	return Stats{Stored: p.stored.Load(), Processed: p.processed.Load(), Lag: p.Lag(),
 		AlertWriteRetries: p.failed.Load(), AlertsRefused: p.refused.Load(), UndecodableArchived: p.decodeErr.Load(),
-		ErasureRecordFailures: p.recordsErr.Load()}
+		ErasureRecordFailures: p.recordsErr.Load(), HandedOver: p.handedOver.Load(), ReadBack: p.readBack.Load()}
 }
 
 // String describes the processor's position for logs.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/vigil-project/vigil/internal/alert"
 	"github.com/vigil-project/vigil/internal/event"
+	"github.com/vigil-project/vigil/internal/ingest/httpingest"
 	"github.com/vigil-project/vigil/internal/store"
 	"github.com/vigil-project/vigil/internal/store/sqlite"
 )
@@ -48,5 +49,71 @@ func TestRefusedAlertDoesNotHoldBackOthers(t *testing.T) {
 	}
 	if n := p.Stats().AlertsRefused; n != 1 {
 		t.Errorf("refused %d, want 1", n)
+	}
+}
+
+// TestHandOverWaitsForAGap: of two batches committed together, the one with
+// the later sequence numbers may reach Accept's cache first. The follower
+// waits for the other instead of reading both from the archive; a gap that
+// never fills (a duplicate's number) is read from the archive after a while.
+func TestHandOverWaitsForAGap(t *testing.T) {
+	defer func(w time.Duration) { gapWait = w }(gapWait)
+	gapWait = time.Second // longer than the test takes to cache the other batch
+	st := openStore(t)
+	s := startProcessor(t, st, 0, testDetectors())
+	defer s.shutdown(t)
+	s.feed(t, nil) // caught up with the empty archive
+	p := s.p
+	batches := simBatches(t)
+	first, second := batches[0], batches[1]
+	all := append(append([]httpingest.Accepted{}, first...), second...)
+	evs := make([]store.ArchivedEvent, len(all))
+	for i, a := range all {
+		e := a.Event
+		evs[i] = store.ArchivedEvent{Tenant: e.Tenant, Source: e.Source, ID: e.ID, Type: e.Type.String(), Time: e.Time,
+			Subject: e.Subject, Raw: a.Raw, Arrived: time.Now().UnixNano()}
+	}
+	ins, err := st.InsertEvents(context.Background(), store.AllTenants(), evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := func(from, to int) {
+		p.recent.Lock()
+		for i := from; i < to; i++ {
+			p.recent.evs[ins[i].Seq] = all[i].Event
+		}
+		p.recent.Unlock()
+		p.stored.Store(max(p.stored.Load(), ins[to-1].Seq))
+		p.wake <- struct{}{}
+	}
+	cache(len(first), len(all)) // the second batch's Accept caches first
+	time.Sleep(20 * time.Millisecond) // the follower meets the gap
+	cache(0, len(first))
+	s.feed(t, nil)
+	st1 := p.Stats()
+	if st1.ReadBack != 0 || st1.HandedOver != int64(len(all)) {
+		t.Errorf("handed over %d and read back %d events, want %d and 0", st1.HandedOver, st1.ReadBack, len(all))
+	}
+
+	// A number nothing will cache: the archive is read once the wait is over.
+	third := batches[2]
+	evs = evs[:len(third)]
+	for i, a := range third {
+		e := a.Event
+		evs[i] = store.ArchivedEvent{Tenant: e.Tenant, Source: e.Source, ID: e.ID, Type: e.Type.String(), Time: e.Time,
+			Subject: e.Subject, Raw: a.Raw, Arrived: time.Now().UnixNano()}
+	}
+	if ins, err = st.InsertEvents(context.Background(), store.AllTenants(), evs); err != nil {
+		t.Fatal(err)
+	}
+	all = third
+	cache(1, len(third)) // the first is missing
+	s.feed(t, nil)
+	st2 := p.Stats()
+	if st2.Processed != ins[len(ins)-1].Seq || st2.ReadBack == 0 {
+		t.Errorf("processed up to %d (want %d), read back %d events (want some)", st2.Processed, ins[len(ins)-1].Seq, st2.ReadBack)
+	}
+	if got := p.eng.Stats().Received; got != int64(len(first)+len(second)+len(third)) {
+		t.Errorf("the engine received %d events, want %d", got, len(first)+len(second)+len(third))
 	}
 }
