@@ -86,7 +86,7 @@ func TestHandOverWaitsForAGap(t *testing.T) {
 		p.stored.Store(max(p.stored.Load(), ins[to-1].Seq))
 		p.wake <- struct{}{}
 	}
-	cache(len(first), len(all)) // the second batch's Accept caches first
+	cache(len(first), len(all))       // the second batch's Accept caches first
 	time.Sleep(20 * time.Millisecond) // the follower meets the gap
 	cache(0, len(first))
 	s.feed(t, nil)

@@ -17,3 +17,10 @@ func TestAlertSeqUpgrade(t *testing.T) {
 	schema := freshSchema(t)
 	storetest.UpgradeAlertSeq(t, backendIn(schema), func(t *testing.T) { migrateBefore(t, schema, "alert_seq") })
 }
+
+// TestIncidentEntitiesUpgrade: incidents keep their entities when the JSON
+// copy of them leaves the incidents table.
+func TestIncidentEntitiesUpgrade(t *testing.T) {
+	schema := freshSchema(t)
+	storetest.UpgradeIncidentEntities(t, backendIn(schema), func(t *testing.T) { migrateBefore(t, schema, "incident_entities") })
+}

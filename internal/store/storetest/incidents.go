@@ -254,3 +254,51 @@ func testIncidentList(t *testing.T, b Backend) {
 	}
 	equal(t, "pages", got, []string{"i04", "i03", "i02", "i01"})
 }
+
+// UpgradeIncidentEntities: an incident stored while its entities were also
+// kept as JSON in the incidents row keeps them after the column is gone;
+// a later alert naming a new entity adds it and marks the incident updated,
+// one naming only known entities changes neither. makeOld leaves the
+// database at the migrations before incident_entities.
+func UpgradeIncidentEntities(t *testing.T, b Backend, makeOld func(t *testing.T)) {
+	makeOld(t)
+	b.Exec(t, fmt.Sprintf(`INSERT INTO incidents (id, tenant, first_seen, last_seen, severity, categories, entities, alert_count,
+status, assignee, created, updated) VALUES ('inc-old', 'fleet-a', %d, %d, %d, 0,
+'[{"kind":"account","value":"acc-1"},{"kind":"vehicle","value":"VIN1"}]', 0, 'new', '', 100, 100)`, at(1), at(2), int(event.SeverityHigh)))
+	b.Exec(t, `INSERT INTO incident_entities (incident_pk, kind, value)
+SELECT pk, 'vehicle', 'VIN1' FROM incidents WHERE id = 'inc-old' UNION ALL SELECT pk, 'account', 'acc-1' FROM incidents WHERE id = 'inc-old'`)
+	s := open(t, b)
+	d, err := s.GetIncident(ctx, onlyA, "inc-old")
+	wantErr(t, "GetIncident after the upgrade", err, nil)
+	equal(t, "entities after the upgrade", d.Incident.Entities, []store.Entity{acc1, vin1})
+	equal(t, "updated after the upgrade", d.Incident.Updated, int64(100))
+
+	// Known entities only: the list and the update time stay.
+	upsertIncidents(t, s, mkIncident("fleet-a", "inc-old", 1, 2, event.SeverityHigh, nil, nil, vin1))
+	d, err = s.GetIncident(ctx, onlyA, "inc-old")
+	wantErr(t, "GetIncident", err, nil)
+	equal(t, "entities after known ones", d.Incident.Entities, []store.Entity{acc1, vin1})
+	equal(t, "updated after known ones", d.Incident.Updated, int64(100))
+
+	// A new entity: listed, in order, and the incident is updated.
+	upsertIncidents(t, s, mkIncident("fleet-a", "inc-old", 1, 2, event.SeverityHigh, nil, nil, vin2, vin1))
+	d, err = s.GetIncident(ctx, onlyA, "inc-old")
+	wantErr(t, "GetIncident", err, nil)
+	equal(t, "entities after a new one", d.Incident.Entities, []store.Entity{acc1, vin1, vin2})
+	if d.Incident.Updated == 100 {
+		t.Errorf("a new entity left the incident's update time at %d", d.Incident.Updated)
+	}
+	page, err := s.ListIncidents(ctx, onlyA, store.IncidentQuery{})
+	wantErr(t, "ListIncidents", err, nil)
+	if len(page.Incidents) != 1 {
+		t.Fatalf("listed %d incidents, want 1", len(page.Incidents))
+	}
+	equal(t, "listed entities", page.Incidents[0].Entities, []store.Entity{acc1, vin1, vin2})
+
+	// An incident naming nothing lists an empty list, as the contract
+	// writes it ([]), not none.
+	upsertIncidents(t, s, mkIncident("fleet-a", "inc-bare", 1, 2, event.SeverityLow, nil, nil))
+	d, err = s.GetIncident(ctx, onlyA, "inc-bare")
+	wantErr(t, "GetIncident", err, nil)
+	equal(t, "no entities", d.Incident.Entities, []store.Entity{})
+}

@@ -4,10 +4,8 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"slices"
-	"strings"
 
 	"github.com/vigil-project/vigil/internal/alert"
 	"github.com/vigil-project/vigil/internal/event"
@@ -63,18 +61,6 @@ func (db *DB) upsertIncidents(ctx context.Context, tx *Tx, incs []store.Incident
 	return nil
 }
 
-// listsAll reports whether the stored entity list (JSON, as json.Marshal
-// wrote it) holds every one of ents, by looking for each one's encoding.
-func listsAll(stored string, ents []store.Entity) bool {
-	for _, e := range ents {
-		b, err := json.Marshal(e)
-		if err != nil || !strings.Contains(stored, string(b)) {
-			return false
-		}
-	}
-	return true
-}
-
 func sortEntities(es []store.Entity) []store.Entity {
 	slices.SortFunc(es, func(a, b store.Entity) int {
 		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Value, b.Value))
@@ -82,20 +68,19 @@ func sortEntities(es []store.Entity) []store.Entity {
 	return slices.Compact(es)
 }
 
+// upsertIncident merges one incident. Its entities live in
+// incident_entities alone: an entity new to the incident is one row, however
+// many the incident already names (a campaign's can name thousands).
 func (db *DB) upsertIncident(ctx context.Context, tx *Tx, in *store.Incident, now int64) (bool, error) {
 	ents := sortEntities(slices.Clone(in.Entities))
 	cats := store.CategoryMask(in.Categories)
 	var pk int64
-	entJSON, _ := json.Marshal(ents)
-	if ents == nil {
-		entJSON = []byte("[]")
-	}
-	err := tx.QueryRow(ctx, `INSERT INTO incidents (id, tenant, first_seen, last_seen, severity, categories, entities,
-alert_count, status, assignee, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, '', ?, ?)
+	err := tx.QueryRow(ctx, `INSERT INTO incidents (id, tenant, first_seen, last_seen, severity, categories,
+alert_count, status, assignee, created, updated) VALUES (?, ?, ?, ?, ?, ?, 0, ?, '', ?, ?)
 ON CONFLICT (id) DO NOTHING RETURNING pk`,
-		in.ID, in.Tenant, in.FirstSeen, in.LastSeen, int(in.Severity), cats, string(entJSON), store.StatusNew.String(), now, now).Scan(&pk)
+		in.ID, in.Tenant, in.FirstSeen, in.LastSeen, int(in.Severity), cats, store.StatusNew.String(), now, now).Scan(&pk)
 	created := err == nil
-	changed := created
+	changed := created // updated is now already
 	switch {
 	case created:
 		if err := db.addHistory(ctx, tx, pk, now, engineActor, "created", "", ""); err != nil {
@@ -103,11 +88,11 @@ ON CONFLICT (id) DO NOTHING RETURNING pk`,
 		}
 	case errors.Is(err, sql.ErrNoRows):
 		// Lock the row first (PostgreSQL), then merge in Go.
-		var tenant, oldEnts string
+		var tenant string
 		var first, last, oldCats int64
 		var sev int
-		err := tx.QueryRow(ctx, "SELECT pk, tenant, first_seen, last_seen, severity, categories, entities FROM incidents WHERE id = ?"+db.d.ForUpdate(),
-			in.ID).Scan(&pk, &tenant, &first, &last, &sev, &oldCats, &oldEnts)
+		err := tx.QueryRow(ctx, "SELECT pk, tenant, first_seen, last_seen, severity, categories FROM incidents WHERE id = ?"+db.d.ForUpdate(),
+			in.ID).Scan(&pk, &tenant, &first, &last, &sev, &oldCats)
 		if err != nil {
 			return false, dbErr("upsert incident "+in.ID, err)
 		}
@@ -115,40 +100,25 @@ ON CONFLICT (id) DO NOTHING RETURNING pk`,
 			return false, store.Errorf(store.ErrConflict, "incident %q already exists in another tenant", in.ID)
 		}
 		nfirst, nlast, nsev, ncats := min(first, in.FirstSeen), max(last, in.LastSeen), max(sev, int(in.Severity)), oldCats|cats
-		same := nfirst == first && nlast == last && nsev == sev && ncats == oldCats
-		// Most alerts of an incident name entities it already lists: then
-		// the stored list, which grows with the incident, is neither
-		// decoded nor written again.
-		newEnts := !listsAll(oldEnts, ents)
-		if newEnts {
-			var stored []store.Entity
-			if err := json.Unmarshal([]byte(oldEnts), &stored); err != nil {
+		if nfirst != first || nlast != last || nsev != sev || ncats != oldCats {
+			if _, err := tx.Exec(ctx, `UPDATE incidents SET first_seen = ?, last_seen = ?, severity = ?, categories = ?,
+updated = ? WHERE pk = ?`, nfirst, nlast, nsev, ncats, now, pk); err != nil {
 				return false, dbErr("upsert incident "+in.ID, err)
 			}
-			merged := sortEntities(append(stored, ents...))
-			newEnts = len(merged) != len(stored)
-			entJSON, _ = json.Marshal(merged)
+			changed = true
 		}
-		switch {
-		case newEnts:
-			_, err = tx.Exec(ctx, `UPDATE incidents SET first_seen = ?, last_seen = ?, severity = ?, categories = ?,
-entities = ?, updated = ? WHERE pk = ?`, nfirst, nlast, nsev, ncats, string(entJSON), now, pk)
-		case !same:
-			_, err = tx.Exec(ctx, `UPDATE incidents SET first_seen = ?, last_seen = ?, severity = ?, categories = ?,
-updated = ? WHERE pk = ?`, nfirst, nlast, nsev, ncats, now, pk)
-		}
-		if err != nil {
-			return false, dbErr("upsert incident "+in.ID, err)
-		}
-		changed = newEnts || !same
 	default:
 		return false, dbErr("upsert incident "+in.ID, err)
 	}
+	var newEnts int64
 	for _, e := range ents {
-		if _, err := tx.Exec(ctx, "INSERT INTO incident_entities (incident_pk, kind, value) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-			pk, string(e.Kind), e.Value); err != nil {
+		res, err := tx.Exec(ctx, "INSERT INTO incident_entities (incident_pk, kind, value) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+			pk, string(e.Kind), e.Value)
+		if err != nil {
 			return false, dbErr("upsert incident "+in.ID+": entities", err)
 		}
+		n, _ := res.RowsAffected()
+		newEnts += n
 	}
 	var added int64
 	for _, id := range in.AlertIDs {
@@ -159,13 +129,18 @@ updated = ? WHERE pk = ?`, nfirst, nlast, nsev, ncats, now, pk)
 		n, _ := res.RowsAffected()
 		added += n
 	}
-	if added > 0 {
-		q := "UPDATE incidents SET alert_count = alert_count + ? WHERE pk = ?"
-		args := []any{added, pk}
-		if !changed {
-			q = "UPDATE incidents SET alert_count = alert_count + ?, updated = ? WHERE pk = ?"
-			args = []any{added, now, pk}
-		}
+	touch := !changed && (added > 0 || newEnts > 0)
+	var q string
+	var args []any
+	switch {
+	case added > 0 && touch:
+		q, args = "UPDATE incidents SET alert_count = alert_count + ?, updated = ? WHERE pk = ?", []any{added, now, pk}
+	case added > 0:
+		q, args = "UPDATE incidents SET alert_count = alert_count + ? WHERE pk = ?", []any{added, pk}
+	case touch:
+		q, args = "UPDATE incidents SET updated = ? WHERE pk = ?", []any{now, pk}
+	}
+	if q != "" {
 		if _, err := tx.Exec(ctx, q, args...); err != nil {
 			return false, dbErr("upsert incident "+in.ID, err)
 		}
@@ -179,24 +154,62 @@ func (db *DB) addHistory(ctx context.Context, tx *Tx, pk, now int64, actor, acti
 	return dbErr("incident history", err)
 }
 
-const incidentColumns = `i.pk, i.id, i.tenant, i.first_seen, i.last_seen, i.severity, i.categories, i.entities, i.alert_count,
+const incidentColumns = `i.pk, i.id, i.tenant, i.first_seen, i.last_seen, i.severity, i.categories, i.alert_count,
 i.status, i.assignee, i.created, i.updated`
 
 func scanIncident(s interface{ Scan(...any) error }, in *store.Incident) (pk int64, err error) {
 	var sev int
 	var cats int64
-	var ents, status string
-	if err := s.Scan(&pk, &in.ID, &in.Tenant, &in.FirstSeen, &in.LastSeen, &sev, &cats, &ents, &in.AlertCount,
+	var status string
+	if err := s.Scan(&pk, &in.ID, &in.Tenant, &in.FirstSeen, &in.LastSeen, &sev, &cats, &in.AlertCount,
 		&status, &in.Assignee, &in.Created, &in.Updated); err != nil {
 		return 0, err
 	}
 	in.Severity = event.Severity(sev)
 	in.Categories = store.CategoriesOf(cats)
 	in.Status, _ = store.ParseStatus(status)
-	if err := json.Unmarshal([]byte(ents), &in.Entities); err != nil {
-		return 0, err
-	}
 	return pk, nil
+}
+
+// fillEntities reads the entities of incidents (pks[i] is incs[i]'s) in one
+// query, each incident's sorted as sortEntities sorts them: in Go, since
+// PostgreSQL's ORDER BY follows the database's collation.
+func fillEntities(ctx context.Context, run func(context.Context, string, ...any) (*sql.Rows, error), incs []store.Incident, pks []int64) error {
+	if len(incs) == 0 {
+		return nil
+	}
+	at := make(map[int64]int, len(pks))
+	vals := make([]any, len(pks))
+	for i, pk := range pks {
+		at[pk] = i
+		vals[i] = pk
+	}
+	q := (&query{}).sql("SELECT incident_pk, kind, value FROM incident_entities WHERE incident_pk").inAny(vals)
+	rows, err := run(ctx, q.String(), q.args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var pk int64
+		var kind, value string
+		if err := rows.Scan(&pk, &kind, &value); err != nil {
+			return err
+		}
+		in := &incs[at[pk]]
+		in.Entities = append(in.Entities, store.Entity{Kind: store.EntityKind(kind), Value: value})
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for i := range incs {
+		if incs[i].Entities == nil {
+			incs[i].Entities = []store.Entity{} // the contract's empty list, not null
+		} else {
+			incs[i].Entities = sortEntities(incs[i].Entities)
+		}
+	}
+	return nil
 }
 
 // GetIncident returns an incident with its alerts and history.
@@ -222,6 +235,11 @@ func (db *DB) incidentDetail(ctx context.Context, tx *Tx, scope store.Scope, id 
 	if err != nil {
 		return d, dbErr("get incident "+id, err)
 	}
+	one := []store.Incident{d.Incident}
+	if err := fillEntities(ctx, tx.Query, one, []int64{pk}); err != nil {
+		return d, dbErr("get incident "+id+": entities", err)
+	}
+	d.Incident = one[0]
 	// Alerts of the incident's own tenant only, oldest first.
 	rows, err := tx.Query(ctx, "SELECT "+alertColumns+` FROM incident_alerts x JOIN alerts a ON a.id = x.alert_id
 WHERE x.incident_pk = ? AND a.tenant = ? ORDER BY a.time, a.pk LIMIT ?`, pk, d.Tenant, store.MaxIncidentAlerts)
@@ -324,6 +342,7 @@ func (db *DB) ListIncidents(ctx context.Context, scope store.Scope, iq store.Inc
 	defer rows.Close()
 	var page store.IncidentPage
 	var lastPK int64
+	var pks []int64
 	for rows.Next() {
 		if len(page.Incidents) == iq.Limit {
 			page.Next = cursor{kind: cursorIncidents, order: iq.Order, fp: fp.sum(), a: lastPK}.encode()
@@ -334,8 +353,13 @@ func (db *DB) ListIncidents(ctx context.Context, scope store.Scope, iq store.Inc
 			return store.IncidentPage{}, dbErr("list incidents", err)
 		}
 		page.Incidents = append(page.Incidents, in)
+		pks = append(pks, lastPK)
 	}
-	return page, dbErr("list incidents", rows.Err())
+	if err := rows.Err(); err != nil {
+		return store.IncidentPage{}, dbErr("list incidents", err)
+	}
+	rows.Close()
+	return page, dbErr("list incidents: entities", fillEntities(ctx, db.rs.query, page.Incidents, pks))
 }
 
 // UpdateIncident changes status or assignee or adds a comment, recording
