@@ -3,6 +3,7 @@ package event
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"testing"
@@ -39,15 +40,35 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-// FuzzReader checks the stream framing never panics or loops.
+// FuzzReader checks the stream framing never panics or loops, and that
+// NewBytesReader frames every input as NewReader does (inputs this small
+// fit the stream's first read, where the two must agree).
 func FuzzReader(f *testing.F) {
 	f.Add([]byte("[" + telemetryLine + "]"))
 	f.Add([]byte(telemetryLine + "\n{\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		rd, err := NewReader(bytes.NewReader(b), NewDecoder(Limits{MaxEventBytes: 1024}))
+		lim := Limits{MaxEventBytes: 1024}
+		rd, err := NewReader(bytes.NewReader(b), NewDecoder(lim))
+		mem, merr := NewBytesReader(b, NewDecoder(lim))
+		if (err == nil) != (merr == nil) {
+			t.Fatalf("NewReader: %v, NewBytesReader: %v", err, merr)
+		}
 		if err != nil {
 			return
 		}
+		for i := 0; i <= len(b)+1; i++ {
+			f1, err1 := rd.NextFrame()
+			f2, err2 := mem.NextFrame()
+			if !bytes.Equal(f1.Raw, f2.Raw) || (f1.Raw == nil) != (f2.Raw == nil) || f1.Index != f2.Index || f1.Line != f2.Line ||
+				fmt.Sprint(err1) != fmt.Sprint(err2) {
+				t.Fatalf("frames differ: NewReader %q %d %d %v, NewBytesReader %q %d %d %v",
+					f1.Raw, f1.Index, f1.Line, err1, f2.Raw, f2.Index, f2.Line, err2)
+			}
+			if err1 != nil {
+				break
+			}
+		}
+		rd, _ = NewReader(bytes.NewReader(b), NewDecoder(lim))
 		for i := 0; i <= len(b)+1; i++ {
 			_, err := rd.Next()
 			var re *RejectError

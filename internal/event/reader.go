@@ -55,6 +55,18 @@ func NewReader(src io.Reader, dec *Decoder) (*Reader, error) {
 	return &Reader{src: br, dec: dec, line: 1, buf: make([]byte, readChunk)}, nil
 }
 
+// NewBytesReader returns a Reader over input already in memory (a request
+// body, a broker message): frames are slices of b, valid as long as b is,
+// and nothing is copied. Gzip input is read as NewReader reads it. An event
+// over the size limit is rejected alone even where a stream would have to
+// give up finding its end (a JSON array's element): its end is in b.
+func NewBytesReader(b []byte, dec *Decoder) (*Reader, error) {
+	if len(b) >= 2 && b[0] == 0x1f && b[1] == 0x8b {
+		return NewReader(bytes.NewReader(b), dec)
+	}
+	return &Reader{dec: dec, line: 1, buf: b, w: len(b), eof: true}, nil
+}
+
 // Index returns how many events have been framed (accepted or rejected).
 func (rd *Reader) Index() int { return rd.index }
 
@@ -129,7 +141,8 @@ type Frame struct {
 }
 
 // NextFrame returns the next event's bytes without decoding them, so
-// decoding can run on other goroutines. Raw is valid until the next call.
+// decoding can run on other goroutines. Raw is valid until the next call
+// (for NewBytesReader's, as long as its input).
 // Errors are as for Next, except that rejections come from Frame.Decode.
 func (rd *Reader) NextFrame() (Frame, error) {
 	if rd.mode == framingUnknown {

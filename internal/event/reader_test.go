@@ -4,15 +4,33 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
 )
 
-// readAll returns the ids of accepted events and the rejections.
+// readAll returns the ids of accepted events and the rejections, and checks
+// that NewBytesReader reads the input as NewReader does.
 func readAll(t *testing.T, in []byte) (ids []string, rejects []*RejectError, err error) {
 	t.Helper()
-	rd, err := NewReader(bytes.NewReader(in), NewDecoder(Limits{MaxEventBytes: 4096}))
+	ids, rejects, err = readWith(t, in, false)
+	bids, brejects, berr := readWith(t, in, true)
+	if fmt.Sprint(ids, rejects, err) != fmt.Sprint(bids, brejects, berr) {
+		t.Errorf("NewBytesReader read %v %v %v, NewReader %v %v %v", bids, brejects, berr, ids, rejects, err)
+	}
+	return ids, rejects, err
+}
+
+func readWith(t *testing.T, in []byte, inMemory bool) (ids []string, rejects []*RejectError, err error) {
+	t.Helper()
+	dec := NewDecoder(Limits{MaxEventBytes: 4096})
+	var rd *Reader
+	if inMemory {
+		rd, err = NewBytesReader(in, dec)
+	} else {
+		rd, err = NewReader(bytes.NewReader(in), dec)
+	}
 	if err != nil {
 		return nil, nil, err
 	}

@@ -247,7 +247,7 @@ func (p *Pipeline) decode(batch []httpingest.Accepted, m Message) []httpingest.A
 		}
 		return p.accept(batch, m, ev, body)
 	}
-	rd, err := event.NewReader(bytes.NewReader(payload), p.dec)
+	rd, err := event.NewBytesReader(payload, p.dec)
 	if err != nil {
 		p.reject(m, &event.RejectError{FieldError: &event.FieldError{Code: event.CodeSyntax, Reason: err.Error()}})
 		return batch

@@ -185,13 +185,14 @@ func (h *Handler) ingest(r *http.Request) (*Result, *problem.Error) {
 	}
 	dec := h.decoders.Get().(*event.Decoder)
 	defer h.decoders.Put(dec)
-	rd, err := event.NewReader(bytes.NewReader(body), dec)
+	// Frames are slices of the body, which the request keeps alive until
+	// the sink has stored them: nothing is copied.
+	rd, err := event.NewBytesReader(body, dec)
 	if err != nil {
 		return nil, problem.New(problem.BadRequest, "the body cannot be read: %v", err)
 	}
 	res := &Result{}
 	var batch []Accepted
-	arena := make([]byte, 0, len(body))
 	for {
 		f, err := rd.NextFrame()
 		if errors.Is(err, io.EOF) {
@@ -214,11 +215,7 @@ func (h *Handler) ingest(r *http.Request) (*Result, *problem.Error) {
 			h.reject(res, re)
 			continue
 		}
-		// The reader reuses its buffer: keep the event's bytes in the
-		// request's arena, which the sink may hold until it has stored them.
-		start := len(arena)
-		arena = append(arena, f.Raw...)
-		batch = append(batch, Accepted{Event: ev, Raw: arena[start:len(arena):len(arena)]})
+		batch = append(batch, Accepted{Event: ev, Raw: f.Raw[:len(f.Raw):len(f.Raw)]})
 	}
 	if mode == modeSingle && res.Rejected+len(batch) > 1 {
 		return nil, problem.New(problem.BadRequest, "application/cloudevents+json carries one event, got %d: send batches as application/cloudevents-batch+json or application/x-ndjson", res.Rejected+len(batch))
