@@ -69,7 +69,8 @@ type Options struct {
 	Synchronous string
 	// Readers is the number of read connections. Default 4.
 	Readers int
-	// CacheMiB is the writer's page cache. Default 64.
+	// CacheMiB is the page cache of each writer (the events' and the
+	// timeline's). Default 64.
 	CacheMiB int
 	// MaxGroupEvents bounds the events of one group commit. Default 20,000.
 	MaxGroupEvents int
@@ -179,6 +180,9 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 	tq.Add("_pragma", "page_size(16384)")
 	tq.Set("_journal_mode", "WAL")
 	tq.Set("_synchronous", sync)
+	// Its inserts land all over the table (a batch names thousands of
+	// vehicles): the default 2 MiB cache would read most leaves again.
+	tq.Add("_pragma", fmt.Sprintf("cache_size(%d)", -opts.CacheMiB*1024))
 	tq.Add("_pragma", "journal_size_limit(67108864)")
 	tq.Set("_txlock", "immediate")
 	tw, err := sql.Open("sqlite", "file:"+tlPath+"?"+tq.Encode())
