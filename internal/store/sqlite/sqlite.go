@@ -407,5 +407,5 @@ func (dialect) IndexedBy(index string) string {
 func (dialect) LockMigrations(context.Context, *sql.Tx) error { return nil }
 
 func (dialect) InsertEvents(ctx context.Context, tx *sqlstore.Tx, base int64, evs []store.ArchivedEvent, out []store.Inserted) error {
-	return sqlstore.InsertRows(ctx, tx, base, evs, out)
+	return tx.Raw(func(dc any) error { return insertRows(ctx, dc, base, evs, out) })
 }

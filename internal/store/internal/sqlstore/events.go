@@ -103,7 +103,7 @@ func (db *DB) commitLoop() {
 func (db *DB) insertGroup(ctx context.Context, group []*insertReq, n int) error {
 	var newTenants []string
 	var end int64
-	err := inTx(ctx, db.w, db.ws, nil, func(tx *Tx) error {
+	err := inConnTx(ctx, db.w, db.ws, func(tx *Tx) error {
 		// The counter row serialises event writers (PostgreSQL holds its
 		// row lock until commit), so sequence numbers follow commit order.
 		if err := tx.QueryRow(ctx, "UPDATE counters SET value = value + ? WHERE name = 'event_seq' RETURNING value", n).Scan(&end); err != nil {
@@ -158,55 +158,6 @@ func (db *DB) unregistered(group []*insertReq, out []string) []string {
 		}
 	}
 	return out
-}
-
-// RowInsert is the statement of the row-at-a-time event insert.
-const RowInsert = `INSERT INTO events (seq, tenant, source, id, type, time, subject, account, device, ip, client_id, arrived, raw)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, source, id) DO NOTHING`
-
-// rowInsertNoActor is RowInsert for an event without actor (telemetry, most
-// of them): every argument bound costs the driver a call and, for text, an
-// allocation, so the NULLs are written in the statement.
-const rowInsertNoActor = `INSERT INTO events (seq, tenant, source, id, type, time, subject, account, device, ip, client_id, arrived, raw)
-VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, ?, ?) ON CONFLICT (tenant, source, id) DO NOTHING`
-
-// InsertRows inserts events one prepared statement execution at a time:
-// the fastest way for an in-process database.
-func InsertRows(ctx context.Context, tx *Tx, base int64, evs []store.ArchivedEvent, out []store.Inserted) error {
-	st, err := tx.Stmt(ctx, RowInsert)
-	if err != nil {
-		return err
-	}
-	var short *sql.Stmt
-	for i := range evs {
-		e := &evs[i]
-		seq := base + int64(i)
-		var res sql.Result
-		if e.Account == "" && e.Device == "" && e.IP == "" && e.ClientID == "" {
-			if short == nil {
-				if short, err = tx.Stmt(ctx, rowInsertNoActor); err != nil {
-					return err
-				}
-			}
-			res, err = short.ExecContext(ctx, seq, e.Tenant, e.Source, e.ID, e.Type, e.Time, nullable(e.Subject), e.Arrived, e.Raw)
-		} else {
-			res, err = st.ExecContext(ctx, seq, e.Tenant, e.Source, e.ID, e.Type, e.Time, nullable(e.Subject),
-				nullable(e.Account), nullable(e.Device), nullable(e.IP), nullable(e.ClientID), e.Arrived, e.Raw)
-		}
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		if n == 1 {
-			out[i] = store.Inserted{Seq: seq}
-		} else {
-			out[i] = store.Inserted{Duplicate: true}
-		}
-	}
-	return nil
 }
 
 // eventColumns are the columns scanEvent reads, of events with no alias.

@@ -3,6 +3,9 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -94,5 +97,70 @@ func TestCloseWaitsForWarming(t *testing.T) {
 	c.warms.Wait()
 	if c.cached(qs[0]) != nil {
 		t.Error("warm prepared after closeAll")
+	}
+}
+
+// What a transaction runs on the driver's connection (Tx.Raw) is part of
+// it: rolled back with it, committed with it, and seen by its own
+// statements in between.
+func TestTxRawIsPartOfTheTransaction(t *testing.T) {
+	ctx := context.Background()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	c := &stmtCache{db: db, rebind: func(q string) string { return q }, prepare: true, m: map[string]*sql.Stmt{}}
+	if _, err := db.Exec("CREATE TABLE t (x INTEGER)"); err != nil {
+		t.Fatal(err)
+	}
+	rawInsert := func(tx *Tx, x int64) error {
+		return tx.Raw(func(dc any) error {
+			_, err := dc.(driver.ExecerContext).ExecContext(ctx, "INSERT INTO t (x) VALUES (?)", []driver.NamedValue{{Ordinal: 1, Value: x}})
+			return err
+		})
+	}
+	failed := errors.New("the transaction fails")
+	err = inConnTx(ctx, db, c, func(tx *Tx) error {
+		if err := rawInsert(tx, 1); err != nil {
+			return err
+		}
+		return failed
+	})
+	if !errors.Is(err, failed) {
+		t.Fatalf("inConnTx: %v", err)
+	}
+	err = inConnTx(ctx, db, c, func(tx *Tx) error {
+		if err := rawInsert(tx, 2); err != nil {
+			return err
+		}
+		var n int
+		if err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM t").Scan(&n); err != nil || n != 1 {
+			return fmt.Errorf("inside the transaction: %d rows, %v: want the one inserted", n, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var xs []int64
+	rows, err := db.Query("SELECT x FROM t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var x int64
+		rows.Scan(&x)
+		xs = append(xs, x)
+	}
+	rows.Close()
+	if len(xs) != 1 || xs[0] != 2 {
+		t.Fatalf("rows %v: want only the committed transaction's 2", xs)
+	}
+	// A transaction of the shared pool has no connection of its own.
+	err = inTx(ctx, db, c, nil, func(tx *Tx) error { return rawInsert(tx, 3) })
+	if err == nil {
+		t.Fatal("Raw on a pooled transaction: no error")
 	}
 }
