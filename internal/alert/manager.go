@@ -253,9 +253,10 @@ func fingerprint(a *Alert) string {
 	return b.String()
 }
 
-// maxGroupVehicles bounds how many of an alert's vehicles (a mass command
-// names hundreds) take part in grouping.
-const maxGroupVehicles = 20
+// MaxIncidentVehicles bounds how many of an alert's vehicles (a mass
+// command names hundreds) take part in grouping and join its incident's
+// entities.
+const MaxIncidentVehicles = 20
 
 // entityKeys lists "tenant|kind:value" for every entity of a.
 func entityKeys(a *Alert) []string {
@@ -267,7 +268,7 @@ func entityKeys(a *Alert) []string {
 		}
 	}
 	add("vehicle", e.Vehicle)
-	for _, v := range e.Vehicles[:min(len(e.Vehicles), maxGroupVehicles)] {
+	for _, v := range e.Vehicles[:min(len(e.Vehicles), MaxIncidentVehicles)] {
 		add("vehicle", v)
 	}
 	add("account", e.Account)

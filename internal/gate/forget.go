@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/vigil-project/vigil/internal/detect"
+	"github.com/vigil-project/vigil/internal/store"
 	"github.com/vigil-project/vigil/internal/twin"
 )
 
@@ -162,6 +163,16 @@ func (g *Gate) forget(k vkey, kind twin.SubjectKind) {
 		g.accounts.drop(k)
 	}
 	g.ring.drop(func(r *DecisionRecord) bool { return r.names(k.tenant, twin.Subject{Kind: kind, Value: k.id}) })
+	// Its incidents are erased: the entries stored alerts added go too.
+	ek := entityKey{k.tenant, store.EntityVehicle, k.id}
+	if kind == twin.SubjectAccount {
+		ek.kind = store.EntityAccount
+	}
+	g.changeStored(func(stored map[entityKey]storedIncident) bool {
+		_, ok := stored[ek]
+		delete(stored, ek)
+		return ok
+	})
 	select {
 	case g.kick <- struct{}{}:
 	default:

@@ -78,6 +78,8 @@ type Gate struct {
 	accounts  *limiter
 	vehicles  *limiter
 	incidents atomic.Pointer[incidentIndex]
+	incMu     sync.Mutex // orders changes of incidents: loads and stored alerts
+	alertGen  uint64     // critical alerts applied to the index, under incMu
 	kick      chan struct{}
 	ring      *ring
 	file      *fileLog

@@ -2,7 +2,10 @@ package gate
 
 import (
 	"context"
+	"maps"
 	"time"
+
+	"github.com/vigil-project/vigil/internal/alert"
 
 	"github.com/vigil-project/vigil/internal/event"
 	"github.com/vigil-project/vigil/internal/store"
@@ -17,8 +20,12 @@ type IncidentLister interface {
 // vehicle or the account. A store query per decision would cost a
 // millisecond or more on a busy store (the p99 budget is 2 ms), and the
 // open critical incidents are few, so the gate keeps all of them in memory:
-// it reloads them every Incidents.Refresh, and right away after a critical
-// alert is stored (AlertStored). A decision reads an immutable index.
+// it reloads them every Incidents.Refresh. A critical alert stored
+// (AlertStored) takes effect at once: its vehicles and account join the
+// index as naming its incident, and a reload follows within
+// kickReloadEvery for the incident's other entities — at most that often,
+// so that a storm of critical alerts does not turn into a storm of
+// reloads. A decision reads an immutable index.
 
 // entityKey names a vehicle or account of a tenant in the index.
 type entityKey struct {
@@ -33,24 +40,80 @@ type openIncident struct {
 }
 
 type incidentIndex struct {
-	by        map[entityKey]openIncident
+	by        map[entityKey]openIncident   // as loaded from the store
+	stored    map[entityKey]storedIncident // of critical alerts stored since; copied on change
 	incidents int
 	truncated bool // more than MaxOpen open critical incidents
 	loaded    time.Time
 }
 
+// storedIncident is an incident named by a critical alert, with the
+// alertGen that added it: a load that began before keeps it.
+type storedIncident struct {
+	openIncident
+	gen uint64
+}
+
+// kickReloadEvery is how often, at most, stored critical alerts make the
+// gate reload the open incidents.
+const kickReloadEvery = 250 * time.Millisecond
+
 func (x *incidentIndex) find(tenant string, kind store.EntityKind, value string) (openIncident, bool) {
 	if x == nil || value == "" {
 		return openIncident{}, false
 	}
-	o, ok := x.by[entityKey{tenant, kind, value}]
+	k := entityKey{tenant, kind, value}
+	if s, ok := x.stored[k]; ok {
+		return s.openIncident, true
+	}
+	o, ok := x.by[k]
 	return o, ok
+}
+
+// install makes idx the index, keeping the stored alerts' entries a load
+// that began at alertGen since could not have seen.
+func (g *Gate) install(idx *incidentIndex, since uint64) {
+	g.incMu.Lock()
+	defer g.incMu.Unlock()
+	if cur := g.incidents.Load(); cur != nil {
+		for k, s := range cur.stored {
+			if s.gen > since {
+				if idx.stored == nil {
+					idx.stored = map[entityKey]storedIncident{}
+				}
+				idx.stored[k] = s
+			}
+		}
+	}
+	g.incidents.Store(idx)
+}
+
+// changeStored replaces the index with a copy whose stored entries change
+// reports true for; change edits them in place.
+func (g *Gate) changeStored(change func(stored map[entityKey]storedIncident) bool) {
+	g.incMu.Lock()
+	defer g.incMu.Unlock()
+	cur := g.incidents.Load()
+	if cur == nil {
+		return // the first load is still to come, and will read the store
+	}
+	next := *cur
+	next.stored = maps.Clone(cur.stored)
+	if next.stored == nil {
+		next.stored = map[entityKey]storedIncident{}
+	}
+	if change(next.stored) {
+		g.incidents.Store(&next)
+	}
 }
 
 // loadIncidents reads every open critical incident, newest first.
 func (g *Gate) loadIncidents(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	g.incMu.Lock()
+	since := g.alertGen
+	g.incMu.Unlock()
 	idx := &incidentIndex{by: map[entityKey]openIncident{}}
 	q := store.IncidentQuery{MinSeverity: event.SeverityCritical, Statuses: []store.Status{store.StatusNew, store.StatusAcknowledged},
 		Limit: store.MaxPageSize}
@@ -81,16 +144,43 @@ func (g *Gate) loadIncidents(ctx context.Context) error {
 		q.Cursor = page.Next
 	}
 	idx.loaded = g.now()
-	g.incidents.Store(idx)
+	g.install(idx, since)
 	return nil
 }
 
 // AlertStored tells the gate an alert was stored (wire it to the
-// processor's OnAlert): a critical one makes the gate reload the open
-// incidents now instead of at the next refresh.
+// processor's OnAlert, after its incident is stored too): a critical one's
+// vehicles and account are denied commands at once, as its incident's,
+// and the open incidents are reloaded soon.
 func (g *Gate) AlertStored(a store.Alert) {
 	if a.Severity < event.SeverityCritical {
 		return
+	}
+	if a.Incident != "" && !a.Shadow {
+		e := &a.Entities
+		keys := make([]entityKey, 0, 2+min(len(e.Vehicles), alert.MaxIncidentVehicles))
+		add := func(kind store.EntityKind, v string) {
+			if v != "" {
+				keys = append(keys, entityKey{a.Tenant, kind, v})
+			}
+		}
+		add(store.EntityVehicle, e.Vehicle)
+		for _, v := range e.Vehicles[:min(len(e.Vehicles), alert.MaxIncidentVehicles)] {
+			add(store.EntityVehicle, v)
+		}
+		add(store.EntityAccount, e.Account)
+		g.changeStored(func(stored map[entityKey]storedIncident) bool {
+			// Bounded like the loaded incidents: past it, the next
+			// reload (or the store's recovery) brings them.
+			if len(stored)+len(keys) > g.cfg.Incidents.MaxOpen {
+				return false
+			}
+			g.alertGen++
+			for _, k := range keys {
+				stored[k] = storedIncident{openIncident{ID: a.Incident, Status: store.StatusNew}, g.alertGen}
+			}
+			return true
+		})
 	}
 	select {
 	case g.kick <- struct{}{}:
@@ -103,20 +193,24 @@ func (g *Gate) refreshIncidents(ctx context.Context) {
 	t := time.NewTicker(g.cfg.Incidents.Refresh)
 	defer t.Stop()
 	failing := false
+	var last time.Time // when the last reload began
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		case <-g.kick:
-			// Let the alert writer store the incident too (it stores
-			// alerts first, then their incidents, in one batch).
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(20 * time.Millisecond):
+			// Stored alerts took effect already (AlertStored): reload
+			// at most every kickReloadEvery.
+			if wait := kickReloadEvery - time.Since(last); wait > 0 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(wait):
+				}
 			}
 		}
+		last = time.Now()
 		err := g.loadIncidents(ctx)
 		switch {
 		case err != nil && ctx.Err() != nil:

@@ -601,7 +601,7 @@ func incidentOf(a *alert.Alert, inc *alert.Incident) store.Incident {
 		}
 	}
 	add(store.EntityVehicle, e.Vehicle)
-	for _, v := range e.Vehicles[:min(len(e.Vehicles), 20)] {
+	for _, v := range e.Vehicles[:min(len(e.Vehicles), alert.MaxIncidentVehicles)] {
 		add(store.EntityVehicle, v)
 	}
 	add(store.EntityAccount, e.Account)

@@ -1,0 +1,155 @@
+package gate
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vigil-project/vigil/internal/alert"
+	"github.com/vigil-project/vigil/internal/directory"
+	"github.com/vigil-project/vigil/internal/event"
+	"github.com/vigil-project/vigil/internal/store"
+	"github.com/vigil-project/vigil/internal/twin"
+)
+
+// pausedLister answers from incs, and, while paused is set, holds each call
+// until it is closed (a load in flight when an alert is stored).
+type pausedLister struct {
+	mu     sync.Mutex
+	incs   openIncidents
+	paused chan struct{}
+	began  chan struct{}
+	calls  atomic.Int64
+}
+
+func (l *pausedLister) ListIncidents(ctx context.Context, s store.Scope, q store.IncidentQuery) (store.IncidentPage, error) {
+	l.calls.Add(1)
+	l.mu.Lock()
+	paused, began, incs := l.paused, l.began, l.incs
+	l.mu.Unlock()
+	if paused != nil {
+		began <- struct{}{}
+		<-paused
+	}
+	return incs.ListIncidents(ctx, s, q)
+}
+
+func criticalAlert(id, incident, vehicle, account string, vehicles ...string) store.Alert {
+	return store.Alert{Alert: alert.Alert{ID: id, Tenant: "fleet-a", Severity: event.SeverityCritical, Incident: incident,
+		Entities: alert.Entities{Vehicle: vehicle, Vehicles: vehicles, Account: account}}}
+}
+
+// TestStoredAlertDeniesAtOnce: a critical alert's vehicles and account are
+// denied commands as soon as the alert is stored, before any reload; a load
+// that began before it keeps them, a load that began after it answers for
+// them (the store's word: here, the incident is not open); an erasure of
+// the subject removes them.
+func TestStoredAlertDeniesAtOnce(t *testing.T) {
+	dir := directory.New()
+	dir.Link("fleet-a", directory.Account, "acc-9", "V-9", event.RoleOwner)
+	dir.Link("fleet-a", directory.Account, "acc-9", "V-10", event.RoleOwner)
+	dir.Link("fleet-a", directory.Account, "acc-9", "V-OTHER", event.RoleOwner)
+	l := &pausedLister{}
+	g, err := New(Options{Directory: dir, Incidents: l, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.loadIncidents(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := codes(ask(t, g, "V-9", "unlock", "acc-9")); got != "allow " {
+		t.Fatalf("before the alert: %q", got)
+	}
+	// Not critical, shadow, or without incident: nothing changes.
+	low := criticalAlert("a0", "inc-0", "V-9", "")
+	low.Severity = event.SeverityHigh
+	shadow := criticalAlert("a1", "inc-1", "V-9", "")
+	shadow.Shadow = true
+	for _, a := range []store.Alert{low, shadow, criticalAlert("a2", "", "V-9", "")} {
+		g.AlertStored(a)
+	}
+	if got := codes(ask(t, g, "V-9", "unlock", "acc-9")); got != "allow " {
+		t.Fatalf("after alerts that are not a critical incident's: %q", got)
+	}
+
+	// A load begins, the alert is stored, the load ends without it.
+	l.mu.Lock()
+	l.paused, l.began = make(chan struct{}), make(chan struct{})
+	l.mu.Unlock()
+	loaded := make(chan error)
+	go func() { loaded <- g.loadIncidents(context.Background()) }()
+	<-l.began
+	g.AlertStored(criticalAlert("a3", "inc-9", "", "acc-9", "V-10"))
+	if got := codes(ask(t, g, "V-OTHER", "unlock", "acc-9")); got != "deny open_incident" {
+		t.Errorf("the alert's account, at once: %q", got)
+	}
+	if got := codes(ask(t, g, "V-10", "unlock", "acc-9")); got != "deny open_incident,open_incident" {
+		t.Errorf("the alert's vehicle and account, at once: %q", got)
+	}
+	l.mu.Lock()
+	close(l.paused)
+	l.paused = nil
+	l.mu.Unlock()
+	if err := <-loaded; err != nil {
+		t.Fatal(err)
+	}
+	if got := codes(ask(t, g, "V-10", "unlock", "acc-9")); got != "deny open_incident,open_incident" {
+		t.Errorf("after a load that began before the alert: %q", got)
+	}
+	// The next load is the store's word.
+	if err := g.loadIncidents(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := codes(ask(t, g, "V-10", "unlock", "acc-9")); got != "allow " {
+		t.Errorf("after a load that began after the alert: %q", got)
+	}
+
+	// An erased subject's entry goes with its incidents.
+	g.AlertStored(criticalAlert("a4", "inc-10", "V-9", ""))
+	if got := codes(ask(t, g, "V-9", "unlock", "acc-9")); got != "deny open_incident" {
+		t.Errorf("a second alert: %q", got)
+	}
+	g.forget(vkey{"fleet-a", "V-9"}, twin.SubjectVehicle)
+	if got := codes(ask(t, g, "V-9", "unlock", "acc-9")); got != "allow " {
+		t.Errorf("after the vehicle's erasure: %q", got)
+	}
+}
+
+// TestStoredAlertsCoalesceReloads: a burst of critical alerts takes effect
+// at once but reloads the open incidents at most every kickReloadEvery.
+func TestStoredAlertsCoalesceReloads(t *testing.T) {
+	l := &pausedLister{}
+	g, err := New(Options{Incidents: l, Config: Config{Links: LinksConfig{TrustWithoutDirectory: true}},
+		Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- g.Run(ctx) }()
+	for !g.Ready() {
+		time.Sleep(time.Millisecond)
+	}
+	start := time.Now()
+	for i := range 200 {
+		g.AlertStored(criticalAlert("a", "inc", "V-BURST", ""))
+		if i%2 == 0 {
+			time.Sleep(5 * time.Millisecond) // a burst of about a second
+		}
+	}
+	if got := codes(ask(t, g, "V-BURST", "unlock", "anyone")); got != "deny open_incident" {
+		t.Errorf("during the burst: %q", got)
+	}
+	time.Sleep(2 * kickReloadEvery)
+	elapsed := time.Since(start)
+	cancel()
+	<-done
+	// The first load, then one reload per kickReloadEvery begun, one per
+	// refresh, and the one in flight.
+	limit := 1 + int64(elapsed/kickReloadEvery) + 1 + int64(elapsed/time.Second) + 1
+	if n := l.calls.Load(); n > limit {
+		t.Errorf("%d loads in %v: want at most %d", n, elapsed, limit)
+	}
+}
