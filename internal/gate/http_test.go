@@ -1,7 +1,6 @@
 package gate
 
 import (
-	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -24,16 +23,7 @@ func TestDecideRewrites(t *testing.T) {
 	cfg := Config{Log: LogConfig{Recent: 10, MaxFileBytes: 1 << 20, MaxFiles: 2, SyncInterval: 10 * time.Millisecond},
 		Links:      LinksConfig{TrustWithoutDirectory: true},
 		RateLimits: RateLimitsConfig{Account: RateLimit{Disabled: true}, Vehicle: RateLimit{Disabled: true}}}
-	g, err := New(Options{Config: cfg, Incidents: openIncidents{}, DataDir: dir, Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- g.Run(ctx) }()
-	for !g.Ready() {
-		time.Sleep(time.Millisecond)
-	}
+	g, stop := runGate(t, Options{Config: cfg, Incidents: openIncidents{}, DataDir: dir, Now: func() time.Time { return now }})
 	var seen []string
 	pseudonym := func(v string) string { return fmt.Sprintf("P%x", sha256.Sum256([]byte(v)))[:17] }
 	rewrite := g.DecideHandler(func(r *CommandRequest) error {
@@ -75,10 +65,7 @@ func TestDecideRewrites(t *testing.T) {
 			t.Errorf("recorded %+v: not what the rewrite returned", r)
 		}
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	stop()
 	b, err := os.ReadFile(filepath.Join(dir, "gate", logName))
 	if err != nil {
 		t.Fatal(err)

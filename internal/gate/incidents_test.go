@@ -121,17 +121,8 @@ func TestStoredAlertDeniesAtOnce(t *testing.T) {
 // at once but reloads the open incidents at most every kickReloadEvery.
 func TestStoredAlertsCoalesceReloads(t *testing.T) {
 	l := &pausedLister{}
-	g, err := New(Options{Incidents: l, Config: Config{Links: LinksConfig{TrustWithoutDirectory: true}},
+	g, stop := runGate(t, Options{Incidents: l, Config: Config{Links: LinksConfig{TrustWithoutDirectory: true}},
 		Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- g.Run(ctx) }()
-	for !g.Ready() {
-		time.Sleep(time.Millisecond)
-	}
 	start := time.Now()
 	for i := range 200 {
 		g.AlertStored(criticalAlert("a", "inc", "V-BURST", ""))
@@ -144,12 +135,34 @@ func TestStoredAlertsCoalesceReloads(t *testing.T) {
 	}
 	time.Sleep(2 * kickReloadEvery)
 	elapsed := time.Since(start)
-	cancel()
-	<-done
+	stop()
 	// The first load, then one reload per kickReloadEvery begun, one per
 	// refresh, and the one in flight.
 	limit := 1 + int64(elapsed/kickReloadEvery) + 1 + int64(elapsed/time.Second) + 1
 	if n := l.calls.Load(); n > limit {
 		t.Errorf("%d loads in %v: want at most %d", n, elapsed, limit)
+	}
+}
+
+// runGate builds a gate, runs it until it is ready, and returns it with a
+// stop that ends Run and checks its error.
+func runGate(t *testing.T, o Options) (*Gate, func()) {
+	t.Helper()
+	g, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- g.Run(ctx) }()
+	for !g.Ready() {
+		time.Sleep(time.Millisecond)
+	}
+	return g, func() {
+		t.Helper()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
 	}
 }

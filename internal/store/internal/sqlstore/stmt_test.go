@@ -17,13 +17,7 @@ import (
 // it, and the next transactions take the pool's: none compiles it again.
 func TestTxReusesPoolStatements(t *testing.T) {
 	ctx := context.Background()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "t.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	db.SetMaxOpenConns(1) // as the writer: a pool-wide prepare inside a transaction would wait forever
-	c := &stmtCache{db: db, rebind: func(q string) string { return q }, prepare: true, m: map[string]*sql.Stmt{}}
+	db, c := writerDB(t)
 	if _, err := db.Exec("CREATE TABLE t (x INTEGER)"); err != nil {
 		t.Fatal(err)
 	}
@@ -67,15 +61,9 @@ func TestTxReusesPoolStatements(t *testing.T) {
 // connection after the store's Close, and none starts after it.
 func TestCloseWaitsForWarming(t *testing.T) {
 	ctx := context.Background()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "t.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	db.SetMaxOpenConns(1)
-	c := &stmtCache{db: db, rebind: func(q string) string { return q }, prepare: true, m: map[string]*sql.Stmt{}}
+	db, c := writerDB(t)
 	qs := []string{"SELECT 1", "SELECT 2", "SELECT 3", "SELECT 4"}
-	err = inTx(ctx, db, c, nil, func(tx *Tx) error {
+	err := inTx(ctx, db, c, nil, func(tx *Tx) error {
 		for _, q := range qs {
 			if _, err := tx.Exec(ctx, q); err != nil {
 				return err
@@ -105,13 +93,7 @@ func TestCloseWaitsForWarming(t *testing.T) {
 // statements in between.
 func TestTxRawIsPartOfTheTransaction(t *testing.T) {
 	ctx := context.Background()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "t.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	db.SetMaxOpenConns(1)
-	c := &stmtCache{db: db, rebind: func(q string) string { return q }, prepare: true, m: map[string]*sql.Stmt{}}
+	db, c := writerDB(t)
 	if _, err := db.Exec("CREATE TABLE t (x INTEGER)"); err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +104,7 @@ func TestTxRawIsPartOfTheTransaction(t *testing.T) {
 		})
 	}
 	failed := errors.New("the transaction fails")
-	err = inConnTx(ctx, db, c, func(tx *Tx) error {
+	err := inConnTx(ctx, db, c, func(tx *Tx) error {
 		if err := rawInsert(tx, 1); err != nil {
 			return err
 		}
@@ -163,4 +145,18 @@ func TestTxRawIsPartOfTheTransaction(t *testing.T) {
 	if err == nil {
 		t.Fatal("Raw on a pooled transaction: no error")
 	}
+}
+
+// writerDB opens a SQLite database of one connection, as the store's
+// writer (a pool-wide prepare inside a transaction would wait forever),
+// and its statement cache.
+func writerDB(t *testing.T) (*sql.DB, *stmtCache) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	db.SetMaxOpenConns(1)
+	return db, &stmtCache{db: db, rebind: func(q string) string { return q }, prepare: true, m: map[string]*sql.Stmt{}}
 }
