@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -226,13 +225,9 @@ func TestTimelineUpgrade(t *testing.T) {
 // called name: a database of an older vigil.
 func migrateBefore(t *testing.T, schema, name string) {
 	t.Helper()
-	ms, err := sqlstore.LoadMigrations(migrationFS, "migrations")
+	ms, err := sqlstore.MigrationsBefore(migrationFS, "migrations", name)
 	if err != nil {
 		t.Fatal(err)
-	}
-	i := slices.IndexFunc(ms, func(m sqlstore.Migration) bool { return m.Name == name })
-	if i < 0 {
-		t.Fatalf("no %s migration", name)
 	}
 	cfg, err := pgx.ParseConfig(testDSN())
 	if err != nil {
@@ -241,7 +236,7 @@ func migrateBefore(t *testing.T, schema, name string) {
 	cfg.RuntimeParams["search_path"] = schema
 	db := stdlib.OpenDB(*cfg)
 	defer db.Close()
-	if err := sqlstore.Migrate(context.Background(), &dialect{}, db, ms[:i]); err != nil {
+	if err := sqlstore.Migrate(context.Background(), &dialect{}, db, ms); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -131,20 +131,16 @@ func TestTimelineUpgrade(t *testing.T) {
 // before the one called name: a data directory of an older vigil.
 func migrateBefore(t *testing.T, dir, name string) {
 	t.Helper()
-	ms, err := sqlstore.LoadMigrations(migrationFS, "migrations")
+	ms, err := sqlstore.MigrationsBefore(migrationFS, "migrations", name)
 	if err != nil {
 		t.Fatal(err)
-	}
-	i := slices.IndexFunc(ms, func(m sqlstore.Migration) bool { return m.Name == name })
-	if i < 0 {
-		t.Fatalf("no %s migration", name)
 	}
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, FileName))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if err := sqlstore.Migrate(context.Background(), dialect{}, db, ms[:i]); err != nil {
+	if err := sqlstore.Migrate(context.Background(), dialect{}, db, ms); err != nil {
 		t.Fatal(err)
 	}
 }

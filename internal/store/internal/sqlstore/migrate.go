@@ -23,6 +23,21 @@ type Migration struct {
 
 var migrationName = regexp.MustCompile(`^([0-9]{3,})_([a-z0-9_]+)\.sql$`)
 
+// MigrationsBefore returns the migrations in dir that come before the one
+// called name: the schema of an older vigil, which upgrade tests build.
+func MigrationsBefore(fsys fs.FS, dir, name string) ([]Migration, error) {
+	ms, err := LoadMigrations(fsys, dir)
+	if err != nil {
+		return nil, err
+	}
+	for i, m := range ms {
+		if m.Name == name {
+			return ms[:i], nil
+		}
+	}
+	return nil, fmt.Errorf("store: migrations: none called %q", name)
+}
+
 // LoadMigrations reads dir/NNN_name.sql from fsys (the binary's embedded
 // migrations). Versions must run 1, 2, 3, … without gaps.
 func LoadMigrations(fsys fs.FS, dir string) ([]Migration, error) {
