@@ -47,10 +47,11 @@ func StoreLatency() *prometheus.HistogramVec {
 type collector struct{ src MetricsSources }
 
 var (
-	mIngestRequests  = prometheus.NewDesc("vigil_ingest_requests_total", "Ingest HTTP requests.", nil, nil)
-	mIngestEvents    = prometheus.NewDesc("vigil_ingest_events_total", "Events received over HTTP by result.", []string{"result"}, nil)
-	mIngestRejected  = prometheus.NewDesc("vigil_ingest_rejected_total", "Rejected events by reason (code and field).", []string{"reason"}, nil)
-	mIngestRefused   = prometheus.NewDesc("vigil_ingest_refused_total", "Ingest requests refused whole, by status.", []string{"status"}, nil)
+	mIngestRequests = prometheus.NewDesc("vigil_ingest_requests_total", "Ingest HTTP requests.", nil, nil)
+	mIngestEvents   = prometheus.NewDesc("vigil_ingest_events_total", "Events received over HTTP by result.", []string{"result"}, nil)
+	mIngestRejected = prometheus.NewDesc("vigil_ingest_rejected_total", "Rejected events by reason (code and field).", []string{"reason"}, nil)
+	mIngestRefused  = prometheus.NewDesc("vigil_ingest_refused_total", "Ingest requests refused whole, by status and the bound that refused them: "+
+		"requests_in_flight, bytes_in_flight or detection_behind (429), body_too_large (413).", []string{"status", "reason"}, nil)
 	mEngineEvents    = prometheus.NewDesc("vigil_engine_events_total", "Events through the engine by outcome.", []string{"outcome"}, nil)
 	mDetectionSource = prometheus.NewDesc("vigil_detection_events_total", "Events the detection follower took, by where from: "+
 		"handed_over (by ingest, already decoded) or archive (read back and decoded again: other nodes' events, catching up, or a gap in the hand-over).", []string{"from"}, nil)
@@ -82,8 +83,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		for reason, n := range st.RejectedByReason() {
 			counter(mIngestRejected, n, reason)
 		}
-		counter(mIngestRefused, st.Overloaded.Load(), "429")
-		counter(mIngestRefused, st.TooLarge.Load(), "413")
+		counter(mIngestRefused, st.OverRequests.Load(), "429", "requests_in_flight")
+		counter(mIngestRefused, st.OverBytes.Load(), "429", "bytes_in_flight")
+		counter(mIngestRefused, st.OverDetection.Load(), "429", "detection_behind")
+		counter(mIngestRefused, st.TooLarge.Load(), "413", "body_too_large")
 	}
 	if e := c.src.Engine; e != nil {
 		st := e.Stats()

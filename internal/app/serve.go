@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"runtime/trace"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -90,6 +91,7 @@ func runServe(ctx context.Context, args []string, s stdio) error {
 	fs.StringVar(&o.TLSClientCA, "tls-client-ca", "", "verify client certificates against this CA bundle (PEM; needs HTTPS)")
 	fs.BoolVar(&o.IngestClientCert, "ingest-client-cert", false, "POST /v1/events also needs a client certificate verified by --tls-client-ca (mutual TLS)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (for performance work)")
+	traceOut := fs.String("trace", "", "write a Go execution trace of the whole run to this file (for latency work: go tool trace)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -108,6 +110,17 @@ func runServe(ctx context.Context, args []string, s stdio) error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if *traceOut != "" {
+		f, err := os.Create(*traceOut)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return err
+		}
+		defer trace.Stop()
 	}
 	if os.Getenv("GOGC") == "" {
 		// Ingest allocates per event; twice the live heap between
@@ -272,8 +285,9 @@ func serve(ctx context.Context, o serveOptions) error {
 		ingestSink = pseudo.NewSink(priv, proc)
 	}
 	ingest := httpingest.New(httpingest.Options{Sink: ingestSink,
-		// Two per core, not per processor: prioritiseRequests raised those.
-		MaxInFlight: 2 * startProcs,
+		// Sized by cores, not processors: prioritiseRequests raised those.
+		// Memory is bounded by the bodies' bytes (MaxInFlightBytes).
+		MaxInFlight: 16 * startProcs,
 		AllowTenant: func(r *http.Request, tenant string) bool { return api.MayIngest(r, tenant) }})
 	// Broker sources (MQTT, NATS, Kafka) store through the same sink.
 	brokers, err := newSources(cfg, ingestSink, log)

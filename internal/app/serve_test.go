@@ -316,8 +316,8 @@ func TestServe(t *testing.T) {
 }
 
 // Raising GOMAXPROCS for the request threads (prioritiseRequests) leaves
-// what is sized by cores alone: one shard per core, two ingest requests in
-// flight per core (their memory bound).
+// what is sized by cores alone: one shard per core, sixteen ingest requests
+// in flight per core (their memory is bounded by bytes).
 func TestServeSizesByCores(t *testing.T) {
 	ts := startServer(t, t.TempDir())
 	if osprio.Supported && os.Getenv("GOMAXPROCS") == "" && runtime.GOMAXPROCS(0) <= startProcs {
@@ -326,7 +326,7 @@ func TestServeSizesByCores(t *testing.T) {
 	if n := ts.srv.proc.Engine().Shards(); n != startProcs {
 		t.Errorf("%d shards, want %d", n, startProcs)
 	}
-	if n := ts.srv.ingest.MaxInFlight(); n != 2*startProcs {
-		t.Errorf("%d ingest requests in flight, want %d", n, 2*startProcs)
+	if n := ts.srv.ingest.MaxInFlight(); n != 16*startProcs {
+		t.Errorf("%d ingest requests in flight, want %d", n, 16*startProcs)
 	}
 }

@@ -46,10 +46,13 @@ type Options struct {
 	MaxBodyBytes    int64 // as sent (compressed or not), default 16 MiB
 	MaxDecodedBytes int64 // after gunzip, default 64 MiB
 	MaxEvents       int   // per request, default 10,000
-	MaxInFlight     int   // requests decoding or storing at once, default 2 per CPU
-	MaxErrors       int   // rejections listed in a response, default 100
-	Limits          event.Limits
-	Sink            Sink
+	MaxInFlight     int   // requests decoding or storing at once, default 16 per CPU
+	// MaxInFlightBytes bounds the request bodies held at once (after
+	// decompression): the handler's memory. Default 4 × MaxDecodedBytes.
+	MaxInFlightBytes int64
+	MaxErrors        int // rejections listed in a response, default 100
+	Limits           event.Limits
+	Sink             Sink
 	// AllowTenant reports whether the request may send events of tenant;
 	// nil allows every tenant.
 	AllowTenant func(r *http.Request, tenant string) bool
@@ -59,6 +62,7 @@ type Options struct {
 type Handler struct {
 	o        Options
 	inflight chan struct{}
+	held     budget // bytes of the bodies in flight
 	decoders sync.Pool
 	stats    Stats
 }
@@ -69,10 +73,14 @@ type Stats struct {
 	Accepted   atomic.Int64
 	Duplicates atomic.Int64
 	Rejected   atomic.Int64
-	Overloaded atomic.Int64 // 429s
+	Overloaded atomic.Int64 // 429s, all reasons
 	TooLarge   atomic.Int64 // 413s
-	mu         sync.Mutex
-	byReason   map[string]int64
+	// The 429s by the bound that refused them.
+	OverRequests  atomic.Int64 // MaxInFlight requests were in flight
+	OverBytes     atomic.Int64 // MaxInFlightBytes of bodies were held
+	OverDetection atomic.Int64 // the sink said detection is behind
+	mu            sync.Mutex
+	byReason      map[string]int64
 }
 
 // RejectedByReason returns the rejection counts by code and field.
@@ -98,12 +106,17 @@ func New(o Options) *Handler {
 		o.MaxEvents = 10_000
 	}
 	if o.MaxInFlight <= 0 {
-		o.MaxInFlight = 2 * runtime.GOMAXPROCS(0)
+		o.MaxInFlight = 16 * runtime.GOMAXPROCS(0)
 	}
+	if o.MaxInFlightBytes <= 0 {
+		o.MaxInFlightBytes = 4 * o.MaxDecodedBytes
+	}
+	// The largest body must fit alone, or it would be refused forever.
+	o.MaxInFlightBytes = max(o.MaxInFlightBytes, max(o.MaxBodyBytes, o.MaxDecodedBytes)+budgetStep+bytes.MinRead)
 	if o.MaxErrors <= 0 {
 		o.MaxErrors = 100
 	}
-	h := &Handler{o: o, inflight: make(chan struct{}, o.MaxInFlight)}
+	h := &Handler{o: o, inflight: make(chan struct{}, o.MaxInFlight), held: budget{max: o.MaxInFlightBytes}}
 	h.stats.byReason = map[string]int64{}
 	lim := o.Limits
 	h.decoders.New = func() any { return event.NewDecoder(lim) }
@@ -115,6 +128,12 @@ func (h *Handler) Stats() *Stats { return &h.stats }
 
 // MaxInFlight is how many requests may decode or store at once.
 func (h *Handler) MaxInFlight() int { return h.o.MaxInFlight }
+
+// MaxInFlightBytes is how many bytes of request bodies may be held at once.
+func (h *Handler) MaxInFlightBytes() int64 { return h.o.MaxInFlightBytes }
+
+// BytesInFlight is how many bytes of request bodies are held now.
+func (h *Handler) BytesInFlight() int64 { return h.held.inUse() }
 
 // Result is the answer to an ingest request.
 type Result struct {
@@ -147,12 +166,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer func() { <-h.inflight }()
 	default:
 		h.stats.Overloaded.Add(1)
+		h.stats.OverRequests.Add(1)
 		e := problem.New(problem.Overloaded, "%d ingest requests are already in flight: retry later", h.o.MaxInFlight)
 		e.RetryAfter = time.Second
 		problem.Write(w, e)
 		return
 	}
-	res, perr := h.ingest(r)
+	var held int64
+	defer func() { h.held.give(held) }()
+	res, perr := h.ingest(r, &held)
 	if perr != nil {
 		if perr.Code == problem.BodyTooLarge {
 			h.stats.TooLarge.Add(1)
@@ -171,8 +193,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // ingest reads, decodes and stores one request's events.
-func (h *Handler) ingest(r *http.Request) (*Result, *problem.Error) {
-	body, perr := h.readBody(r)
+// ingest reads, decodes and stores one request's events. *held is what
+// it took of the bytes budget: the caller gives it back once the response
+// no longer needs the body (the events point into it).
+func (h *Handler) ingest(r *http.Request, held *int64) (*Result, *problem.Error) {
+	body, perr := h.readBody(r, held)
 	if perr != nil {
 		return nil, perr
 	}
@@ -224,6 +249,7 @@ func (h *Handler) ingest(r *http.Request) (*Result, *problem.Error) {
 		dups, err := h.o.Sink.Accept(r.Context(), batch)
 		if err != nil {
 			if errors.Is(err, ErrOverloaded) {
+				h.stats.OverDetection.Add(1)
 				e := problem.New(problem.Overloaded, "detection is behind: retry later")
 				e.RetryAfter = time.Second
 				return nil, e
@@ -262,9 +288,16 @@ func (h *Handler) reject(res *Result, re *event.RejectError) {
 
 // readBody reads the body within the limits, gunzipping it when the
 // Content-Encoding says gzip.
-func (h *Handler) readBody(r *http.Request) ([]byte, *problem.Error) {
+func (h *Handler) readBody(r *http.Request, held *int64) ([]byte, *problem.Error) {
 	if r.ContentLength > h.o.MaxBodyBytes {
 		return nil, problem.New(problem.BodyTooLarge, "the body is %d bytes, the limit is %d: split the batch", r.ContentLength, h.o.MaxBodyBytes)
+	}
+	over := func() *problem.Error {
+		h.stats.OverBytes.Add(1)
+		e := problem.New(problem.Overloaded, "%d MiB of ingest request bodies are already in flight (limit %d MiB): retry later",
+			h.held.inUse()>>20, h.o.MaxInFlightBytes>>20)
+		e.RetryAfter = time.Second
+		return e
 	}
 	var src io.Reader = io.LimitReader(r.Body, h.o.MaxBodyBytes+1)
 	limit := h.o.MaxBodyBytes
@@ -282,13 +315,25 @@ func (h *Handler) readBody(r *http.Request) ([]byte, *problem.Error) {
 		return nil, problem.New(problem.UnsupportedMedia, "Content-Encoding %q is not supported: send gzip or nothing", enc)
 	}
 	// A body of known length is read into one allocation of its size
-	// (io.ReadAll would grow and copy it a dozen times).
+	// (io.ReadAll would grow and copy it a dozen times), whose bytes are
+	// taken from the budget first; one of unknown length (chunked, or
+	// gzip-encoded) takes them as it is read.
 	var buf bytes.Buffer
 	if size > 0 {
+		n := size + bytes.MinRead
+		if !h.held.take(n) {
+			return nil, over()
+		}
+		*held += n
 		buf.Grow(int(size) + bytes.MinRead)
+	} else {
+		src = &budgetReader{r: src, b: &h.held, held: held}
 	}
 	_, err := buf.ReadFrom(src)
 	body := buf.Bytes()
+	if errors.Is(err, errOverBudget) {
+		return nil, over()
+	}
 	if err != nil {
 		return nil, problem.New(problem.BadRequest, "reading the body failed: %v", err)
 	}
