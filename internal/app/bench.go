@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -86,17 +85,11 @@ func runBench(ctx context.Context, args []string, s stdio) error {
 	fmt.Fprintf(w, "stream: %d events from %d simulated vehicles with every attack category, %.1f MiB NDJSON (%.0f bytes/event)\n",
 		n, o.Vehicles, float64(len(stream))/(1<<20), float64(len(stream))/float64(n))
 
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	endProfile, err := recordTo(*cpuProfile, pprof.StartCPUProfile, pprof.StopCPUProfile)
+	if err != nil {
+		return err
 	}
+	defer endProfile()
 
 	// 1. Ceiling: framing and decoding alone, one core.
 	prev := runtime.GOMAXPROCS(1)

@@ -100,28 +100,16 @@ func runServe(ctx context.Context, args []string, s stdio) error {
 	}
 	o.Logger = slog.New(slog.NewTextHandler(s.err, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	o.KeyOut = s.err
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	endProfile, err := recordTo(*cpuProfile, pprof.StartCPUProfile, pprof.StopCPUProfile)
+	if err != nil {
+		return err
 	}
-	if *traceOut != "" {
-		f, err := os.Create(*traceOut)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := trace.Start(f); err != nil {
-			return err
-		}
-		defer trace.Stop()
+	defer endProfile()
+	endTrace, err := recordTo(*traceOut, trace.Start, trace.Stop)
+	if err != nil {
+		return err
 	}
+	defer endTrace()
 	if os.Getenv("GOGC") == "" {
 		// Ingest allocates per event; twice the live heap between
 		// collections costs about a tenth more memory and saves about a
