@@ -192,7 +192,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, res)
 }
 
-// ingest reads, decodes and stores one request's events.
 // ingest reads, decodes and stores one request's events. *held is what
 // it took of the bytes budget: the caller gives it back once the response
 // no longer needs the body (the events point into it).
