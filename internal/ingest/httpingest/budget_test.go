@@ -2,7 +2,6 @@ package httpingest
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -61,11 +60,7 @@ func ndjson(prefix string, n int) string {
 func post(url, body string, gz bool) (*http.Response, map[string]any, error) {
 	var rd io.Reader = strings.NewReader(body)
 	if gz {
-		var zb bytes.Buffer
-		zw := gzip.NewWriter(&zb)
-		zw.Write([]byte(body))
-		zw.Close()
-		rd = &zb
+		rd = bytes.NewReader(gzipped([]byte(body)))
 	}
 	req, err := http.NewRequest(http.MethodPost, url, rd)
 	if err != nil {

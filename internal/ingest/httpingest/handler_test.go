@@ -44,6 +44,15 @@ func (m *memorySink) Accept(_ context.Context, b []Accepted) ([]bool, error) {
 	return dups, nil
 }
 
+// gzipped is b gzip-encoded.
+func gzipped(b []byte) []byte {
+	var zb bytes.Buffer
+	zw := gzip.NewWriter(&zb)
+	zw.Write(b)
+	zw.Close()
+	return zb.Bytes()
+}
+
 const ev1 = `{"specversion":"1.0","id":"t1","source":"gw","type":"vehicle.telemetry","time":"2026-03-02T07:14:05Z","subject":"V1","data":{"position":{"lat":48.1,"lon":11.5}}}`
 
 func ev(id string) string { return strings.Replace(ev1, `"id":"t1"`, `"id":"`+id+`"`, 1) }
@@ -88,11 +97,7 @@ func TestIngest(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			body := []byte(c.body)
 			if c.gzip {
-				var b bytes.Buffer
-				zw := gzip.NewWriter(&b)
-				zw.Write(body)
-				zw.Close()
-				body, c.enc = b.Bytes(), "gzip"
+				body, c.enc = gzipped(body), "gzip"
 			}
 			req, _ := http.NewRequest("POST", srv.URL, bytes.NewReader(body))
 			req.Header.Set("Content-Type", c.ctype)
