@@ -50,6 +50,9 @@ type Options struct {
 	// sqlstore.Options.
 	TimelineBatch int
 	TimelineDelay time.Duration
+	// TimelineBlock is the sequence numbers one tenant block of the
+	// timeline spans; see sqlstore.Options. Tests make it small.
+	TimelineBlock int64
 	// EntityKey replaces the timeline's key hash: tests force collisions.
 	EntityKey func(kind, value string) int64
 	// Now is the wall clock for created/updated stamps. Default time.Now.
@@ -108,6 +111,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	s, err := sqlstore.New(ctx, &dialect{}, db, db, db.Close, ms, sqlstore.Options{
 		Now: opts.Now, Logger: opts.Logger, MaxGroupEvents: opts.MaxGroupEvents, QueueDepth: opts.QueueDepth,
 		TimelineBatch: opts.TimelineBatch, TimelineDelay: opts.TimelineDelay, EntityKey: opts.EntityKey,
+		TimelineBlock: opts.TimelineBlock,
 	})
 	if err != nil {
 		db.Close()

@@ -98,10 +98,10 @@ func backend(t *testing.T) storetest.Backend { return backendIn(freshSchema(t)) 
 func backendIn(schema string) storetest.Backend {
 	return storetest.Backend{
 		Open: func(ctx context.Context) (store.Store, error) {
-			return Open(ctx, testDSN(), Options{Schema: schema, MaxConns: 4})
+			return Open(ctx, testDSN(), Options{Schema: schema, MaxConns: 4, TimelineBlock: storetest.TimelineBlock})
 		},
 		OpenWith: func(ctx context.Context, h storetest.Hooks) (store.Store, error) {
-			o := Options{Schema: schema, MaxConns: 4, EntityKey: h.EntityKey}
+			o := Options{Schema: schema, MaxConns: 4, EntityKey: h.EntityKey, TimelineBlock: storetest.TimelineBlock}
 			if h.ManualTimeline {
 				o.TimelineDelay = -1
 			}

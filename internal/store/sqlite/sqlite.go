@@ -81,6 +81,9 @@ type Options struct {
 	// sqlstore.Options.
 	TimelineBatch int
 	TimelineDelay time.Duration
+	// TimelineBlock is the sequence numbers one tenant block of the
+	// timeline spans; see sqlstore.Options. Tests make it small.
+	TimelineBlock int64
 	// EntityKey replaces the timeline's key hash: tests force collisions.
 	EntityKey func(kind, value string) int64
 	// Now is the wall clock for created/updated stamps. Default time.Now.
@@ -255,6 +258,7 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 	db, err := sqlstore.New(ctx, dialect{}, w, r, closeAll, ms, sqlstore.Options{Timeline: tw,
 		Now: opts.Now, Logger: opts.Logger, MaxGroupEvents: opts.MaxGroupEvents, QueueDepth: opts.QueueDepth,
 		TimelineBatch: opts.TimelineBatch, TimelineDelay: opts.TimelineDelay, EntityKey: opts.EntityKey,
+		TimelineBlock: opts.TimelineBlock,
 	})
 	if err != nil {
 		closeAll()
@@ -277,6 +281,17 @@ const timelineSchema = `CREATE TABLE IF NOT EXISTS timeline (
 	seq  INTEGER NOT NULL,
 	PRIMARY KEY (ekey, time, seq)
 ) WITHOUT ROWID;
+-- A tenant's events in a block of sequence numbers span [tmin, tmax]
+-- (sqlstore/timeline.go: a tenant's own timeline).
+CREATE TABLE IF NOT EXISTS timeline_blocks (
+	tkey  INTEGER NOT NULL, -- the tenant: a 64-bit hash, as ekey
+	block INTEGER NOT NULL, -- seq / the block's size
+	tmin  INTEGER NOT NULL,
+	tmax  INTEGER NOT NULL,
+	PRIMARY KEY (tkey, block)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS timeline_blocks_tmax ON timeline_blocks (tkey, tmax);
+CREATE INDEX IF NOT EXISTS timeline_blocks_tmin ON timeline_blocks (tkey, tmin);
 -- Every event of vigil.db up to 'seq' has its entries.
 CREATE TABLE IF NOT EXISTS timeline_mark (
 	name  TEXT PRIMARY KEY,
@@ -284,7 +299,9 @@ CREATE TABLE IF NOT EXISTS timeline_mark (
 ) WITHOUT ROWID;
 INSERT INTO timeline_mark (name, value) VALUES ('seq', 0) ON CONFLICT DO NOTHING;`
 
-const timelineVersion = 1
+// timelineVersion 2: tenants' blocks instead of an entry per event for the
+// tenant; a file of version 1 is built again.
+const timelineVersion = 2
 
 // prepareTimeline creates timeline.db's tables, and empties them when they
 // cannot describe vigil.db: another version, or a mark past the newest
@@ -301,7 +318,7 @@ func prepareTimeline(ctx context.Context, tw, w *sql.DB) error {
 	defer tx.Rollback()
 	reset := version != 0 && version != timelineVersion
 	if reset {
-		for _, q := range []string{"DROP TABLE IF EXISTS timeline", "DROP TABLE IF EXISTS timeline_mark"} {
+		for _, q := range []string{"DROP TABLE IF EXISTS timeline", "DROP TABLE IF EXISTS timeline_mark", "DROP TABLE IF EXISTS timeline_blocks"} {
 			if _, err := tx.ExecContext(ctx, q); err != nil {
 				return err
 			}
@@ -320,7 +337,7 @@ func prepareTimeline(ctx context.Context, tw, w *sql.DB) error {
 	// A database not migrated yet has no counters: no events either.
 	_ = w.QueryRowContext(ctx, "SELECT value FROM counters WHERE name = 'event_seq'").Scan(&newest)
 	if mark > newest {
-		for _, q := range []string{"DELETE FROM timeline", "UPDATE timeline_mark SET value = 0"} {
+		for _, q := range []string{"DELETE FROM timeline", "DELETE FROM timeline_blocks", "UPDATE timeline_mark SET value = 0"} {
 			if _, err := tx.ExecContext(ctx, q); err != nil {
 				return err
 			}

@@ -23,9 +23,11 @@ func TestConformance(t *testing.T) {
 
 func backend(t *testing.T, dir string) storetest.Backend {
 	return storetest.Backend{
-		Open: func(ctx context.Context) (store.Store, error) { return Open(ctx, dir, Options{}) },
+		Open: func(ctx context.Context) (store.Store, error) {
+			return Open(ctx, dir, Options{TimelineBlock: storetest.TimelineBlock})
+		},
 		OpenWith: func(ctx context.Context, h storetest.Hooks) (store.Store, error) {
-			o := Options{EntityKey: h.EntityKey}
+			o := Options{EntityKey: h.EntityKey, TimelineBlock: storetest.TimelineBlock}
 			if h.ManualTimeline {
 				o.TimelineDelay = -1
 			}

@@ -172,8 +172,9 @@ func BenchListAlerts(b *testing.B, open func(b *testing.B) store.Store, afterLoa
 	})
 }
 
-// BenchSearchEvents measures a vehicle's timeline, newest 50 first, over an
-// archive of 200,000 events (10,000 vehicles): with every event indexed, and
+// BenchSearchEvents measures a vehicle's timeline, newest 50 first, and the
+// tenant's (newest and oldest 50), over an archive of 200,000 events of one
+// tenant (10,000 vehicles): with every event indexed, and
 // with the last 50,000 not yet (a search scans those, as it does while the
 // indexer catches up under load). open(b, manual) opens an empty store;
 // with manual it indexes only when IndexTimeline is called.
@@ -204,13 +205,23 @@ func BenchSearchEvents(b *testing.B, open func(b *testing.B, manual bool) store.
 					}
 				}
 			}
-			q := store.EventQuery{Kind: store.EntityVehicle, Value: "WVWZZZ1JZXW000042", Limit: 50}
-			b.ResetTimer()
-			for b.Loop() {
-				page, err := s.SearchEvents(ctx, all, q)
-				if err != nil || len(page.Events) == 0 {
-					b.Fatalf("%d events, %v", len(page.Events), err)
-				}
+			for _, c := range []struct {
+				name string
+				q    store.EventQuery
+			}{
+				{"vehicle", store.EventQuery{Kind: store.EntityVehicle, Value: "WVWZZZ1JZXW000042", Limit: 50}},
+				// The tenant's own timeline: its blocks (timeline_blocks).
+				{"tenant", store.EventQuery{Limit: 50}},
+				{"tenant/oldest", store.EventQuery{Limit: 50, Order: store.OldestFirst}},
+			} {
+				b.Run(c.name, func(b *testing.B) {
+					for b.Loop() {
+						page, err := s.SearchEvents(ctx, all, c.q)
+						if err != nil || len(page.Events) == 0 {
+							b.Fatalf("%d events, %v", len(page.Events), err)
+						}
+					}
+				})
 			}
 		})
 	}

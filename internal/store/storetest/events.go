@@ -27,6 +27,7 @@ var eventTests = []test{
 	{"Events/TimelineCatchesUp", testTimelineCatchesUp},
 	{"Events/TimelineCollisions", testTimelineCollisions},
 	{"Events/TimelineIndexesOnItsOwn", testTimelineOnItsOwn},
+	{"Events/TenantTimeline", testTenantTimeline},
 	{"Checkpoint", testCheckpoint},
 }
 

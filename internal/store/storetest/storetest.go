@@ -36,6 +36,11 @@ type Backend struct {
 	OpenWith func(ctx context.Context, h Hooks) (store.Store, error)
 }
 
+// TimelineBlock is the block size (sequence numbers) of the tenants'
+// timelines that a Backend opens its store with, in Open and OpenWith: small,
+// so that searches and retention cross many blocks.
+const TimelineBlock = 4
+
 // Hooks are settings only tests use.
 type Hooks struct {
 	// ManualTimeline: the store builds timeline entries only when the test

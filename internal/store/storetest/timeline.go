@@ -1,8 +1,11 @@
 package storetest
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -43,20 +46,26 @@ func timelineMark(t *testing.T, b Backend) int64 {
 	return b.QueryInt(t, "SELECT value FROM timeline_mark WHERE name = 'seq'")
 }
 
-// checkEntries: no entry outlives its event, and, once everything is
-// indexed (full), every event has one entry for its tenant and one per
-// entity column it fills.
+// checkEntries: no entry outlives its event; every event the mark covers
+// lies in a tenant block whose span holds its time; and, once everything is
+// indexed and every deletion applied (full), every event has one entry per
+// entity column it fills and no block is left without events.
 func checkEntries(t *testing.T, b Backend, full bool) {
 	t.Helper()
 	dangling := b.QueryInt(t, "SELECT COUNT(*) FROM timeline t WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.seq = t.seq)")
 	equal(t, "timeline entries of deleted events", dangling, int64(0))
+	outside := b.QueryInt(t, fmt.Sprintf(`SELECT COUNT(*) FROM events e WHERE e.seq <= (SELECT value FROM timeline_mark WHERE name = 'seq')
+AND NOT EXISTS (SELECT 1 FROM timeline_blocks b WHERE b.block = e.seq / %d AND b.tmin <= e.time AND b.tmax >= e.time)`, TimelineBlock))
+	equal(t, "indexed events outside their tenant's blocks", outside, int64(0))
 	if !full {
 		return
 	}
 	equal(t, "indexed up to the newest event", timelineMark(t, b) >= b.QueryInt(t, "SELECT COALESCE(MAX(seq), 0) FROM events"), true)
-	want := b.QueryInt(t, `SELECT COALESCE(SUM(1 + CASE WHEN subject IS NULL THEN 0 ELSE 1 END + CASE WHEN account IS NULL THEN 0 ELSE 1 END
+	want := b.QueryInt(t, `SELECT COALESCE(SUM(CASE WHEN subject IS NULL THEN 0 ELSE 1 END + CASE WHEN account IS NULL THEN 0 ELSE 1 END
 	+ CASE WHEN device IS NULL THEN 0 ELSE 1 END + CASE WHEN ip IS NULL THEN 0 ELSE 1 END + CASE WHEN client_id IS NULL THEN 0 ELSE 1 END), 0) FROM events`)
 	equal(t, "timeline entries", b.QueryInt(t, "SELECT COUNT(*) FROM timeline"), want)
+	empty := b.QueryInt(t, fmt.Sprintf("SELECT COUNT(*) FROM timeline_blocks b WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.seq / %d = b.block)", TimelineBlock))
+	equal(t, "tenant blocks without events", empty, int64(0))
 }
 
 func testTimelineCatchesUp(t *testing.T, b Backend) {
@@ -301,4 +310,162 @@ VALUES (%d, %s, %s, %s, %s, %d, %s, %s, %s, %s, %s, %d, %s)`, i+1, lit(e.Tenant)
 	page, err := s.SearchEvents(ctx, onlyA, store.EventQuery{Kind: store.EntityVehicle, Value: "VIN1", Limit: 2})
 	wantErr(t, "SearchEvents", err, nil)
 	equal(t, "newest of VIN1 after the upgrade", eventIDs(page.Events), []string{"t10", "c06"})
+}
+
+// testTenantTimeline checks searches and retention without an entity, which
+// read the tenants' blocks: two tenants interleave, events arrive out of
+// time order (late ones land in later blocks, ties on time are common), and
+// the mark stops inside a block. Every page is compared with the archive
+// sorted by hand.
+func testTenantTimeline(t *testing.T, b Backend) {
+	s, ix := openHooked(t, b, Hooks{ManualTimeline: true})
+	r := rand.New(rand.NewPCG(4, 2))
+	type rec struct {
+		id, tenant, typ string
+		time, seq       int64
+	}
+	var recs []rec
+	for batch := range 6 {
+		var evs []store.ArchivedEvent
+		for i := range 23 {
+			n := batch*23 + i
+			tenant := "fleet-a"
+			if r.IntN(3) == 0 {
+				tenant = "fleet-b"
+			}
+			minute := n/2 + r.IntN(5)
+			if r.IntN(8) == 0 {
+				minute = r.IntN(n/2 + 1) // late
+			}
+			e := ev(tenant, fmt.Sprintf("k%03d", n), minute, fmt.Sprintf("V%d", n%5))
+			if n%7 == 0 {
+				e = cmdEv(tenant, e.ID, minute, e.Subject, "acc-1", "192.0.2.7")
+			}
+			evs = append(evs, e)
+		}
+		for i, res := range insert(t, s, evs...) {
+			recs = append(recs, rec{evs[i].ID, evs[i].Tenant, evs[i].Type, evs[i].Time, res.Seq})
+		}
+	}
+	deleted := map[string]bool{}
+	check := func(state string) {
+		t.Helper()
+		for _, c := range []struct {
+			scope    store.Scope
+			tenant   string
+			from, to int64
+			types    []string
+		}{
+			{all, "", 0, 0, nil},
+			{onlyA, "", 0, 0, nil},
+			{all, "fleet-b", 0, 0, nil},
+			{all, "", at(10), at(40), nil},
+			{onlyA, "", at(25), 0, []string{"vehicle.command"}},
+		} {
+			for _, order := range []store.Order{store.NewestFirst, store.OldestFirst} {
+				var want []rec
+				for _, e := range recs {
+					if deleted[e.id] || !c.scope.Allows(e.tenant) || c.tenant != "" && e.tenant != c.tenant ||
+						c.from != 0 && e.time < c.from || c.to != 0 && e.time >= c.to || c.types != nil && !slices.Contains(c.types, e.typ) {
+						continue
+					}
+					want = append(want, e)
+				}
+				slices.SortFunc(want, func(x, y rec) int {
+					o := cmp.Or(cmp.Compare(x.time, y.time), cmp.Compare(x.seq, y.seq))
+					if order == store.NewestFirst {
+						return -o
+					}
+					return o
+				})
+				wantIDs := []string{}
+				for _, e := range want {
+					wantIDs = append(wantIDs, e.id)
+				}
+				q := store.EventQuery{Tenant: c.tenant, From: c.from, To: c.to, Types: c.types, Order: order, Limit: 6}
+				got := []string{}
+				for {
+					page, err := s.SearchEvents(ctx, c.scope, q)
+					wantErr(t, "SearchEvents", err, nil)
+					got = append(got, eventIDs(page.Events)...)
+					if page.Next == "" {
+						break
+					}
+					q.Cursor = page.Next
+				}
+				equal(t, fmt.Sprintf("%s: %+v, order %d", state, c, order), got, wantIDs)
+			}
+		}
+	}
+	check("nothing indexed")
+	_, err := ix.IndexTimeline(ctx, 70)
+	wantErr(t, "IndexTimeline", err, nil)
+	check("the mark inside a block")
+
+	n, err := s.PruneEvents(ctx, all, "fleet-a", at(20))
+	wantErr(t, "PruneEvents", err, nil)
+	var want int64
+	for _, e := range recs {
+		if e.tenant == "fleet-a" && e.time < at(20) {
+			deleted[e.id] = true
+			want++
+		}
+	}
+	equal(t, "pruned", n, want)
+	check("pruned, deletions not applied")
+	indexAll(t, ix)
+	check("pruned and indexed")
+	checkEntries(t, b, true)
+
+	// A block the walk reaches later, with a smaller latest time, can still
+	// hold an event that ties on time with the last one found and comes
+	// after it: d1, d2 and d3 share a block (latest time 300), d8 is in a
+	// later one (latest time 200).
+	for {
+		res := insert(t, s, ev("fleet-e", fmt.Sprintf("f%03d", len(recs)), 0, "VE"))
+		recs = append(recs, rec{fmt.Sprintf("f%03d", len(recs)), "fleet-e", "vehicle.telemetry", at(0), res[0].Seq})
+		if (res[0].Seq+1)%TimelineBlock <= 1 {
+			break
+		}
+	}
+	insert(t, s, ev("fleet-d", "d1", 300, "VD"), ev("fleet-d", "d2", 200, "VD"), ev("fleet-d", "d3", 200, "VD"))
+	insert(t, s, ev("fleet-d", "d4", 100, "VD"), ev("fleet-d", "d5", 100, "VD"), ev("fleet-d", "d6", 100, "VD"), ev("fleet-d", "d7", 100, "VD"))
+	insert(t, s, ev("fleet-d", "d8", 200, "VD"))
+	indexAll(t, ix)
+	q := store.EventQuery{Tenant: "fleet-d", Limit: 2}
+	got := []string{}
+	for {
+		page, err := s.SearchEvents(ctx, all, q)
+		wantErr(t, "SearchEvents", err, nil)
+		got = append(got, eventIDs(page.Events)...)
+		if page.Next == "" {
+			break
+		}
+		q.Cursor = page.Next
+	}
+	equal(t, "ties on time across blocks", got, []string{"d1", "d8", "d3", "d2", "d7", "d6", "d5", "d4"})
+
+	// Retention across more blocks than one query reads, more events than
+	// one transaction deletes, the mark inside a block.
+	const many = 2*store.DeleteBatch + 150
+	for i := 0; i < many; i += 1000 {
+		var evs []store.ArchivedEvent
+		for j := i; j < min(i+1000, many); j++ {
+			evs = append(evs, ev("fleet-c", fmt.Sprintf("c%05d", j), 1000+j/10, "VC"))
+		}
+		insert(t, s, evs...)
+	}
+	_, err = ix.IndexTimeline(ctx, many-7)
+	wantErr(t, "IndexTimeline", err, nil)
+	// Events c00000 … c(cut-1) are older than minute 1000+cut/10.
+	const cut = 10 * (many/10 - 2)
+	n, err = s.PruneEvents(ctx, all, "fleet-c", at(1000+cut/10))
+	wantErr(t, "PruneEvents", err, nil)
+	equal(t, "pruned of fleet-c", n, int64(cut))
+	indexAll(t, ix)
+	checkEntries(t, b, true)
+	page, err := s.SearchEvents(ctx, all, store.EventQuery{Tenant: "fleet-c", Order: store.OldestFirst, Limit: 3})
+	wantErr(t, "SearchEvents", err, nil)
+	equal(t, "oldest of fleet-c after retention", eventIDs(page.Events),
+		[]string{fmt.Sprintf("c%05d", cut), fmt.Sprintf("c%05d", cut+1), fmt.Sprintf("c%05d", cut+2)})
 }

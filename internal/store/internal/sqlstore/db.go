@@ -72,6 +72,10 @@ type Options struct {
 	// EntityKey replaces the timeline key function (EntityKey); tests use
 	// it to force collisions.
 	EntityKey func(kind, value string) int64
+	// TimelineBlock is how many sequence numbers one tenant block of the
+	// timeline spans (timeline_blocks, see timeline.go). Default 1,024;
+	// tests make it small so that searches cross many blocks.
+	TimelineBlock int64
 	// Timeline is the pool timeline entries are written through, when they
 	// live apart from the events (store/sqlite: their own file, so that
 	// indexing does not queue for the events' one writer). Nil: w.
@@ -125,6 +129,9 @@ func New(ctx context.Context, d Dialect, w, r *sql.DB, closeFn func() error, mig
 	}
 	if opts.TimelineBatch <= 0 {
 		opts.TimelineBatch = 50_000
+	}
+	if opts.TimelineBlock <= 0 {
+		opts.TimelineBlock = 1024
 	}
 	if opts.TimelineDelay == 0 {
 		opts.TimelineDelay = 500 * time.Millisecond

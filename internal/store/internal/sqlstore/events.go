@@ -252,11 +252,8 @@ func (db *DB) SearchEvents(ctx context.Context, scope store.Scope, eq store.Even
 			return store.EventPage{Events: []store.ArchivedEvent{}}, nil
 		}
 		for _, t := range scope.Tenants() {
-			m.keys = append(m.keys, db.entityKey(kindTenant, t))
+			m.tenants = append(m.tenants, db.entityKey(kindTenant, t))
 		}
-		// Walking several tenants' keys, an entry of one tenant whose key
-		// collided with another's must not bring its event twice.
-		m.verify = func(e *store.ArchivedEvent, key int64) bool { return key == db.entityKey(kindTenant, e.Tenant) }
 	}
 	m.filter = func(q *query) {
 		if col != "" {

@@ -16,7 +16,7 @@ func (db *DB) PruneEvents(ctx context.Context, scope store.Scope, tenant string,
 		return 0, store.Errorf(store.ErrInvalid, "prune events: tenant %q is not a valid tenant name", tenant)
 	}
 	return db.deleteEvents(ctx, "prune events of "+tenant, &eventMatch{
-		keys:    []int64{db.entityKey(kindTenant, tenant)},
+		tenants: []int64{db.entityKey(kindTenant, tenant)},
 		timeMax: before,
 		filter:  func(q *query) { q.arg(" AND e.tenant = ?", tenant).arg(" AND e.time < ?", before) },
 	})

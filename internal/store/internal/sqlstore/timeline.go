@@ -31,9 +31,19 @@ import (
 // entries to remove in timeline_deleted, in its own transaction, and the
 // indexer removes them once the mark covers them. Until then searches skip
 // them, as they join the entries with the events that still exist.
+//
+// A tenant's own timeline (searches without an entity, retention) has no
+// entry per event: that would be an entry for every event, as many as all
+// the entities' together. The indexer keeps one row per tenant and block of
+// sequence numbers instead (timeline_blocks: the earliest and latest event
+// time of the tenant's events in the block), and such searches read the
+// blocks whose times can hold what they look for, newest or oldest first,
+// until no further block can. Sequence numbers only grow, so a block that
+// the mark has passed never gains events; deletions may empty it, and the
+// indexer removes the row of a block left without events of its tenant
+// when it applies them.
 
-// kindTenant keys a tenant's own timeline: searches without an entity and
-// retention walk it.
+// kindTenant keys a tenant's blocks (timeline_blocks.tkey).
 const kindTenant = "tenant"
 
 // EntityKey is the timeline key of an entity: the first eight bytes of the
@@ -106,15 +116,115 @@ func (c *keyCache) key(kindIdx int, value string) int64 {
 	return v
 }
 
-// appendEntries appends the event's entries: its tenant's and one per entity
-// it names.
-func (c *keyCache) appendEntries(out []entry, s *entrySource) []entry {
+// appendEntries appends the event's entries, one per entity it names, and
+// with tenant, one keyed by its tenant: timeline_deleted records that too,
+// for the indexer to check the event's block (see timeline_blocks).
+func (c *keyCache) appendEntries(out []entry, s *entrySource, tenant bool) []entry {
 	for i, v := range s.values {
-		if v != "" {
+		if v != "" && (tenant || i > 0) {
 			out = append(out, entry{key: c.key(i, v), time: s.time, seq: s.seq})
 		}
 	}
 	return out
+}
+
+// blockKey is a row of timeline_blocks: a tenant's key and a block number
+// (the sequence number divided by Options.TimelineBlock).
+type blockKey struct{ tkey, block int64 }
+
+// blockSpans returns the blocks of srcs with the span of their events'
+// times, sorted.
+func (c *keyCache) blockSpans(srcs []entrySource, size int64) []blockSpan {
+	spans := map[blockKey]blockSpan{}
+	for i := range srcs {
+		s := &srcs[i]
+		k := blockKey{c.key(0, s.values[0]), s.seq / size}
+		b, ok := spans[k]
+		if !ok {
+			b = blockSpan{blockKey: k, tmin: s.time, tmax: s.time}
+		}
+		b.tmin, b.tmax = min(b.tmin, s.time), max(b.tmax, s.time)
+		spans[k] = b
+	}
+	out := make([]blockSpan, 0, len(spans))
+	for _, b := range spans {
+		out = append(out, b)
+	}
+	slices.SortFunc(out, func(a, b blockSpan) int { return cmp.Or(cmp.Compare(a.tkey, b.tkey), cmp.Compare(a.block, b.block)) })
+	return out
+}
+
+// blockSpan is a block and the earliest and latest time of its tenant's
+// events.
+type blockSpan struct {
+	blockKey
+	tmin, tmax int64
+}
+
+// upsertBlocks widens the blocks' rows to the spans, creating the missing.
+func upsertBlocks(ctx context.Context, tx *Tx, spans []blockSpan) error {
+	for _, b := range spans {
+		if _, err := tx.Exec(ctx, `INSERT INTO timeline_blocks (tkey, block, tmin, tmax) VALUES (?, ?, ?, ?)
+ON CONFLICT (tkey, block) DO UPDATE SET
+tmin = CASE WHEN excluded.tmin < timeline_blocks.tmin THEN excluded.tmin ELSE timeline_blocks.tmin END,
+tmax = CASE WHEN excluded.tmax > timeline_blocks.tmax THEN excluded.tmax ELSE timeline_blocks.tmax END`,
+			b.tkey, b.block, b.tmin, b.tmax); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dropEmptyBlocks removes the rows of the blocks deletions touched whose
+// tenant has no event left in them up to the mark. Later events of the
+// block (after the mark) bring its row back when they are indexed.
+func (db *DB) dropEmptyBlocks(ctx context.Context, tx *Tx, applied []entry, mark int64) error {
+	size := db.opts.TimelineBlock
+	touched := map[blockKey]bool{}
+	for _, e := range applied {
+		touched[blockKey{e.key, e.seq / size}] = true
+	}
+	keys := keyCache{fn: db.entityKey}
+	for k := range touched {
+		var one int
+		err := tx.QueryRow(ctx, "SELECT 1 FROM timeline_blocks WHERE tkey = ? AND block = ?", k.tkey, k.block).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue // an entity's entry, or a block already gone
+		}
+		if err != nil {
+			return err
+		}
+		lo := k.block * size
+		tenants, err := db.blockTenants(ctx, lo, min(lo+size-1, mark))
+		if err != nil {
+			return err
+		}
+		if slices.ContainsFunc(tenants, func(t string) bool { return keys.key(0, t) == k.tkey }) {
+			continue
+		}
+		if _, err := tx.Exec(ctx, "DELETE FROM timeline_blocks WHERE tkey = ? AND block = ?", k.tkey, k.block); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// blockTenants returns the tenants with events in [lo, hi].
+func (db *DB) blockTenants(ctx context.Context, lo, hi int64) ([]string, error) {
+	rows, err := db.rs.query(ctx, "SELECT DISTINCT e.tenant FROM events e"+db.d.IndexedBy("")+" WHERE e.seq >= ? AND e.seq <= ?", lo, hi)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
 }
 
 func sortEntries(es []entry) []entry {
@@ -177,10 +287,13 @@ func (db *DB) indexTimeline(ctx context.Context, limit int, useKept bool) (int, 
 		keys := keyCache{fn: db.entityKey}
 		entries := make([]entry, 0, 2*len(srcs))
 		for i := range srcs {
-			entries = keys.appendEntries(entries, &srcs[i])
+			entries = keys.appendEntries(entries, &srcs[i], false)
 		}
 		if err := insertEntries(ctx, tx, sortEntries(entries)); err != nil {
 			return dbErr("index timeline: insert", err)
+		}
+		if err := upsertBlocks(ctx, tx, keys.blockSpans(srcs, db.opts.TimelineBlock)); err != nil {
+			return dbErr("index timeline: tenant blocks", err)
 		}
 		// Deletions the mark now covers: their entries exist if they
 		// ever will.
@@ -192,6 +305,9 @@ func (db *DB) indexTimeline(ctx context.Context, limit int, useKept bool) (int, 
 			if _, err := tx.Exec(ctx, "DELETE FROM timeline WHERE ekey = ? AND time = ? AND seq = ?", e.key, e.time, e.seq); err != nil {
 				return dbErr("index timeline: remove deleted", err)
 			}
+		}
+		if err := db.dropEmptyBlocks(ctx, tx, applied, mark); err != nil {
+			return dbErr("index timeline: remove emptied blocks", err)
 		}
 		if mark == hwm {
 			return nil
@@ -465,34 +581,43 @@ func (db *DB) indexLoop() {
 	}
 }
 
-// timelineHit is an event a search found, with the entry key that found it
-// (0 for the archive's tail).
-type timelineHit struct {
-	e   store.ArchivedEvent
-	key int64
-}
-
 // eventMatch is what selects events for a search or a deletion, as SQL
-// over the events alias e, for both halves: the entries up to the mark and
-// the archive after it.
+// over the events alias e, for both halves: the entries (or the tenants'
+// blocks) up to the mark and the archive after it.
 type eventMatch struct {
-	keys    []int64 // entry keys to walk
-	verify  func(e *store.ArchivedEvent, key int64) bool
-	filter  func(q *query) // conditions on e, the same in both halves
-	timeMin int64          // entry time bounds [timeMin, timeMax), 0 none
+	keys    []int64        // entity keys whose entries to walk; or
+	tenants []int64        // the tenant keys whose blocks to read
+	filter  func(q *query) // conditions on e, the same in both halves; they name the tenants
+	timeMin int64          // time bounds [timeMin, timeMax), 0 none
 	timeMax int64
+
+	fromBlock int64 // selectForDelete: the blocks before it have nothing left
 }
 
-func (m *eventMatch) keyCondition(q *query) {
-	if len(m.keys) == 1 {
-		q.arg("t.ekey = ?", m.keys[0])
+func (m *eventMatch) keyCondition(q *query) { keyIn(q, "t.ekey", m.keys) }
+
+// keyIn appends col's condition to be one of keys.
+func keyIn(q *query, col string, keys []int64) {
+	if len(keys) == 1 {
+		q.arg(col+" = ?", keys[0])
 		return
 	}
-	vals := make([]any, len(m.keys))
-	for i, k := range m.keys {
+	vals := make([]any, len(keys))
+	for i, k := range keys {
 		vals[i] = k
 	}
-	q.sql("t.ekey").inAny(vals)
+	q.sql(col).inAny(vals)
+}
+
+// blockPage is how many block rows one query of a block walk reads.
+const blockPage = 64
+
+// blockRange returns the sequence numbers of block b up to hwm, or false
+// when it has none up to hwm.
+func (db *DB) blockRange(b, hwm int64) (lo, hi int64, ok bool) {
+	lo = b * db.opts.TimelineBlock
+	hi = min(lo+db.opts.TimelineBlock-1, hwm)
+	return lo, hi, lo <= hi
 }
 
 // deleteEvents deletes the events m selects, DeleteBatch per transaction,
@@ -521,7 +646,7 @@ func (db *DB) deleteEvents(ctx context.Context, what string, m *eventMatch) (int
 		seqs := make([]any, 0, len(srcs))
 		for i := range srcs {
 			seqs = append(seqs, srcs[i].seq)
-			entries = keys.appendEntries(entries, &srcs[i])
+			entries = keys.appendEntries(entries, &srcs[i], true)
 		}
 		var n int64
 		err = db.inWrite(ctx, func(tx *Tx) error {
@@ -563,7 +688,7 @@ func (db *DB) deleteEvents(ctx context.Context, what string, m *eventMatch) (int
 }
 
 // selectForDelete returns up to DeleteBatch events m selects: first through
-// the entries, then from the tail.
+// the entries or blocks, then from the tail.
 func (db *DB) selectForDelete(ctx context.Context, tx *Tx, m *eventMatch) ([]entrySource, error) {
 	var hwm int64
 	if err := tx.QueryRow(ctx, markQuery).Scan(&hwm); err != nil {
@@ -585,30 +710,117 @@ func (db *DB) selectForDelete(ctx context.Context, tx *Tx, m *eventMatch) ([]ent
 		}
 		return rows.Err()
 	}
+	if m.tenants != nil {
+		full, err := db.selectBlocksForDelete(ctx, tx, m, hwm, read, func() int { return store.DeleteBatch - len(out) })
+		if err != nil || full {
+			return out, err
+		}
+	} else {
+		q := &query{}
+		q.sql("SELECT " + entryColumns + " FROM timeline t CROSS JOIN events e WHERE ")
+		m.keyCondition(q)
+		q.sql(" AND e.seq = t.seq")
+		if m.timeMax != 0 {
+			q.arg(" AND t.time < ?", m.timeMax)
+		}
+		m.filter(q)
+		q.arg(" LIMIT ?", store.DeleteBatch)
+		if err := read(q); err != nil {
+			return nil, err
+		}
+		if len(out) >= store.DeleteBatch {
+			return out, nil
+		}
+	}
 	q := &query{}
-	q.sql("SELECT " + entryColumns + " FROM timeline t CROSS JOIN events e WHERE ")
-	m.keyCondition(q)
-	q.sql(" AND e.seq = t.seq")
-	if m.timeMax != 0 {
-		q.arg(" AND t.time < ?", m.timeMax)
-	}
-	m.filter(q)
-	q.arg(" LIMIT ?", store.DeleteBatch)
-	if err := read(q); err != nil {
-		return nil, err
-	}
-	if len(out) >= store.DeleteBatch {
-		return out, nil
-	}
-	q = &query{}
 	q.sql("SELECT "+entryColumns+" FROM events e"+db.d.IndexedBy("")).arg(" WHERE e.seq > ?", hwm)
 	m.filter(q)
 	q.arg(" LIMIT ?", store.DeleteBatch-len(out))
 	return out, read(q)
 }
 
-// searchHalves runs a timeline search in one snapshot: the entries up to the
-// mark and the archive after it, each ordered and limited, and merges them.
+// selectBlocksForDelete appends (through read) up to room() events m
+// selects in the tenants' blocks up to hwm, from m.fromBlock on, and reports
+// whether it filled the room. It moves m.fromBlock past the blocks it has
+// emptied, but never past hwm's block, which later events may still join.
+func (db *DB) selectBlocksForDelete(ctx context.Context, tx *Tx, m *eventMatch, hwm int64, read func(*query) error, room func() int) (bool, error) {
+	for {
+		q := &query{}
+		q.sql("SELECT DISTINCT block FROM timeline_blocks WHERE ")
+		keyIn(q, "tkey", m.tenants)
+		if m.timeMax != 0 {
+			q.arg(" AND tmin < ?", m.timeMax)
+		}
+		q.arg(" AND block >= ?", m.fromBlock).arg(" ORDER BY block LIMIT ?", blockPage)
+		blocks, err := scanInts(tx.Query(ctx, q.String(), q.args...))
+		if err != nil {
+			return false, err
+		}
+		for _, b := range blocks {
+			lo, hi, ok := db.blockRange(b, hwm)
+			if !ok {
+				continue
+			}
+			q := &query{}
+			q.sql("SELECT "+entryColumns+" FROM events e"+db.d.IndexedBy("")).arg(" WHERE e.seq >= ?", lo).arg(" AND e.seq <= ?", hi)
+			m.filter(q)
+			q.arg(" LIMIT ?", room())
+			if err := read(q); err != nil {
+				return false, err
+			}
+			if room() <= 0 {
+				m.fromBlock = b // a full batch: the block may hold more
+				return true, nil
+			}
+			m.fromBlock = min(b+1, hwm/db.opts.TimelineBlock)
+		}
+		if len(blocks) < blockPage {
+			return false, nil
+		}
+	}
+}
+
+// scanRange returns the first limit events m selects among the sequence
+// numbers [lo, hi], in the search's order. The inner query orders only
+// (time, seq): SQLite keeps the best rows seen so far in a temporary
+// B-tree, which whole rows would make several times dearer to maintain.
+func (db *DB) scanRange(ctx context.Context, tx *Tx, m *eventMatch, c *searchCursor, desc bool, limit int, lo, hi int64) ([]store.ArchivedEvent, error) {
+	q := &query{}
+	q.sql("SELECT "+eventColumnsOf("o")+" FROM events o WHERE o.seq IN (SELECT e.seq FROM events e"+db.d.IndexedBy("")).
+		arg(" WHERE e.seq >= ?", lo).arg(" AND e.seq <= ?", hi)
+	m.filter(q)
+	timeRange(q, "e", m, c, desc)
+	q.sql(orderBy("e", desc)).arg(" LIMIT ?)", limit)
+	q.sql(orderBy("o", desc))
+	return queryEvents(ctx, tx, q, limit)
+}
+
+// queryEvents runs q, which selects eventColumns, in tx.
+func queryEvents(ctx context.Context, tx *Tx, q *query, limit int) ([]store.ArchivedEvent, error) {
+	rows, err := tx.Query(ctx, q.String(), q.args...)
+	return scanEvents(rows, err, limit)
+}
+
+// scanInts reads rows of one integer.
+func scanInts(rows *sql.Rows, err error) ([]int64, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var v int64
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// searchHalves runs a timeline search in one snapshot: the entries (or the
+// tenants' blocks) up to the mark and the archive after it, each ordered and
+// limited, and merges them.
 func (db *DB) searchHalves(ctx context.Context, m *eventMatch, c *searchCursor, desc bool, limit int) ([]store.ArchivedEvent, error) {
 	var out []store.ArchivedEvent
 	err := db.inRead(ctx, func(tx *Tx) error {
@@ -618,54 +830,111 @@ func (db *DB) searchHalves(ctx context.Context, m *eventMatch, c *searchCursor, 
 		if err := tx.QueryRow(ctx, markQuery).Scan(&hwm); err != nil {
 			return err
 		}
-		indexed, err := db.searchIndexed(ctx, tx, m, c, desc, limit)
+		var indexed []store.ArchivedEvent
+		var err error
+		if m.tenants != nil {
+			indexed, err = db.searchBlocks(ctx, tx, m, c, desc, limit, hwm)
+		} else {
+			indexed, err = db.searchIndexed(ctx, tx, m, c, desc, limit)
+		}
 		if err != nil {
 			return err
 		}
-		q := &query{}
-		q.sql("SELECT "+eventColumnsOf("e")+", 0 FROM events e"+db.d.IndexedBy("")).arg(" WHERE e.seq > ?", hwm)
-		m.filter(q)
-		timeRange(q, "e", m, c, desc)
-		q.sql(orderBy("e", desc)).arg(" LIMIT ?", limit)
-		tail, err := scanHits(tx.Query(ctx, q.String(), q.args...))
+		tail, err := db.scanRange(ctx, tx, m, c, desc, limit, hwm+1, math.MaxInt64)
 		if err != nil {
 			return err
 		}
-		out = mergeHits(indexed, tail, desc, limit)
+		out = mergeEvents(indexed, tail, desc, limit)
 		return nil
 	})
 	return out, err
 }
 
-// searchIndexed returns up to limit events found through the entries,
-// dropping hits m.verify refuses (an entry whose key collided with the
-// searched one) and reading on past them.
-func (db *DB) searchIndexed(ctx context.Context, tx *Tx, m *eventMatch, c *searchCursor, desc bool, limit int) ([]timelineHit, error) {
-	var out []timelineHit
-	cur := c
+// searchIndexed returns up to limit events found through the entries.
+func (db *DB) searchIndexed(ctx context.Context, tx *Tx, m *eventMatch, c *searchCursor, desc bool, limit int) ([]store.ArchivedEvent, error) {
+	q := &query{}
+	q.sql("SELECT " + eventColumnsOf("e") + " FROM timeline t CROSS JOIN events e WHERE ")
+	m.keyCondition(q)
+	q.sql(" AND e.seq = t.seq")
+	m.filter(q)
+	timeRange(q, "t", m, c, desc)
+	q.sql(orderBy("t", desc)).arg(" LIMIT ?", limit)
+	return queryEvents(ctx, tx, q, limit)
+}
+
+// searchBlocks returns up to limit events of the tenants' blocks up to hwm.
+// It reads the blocks latest first (newest first; earliest first for the
+// oldest first), each block's best events ordered by SQL, and stops at the
+// first block whose span cannot beat the limit-th event it has.
+func (db *DB) searchBlocks(ctx context.Context, tx *Tx, m *eventMatch, c *searchCursor, desc bool, limit int, hwm int64) ([]store.ArchivedEvent, error) {
+	edge, dir, cmpOp := "tmin", "", ">"
+	if desc {
+		edge, dir, cmpOp = "tmax", " DESC", "<"
+	}
+	var best []store.ArchivedEvent
+	scanned := map[int64]bool{} // several tenants' rows name one block
+	var after *[2]int64         // the (edge, block) of the last row read
 	for {
-		want := limit - len(out)
 		q := &query{}
-		q.sql("SELECT " + eventColumnsOf("e") + ", t.ekey FROM timeline t CROSS JOIN events e WHERE ")
-		m.keyCondition(q)
-		q.sql(" AND e.seq = t.seq")
-		m.filter(q)
-		timeRange(q, "t", m, cur, desc)
-		q.sql(orderBy("t", desc)).arg(" LIMIT ?", want)
-		hits, err := scanHits(tx.Query(ctx, q.String(), q.args...))
+		q.sql("SELECT block, " + edge + " FROM timeline_blocks WHERE ")
+		keyIn(q, "tkey", m.tenants)
+		if m.timeMin != 0 {
+			q.arg(" AND tmax >= ?", m.timeMin)
+		}
+		if m.timeMax != 0 {
+			q.arg(" AND tmin < ?", m.timeMax)
+		}
+		if c != nil {
+			if desc {
+				q.arg(" AND tmin <= ?", c.time)
+			} else {
+				q.arg(" AND tmax >= ?", c.time)
+			}
+		}
+		if after != nil {
+			q.arg(" AND ("+edge+" "+cmpOp+" ?", after[0]).arg(" OR "+edge+" = ?", after[0]).arg(" AND block "+cmpOp+" ?)", after[1])
+		}
+		q.sql(" ORDER BY "+edge+dir+", block"+dir).arg(" LIMIT ?", blockPage)
+		rows, err := tx.Query(ctx, q.String(), q.args...)
 		if err != nil {
 			return nil, err
 		}
-		for _, h := range hits {
-			if m.verify == nil || m.verify(&h.e, h.key) {
-				out = append(out, h)
+		var page [][2]int64
+		for rows.Next() {
+			var r [2]int64
+			if err := rows.Scan(&r[0], &r[1]); err != nil {
+				rows.Close()
+				return nil, err
 			}
+			page = append(page, r)
 		}
-		if len(hits) < want || len(out) >= limit {
-			return out, nil
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
 		}
-		last := hits[len(hits)-1].e
-		cur = &searchCursor{time: last.Time, seq: last.Seq}
+		for _, r := range page {
+			b, t := r[0], r[1]
+			if len(best) >= limit {
+				worst := best[limit-1].Time
+				if desc && t < worst || !desc && t > worst {
+					return best, nil
+				}
+			}
+			lo, hi, ok := db.blockRange(b, hwm)
+			if !ok || scanned[b] {
+				continue
+			}
+			scanned[b] = true
+			evs, err := db.scanRange(ctx, tx, m, c, desc, limit, lo, hi)
+			if err != nil {
+				return nil, err
+			}
+			best = mergeEvents(best, evs, desc, limit)
+		}
+		if len(page) < blockPage {
+			return best, nil
+		}
+		after = &[2]int64{page[len(page)-1][1], page[len(page)-1][0]}
 	}
 }
 
@@ -699,34 +968,18 @@ func orderBy(a string, desc bool) string {
 	return " ORDER BY " + a + ".time, " + a + ".seq"
 }
 
-func scanHits(rows *sql.Rows, err error) ([]timelineHit, error) {
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []timelineHit
-	for rows.Next() {
-		out = append(out, timelineHit{})
-		h := &out[len(out)-1]
-		if err := rows.Scan(append(scanTargets(&h.e), &h.key)...); err != nil {
-			return nil, err
-		}
-	}
-	return out, rows.Err()
-}
-
-// mergeHits merges two lists sorted on (time, seq) into the first limit.
-func mergeHits(a, b []timelineHit, desc bool, limit int) []store.ArchivedEvent {
+// mergeEvents merges two lists sorted on (time, seq) into the first limit.
+func mergeEvents(a, b []store.ArchivedEvent, desc bool, limit int) []store.ArchivedEvent {
 	out := make([]store.ArchivedEvent, 0, min(limit, len(a)+len(b)))
 	before := func(x, y *store.ArchivedEvent) bool {
 		c := cmp.Or(cmp.Compare(x.Time, y.Time), cmp.Compare(x.Seq, y.Seq))
 		return c < 0 != desc
 	}
 	for len(out) < limit && (len(a) > 0 || len(b) > 0) {
-		if len(b) == 0 || len(a) > 0 && before(&a[0].e, &b[0].e) {
-			out, a = append(out, a[0].e), a[1:]
+		if len(b) == 0 || len(a) > 0 && before(&a[0], &b[0]) {
+			out, a = append(out, a[0]), a[1:]
 		} else {
-			out, b = append(out, b[0].e), b[1:]
+			out, b = append(out, b[0]), b[1:]
 		}
 	}
 	return out
