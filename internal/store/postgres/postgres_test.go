@@ -221,6 +221,13 @@ func TestTimelineUpgrade(t *testing.T) {
 	storetest.UpgradeTimeline(t, backendIn(schema), func(t *testing.T) { migrateBefore(t, schema, "timeline") })
 }
 
+// TestTimelineBlocksUpgrade: a timeline with an entry per event for its
+// tenant is built again with the tenants' blocks.
+func TestTimelineBlocksUpgrade(t *testing.T) {
+	schema := freshSchema(t)
+	storetest.UpgradeTimelineBlocks(t, backendIn(schema), func(t *testing.T) { migrateBefore(t, schema, "timeline_blocks") })
+}
+
 // migrateBefore brings schema to the migrations that come before the one
 // called name: a database of an older vigil.
 func migrateBefore(t *testing.T, schema, name string) {

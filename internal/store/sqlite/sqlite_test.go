@@ -147,8 +147,9 @@ func migrateBefore(t *testing.T, dir, name string) {
 	}
 }
 
-// TestTimelineRebuilt: timeline.db is derived from vigil.db. Lost, or
-// ahead of vigil.db (restored from an older backup), it is built again,
+// TestTimelineRebuilt: timeline.db is derived from vigil.db. Lost, ahead
+// of vigil.db (restored from an older backup) or of an older version, it is
+// built again,
 // and searches are complete meanwhile.
 func TestTimelineRebuilt(t *testing.T) {
 	ctx := context.Background()
@@ -164,6 +165,8 @@ func TestTimelineRebuilt(t *testing.T) {
 			}
 		},
 		func() { b.Exec(t, "UPDATE timeline_mark SET value = 1000000 WHERE name = 'seq'") },
+		// A file of version 1, before the tenants' blocks.
+		func() { b.Exec(t, "DROP TABLE tl.timeline_blocks; PRAGMA tl.user_version = 1") },
 	} {
 		s, err := Open(ctx, dir, Options{})
 		if err != nil {
@@ -194,16 +197,18 @@ func TestTimelineRebuilt(t *testing.T) {
 			t.Fatalf("round %d: mark %d after the damage, want 0 (rebuilt)", round, got)
 		}
 		for step := 0; step < 2; step++ {
-			page, err := s.SearchEvents(ctx, store.AllTenants(), store.EventQuery{Kind: store.EntityVehicle, Value: "VIN1", Limit: 100})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []string
-			for _, e := range page.Events {
-				got = append(got, e.ID)
-			}
-			if !slices.Equal(got, want) {
-				t.Fatalf("round %d, step %d: VIN1's timeline %v, want %v", round, step, got, want)
+			for _, q := range []store.EventQuery{{Kind: store.EntityVehicle, Value: "VIN1", Limit: 100}, {Limit: 100}} {
+				page, err := s.SearchEvents(ctx, store.AllTenants(), q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, e := range page.Events {
+					got = append(got, e.ID)
+				}
+				if !slices.Equal(got, want) {
+					t.Fatalf("round %d, step %d: %+v gave %v, want %v", round, step, q, got, want)
+				}
 			}
 			if _, err := s.IndexTimeline(ctx, 0); err != nil {
 				t.Fatal(err)

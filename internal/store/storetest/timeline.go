@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vigil-project/vigil/internal/store"
+	"github.com/vigil-project/vigil/internal/store/internal/sqlstore"
 )
 
 // The timeline tests check stores that build timeline entries after ingest
@@ -282,20 +283,7 @@ func waitIndexed(t *testing.T, b Backend) {
 // timeline migration, with no events.
 func UpgradeTimeline(t *testing.T, b Backend, makeOld func(t *testing.T)) {
 	makeOld(t)
-	evs := append(fixtureEvents(), ev("fleet-a", "t05b", 5, "VIN1"))
-	lit := func(s string) string {
-		if s == "" {
-			return "NULL"
-		}
-		return "'" + strings.ReplaceAll(s, "'", "''") + "'"
-	}
-	for i, e := range evs {
-		b.Exec(t, fmt.Sprintf(`INSERT INTO events (seq, tenant, source, id, type, time, subject, account, device, ip, client_id, arrived, raw)
-VALUES (%d, %s, %s, %s, %s, %d, %s, %s, %s, %s, %s, %d, %s)`, i+1, lit(e.Tenant), lit(e.Source), lit(e.ID), lit(e.Type), e.Time,
-			lit(e.Subject), lit(e.Account), lit(e.Device), lit(e.IP), lit(e.ClientID), e.Arrived, lit(string(e.Raw))))
-	}
-	b.Exec(t, fmt.Sprintf("UPDATE counters SET value = %d WHERE name = 'event_seq'", len(evs)))
-	b.Exec(t, "INSERT INTO tenants (name, created) VALUES ('fleet-a', 1), ('fleet-b', 1)")
+	evs := insertOld(t, b)
 
 	s := open(t, b)
 	checkTimeline(t, s, " (just upgraded)")
@@ -468,4 +456,51 @@ func testTenantTimeline(t *testing.T, b Backend) {
 	wantErr(t, "SearchEvents", err, nil)
 	equal(t, "oldest of fleet-c after retention", eventIDs(page.Events),
 		[]string{fmt.Sprintf("c%05d", cut), fmt.Sprintf("c%05d", cut+1), fmt.Sprintf("c%05d", cut+2)})
+}
+
+// insertOld writes the timeline fixture into the archive of an older
+// schema, with SQL, as sequence numbers 1, 2, ….
+func insertOld(t *testing.T, b Backend) []store.ArchivedEvent {
+	t.Helper()
+	evs := append(fixtureEvents(), ev("fleet-a", "t05b", 5, "VIN1"))
+	lit := func(s string) string {
+		if s == "" {
+			return "NULL"
+		}
+		return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+	}
+	for i, e := range evs {
+		b.Exec(t, fmt.Sprintf(`INSERT INTO events (seq, tenant, source, id, type, time, subject, account, device, ip, client_id, arrived, raw)
+VALUES (%d, %s, %s, %s, %s, %d, %s, %s, %s, %s, %s, %d, %s)`, i+1, lit(e.Tenant), lit(e.Source), lit(e.ID), lit(e.Type), e.Time,
+			lit(e.Subject), lit(e.Account), lit(e.Device), lit(e.IP), lit(e.ClientID), e.Arrived, lit(string(e.Raw))))
+	}
+	b.Exec(t, fmt.Sprintf("UPDATE counters SET value = %d WHERE name = 'event_seq'", len(evs)))
+	b.Exec(t, "INSERT INTO tenants (name, created) VALUES ('fleet-a', 1), ('fleet-b', 1)")
+	return evs
+}
+
+// UpgradeTimelineBlocks checks a database whose timeline was built with an
+// entry per event for its tenant, before the tenants' blocks: the upgrade
+// builds the timeline again, without those entries, and searches are
+// complete meanwhile. makeOld must leave b's database at the schema version
+// before the blocks' migration, with no events.
+func UpgradeTimelineBlocks(t *testing.T, b Backend, makeOld func(t *testing.T)) {
+	makeOld(t)
+	evs := insertOld(t, b)
+	// The entries the indexer of that version wrote, all indexed.
+	for i, e := range evs {
+		for _, kv := range [][2]string{{"tenant", e.Tenant}, {string(store.EntityVehicle), e.Subject}, {string(store.EntityAccount), e.Account},
+			{string(store.EntityDevice), e.Device}, {string(store.EntityIP), e.IP}, {string(store.EntityClient), e.ClientID}} {
+			if kv[1] != "" {
+				b.Exec(t, fmt.Sprintf("INSERT INTO timeline (ekey, time, seq) VALUES (%d, %d, %d)", sqlstore.EntityKey(kv[0], kv[1]), e.Time, i+1))
+			}
+		}
+	}
+	b.Exec(t, fmt.Sprintf("UPDATE timeline_mark SET value = %d WHERE name = 'seq'", len(evs)))
+
+	s := open(t, b)
+	checkTimeline(t, s, " (just upgraded to blocks)")
+	waitIndexed(t, b)
+	checkTimeline(t, s, " (upgraded to blocks and indexed)")
+	checkEntries(t, b, true)
 }
