@@ -435,7 +435,7 @@ func testTenantTimeline(t *testing.T, b Backend) {
 
 	// Retention across more blocks than one query reads, more events than
 	// one transaction deletes, the mark inside a block.
-	const many = 2*store.DeleteBatch + 150
+	const many = store.DeleteBatch + 150
 	for i := 0; i < many; i += 1000 {
 		var evs []store.ArchivedEvent
 		for j := i; j < min(i+1000, many); j++ {
