@@ -742,8 +742,10 @@ func (db *DB) selectForDelete(ctx context.Context, tx *Tx, m *eventMatch) ([]ent
 // selectBlocksForDelete appends (through read) up to room() events m
 // selects in the tenants' blocks up to hwm, from m.fromBlock on, and reports
 // whether it filled the room. It moves m.fromBlock past the blocks it has
-// emptied, but never past hwm's block, which later events may still join.
+// emptied, but never past hwm's block, which later events may still join
+// (the next call reads it again; this one does not).
 func (db *DB) selectBlocksForDelete(ctx context.Context, tx *Tx, m *eventMatch, hwm int64, read func(*query) error, room func() int) (bool, error) {
+	next := m.fromBlock // this call's walk
 	for {
 		q := &query{}
 		q.sql("SELECT DISTINCT block FROM timeline_blocks WHERE ")
@@ -751,12 +753,15 @@ func (db *DB) selectBlocksForDelete(ctx context.Context, tx *Tx, m *eventMatch, 
 		if m.timeMax != 0 {
 			q.arg(" AND tmin < ?", m.timeMax)
 		}
-		q.arg(" AND block >= ?", m.fromBlock).arg(" ORDER BY block LIMIT ?", blockPage)
+		// Rows past hwm's block cannot be in this snapshot; the bound keeps
+		// the walk finite whatever the table holds.
+		q.arg(" AND block >= ?", next).arg(" AND block <= ?", hwm/db.opts.TimelineBlock).arg(" ORDER BY block LIMIT ?", blockPage)
 		blocks, err := scanInts(tx.Query(ctx, q.String(), q.args...))
 		if err != nil {
 			return false, err
 		}
 		for _, b := range blocks {
+			next = b + 1
 			lo, hi, ok := db.blockRange(b, hwm)
 			if !ok {
 				continue
