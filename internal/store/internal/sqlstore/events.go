@@ -279,20 +279,8 @@ func (db *DB) SearchEvents(ctx context.Context, scope store.Scope, eq store.Even
 
 // tenantList returns every tenant that ever had an event archived.
 func (db *DB) tenantList(ctx context.Context) ([]string, error) {
-	rows, err := db.rs.query(ctx, "SELECT name FROM tenants ORDER BY name")
-	if err != nil {
-		return nil, dbErr("list tenants", err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var t string
-		if err := rows.Scan(&t); err != nil {
-			return nil, dbErr("list tenants", err)
-		}
-		out = append(out, t)
-	}
-	return out, dbErr("list tenants", rows.Err())
+	ts, err := scanColumn[string](db.rs.query(ctx, "SELECT name FROM tenants ORDER BY name"))
+	return ts, dbErr("list tenants", err)
 }
 
 // GetEvent returns one event by its idempotency key.

@@ -211,20 +211,7 @@ func (db *DB) dropEmptyBlocks(ctx context.Context, tx *Tx, applied []entry, mark
 
 // blockTenants returns the tenants with events in [lo, hi].
 func (db *DB) blockTenants(ctx context.Context, lo, hi int64) ([]string, error) {
-	rows, err := db.rs.query(ctx, "SELECT DISTINCT e.tenant FROM events e"+db.d.IndexedBy("")+" WHERE e.seq >= ? AND e.seq <= ?", lo, hi)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var t string
-		if err := rows.Scan(&t); err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return scanColumn[string](db.rs.query(ctx, "SELECT DISTINCT e.tenant FROM events e"+db.d.IndexedBy("")+" WHERE e.seq >= ? AND e.seq <= ?", lo, hi))
 }
 
 func sortEntries(es []entry) []entry {
@@ -756,7 +743,7 @@ func (db *DB) selectBlocksForDelete(ctx context.Context, tx *Tx, m *eventMatch, 
 		// Rows past hwm's block cannot be in this snapshot; the bound keeps
 		// the walk finite whatever the table holds.
 		q.arg(" AND block >= ?", next).arg(" AND block <= ?", hwm/db.opts.TimelineBlock).arg(" ORDER BY block LIMIT ?", blockPage)
-		blocks, err := scanInts(tx.Query(ctx, q.String(), q.args...))
+		blocks, err := scanColumn[int64](tx.Query(ctx, q.String(), q.args...))
 		if err != nil {
 			return false, err
 		}
@@ -806,15 +793,15 @@ func queryEvents(ctx context.Context, tx *Tx, q *query, limit int) ([]store.Arch
 	return scanEvents(rows, err, limit)
 }
 
-// scanInts reads rows of one integer.
-func scanInts(rows *sql.Rows, err error) ([]int64, error) {
+// scanColumn reads rows of one column.
+func scanColumn[T any](rows *sql.Rows, err error) ([]T, error) {
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []int64
+	var out []T
 	for rows.Next() {
-		var v int64
+		var v T
 		if err := rows.Scan(&v); err != nil {
 			return nil, err
 		}
