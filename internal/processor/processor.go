@@ -321,7 +321,7 @@ func (p *Processor) Run(ctx context.Context) error {
 func (p *Processor) follow(ctx context.Context, after int64, start time.Time) (int64, error) {
 	dec := event.NewDecoder(event.Limits{})
 	from := after
-	tick := time.NewTicker(200 * time.Millisecond)
+	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
 	// Once caught up, this process's events come through Accept's cache:
 	// the archive is read for a gap in it (a duplicate, a full cache) and,
@@ -430,6 +430,10 @@ func (p *Processor) follow(ctx context.Context, after int64, start time.Time) (i
 		}
 	}
 }
+
+// pollEvery is how often the caught-up follower reads the archive for what
+// other nodes stored (a variable for tests).
+var pollEvery = 200 * time.Millisecond
 
 // gapWait is how long the follower waits for a gap in Accept's hand-over
 // to fill before it reads the archive instead (a variable for tests).
