@@ -124,17 +124,7 @@ func testTimelineCatchesUp(t *testing.T, b Backend) {
 	_, err := ix.IndexTimeline(ctx, 10)
 	wantErr(t, "IndexTimeline", err, nil)
 	for _, order := range []store.Order{store.NewestFirst, store.OldestFirst} {
-		var got []string
-		q := store.EventQuery{Kind: store.EntityVehicle, Value: "VIN3", Order: order, Limit: 7}
-		for {
-			page, err := s.SearchEvents(ctx, onlyA, q)
-			wantErr(t, "SearchEvents", err, nil)
-			got = append(got, eventIDs(page.Events)...)
-			if page.Next == "" {
-				break
-			}
-			q.Cursor = page.Next
-		}
+		got := searchAll(t, s, onlyA, store.EventQuery{Kind: store.EntityVehicle, Value: "VIN3", Order: order, Limit: 7})
 		want := ids("e", 25, 1)
 		if order == store.OldestFirst {
 			want = ids("e", 1, 25)
@@ -173,6 +163,21 @@ func testTimelineCatchesUp(t *testing.T, b Backend) {
 		indexAll(t, ix)
 	}
 	checkEntries(t, b, true)
+}
+
+// searchAll returns the ids of every page of q, following the cursors.
+func searchAll(t *testing.T, s store.Store, scope store.Scope, q store.EventQuery) []string {
+	t.Helper()
+	got := []string{}
+	for {
+		page, err := s.SearchEvents(ctx, scope, q)
+		wantErr(t, "SearchEvents", err, nil)
+		got = append(got, eventIDs(page.Events)...)
+		if page.Next == "" {
+			return got
+		}
+		q.Cursor = page.Next
+	}
 }
 
 // indexAll runs IndexTimeline until nothing is left to index.
@@ -401,17 +406,7 @@ func testTenantTimeline(t *testing.T, b Backend) {
 				for _, e := range want {
 					wantIDs = append(wantIDs, e.id)
 				}
-				q := store.EventQuery{Tenant: c.tenant, From: c.from, To: c.to, Types: c.types, Order: order, Limit: 6}
-				got := []string{}
-				for {
-					page, err := s.SearchEvents(ctx, c.scope, q)
-					wantErr(t, "SearchEvents", err, nil)
-					got = append(got, eventIDs(page.Events)...)
-					if page.Next == "" {
-						break
-					}
-					q.Cursor = page.Next
-				}
+				got := searchAll(t, s, c.scope, store.EventQuery{Tenant: c.tenant, From: c.from, To: c.to, Types: c.types, Order: order, Limit: 6})
 				equal(t, fmt.Sprintf("%s: %+v, order %d", state, c, order), got, wantIDs)
 			}
 		}
@@ -454,17 +449,7 @@ func testTenantTimeline(t *testing.T, b Backend) {
 	insert(t, s, ev("fleet-d", "d4", 100, "VD"), ev("fleet-d", "d5", 100, "VD"), ev("fleet-d", "d6", 100, "VD"), ev("fleet-d", "d7", 100, "VD"))
 	insert(t, s, ev("fleet-d", "d8", 200, "VD"))
 	indexAll(t, ix)
-	q := store.EventQuery{Tenant: "fleet-d", Limit: 2}
-	got := []string{}
-	for {
-		page, err := s.SearchEvents(ctx, all, q)
-		wantErr(t, "SearchEvents", err, nil)
-		got = append(got, eventIDs(page.Events)...)
-		if page.Next == "" {
-			break
-		}
-		q.Cursor = page.Next
-	}
+	got := searchAll(t, s, all, store.EventQuery{Tenant: "fleet-d", Limit: 2})
 	equal(t, "ties on time across blocks", got, []string{"d1", "d8", "d3", "d2", "d7", "d6", "d5", "d4"})
 
 	// Retention across more blocks than one query reads, more events than
