@@ -152,7 +152,7 @@ func New(ctx context.Context, d Dialect, w, r *sql.DB, closeFn func() error, mig
 		db.tws = &stmtCache{db: db.tw, rebind: d.Rebind, prepare: d.PrepareStatements(), m: map[string]*sql.Stmt{}}
 	}
 	db.ix = indexer{on: opts.TimelineDelay > 0, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
-	if err := migrate(ctx, d, w, migrations, db.now); err != nil {
+	if err := migrate(ctx, d, w, migrations, db.now, db.log); err != nil {
 		return nil, err
 	}
 	var written, indexed int64

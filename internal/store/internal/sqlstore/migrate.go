@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"path"
 	"regexp"
 	"slices"
@@ -76,13 +77,13 @@ const createVersionTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
 // Migrate applies ms as New does, without opening a store: tests build
 // databases of an older schema version with it.
 func Migrate(ctx context.Context, d Dialect, w *sql.DB, ms []Migration) error {
-	return migrate(ctx, d, w, ms, time.Now)
+	return migrate(ctx, d, w, ms, time.Now, slog.New(slog.DiscardHandler))
 }
 
 // migrate brings the schema up to the newest migration in one transaction,
 // under the dialect's migration lock, so concurrent starts apply each step
 // once. A database migrated by a newer binary is refused.
-func migrate(ctx context.Context, d Dialect, w *sql.DB, ms []Migration, now func() time.Time) error {
+func migrate(ctx context.Context, d Dialect, w *sql.DB, ms []Migration, now func() time.Time, log *slog.Logger) error {
 	tx, err := w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: migrate: begin: %w", err)
@@ -107,10 +108,21 @@ func migrate(ctx context.Context, d Dialect, w *sql.DB, ms []Migration, now func
 	if cur == latest {
 		return nil
 	}
+	// An upgrade's steps may rebuild an index over the whole archive: say
+	// what the start waits for, and how long it took. A new database's
+	// steps are instant and said only at debug level.
+	level := slog.LevelInfo
+	if cur == 0 {
+		level = slog.LevelDebug
+	}
 	for _, m := range ms[cur:] {
+		step := fmt.Sprintf("%03d_%s", m.Version, m.Name)
+		log.Log(ctx, level, "store: migrating the schema", "store", d.Name(), "step", step, "last", latest)
+		start := time.Now()
 		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 			return fmt.Errorf("store: migrate: %03d_%s: %w", m.Version, m.Name, err)
 		}
+		log.Log(ctx, level, "store: schema step applied", "store", d.Name(), "step", step, "took", time.Since(start).Round(time.Millisecond))
 		if _, err := tx.ExecContext(ctx, d.Rebind("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"),
 			m.Version, m.Name, now().UnixNano()); err != nil {
 			return fmt.Errorf("store: migrate: record %03d_%s: %w", m.Version, m.Name, err)
