@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
@@ -44,6 +45,7 @@ type httpBenchOptions struct {
 	GateKey  string        // key for POST /v1/gate; "" uses the ingest key
 	Drain    time.Duration // after sending, wait this long at most for detection to catch up
 	RunID    string        // prefix of event ids (a fresh one per run by default)
+	UUIDs    bool          // event ids as random-looking UUIDs instead of counted ones
 }
 
 // httpBenchFlags are the flags vigil bench takes for the HTTP load
@@ -53,6 +55,7 @@ type httpBenchFlags struct {
 	Batch, Conns      int
 	Rate, GateRate    int
 	Gzip              bool
+	IDs               string
 	Duration, Drain   time.Duration
 	Prepare           string
 }
@@ -66,6 +69,7 @@ func addHTTPBenchFlags(fs *flag.FlagSet) *httpBenchFlags {
 	fs.IntVar(&f.Conns, "conns", 4, "--http: concurrent ingest connections")
 	fs.IntVar(&f.Rate, "ingest-rate", 0, "--http: events per second offered (0: as fast as the server acknowledges)")
 	fs.BoolVar(&f.Gzip, "gzip", false, "--http: gzip each batch")
+	fs.StringVar(&f.IDs, "ids", "counted", "--http: event ids as the simulator counts them (counted) or as UUIDs (uuid), which many producers send and which cost the store more")
 	fs.DurationVar(&f.Duration, "duration", 0, "--http: stop sending after this (0: when the stream is sent)")
 	fs.IntVar(&f.GateRate, "gate-rate", 0, "--http: command gate decisions per second offered alongside ingest (0: none)")
 	fs.DurationVar(&f.Drain, "drain", 2*time.Minute, "--http: how long to wait, after sending, for detection to catch up")
@@ -88,8 +92,11 @@ func (f *httpBenchFlags) runHTTP(ctx context.Context, o benchOptions, out io.Wri
 	if f.Batch < 1 || f.Batch > 10_000 || f.Conns < 1 || f.Conns > 256 || f.Rate < 0 || f.GateRate < 0 || f.GateRate > 1_000_000 {
 		return fmt.Errorf("%w: need 1 ≤ --batch ≤ 10000, 1 ≤ --conns ≤ 256, --ingest-rate ≥ 0, 0 ≤ --gate-rate ≤ 1000000", errUsage)
 	}
+	if f.IDs != "counted" && f.IDs != "uuid" {
+		return fmt.Errorf("%w: --ids is counted or uuid, not %q", errUsage, f.IDs)
+	}
 	return runHTTPBench(ctx, f.URL, key, httpBenchOptions{Stream: o, Batch: f.Batch, Conns: f.Conns, Rate: f.Rate, Gzip: f.Gzip,
-		Duration: f.Duration, GateRate: f.GateRate, GateKey: f.GateKey, Drain: f.Drain}, out)
+		Duration: f.Duration, GateRate: f.GateRate, GateKey: f.GateKey, Drain: f.Drain, UUIDs: f.IDs == "uuid"}, out)
 }
 
 // httpBenchReport is what one run measured.
@@ -167,13 +174,13 @@ func httpBench(ctx context.Context, base, key string, o httpBenchOptions, out io
 	if err != nil {
 		return nil, err
 	}
-	bodies := httpBatches(stream, o.Batch, o.RunID, o.Gzip)
+	bodies := httpBatches(stream, o.Batch, o.RunID, o.Gzip, o.UUIDs)
 	var gateBodies [][]byte
 	if o.GateRate > 0 {
 		gateBodies = gateRequests(sm, 20_000, o.Stream.Seed)
 	}
-	fmt.Fprintf(out, "stream: %d events, %d batches, %.1f MiB%s, run id %s\n", n, len(bodies), float64(len(stream))/(1<<20),
-		map[bool]string{true: " (gzip)", false: ""}[o.Gzip], o.RunID)
+	fmt.Fprintf(out, "stream: %d events, %d batches, %.1f MiB%s, run id %s%s\n", n, len(bodies), float64(len(stream))/(1<<20),
+		map[bool]string{true: " (gzip)", false: ""}[o.Gzip], o.RunID, map[bool]string{true: ", ids as UUIDs", false: ""}[o.UUIDs])
 
 	client := &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: o.Conns, DisableCompression: true}}
 	gateClient := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}}
@@ -256,8 +263,9 @@ func rateNote(rate int, what string) string {
 
 // httpBatches splits the NDJSON stream into request bodies of batch events,
 // prefixing every event id with the run id so a rerun against the same
-// server is new data, not duplicates.
-func httpBatches(stream []byte, batch int, runID string, gz bool) [][]byte {
+// server is new data, not duplicates. With uuids each id becomes a UUID
+// drawn from the run id and the simulator's id: unique, in no order.
+func httpBatches(stream []byte, batch int, runID string, gz, uuids bool) [][]byte {
 	const idAttr = `{"specversion":"1.0","id":"`
 	var bodies [][]byte
 	var cur bytes.Buffer
@@ -290,8 +298,13 @@ func httpBatches(stream []byte, batch int, runID string, gz bool) [][]byte {
 		}
 		if rest, ok := bytes.CutPrefix(line, []byte(idAttr)); ok {
 			cur.WriteString(idAttr)
-			cur.WriteString(runID)
-			cur.WriteByte('-')
+			if end := bytes.IndexByte(rest, '"'); uuids && end >= 0 {
+				cur.WriteString(uuidOf(runID, rest[:end]))
+				rest = rest[end:]
+			} else {
+				cur.WriteString(runID)
+				cur.WriteByte('-')
+			}
 			cur.Write(rest)
 		} else {
 			cur.Write(line) // not the encoder's layout: sent as it is
@@ -302,6 +315,21 @@ func httpBatches(stream []byte, batch int, runID string, gz bool) [][]byte {
 	}
 	flush()
 	return bodies
+}
+
+// uuidOf is a version 4 UUID whose random bits are a hash of the run id
+// and id: the same input gives the same UUID, as a producer's resend would.
+func uuidOf(runID string, id []byte) string {
+	h := sha256.New()
+	h.Write([]byte(runID))
+	h.Write([]byte{0})
+	h.Write(id)
+	var u [16]byte
+	copy(u[:], h.Sum(nil))
+	u[6] = u[6]&0x0f | 0x40 // version 4
+	u[8] = u[8]&0x3f | 0x80 // RFC 9562 variant
+	x := hex.EncodeToString(u[:])
+	return x[:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:]
 }
 
 // stuckAfter: a batch refused with 429 for this long means detection is

@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -54,9 +55,23 @@ func TestHTTPBench(t *testing.T) {
 
 func TestHTTPBatches(t *testing.T) {
 	stream := []byte(`{"specversion":"1.0","id":"a","source":"s"}` + "\n\n" + `{"specversion":"1.0","id":"b","source":"s"}` + "\n" + `{"id":"c"}`)
-	bodies := httpBatches(stream, 2, "r1", false)
+	bodies := httpBatches(stream, 2, "r1", false, false)
 	want := []string{`{"specversion":"1.0","id":"r1-a","source":"s"}` + "\n" + `{"specversion":"1.0","id":"r1-b","source":"s"}` + "\n", `{"id":"c"}`}
 	if len(bodies) != 2 || string(bodies[0]) != want[0] || string(bodies[1]) != want[1] {
 		t.Errorf("got %q", bodies)
+	}
+	// As UUIDs: version 4, one per id and run, the rest of the line as it was.
+	bodies = httpBatches(stream, 2, "r1", false, true)
+	lines := strings.Split(string(bodies[0]), "\n")
+	uuid := regexp.MustCompile(`^\{"specversion":"1.0","id":"([0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12})","source":"s"\}$`)
+	a, b := uuid.FindStringSubmatch(lines[0]), uuid.FindStringSubmatch(lines[1])
+	if len(bodies) != 2 || a == nil || b == nil || a[1] == b[1] || string(bodies[1]) != want[1] {
+		t.Errorf("with UUIDs got %q", bodies)
+	}
+	if again := httpBatches(stream, 2, "r1", false, true); string(again[0]) != string(bodies[0]) {
+		t.Errorf("the same run gave other UUIDs: %q and %q", again[0], bodies[0])
+	}
+	if other := httpBatches(stream, 2, "r2", false, true); string(other[0]) == string(bodies[0]) {
+		t.Errorf("another run gave the same UUIDs: %q", other[0])
 	}
 }
