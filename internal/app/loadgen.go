@@ -298,7 +298,7 @@ func httpBatches(stream []byte, batch int, runID string, gz, uuids bool) [][]byt
 		}
 		if rest, ok := bytes.CutPrefix(line, []byte(idAttr)); ok {
 			cur.WriteString(idAttr)
-			if end := bytes.IndexByte(rest, '"'); uuids && end >= 0 {
+			if end := stringEnd(rest); uuids && end >= 0 {
 				cur.WriteString(uuidOf(runID, rest[:end]))
 				rest = rest[end:]
 			} else {
@@ -317,8 +317,23 @@ func httpBatches(stream []byte, batch int, runID string, gz, uuids bool) [][]byt
 	return bodies
 }
 
-// uuidOf is a version 4 UUID whose random bits are a hash of the run id
-// and id: the same input gives the same UUID, as a producer's resend would.
+// stringEnd returns the index of the quote that ends the JSON string
+// whose contents b begins with, or -1.
+func stringEnd(b []byte) int {
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i
+		}
+	}
+	return -1
+}
+
+// uuidOf is a UUID whose bits are a hash of the run id and id (version 8,
+// RFC 9562's for custom layouts): unique, in no order, and the same for
+// the same input, as a producer's resend would be.
 func uuidOf(runID string, id []byte) string {
 	h := sha256.New()
 	h.Write([]byte(runID))
@@ -326,7 +341,7 @@ func uuidOf(runID string, id []byte) string {
 	h.Write(id)
 	var u [16]byte
 	copy(u[:], h.Sum(nil))
-	u[6] = u[6]&0x0f | 0x40 // version 4
+	u[6] = u[6]&0x0f | 0x80 // version 8
 	u[8] = u[8]&0x3f | 0x80 // RFC 9562 variant
 	x := hex.EncodeToString(u[:])
 	return x[:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:]

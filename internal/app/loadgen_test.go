@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -60,12 +61,23 @@ func TestHTTPBatches(t *testing.T) {
 	if len(bodies) != 2 || string(bodies[0]) != want[0] || string(bodies[1]) != want[1] {
 		t.Errorf("got %q", bodies)
 	}
-	// As UUIDs: version 4, one per id and run, the rest of the line as it was.
+	// As UUIDs: version 8, one per id and run, the rest of the line as it
+	// was; an escaped quote in an id is part of the id.
+	stream = append([]byte(`{"specversion":"1.0","id":"x\"a","source":"s"}`+"\n"+`{"specversion":"1.0","id":"x\"b","source":"s"}`+"\n"), stream...)
 	bodies = httpBatches(stream, 2, "r1", false, true)
-	lines := strings.Split(string(bodies[0]), "\n")
-	uuid := regexp.MustCompile(`^\{"specversion":"1.0","id":"([0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12})","source":"s"\}$`)
-	a, b := uuid.FindStringSubmatch(lines[0]), uuid.FindStringSubmatch(lines[1])
-	if len(bodies) != 2 || a == nil || b == nil || a[1] == b[1] || string(bodies[1]) != want[1] {
+	uuid := regexp.MustCompile(`^\{"specversion":"1.0","id":"([0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12})","source":"s"\}$`)
+	var ids []string
+	for _, body := range bodies[:2] {
+		for _, line := range strings.Split(strings.TrimSuffix(string(body), "\n"), "\n") {
+			m := uuid.FindStringSubmatch(line)
+			if m == nil {
+				t.Fatalf("with UUIDs: line %q", line)
+			}
+			ids = append(ids, m[1])
+		}
+	}
+	slices.Sort(ids)
+	if len(bodies) != 3 || len(slices.Compact(ids)) != 4 || string(bodies[2]) != want[1] {
 		t.Errorf("with UUIDs got %q", bodies)
 	}
 	if again := httpBatches(stream, 2, "r1", false, true); string(again[0]) != string(bodies[0]) {

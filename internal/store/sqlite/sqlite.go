@@ -255,6 +255,14 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 		closeAll()
 		return nil, fmt.Errorf("store: sqlite: %s: %w", tlPath, err)
 	}
+	// A migration may build an index over the whole archive: its sort
+	// spills to temporary files, not to memory as the writer's own
+	// temporary tables do (temp_store(MEMORY) above), or it would hold
+	// every key of the archive in RAM.
+	if _, err := w.ExecContext(ctx, "PRAGMA temp_store = FILE"); err != nil {
+		closeAll()
+		return nil, fmt.Errorf("store: sqlite: %s: %w", path, err)
+	}
 	db, err := sqlstore.New(ctx, dialect{}, w, r, closeAll, ms, sqlstore.Options{Timeline: tw,
 		Now: opts.Now, Logger: opts.Logger, MaxGroupEvents: opts.MaxGroupEvents, QueueDepth: opts.QueueDepth,
 		TimelineBatch: opts.TimelineBatch, TimelineDelay: opts.TimelineDelay, EntityKey: opts.EntityKey,
@@ -263,6 +271,10 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 	if err != nil {
 		closeAll()
 		return nil, err
+	}
+	if _, err := w.ExecContext(ctx, "PRAGMA temp_store = MEMORY"); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: sqlite: %s: %w", path, err)
 	}
 	logger := opts.Logger
 	if logger == nil {

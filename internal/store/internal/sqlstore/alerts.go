@@ -450,6 +450,15 @@ func (db *DB) UpdateAlert(ctx context.Context, scope store.Scope, c store.AlertC
 	return out, err
 }
 
+// evidenceOfAlert reads an alert's evidence with the events it names,
+// joined by key and under the alert's tenant: evidence never resolves to
+// another tenant's event, whatever its (source, id).
+const evidenceOfAlert = `SELECT v.source, v.id, e.seq, e.tenant, e.source, e.id, e.type, e.time,
+COALESCE(e.subject, ''), COALESCE(e.account, ''), COALESCE(e.device, ''), COALESCE(e.ip, ''), COALESCE(e.client_id, ''),
+e.arrived, e.raw
+FROM alert_evidence v LEFT JOIN events e ON e.tenant = ? AND e.source = v.source AND e.id = v.id
+WHERE v.alert_pk = ? ORDER BY v.ord`
+
 // Evidence resolves an alert's evidence refs against the archive.
 func (db *DB) Evidence(ctx context.Context, scope store.Scope, alertID string) ([]store.EvidenceItem, error) {
 	var out []store.EvidenceItem
@@ -458,13 +467,7 @@ func (db *DB) Evidence(ctx context.Context, scope store.Scope, alertID string) (
 		if err != nil {
 			return err
 		}
-		// The join names the alert's tenant: evidence never resolves to
-		// another tenant's event, whatever its (source, id).
-		rows, err := tx.Query(ctx, `SELECT v.source, v.id, e.seq, e.tenant, e.source, e.id, e.type, e.time,
-COALESCE(e.subject, ''), COALESCE(e.account, ''), COALESCE(e.device, ''), COALESCE(e.ip, ''), COALESCE(e.client_id, ''),
-e.arrived, e.raw
-FROM alert_evidence v LEFT JOIN events e ON e.tenant = ? AND e.source = v.source AND e.id = v.id
-WHERE v.alert_pk = ? ORDER BY v.ord`, a.Tenant, pk)
+		rows, err := tx.Query(ctx, evidenceOfAlert, a.Tenant, pk)
 		if err != nil {
 			return dbErr("evidence of alert "+alertID, err)
 		}

@@ -283,6 +283,13 @@ func (db *DB) tenantList(ctx context.Context) ([]string, error) {
 	return ts, dbErr("list tenants", err)
 }
 
+// eventByKey finds an event by its idempotency key.
+var eventByKey = "SELECT " + eventColumns + " FROM events WHERE tenant = ? AND source = ? AND id = ?"
+
+// KeyLookups returns the queries that find events by their idempotency
+// key: a dialect's tests check that each searches the key's index.
+func KeyLookups() []string { return []string{eventByKey, evidenceOfAlert} }
+
 // GetEvent returns one event by its idempotency key.
 func (db *DB) GetEvent(ctx context.Context, scope store.Scope, tenant string, ref event.Ref) (store.ArchivedEvent, error) {
 	var e store.ArchivedEvent
@@ -292,8 +299,7 @@ func (db *DB) GetEvent(ctx context.Context, scope store.Scope, tenant string, re
 	if err := scope.Check(tenant); err != nil {
 		return e, err
 	}
-	err := db.rs.queryRow(ctx, "SELECT "+eventColumns+" FROM events WHERE tenant = ? AND source = ? AND id = ?",
-		tenant, ref.Source, ref.ID).Scan(scanTargets(&e)...)
+	err := db.rs.queryRow(ctx, eventByKey, tenant, ref.Source, ref.ID).Scan(scanTargets(&e)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return e, store.Errorf(store.ErrNotFound, "event (%s, %s) of tenant %q not found", ref.Source, ref.ID, tenant)
 	}

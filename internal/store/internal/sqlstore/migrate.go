@@ -115,6 +115,7 @@ func migrate(ctx context.Context, d Dialect, w *sql.DB, ms []Migration, now func
 	if cur == 0 {
 		level = slog.LevelDebug
 	}
+	begun := time.Now()
 	for _, m := range ms[cur:] {
 		step := fmt.Sprintf("%03d_%s", m.Version, m.Name)
 		log.Log(ctx, level, "store: migrating the schema", "store", d.Name(), "step", step, "last", latest)
@@ -122,7 +123,8 @@ func migrate(ctx context.Context, d Dialect, w *sql.DB, ms []Migration, now func
 		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 			return fmt.Errorf("store: migrate: %03d_%s: %w", m.Version, m.Name, err)
 		}
-		log.Log(ctx, level, "store: schema step applied", "store", d.Name(), "step", step, "took", time.Since(start).Round(time.Millisecond))
+		// Not applied yet: every step commits with the others, below.
+		log.Log(ctx, level, "store: schema step ran", "store", d.Name(), "step", step, "took", time.Since(start).Round(time.Millisecond))
 		if _, err := tx.ExecContext(ctx, d.Rebind("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"),
 			m.Version, m.Name, now().UnixNano()); err != nil {
 			return fmt.Errorf("store: migrate: record %03d_%s: %w", m.Version, m.Name, err)
@@ -131,5 +133,6 @@ func migrate(ctx context.Context, d Dialect, w *sql.DB, ms []Migration, now func
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: migrate: commit: %w", err)
 	}
+	log.Log(ctx, level, "store: schema migrated", "store", d.Name(), "from", cur, "to", latest, "took", time.Since(begun).Round(time.Millisecond))
 	return nil
 }
