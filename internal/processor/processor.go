@@ -379,6 +379,14 @@ func (p *Processor) follow(ctx context.Context, after int64, start time.Time) (i
 		}
 		for i := range evs {
 			ae := &evs[i]
+			if ae.RawErr != nil {
+				// A damaged row: detection goes on with the next one.
+				p.decodeErr.Add(1)
+				p.o.Logger.Error("an archived event cannot be read back; skipped", "seq", ae.Seq, "tenant", ae.Tenant,
+					"source", ae.Source, "id", ae.ID, "err", ae.RawErr)
+				after = ae.Seq
+				continue
+			}
 			ev, err := dec.Decode(ae.Raw)
 			if err != nil {
 				// Ingest validated it; a decoder change could reject it now.

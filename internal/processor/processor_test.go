@@ -2,6 +2,8 @@ package processor
 
 import (
 	"context"
+	"database/sql"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -118,5 +120,48 @@ func TestHandOverWaitsForAGap(t *testing.T) {
 	}
 	if got := p.eng.Stats().Received; got != int64(len(first)+len(second)+len(third)) {
 		t.Errorf("the engine received %d events, want %d", got, len(first)+len(second)+len(third))
+	}
+}
+
+// TestDamagedArchivedEventIsSkipped: an archived event whose JSON no longer
+// reads back (a damaged row) is counted and logged, and detection goes on
+// with the events after it instead of retrying the same read for ever.
+func TestDamagedArchivedEventIsSkipped(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := sqlite.Open(ctx, dir, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	batch := simBatches(t)[0]
+	evs := make([]store.ArchivedEvent, len(batch))
+	for i, a := range batch {
+		e := a.Event
+		evs[i] = store.ArchivedEvent{Tenant: e.Tenant, Source: e.Source, ID: e.ID, Type: e.Type.String(), Time: e.Time,
+			Subject: e.Subject, Raw: a.Raw, Arrived: time.Now().UnixNano()}
+	}
+	ins, err := st.InsertEvents(ctx, store.AllTenants(), evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, sqlite.FileName)+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	damaged := ins[len(ins)/2].Seq
+	if _, err := db.Exec("UPDATE events SET raw = substr(raw, 1, 12) WHERE seq = ?", damaged); err != nil {
+		t.Fatal(err)
+	}
+
+	s := startProcessor(t, st, 0, testDetectors())
+	defer s.shutdown(t)
+	s.feed(t, nil)
+	if n := s.p.Stats().UndecodableArchived; n != 1 {
+		t.Errorf("%d archived events counted as unreadable, want 1 (seq %d)", n, damaged)
+	}
+	if got := s.p.eng.Stats().Received; got != int64(len(evs)-1) {
+		t.Errorf("the engine received %d events, want all %d but the damaged one", got, len(evs)-1)
 	}
 }

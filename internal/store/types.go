@@ -21,6 +21,10 @@ type ArchivedEvent struct {
 	ClientID string
 	Raw      []byte // the event's JSON (canonical re-encoding is fine)
 	Arrived  int64  // wall-clock arrival, Unix ns
+	// RawErr, on an event read from the archive, says why its JSON could
+	// not be read back (a damaged row); Raw is nil then. The rest of the
+	// row is intact, and one such row does not fail the others' read.
+	RawErr error
 }
 
 // Ref returns the event's (source, id).

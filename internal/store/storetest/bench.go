@@ -33,11 +33,19 @@ func benchEvent(n int64, uuid bool) store.ArchivedEvent {
 	if n%10 == 0 {
 		e.Type, e.Account, e.Device, e.IP = "vehicle.command", fmt.Sprintf("acc-%d", n%20_000), "dev-1", "203.0.113.7"
 	}
-	e.Raw = fmt.Appendf(nil, `{"specversion":"1.0","id":%q,"source":"tsp/telematics-gw-eu1","type":%q,"time":"2026-03-02T07:14:05.120Z",`+
-		`"subject":%q,"tenant":%q,"data":{"position":{"lat":48.137154,"lon":11.576124,"heading":87.5,"accuracy":4.2},"speed":42.5,`+
-		`"seq":10231,"signals":{"Vehicle.TraveledDistance":48211000,"Vehicle.LowVoltageSystemState":"ON"},`+
-		`"device":{"imei":"356938035643809","iccid":"8949022000001234567","ip":"10.64.1.9","firmware":"4.2.1"}}}`,
-		id, e.Type, vin, e.Tenant)
+	// The numbers differ from event to event, as a fleet's do: the archive
+	// packs the JSON (store/rawpack), and repeated numbers would pack
+	// better than real ones.
+	h := uint64(n) * 0x9e3779b97f4a7c15
+	tm := time.Unix(0, e.Time).UTC()
+	e.Raw = fmt.Appendf(nil, `{"specversion":"1.0","id":%q,"source":"tsp/telematics-gw-eu1","type":%q,"time":%q,`+
+		`"subject":%q,"tenant":%q,"data":{"position":{"lat":%.6f,"lon":%.6f,"heading":%.1f,"accuracy":%.1f},"speed":%.1f,`+
+		`"seq":%d,"signals":{"Vehicle.TraveledDistance":%d,"Vehicle.LowVoltageSystemState":"ON"},`+
+		`"device":{"imei":"3569380%08d","iccid":"89490220000%08d","ip":"10.64.%d.%d","firmware":"4.2.1"}}}`,
+		id, e.Type, tm.Format("2006-01-02T15:04:05.000Z"), vin, e.Tenant,
+		35+float64(h%15_000_000)/1e6, -5+float64(h>>24%25_000_000)/1e6, float64(h>>8%3600)/10, 2+float64(h>>16%80)/10,
+		float64(h>>40%1600)/10, n/100_000, 10_000_000+h>>20%90_000_000, uint64(n)*2654435761%100_000, uint64(n)*2654435761%100_000,
+		h>>32%256, h>>48%256)
 	return e
 }
 

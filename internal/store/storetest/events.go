@@ -1,14 +1,18 @@
 package storetest
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/vigil-project/vigil/internal/alert"
 	"github.com/vigil-project/vigil/internal/event"
 	"github.com/vigil-project/vigil/internal/store"
+	"github.com/vigil-project/vigil/internal/store/rawpack"
 )
 
 var eventTests = []test{
@@ -24,6 +28,7 @@ var eventTests = []test{
 	{"Events/CursorStableUnderInserts", testCursorStable},
 	{"Events/BadCursor", testBadCursor},
 	{"Events/Get", testGetEvent},
+	{"Events/RawPacked", testRawPacked},
 	{"Events/TimelineCatchesUp", testTimelineCatchesUp},
 	{"Events/TimelineCollisions", testTimelineCollisions},
 	{"Events/TimelineIndexesOnItsOwn", testTimelineOnItsOwn},
@@ -407,6 +412,78 @@ func testGetEvent(t *testing.T, b Backend) {
 	wantErr(t, "GetEvent missing", err, store.ErrNotFound)
 	if !contains(err.Error(), "nope") {
 		t.Fatalf("error %q does not name the id", err)
+	}
+}
+
+// testRawPacked: the archive keeps events' JSON packed (store/rawpack) and
+// every way of reading an event gives it back as sent; rows an earlier
+// version stored plain read back too.
+func testRawPacked(t *testing.T, b Backend) {
+	s := open(t, b)
+	var evs []store.ArchivedEvent
+	sent := 0
+	for i := range 20 {
+		e := cmdEv("fleet-a", fmt.Sprintf("c%d", i), i, fmt.Sprintf("VIN%d", i), "acc-1", "192.0.2.1")
+		e.Raw = fmt.Appendf(nil, `{"specversion":"1.0","id":"c%d","source":"tsp/test","type":"vehicle.command","time":"2026-03-02T07:%02d:05.120Z",`+
+			`"subject":"VIN%d","tenant":"fleet-a","data":{"command_id":"cmd-%d","command":"unlock","stage":"requested","channel":"app",`+
+			`"actor":{"account":"acc-1","device":"dev-acc-1","ip":"192.0.2.1","role":"owner"}}}`, i, i, i, i)
+		sent += len(e.Raw)
+		evs = append(evs, e)
+	}
+	small := ev("fleet-a", "small", 30, "VIN1")
+	small.Raw = []byte("{}") // packing cannot shrink it: stored plain
+	evs = append(evs, small)
+	sent += len(small.Raw)
+	before := slices.Clone(evs)
+	for i := range before {
+		before[i].Raw = bytes.Clone(evs[i].Raw)
+	}
+	res := insert(t, s, evs...)
+	equal(t, "the caller's events after InsertEvents", evs, before)
+	for i := range evs {
+		evs[i].Seq = res[i].Seq
+	}
+	stored := b.QueryInt(t, "SELECT SUM(LENGTH(raw)) FROM events")
+	if stored*2 > int64(sent) {
+		t.Fatalf("the archive holds %d bytes of raw JSON for %d sent: want it packed to less than half", stored, sent)
+	}
+
+	got, err := s.ReadEvents(ctx, all, 0, 100)
+	wantErr(t, "ReadEvents", err, nil)
+	equal(t, "ReadEvents", got, evs)
+	one, err := s.GetEvent(ctx, onlyA, "fleet-a", event.Ref{Source: "tsp/test", ID: "c7"})
+	wantErr(t, "GetEvent", err, nil)
+	equal(t, "GetEvent", one, evs[7])
+	a := mkAlert("fleet-a", "al-raw", 40, alert.UnauthorizedCommand, event.SeverityHigh, "VIN3")
+	a.Evidence = []event.Ref{{Source: "tsp/test", ID: "c3"}, {Source: "tsp/test", ID: "small"}}
+	upsertAlerts(t, s, a)
+	items, err := s.Evidence(ctx, onlyA, "al-raw")
+	wantErr(t, "Evidence", err, nil)
+	if len(items) != 2 || items[0].Event == nil || items[1].Event == nil {
+		t.Fatalf("evidence %+v: want both events", items)
+	}
+	equal(t, "evidence event", *items[0].Event, evs[3])
+	equal(t, "evidence event stored plain", *items[1].Event, evs[len(evs)-1])
+
+	// A row as an earlier version wrote it: plain JSON.
+	b.Exec(t, `UPDATE events SET raw = '{"stored":"plain"}' WHERE id = 'c5'`)
+	one, err = s.GetEvent(ctx, onlyA, "fleet-a", event.Ref{Source: "tsp/test", ID: "c5"})
+	wantErr(t, "GetEvent of a plain row", err, nil)
+	equal(t, "GetEvent of a plain row", string(one.Raw), `{"stored":"plain"}`)
+
+	// A damaged row: its read says why and gives the rest of the row, and
+	// the events around it read as before.
+	b.Exec(t, `UPDATE events SET raw = substr(raw, 1, 12) WHERE id = 'c6'`)
+	got, err = s.ReadEvents(ctx, all, 0, 100)
+	wantErr(t, "ReadEvents past a damaged row", err, nil)
+	if len(got) != len(evs) || got[6].Raw != nil || !errors.Is(got[6].RawErr, rawpack.ErrCorrupt) || got[6].ID != "c6" || got[6].Account != "acc-1" {
+		t.Fatalf("the damaged row read as %+v (of %d events): want its columns, no JSON and ErrCorrupt", got[6], len(got))
+	}
+	equal(t, "the row after a damaged one", got[7], evs[7])
+	one, err = s.GetEvent(ctx, onlyA, "fleet-a", event.Ref{Source: "tsp/test", ID: "c6"})
+	wantErr(t, "GetEvent of a damaged row", err, nil)
+	if !errors.Is(one.RawErr, rawpack.ErrCorrupt) {
+		t.Fatalf("GetEvent of a damaged row: RawErr %v, want ErrCorrupt", one.RawErr)
 	}
 }
 

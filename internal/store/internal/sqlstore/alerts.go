@@ -477,14 +477,15 @@ func (db *DB) Evidence(ctx context.Context, scope store.Scope, alertID string) (
 			var seq, tm, arrived sql.NullInt64
 			var tenant, source, id, typ, subject, account, device, ip, client sql.NullString
 			var raw []byte
+			var rawErr error
 			if err := rows.Scan(&it.Ref.Source, &it.Ref.ID, &seq, &tenant, &source, &id, &typ, &tm,
-				&subject, &account, &device, &ip, &client, &arrived, &raw); err != nil {
+				&subject, &account, &device, &ip, &client, &arrived, rawColumn{&raw, &rawErr}); err != nil {
 				return dbErr("evidence of alert "+alertID, err)
 			}
 			if seq.Valid {
 				it.Event = &store.ArchivedEvent{Seq: seq.Int64, Tenant: tenant.String, Source: source.String, ID: id.String,
 					Type: typ.String, Time: tm.Int64, Subject: subject.String, Account: account.String, Device: device.String,
-					IP: ip.String, ClientID: client.String, Arrived: arrived.Int64, Raw: raw}
+					IP: ip.String, ClientID: client.String, Arrived: arrived.Int64, Raw: raw, RawErr: rawErr}
 			}
 			out = append(out, it)
 		}

@@ -1,13 +1,18 @@
 package sqlstore
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"slices"
+	"sync"
 
 	"github.com/vigil-project/vigil/internal/event"
 	"github.com/vigil-project/vigil/internal/osprio"
 	"github.com/vigil-project/vigil/internal/store"
+	"github.com/vigil-project/vigil/internal/store/rawpack"
 )
 
 // insertReq is one InsertEvents call waiting for the writer.
@@ -36,7 +41,7 @@ func (db *DB) InsertEvents(ctx context.Context, scope store.Scope, evs []store.A
 			return nil, err
 		}
 	}
-	req := &insertReq{evs: evs, out: make([]store.Inserted, len(evs)), done: make(chan error, 1)}
+	req := &insertReq{evs: packRaw(evs), out: make([]store.Inserted, len(evs)), done: make(chan error, 1)}
 	db.mu.RLock()
 	if db.closed {
 		db.mu.RUnlock()
@@ -59,6 +64,59 @@ func (db *DB) InsertEvents(ctx context.Context, scope store.Scope, evs []store.A
 		// The batch may still commit; a retry is answered as duplicates.
 		return nil, ctx.Err()
 	}
+}
+
+// packRaw returns a copy of evs with their JSON packed (store/rawpack),
+// packed here on the caller's goroutine rather than by the single writer.
+// The caller's events are left as they are. The packed bytes share one
+// buffer of their exact size, which waits in the writer's queue.
+func packRaw(evs []store.ArchivedEvent) []store.ArchivedEvent {
+	scratch := packScratch.Get().(*[]byte)
+	defer packScratch.Put(scratch)
+	ends := make([]int, len(evs))
+	buf := (*scratch)[:0]
+	for i := range evs {
+		buf = rawpack.Pack(buf, evs[i].Raw)
+		ends[i] = len(buf)
+	}
+	*scratch = buf
+	packed := bytes.Clone(buf)
+	out := slices.Clone(evs)
+	start := 0
+	for i := range out {
+		out[i].Raw = packed[start:ends[i]:ends[i]]
+		start = ends[i]
+	}
+	return out
+}
+
+// packScratch holds the buffers packRaw packs into.
+var packScratch = sync.Pool{New: func() any { return new([]byte) }}
+
+// rawColumn scans the raw column into an event's JSON, unpacking it. A
+// value that does not unpack sets the event's RawErr rather than failing
+// the scan: one damaged row must not stop detection reading the archive.
+type rawColumn struct {
+	raw *[]byte
+	err *error
+}
+
+func (c rawColumn) Scan(src any) error {
+	var b []byte
+	switch v := src.(type) {
+	case []byte:
+		b = v
+	case string: // a row written with a text literal (SQLite keeps it as TEXT)
+		b = []byte(v)
+	case nil: // evidence whose event is not archived
+		*c.raw, *c.err = nil, nil
+		return nil
+	default:
+		return fmt.Errorf("raw: a %T, not bytes", src)
+	}
+	raw, err := rawpack.Unpack(b, store.MaxEventBytes)
+	*c.raw, *c.err = raw, err
+	return nil
 }
 
 // commitLoop is the single writer of events. It takes the first waiting
@@ -174,7 +232,7 @@ func eventColumnsOf(a string) string {
 
 func scanEvent(s interface{ Scan(...any) error }, e *store.ArchivedEvent) error {
 	return s.Scan(&e.Seq, &e.Tenant, &e.Source, &e.ID, &e.Type, &e.Time, &e.Subject, &e.Account,
-		&e.Device, &e.IP, &e.ClientID, &e.Arrived, &e.Raw)
+		&e.Device, &e.IP, &e.ClientID, &e.Arrived, rawColumn{&e.Raw, &e.RawErr})
 }
 
 func scanEvents(rows *sql.Rows, err error, limit int) ([]store.ArchivedEvent, error) {
@@ -308,7 +366,7 @@ func (db *DB) GetEvent(ctx context.Context, scope store.Scope, tenant string, re
 
 func scanTargets(e *store.ArchivedEvent) []any {
 	return []any{&e.Seq, &e.Tenant, &e.Source, &e.ID, &e.Type, &e.Time, &e.Subject, &e.Account,
-		&e.Device, &e.IP, &e.ClientID, &e.Arrived, &e.Raw}
+		&e.Device, &e.IP, &e.ClientID, &e.Arrived, rawColumn{&e.Raw, &e.RawErr}}
 }
 
 // Checkpoint replaces the named checkpoint.
