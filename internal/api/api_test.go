@@ -144,9 +144,20 @@ type stream struct {
 // parsed only when read is true (a slow client reads nothing).
 func (ta *testAPI) openStream(t *testing.T, key, query string, read bool) *stream {
 	t.Helper()
+	return ta.openStreamAs(t, key, nil, query, read)
+}
+
+// openStreamAs is openStream with a key or, when key is "", a session.
+func (ta *testAPI) openStreamAs(t *testing.T, key string, se *session, query string, read bool) *stream {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "GET", ta.base+"/v1/alerts/stream"+query, nil)
-	req.Header.Set("Authorization", "Bearer "+key)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	if se != nil {
+		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: se.cookie})
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		cancel()

@@ -130,6 +130,8 @@ type Auth struct {
 	uloaded  time.Time
 	smu      sync.Mutex
 	sessions map[string]*cachedSession // by store key
+	cmu      sync.Mutex
+	changed  chan struct{} // closed at a revocation or a user's change (credentialsChanged)
 }
 
 // NewAuth returns an Auth over the store's keys, users and sessions, with
@@ -294,6 +296,7 @@ func (a *Auth) revoke(ctx context.Context, actor string, k Key, version int64) e
 	delete(a.keys, k.ID)
 	delete(a.used, k.ID)
 	a.mu.Unlock()
+	a.credentialChanged()
 	return nil
 }
 

@@ -115,6 +115,35 @@ func (a *Auth) require(need role, h http.Handler) http.Handler {
 	})
 }
 
+// stillHolds reports whether the credential that authenticated r as p
+// still does, with the same role and tenants (a user's may change), for
+// requests that outlive the check at their start, such as live streams.
+func (a *Auth) stillHolds(r *http.Request, p principal) bool {
+	now, err := a.authenticateUse(r, false)
+	return err == nil && now.role == p.role && slices.Equal(now.tenants, p.tenants)
+}
+
+// credentialsChanged is closed at the next change that may end a
+// credential here: a key revoked, a session ended, a user changed.
+func (a *Auth) credentialsChanged() <-chan struct{} {
+	a.cmu.Lock()
+	defer a.cmu.Unlock()
+	if a.changed == nil {
+		a.changed = make(chan struct{})
+	}
+	return a.changed
+}
+
+// credentialChanged wakes whoever waits on credentialsChanged.
+func (a *Auth) credentialChanged() {
+	a.cmu.Lock()
+	defer a.cmu.Unlock()
+	if a.changed != nil {
+		close(a.changed)
+		a.changed = nil
+	}
+}
+
 func credentialWord(p principal) string {
 	if p.session != "" {
 		return "user"
@@ -143,17 +172,25 @@ func (a *Auth) limitRequest(p principal, machine bool) *problem.Error {
 // header, else the session cookie. A request with a header is judged by it
 // alone, never by a cookie that came along.
 func (a *Auth) authenticate(r *http.Request) (principal, *problem.Error) {
+	return a.authenticateUse(r, true)
+}
+
+// authenticateUse is authenticate; use says whether this counts as a use
+// of the credential (its last use, a session's idle time). A check of a
+// credential already in use, such as a live stream's, is not one: an
+// open stream must not keep an unattended session alive.
+func (a *Auth) authenticateUse(r *http.Request, use bool) (principal, *problem.Error) {
 	if h := r.Header.Get("Authorization"); h != "" {
-		return a.authenticateKey(r, h)
+		return a.authenticateKey(r, h, use)
 	}
 	if c, err := r.Cookie(sessionCookie); err == nil {
-		return a.authenticateSession(r, c.Value)
+		return a.authenticateSession(r, c.Value, use)
 	}
 	a.m.rejected.WithLabelValues("no_credential").Inc()
 	return principal{}, problem.New(problem.Unauthenticated, "send an API key as Authorization: Bearer vgl_…, or sign in with a user name and password (POST /v1/session)")
 }
 
-func (a *Auth) authenticateKey(r *http.Request, h string) (principal, *problem.Error) {
+func (a *Auth) authenticateKey(r *http.Request, h string, use bool) (principal, *problem.Error) {
 	token, ok := strings.CutPrefix(h, "Bearer ")
 	if !ok || token == "" {
 		a.m.rejected.WithLabelValues("bad_key").Inc()
@@ -173,7 +210,9 @@ func (a *Auth) authenticateKey(r *http.Request, h string) (principal, *problem.E
 		return principal{}, problem.New(problem.Unauthenticated, "the API key is not valid (unknown, revoked or wrong)")
 	}
 	p := principal{keyID: id, name: k.Name, role: roleNames[k.Role], tenants: k.Tenants, scope: scopeOf(k.Tenants)}
-	a.touch(r.Context(), id)
+	if use {
+		a.touch(r.Context(), id)
+	}
 	return p, nil
 }
 

@@ -175,6 +175,9 @@ func (a *Auth) saveOIDCUser(ctx context.Context, st *oidcSetup, id *auth.OIDCIde
 			return oidcUser{}, err
 		}
 		st.cache(next, now)
+		if action == "user.oidc_update" {
+			a.credentialChanged() // a role or tenants taken or given
+		}
 		return next, nil
 	}
 	return oidcUser{}, problem.New(problem.Conflict, "your user changed on another server during this sign-in: sign in again")

@@ -256,10 +256,17 @@ type eventJSON struct {
 	Time    string          `json:"time"`
 	Subject string          `json:"subject,omitempty"`
 	Event   json.RawMessage `json:"event"`
+	// Unreadable says why the event's JSON could not be read back from
+	// the archive (a damaged row); event is null then.
+	Unreadable string `json:"unreadable,omitempty"`
 }
 
 func toEventJSON(e store.ArchivedEvent) eventJSON {
-	return eventJSON{Seq: e.Seq, Tenant: e.Tenant, Source: e.Source, ID: e.ID, Type: e.Type, Time: ts(e.Time), Subject: e.Subject, Event: e.Raw}
+	out := eventJSON{Seq: e.Seq, Tenant: e.Tenant, Source: e.Source, ID: e.ID, Type: e.Type, Time: ts(e.Time), Subject: e.Subject, Event: e.Raw}
+	if e.RawErr != nil {
+		out.Event, out.Unreadable = nil, e.RawErr.Error()
+	}
+	return out
 }
 
 func (s *Server) evidence(w http.ResponseWriter, r *http.Request) error {

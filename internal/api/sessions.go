@@ -190,7 +190,7 @@ func (m *authMetrics) Collect(ch chan<- prometheus.Metric) {
 // counters; register it with Metrics.
 func (a *Auth) Collector() prometheus.Collector { return a.m }
 
-func (a *Auth) authenticateSession(r *http.Request, value string) (principal, *problem.Error) {
+func (a *Auth) authenticateSession(r *http.Request, value string, use bool) (principal, *problem.Error) {
 	ctx := r.Context()
 	uid, secret, ok := auth.ParseSessionCookie(value)
 	if !ok {
@@ -227,7 +227,9 @@ func (a *Auth) authenticateSession(r *http.Request, value string) (principal, *p
 		a.m.rejected.WithLabelValues("session_ended").Inc()
 		return principal{}, problem.New(problem.Unauthenticated, "the session reached its lifetime of %v: sign in again", set.limits.Lifetime)
 	}
-	a.touchSession(ctx, key, now)
+	if use {
+		a.touchSession(ctx, key, now)
+	}
 	p := principal{name: u.Name, role: roleNames[u.Role], tenants: u.Tenants, scope: scopeOf(u.Tenants),
 		user: u.Name, session: key, secret: secret, created: time.Unix(0, s.Created), method: s.Method}
 	if s.Method == methodOIDC {
@@ -322,6 +324,7 @@ func (a *Auth) endSession(ctx context.Context, key, reason string) {
 	delete(a.sessions, key)
 	a.smu.Unlock()
 	a.m.ended.WithLabelValues(reason).Inc()
+	a.credentialChanged()
 }
 
 // endUserSessions ends every session of the user id (on disable, delete and

@@ -195,6 +195,7 @@ func (s *Server) signOut(w http.ResponseWriter, r *http.Request) error {
 	delete(a.sessions, p.session)
 	a.smu.Unlock()
 	a.m.ended.WithLabelValues("signed_out").Inc()
+	a.credentialChanged()
 	clearCookie(w)
 	return writeJSON(w, http.StatusOK, signedOut{SignedOut: true})
 }

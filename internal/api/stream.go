@@ -20,7 +20,10 @@ const streamWriteWait = 30 * time.Second
 // tenants and the query's filters admit, with the JSON of GET
 // /v1/alerts/{id}; a comment as a heartbeat when idle; a final "overflow"
 // event when the client fell too far behind. The stream ends when the
-// server shuts down; clients reconnect and catch up with GET /v1/alerts.
+// server shuts down, and when the caller's credential is revoked or ends
+// or its role or tenants change (checked at once here, and every
+// keyCacheTTL for changes made through another server); clients
+// reconnect, and are authenticated again, and catch up with GET /v1/alerts.
 func (s *Server) alertStream(w http.ResponseWriter, r *http.Request) error {
 	if s.o.Live == nil {
 		return problem.New(problem.Unavailable, "live updates are not enabled on this server: poll GET /v1/alerts instead")
@@ -59,10 +62,25 @@ func (s *Server) alertStream(w http.ResponseWriter, r *http.Request) error {
 	}
 	tick := time.NewTicker(s.o.Live.Heartbeat())
 	defer tick.Stop()
+	caller := callerOf(r)
+	changed := s.o.Auth.credentialsChanged()
+	recheck := time.NewTicker(keyCacheTTL)
+	defer recheck.Stop()
 	for {
 		select {
 		case <-r.Context().Done():
 			return nil
+		case <-changed:
+			changed = s.o.Auth.credentialsChanged()
+			if !s.o.Auth.stillHolds(r, caller) {
+				return s.endStream(sw, caller)
+			}
+			continue
+		case <-recheck.C:
+			if !s.o.Auth.stillHolds(r, caller) {
+				return s.endStream(sw, caller)
+			}
+			continue
 		case a, ok := <-sub.Alerts():
 			if !ok {
 				if sub.Overflowed() {
@@ -85,6 +103,15 @@ func (s *Server) alertStream(w http.ResponseWriter, r *http.Request) error {
 			return nil
 		}
 	}
+}
+
+// endStream closes a live stream whose credential no longer holds as it
+// did: the client's reconnection is authenticated again.
+func (s *Server) endStream(sw *sseWriter, p principal) error {
+	s.o.Logger.Info("live alert stream closed: its credential was revoked, ended or changed", "key", p.keyID, "user", p.user)
+	sw.write(": closed: the credential of this stream was revoked, ended or changed; reconnect to sign in again\n\n")
+	sw.flush()
+	return nil
 }
 
 // sseWriter writes Server-Sent Events, each write under its own deadline,

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vigil-project/vigil/internal/alert"
 	"github.com/vigil-project/vigil/internal/api/live"
+	"github.com/vigil-project/vigil/internal/auth"
 	"github.com/vigil-project/vigil/internal/event"
 )
 
@@ -212,4 +213,101 @@ func TestAlertStreamLimits(t *testing.T) {
 	if again.resp.StatusCode != 200 {
 		t.Errorf("after the drop a new stream answered %d", again.resp.StatusCode)
 	}
+}
+
+// TestAlertStreamEndsWithItsCredential: a live stream ends as soon as its
+// key is revoked, its session signed out, or its user disabled or given
+// other tenants; reconnecting authenticates again. Other streams go on.
+func TestAlertStreamEndsWithItsCredential(t *testing.T) {
+	ta := newUserAPI(t, auth.Config{})
+	ta.user(t, "ana", "analyst", anaPassword, "fleet-a", "fleet-b")
+	ta.user(t, "bo", "viewer", boPassword, "fleet-b")
+	revoked, revokedID := ta.key(t, "viewer", "fleet-a")
+	kept, _ := ta.key(t, "viewer", "fleet-a")
+	ana := ta.signIn(t, "ana", anaPassword)
+	bo := ta.signIn(t, "bo", boPassword)
+
+	streams := map[string]*stream{
+		"revoked key": ta.openStreamAs(t, revoked, nil, "", true),
+		"kept key":    ta.openStreamAs(t, kept, nil, "", true),
+		"ana":         ta.openStreamAs(t, "", ana, "", true),
+		"bo":          ta.openStreamAs(t, "", bo, "", true),
+	}
+	for name, s := range streams {
+		if s.resp.StatusCode != 200 {
+			t.Fatalf("%s: %d", name, s.resp.StatusCode)
+		}
+	}
+	waitSubscribers(t, ta.feed, len(streams))
+	// ended waits for the end of a stream, through its last comment.
+	ended := func(name string) {
+		t.Helper()
+		closing := false
+		for {
+			select {
+			case ev, ok := <-streams[name].events:
+				if !ok {
+					if !closing {
+						t.Errorf("%s: the stream ended without saying why", name)
+					}
+					return
+				}
+				if ev.Event == ":" && strings.Contains(ev.Data, "revoked, ended or changed") {
+					closing = true
+					continue
+				}
+				if ev.Event != ":" {
+					t.Fatalf("%s: an event after the change: %+v", name, ev)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("%s: still open 10 s after its credential changed", name)
+			}
+		}
+	}
+	alive := func(name, alertID string) {
+		t.Helper()
+		ev, ok := streams[name].next(t)
+		if !ok || ev.Event != "alert" || decode[alertJSON](t, []byte(ev.Data)).ID != alertID {
+			t.Fatalf("%s: %+v %v, want alert %s", name, ev, ok, alertID)
+		}
+	}
+
+	if code, body := ta.do(t, "DELETE", "/v1/keys/"+revokedID, ta.admin, ""); code != 200 {
+		t.Fatalf("revoke: %d %s", code, body)
+	}
+	ended("revoked key")
+	if s := ta.openStreamAs(t, revoked, nil, "", false); s.resp.StatusCode != 401 {
+		t.Errorf("the revoked key reconnected: %d", s.resp.StatusCode)
+	}
+	ta.feed.Publish(testAlert("a-1", "fleet-a", catOne, sevLow, "one"))
+	alive("kept key", "a-1")
+	alive("ana", "a-1")
+
+	if a := ta.req(t, "DELETE", "/v1/session", bo, "", map[string]string{"Origin": ta.base}); a.code != 200 {
+		t.Fatalf("sign-out: %d %s", a.code, a.body)
+	}
+	ended("bo")
+
+	// ana keeps fleet-b only: her stream ends, and the new one sees fleet-b
+	// only.
+	if code, body := ta.do(t, "PATCH", "/v1/users/ana", ta.admin, `{"tenants":["fleet-b"]}`); code != 200 {
+		t.Fatalf("patch: %d %s", code, body)
+	}
+	ended("ana")
+	streams["ana"] = ta.openStreamAs(t, "", ana, "", true)
+	waitSubscribers(t, ta.feed, 2)
+	ta.feed.Publish(testAlert("a-2", "fleet-a", catOne, sevLow, "two"))
+	ta.feed.Publish(testAlert("b-1", "fleet-b", catOne, sevLow, "three"))
+	alive("ana", "b-1")
+	alive("kept key", "a-2")
+
+	if code, body := ta.do(t, "PATCH", "/v1/users/ana", ta.admin, `{"disabled":true}`); code != 200 {
+		t.Fatalf("disable: %d %s", code, body)
+	}
+	ended("ana")
+	if s := ta.openStreamAs(t, "", ana, "", false); s.resp.StatusCode != 401 {
+		t.Errorf("a disabled user's session reconnected: %d", s.resp.StatusCode)
+	}
+	ta.feed.Publish(testAlert("a-3", "fleet-a", catOne, sevLow, "four"))
+	alive("kept key", "a-3")
 }

@@ -239,6 +239,7 @@ func (a *Auth) putUser(ctx context.Context, u User, version int64, audit *store.
 		a.users[u.Name] = u
 	}
 	a.umu.Unlock()
+	a.credentialChanged()
 	return e.Version, nil
 }
 
@@ -279,6 +280,7 @@ func (a *Auth) uncacheUser(name string) {
 	a.umu.Lock()
 	delete(a.users, name)
 	a.umu.Unlock()
+	a.credentialChanged()
 }
 
 // fullAdmin: an enabled admin of every tenant, who can manage everyone.

@@ -122,6 +122,23 @@ func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
 	}
 }
 
+// clickRow clicks sel in a table that polls and live updates redraw: a
+// node replaced between being found and being clicked is found again, as
+// a user would click again.
+func (b *browser) clickRow(what, sel string) {
+	b.t.Helper()
+	for try := 1; ; try++ {
+		err := chromedp.Do(b.ctx, chromedp.Click(sel))
+		if err == nil {
+			return
+		}
+		gone := strings.Contains(err.Error(), "Could not find node") || strings.Contains(err.Error(), "detached")
+		if !gone || try == 5 {
+			b.t.Fatalf("%s (try %d): %v\npage log:\n%s", what, try, err, b.log())
+		}
+	}
+}
+
 func (b *browser) eval(js string) string {
 	b.t.Helper()
 	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](js))
@@ -136,8 +153,18 @@ func (b *browser) waitJS(what, js string) {
 	b.t.Helper()
 	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
 		b.shot("failed")
-		b.t.Fatalf("waiting for %s (%s): %v\npage log:\n%s", what, js, err, b.log())
+		b.t.Fatalf("waiting for %s (%s): %v\nat %s the page at %s showed, at its end, %q\npage log:\n%s", what, js, err,
+			time.Now().UTC().Format("15:04:05.000"), b.peek(`location.hash`), b.peek(`(document.getElementById('main')?.innerText || '').slice(-1500)`), b.log())
 	}
+}
+
+// peek evaluates js for a failure's report: an error is its answer.
+func (b *browser) peek(js string) string {
+	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](js))
+	if err != nil {
+		return "(" + err.Error() + ")"
+	}
+	return v
 }
 
 func (b *browser) shot(name string) {
@@ -171,7 +198,12 @@ func (b *browser) log() string {
 	defer b.mu.Unlock()
 	var sb strings.Builder
 	for _, m := range b.logged {
-		fmt.Fprintf(&sb, "  %s [%s] %s\n", m.Type, m.Source, m.Text)
+		// The time and the address say which request failed and when.
+		fmt.Fprintf(&sb, "  %s %s [%s] %s", m.Time.UTC().Format("15:04:05.000"), m.Type, m.Source, m.Text)
+		if m.URL != "" {
+			fmt.Fprintf(&sb, " (%s)", m.URL)
+		}
+		sb.WriteByte('\n')
 	}
 	return sb.String()
 }
@@ -301,7 +333,7 @@ func TestConsole(t *testing.T) {
 	b.shot("04-alerts-filtered")
 
 	// Bulk triage: acknowledge the target alert from the queue.
-	b.do("select the alert", chromedp.Click(fmt.Sprintf(`tr[data-id=%q] td.chk input`, alertID)))
+	b.clickRow("select the alert", fmt.Sprintf(`tr[data-id=%q] td.chk input`, alertID))
 	b.waitJS("the bulk bar", `document.getElementById('sel-count').textContent === '1 alert selected'`)
 	b.do("acknowledge", chromedp.Click(`//button[text()="Acknowledge"]`))
 	b.waitJS("the acknowledgement", `!!document.querySelector('.feedback .ok')`)
@@ -313,7 +345,7 @@ func TestConsole(t *testing.T) {
 	}
 
 	// The incident: explanation, timeline with evidence, map with a track.
-	b.do("open the incident", chromedp.Click(fmt.Sprintf(`tr[data-id=%q] a[href^="#/incidents/"]`, alertID)))
+	b.clickRow("open the incident", fmt.Sprintf(`tr[data-id=%q] a[href^="#/incidents/"]`, alertID))
 	b.waitJS("the incident page", `location.hash.startsWith('#/incidents/') && !!document.querySelector('#inc-status')`)
 	b.waitJS("the timeline", `document.querySelectorAll('table.timeline tbody tr').length > 3`)
 	b.waitJS("evidence in the timeline", `document.querySelectorAll('table.timeline tr.evidence').length > 0`)
@@ -468,14 +500,14 @@ func TestConsole(t *testing.T) {
 		t.Errorf("a fleet-a viewer sees %s alerts of other tenants", n)
 	}
 	b.shot("17-alerts-viewer")
-	b.do("an incident as a viewer", chromedp.Click(`#alert-table tbody tr a[href^="#/incidents/"]`))
+	b.clickRow("an incident as a viewer", `#alert-table tbody tr a[href^="#/incidents/"]`)
 	b.waitJS("the read-only triage", `location.hash.startsWith('#/incidents/') && !!document.querySelector('.triage #read-only') && !document.getElementById('inc-status')`)
 
 	// Back as the admin: revoke it, with a confirmation; it stops at once.
 	b.signIn(admin)
 	b.do("settings again", chromedp.Navigate(base+"/console/#/settings"))
 	b.waitJS("the key row", fmt.Sprintf(`!!document.querySelector('#key-table tr[data-id=%q] button.danger')`, newID))
-	b.do("revoke", chromedp.Click(fmt.Sprintf(`#key-table tr[data-id=%q] button.danger`, newID)))
+	b.clickRow("revoke", fmt.Sprintf(`#key-table tr[data-id=%q] button.danger`, newID))
 	b.waitJS("the confirmation", `!!document.querySelector('tr.confirm:not([hidden]) .confirm-box')`)
 	b.shot("18-settings-revoke-confirm")
 	b.do("confirm", chromedp.Click(`//button[text()="Revoke key"]`))
@@ -494,6 +526,26 @@ func TestConsole(t *testing.T) {
 	if p := b.problems(); len(p) > 0 {
 		t.Errorf("the page logged exceptions or CSP violations:\n%s", strings.Join(p, "\n"))
 	}
+	// Refused: the first page's question whether a session holds, and the
+	// wrong password. Any other 401 is a request sent without the
+	// credential in use, such as a page's loads that went on after it was
+	// left and its user signed out.
+	if r := b.refused(); len(r) != 2 || !strings.HasSuffix(r[0], "/v1/me") || !strings.HasSuffix(r[1], "/v1/session") {
+		t.Errorf("requests refused with 401: %q, want only /v1/me at the start and /v1/session for the wrong password", r)
+	}
+}
+
+// refused are the addresses of the requests the server answered with 401.
+func (b *browser) refused() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []string
+	for _, m := range b.logged {
+		if m.Source == "network" && strings.Contains(m.Text, "status of 401") {
+			out = append(out, m.URL)
+		}
+	}
+	return out
 }
 
 // signIn signs out (when signed in) and in again with an API key.

@@ -1,8 +1,9 @@
 // The REST API client. Errors are ApiErrors carrying the API's stable code
-// and its message (which says what to do); a 401 anywhere ends the session.
+// and its message (which says what to do); a 401 anywhere ends the session
+// (when the request was sent with the credential still in use).
 // Credentials come from session.js: a key header, or the session cookie
 // (same-origin) with its CSRF token.
-import {credentials} from './session.js';
+import {credentials, holder} from './session.js';
 
 export class ApiError extends Error {
   constructor(status, code, message, field) {
@@ -25,6 +26,7 @@ async function request(method, path, params, body, signal) {
     if (qs) url += '?' + qs;
   }
   const headers = {Accept: 'application/json', ...credentials()};
+  const sentAs = holder();
   const init = {method, headers, credentials: 'same-origin', cache: 'no-store', signal};
   if (body !== undefined) {
     headers['Content-Type'] = 'application/json';
@@ -45,7 +47,7 @@ async function request(method, path, params, body, signal) {
   if (!resp.ok) {
     const pe = data && data.error ? data.error : {code: 'http_' + resp.status, message: resp.status + ' ' + resp.statusText};
     const err = new ApiError(resp.status, pe.code, pe.message, pe.field);
-    if (resp.status === 401) window.dispatchEvent(new CustomEvent('vigil:unauthenticated', {detail: err}));
+    if (resp.status === 401 && sentAs === holder()) window.dispatchEvent(new CustomEvent('vigil:unauthenticated', {detail: err}));
     throw err;
   }
   return data;
@@ -60,7 +62,7 @@ export const api = {
   incidents: (params) => request('GET', '/v1/incidents', params),
   incident: (id) => request('GET', '/v1/incidents/' + encodeURIComponent(id)),
   patchIncident: (id, body) => request('PATCH', '/v1/incidents/' + encodeURIComponent(id), null, body),
-  events: (params) => request('GET', '/v1/events', params),
+  events: (params, signal) => request('GET', '/v1/events', params, undefined, signal),
   vehicle: (tenant, id) => request('GET', '/v1/vehicles/' + encodeURIComponent(id), {tenant}),
   principal: (tenant, kind, id) => request('GET', '/v1/principals/' + encodeURIComponent(kind) + '/' + encodeURIComponent(id), {tenant}),
   detectors: () => request('GET', '/v1/detectors'),
@@ -78,12 +80,12 @@ export const api = {
 };
 
 // allEvents reads a timeline page by page up to max events; truncated says
-// whether more were left.
-export async function allEvents(params, max) {
+// whether more were left. signal (the page's) stops it when the page is left.
+export async function allEvents(params, max, signal) {
   const out = [];
   let cursor = '';
   for (;;) {
-    const page = await api.events({...params, limit: Math.min(1000, max - out.length), cursor});
+    const page = await api.events({...params, limit: Math.min(1000, max - out.length), cursor}, signal);
     out.push(...page.events);
     if (!page.next) return {events: out, truncated: false};
     if (out.length >= max) return {events: out, truncated: true};

@@ -2,7 +2,7 @@
 // and a stream reader, because EventSource cannot send the Authorization
 // header. The connection is retried with growing pauses; while it is not
 // live, the pages poll instead (see onState).
-import {credentials} from './session.js';
+import {credentials, holder} from './session.js';
 import {h} from './dom.js';
 
 const FIRST_RETRY_MS = 1000;
@@ -79,11 +79,14 @@ export function liveAlerts(params, {onAlert, onState, onOverflow}) {
     state('connecting');
     let wait = 0;
     try {
+      const sentAs = holder();
       const resp = await fetch(url, {headers: {Accept: 'text/event-stream', ...credentials()}, credentials: 'same-origin',
         cache: 'no-store', signal: ctrl.signal});
       if (resp.status === 401) {
+        // The server also ends a stream whose credential was revoked or
+        // changed: this reconnection is where the page learns it.
         stopped = true;
-        window.dispatchEvent(new CustomEvent('vigil:unauthenticated'));
+        if (sentAs === holder()) window.dispatchEvent(new CustomEvent('vigil:unauthenticated'));
         return;
       }
       if (!resp.ok || !resp.body) {

@@ -29,6 +29,7 @@ const main = document.getElementById('main');
 let cleanup = null;
 let signinMessage = '';
 let generation = 0; // of route(): a page that finishes rendering after the next one started is closed at once
+let leaving = null; // aborts the requests of the page being left (ctx.signal)
 
 function parseHash() {
   const raw = location.hash.replace(/^#\/?/, '');
@@ -38,6 +39,9 @@ function parseHash() {
 
 async function route() {
   const mine = ++generation;
+  if (leaving) leaving.abort();
+  leaving = new AbortController();
+  const signal = leaving.signal;
   if (cleanup) { try { cleanup(); } catch (e) { /* a page's cleanup must not stop navigation */ } cleanup = null; }
   const {path, query} = parseHash();
   const authed = signedIn();
@@ -66,13 +70,14 @@ async function route() {
     focusHeading();
     return;
   }
-  const ctx = {params: match.params, query, message: signinMessage};
+  const ctx = {params: match.params, query, message: signinMessage, signal};
   signinMessage = '';
   let done = null;
   try {
     done = (await match.mod.render(main, ctx)) || null;
   } catch (e) {
-    put(main, h('div', {class: 'error', role: 'alert'}, 'This page failed: ' + e.message));
+    // A page left while it loaded fails with its aborted requests: not news.
+    if (mine === generation) put(main, h('div', {class: 'error', role: 'alert'}, 'This page failed: ' + e.message));
   }
   if (mine !== generation) {
     // The user moved on while this page loaded: stop its timers and streams.

@@ -34,6 +34,14 @@ export function credentials() {
   return mode === 'session' && csrf ? {'X-CSRF-Token': csrf} : {};
 }
 
+// holder names the credential in use now ('' when signed out): a request
+// refused with 401 signs out only if it was sent with the credential still
+// in use, not one from before a sign-in as someone else.
+export function holder() {
+  if (mode === 'key') return 'key:' + (sessionStorage.getItem(KEY) || '');
+  return mode === 'session' ? 'session:' + csrf : '';
+}
+
 // restore finds out, once at start, whether this tab is signed in: a key
 // kept in the tab, or a session cookie the server still accepts.
 export async function restore() {

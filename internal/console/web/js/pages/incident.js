@@ -132,7 +132,8 @@ export async function render(main, ctx) {
   const from = new Date(Date.parse(inc.first_seen) - pad).toISOString();
   const to = new Date(Date.parse(inc.last_seen) + pad + 1).toISOString();
   const ents = (inc.entities || []).filter((e) => TIMELINE_KINDS.includes(e.kind)).slice(0, MAX_ENTITIES);
-  const res = await pool(ents, 3, (e) => allEvents({tenant: inc.tenant, kind: e.kind, value: e.value, from, to, order: 'oldest'}, MAX_PER_ENTITY));
+  const res = await pool(ents, 3, (e) => allEvents({tenant: inc.tenant, kind: e.kind, value: e.value, from, to, order: 'oldest'}, MAX_PER_ENTITY, ctx.signal));
+  if (ctx.signal.aborted) return null; // left while loading
   const failed = res.filter((r) => !r.ok);
   const events = merge(res.filter((r) => r.ok).map((r) => r.value.events));
   const truncated = res.filter((r) => r.ok && r.value.truncated).length;

@@ -116,8 +116,9 @@ export async function render(main, ctx) {
   const to = new Date(end + 1).toISOString();
   let tl;
   try {
-    tl = await allEvents({tenant, kind, value, from, to, order: 'oldest'}, 3000);
+    tl = await allEvents({tenant, kind, value, from, to, order: 'oldest'}, 3000, ctx.signal);
   } catch (e) {
+    if (ctx.signal.aborted) return null; // left while loading
     put(clear(tlSec), h('h2', {id: 'h-ptl'}, 'Timeline'), errorBox(e, 'Could not load the timeline'));
     return;
   }

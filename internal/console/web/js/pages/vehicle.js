@@ -69,8 +69,9 @@ export async function render(main, ctx) {
   const to = new Date(end + 1).toISOString();
   let tl;
   try {
-    tl = await allEvents({tenant, kind: 'vehicle', value: vin, from, to, order: 'oldest'}, 3000);
+    tl = await allEvents({tenant, kind: 'vehicle', value: vin, from, to, order: 'oldest'}, 3000, ctx.signal);
   } catch (e) {
+    if (ctx.signal.aborted) return null; // left while loading
     put(clear(tlSec), h('h2', {id: 'h-vtl'}, 'Timeline'), errorBox(e, 'Could not load the timeline'));
     put(clear(mapSec), h('h2', {id: 'h-map'}, 'Track'), errorBox(e, 'Could not load the track'));
     return;
