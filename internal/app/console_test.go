@@ -332,11 +332,32 @@ func TestConsole(t *testing.T) {
 	}
 	b.shot("04-alerts-filtered")
 
-	// Bulk triage: acknowledge the target alert from the queue.
+	// Bulk triage: acknowledge the target alert from the queue. The queue
+	// then updates in place: the other rows stay the same nodes, one whose
+	// explanation the analyst opened stays open; the acknowledged alert's
+	// row is drawn again with its new status.
+	if n := b.eval(`String(document.querySelectorAll('#alert-table tbody tr').length)`); n == "1" {
+		t.Fatalf("the filtered queue has one row: no other row to see updated in place")
+	}
+	other := b.eval(fmt.Sprintf(`(() => {
+		for (const tr of document.querySelectorAll('#alert-table tbody tr')) tr.vigilBefore = true;
+		const o = [...document.querySelectorAll('#alert-table tbody tr')].find((tr) => tr.dataset.id !== %q);
+		o.querySelector('details').open = true;
+		return o.dataset.id;
+	})()`, alertID))
 	b.clickRow("select the alert", fmt.Sprintf(`tr[data-id=%q] td.chk input`, alertID))
 	b.waitJS("the bulk bar", `document.getElementById('sel-count').textContent === '1 alert selected'`)
 	b.do("acknowledge", chromedp.Click(`//button[text()="Acknowledge"]`))
 	b.waitJS("the acknowledgement", `!!document.querySelector('.feedback .ok')`)
+	b.waitJS("the acknowledged row", fmt.Sprintf(`!!document.querySelector('tr[data-id=%q] .status.st-acknowledged')`, alertID))
+	if kept := b.eval(fmt.Sprintf(`(() => {
+		const rows = [...document.querySelectorAll('#alert-table tbody tr')];
+		const o = document.querySelector('tr[data-id=%q]'), mine = document.querySelector('tr[data-id=%q]');
+		return [rows.filter((tr) => tr !== mine).every((tr) => tr.vigilBefore), !!o && o.querySelector('details').open,
+			!mine.vigilBefore, !mine.querySelector('td.chk input').checked].join(' ');
+	})()`, other, alertID)); kept != "true true true true" {
+		t.Errorf("after the acknowledgement, [other rows kept, opened one still open, acknowledged row redrawn, unselected] = %s", kept)
+	}
 	var got struct {
 		Status string `json:"status"`
 	}

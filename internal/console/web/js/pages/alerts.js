@@ -69,6 +69,7 @@ export function render(main, ctx) {
   let timer = null;
   let stopped = false;
   let shown = [];      // alerts on screen
+  let rows = new Map(); // their rows by alert id: {tr, a}, reused while the alert is unchanged
   const selected = new Set();
   let busy = false;
   let liveState = 'connecting';
@@ -192,15 +193,35 @@ export function render(main, ctx) {
     if (t && !tenants.has(t)) { tenants.add(t); tenantList.append(h('option', {value: t})); }
   }
 
+  // show puts alerts on screen in place: an unchanged alert keeps its row
+  // (an expanded explanation stays open, a click under way keeps its
+  // target), a changed one gets a new row, and only rows out of place move.
   function show(alerts, freshIds) {
-    shown = alerts;
     waiting.clear();
-    clear(tbody);
-    for (const a of alerts) {
-      put(tbody, row(a, freshIds && freshIds.has(a.id)));
-      addTenant(a.tenant);
-    }
     for (const id of [...selected]) if (!alerts.some((a) => a.id === id)) selected.delete(id);
+    const kept = new Map();
+    const want = alerts.map((a) => {
+      const old = rows.get(a.id);
+      let tr;
+      if (old && old.a.updated === a.updated) {
+        tr = old.tr;
+        tr.querySelector('td.chk input').checked = selected.has(a.id);
+      } else {
+        tr = row(a, freshIds && freshIds.has(a.id));
+        if (old && old.tr.querySelector('details').open) tr.querySelector('details').open = true;
+      }
+      kept.set(a.id, {tr, a});
+      addTenant(a.tenant);
+      return tr;
+    });
+    let at = tbody.firstElementChild;
+    for (const tr of want) {
+      if (at === tr) at = at.nextElementSibling;
+      else tbody.insertBefore(tr, at);
+    }
+    while (at) { const after = at.nextElementSibling; at.remove(); at = after; }
+    shown = alerts;
+    rows = kept;
     syncSelection();
   }
 
@@ -260,9 +281,10 @@ export function render(main, ctx) {
       let i = shown.findIndex((x) => tms(x.time) < tms(a.time));
       if (i < 0) i = shown.length;
       const tr = row(a, true);
-      if (i < shown.length) tbody.insertBefore(tr, tbody.querySelector(`tr[data-id="${CSS.escape(shown[i].id)}"]`));
+      if (i < shown.length) tbody.insertBefore(tr, rows.get(shown[i].id).tr);
       else tbody.append(tr);
-      shown.splice(i, 0, a);
+      shown = [...shown.slice(0, i), a, ...shown.slice(i)];
+      rows.set(a.id, {tr, a});
       addTenant(a.tenant);
     }
     status.hidden = shown.length > 0;
