@@ -46,6 +46,7 @@ type httpBenchOptions struct {
 	Drain    time.Duration // after sending, wait this long at most for detection to catch up
 	RunID    string        // prefix of event ids (a fresh one per run by default)
 	UUIDs    bool          // event ids as random-looking UUIDs instead of counted ones
+	Progress time.Duration // print the rate every so often while sending; 0: never
 }
 
 // httpBenchFlags are the flags vigil bench takes for the HTTP load
@@ -57,6 +58,7 @@ type httpBenchFlags struct {
 	Gzip              bool
 	IDs               string
 	Duration, Drain   time.Duration
+	Progress          time.Duration
 	Prepare           string
 }
 
@@ -73,6 +75,7 @@ func addHTTPBenchFlags(fs *flag.FlagSet) *httpBenchFlags {
 	fs.DurationVar(&f.Duration, "duration", 0, "--http: stop sending after this (0: when the stream is sent)")
 	fs.IntVar(&f.GateRate, "gate-rate", 0, "--http: command gate decisions per second offered alongside ingest (0: none)")
 	fs.DurationVar(&f.Drain, "drain", 2*time.Minute, "--http: how long to wait, after sending, for detection to catch up")
+	fs.DurationVar(&f.Progress, "progress", 5*time.Second, "--http: print the acknowledged rate, the server's CPU per event and detection's lag this often while sending (0: never); the report gives the lowest and highest")
 	fs.StringVar(&f.Prepare, "prepare", "", "write the simulated fleet's reference data (directory.csv, vigil.yaml) for vigil serve --config into this directory, then exit")
 	return f
 }
@@ -92,11 +95,14 @@ func (f *httpBenchFlags) runHTTP(ctx context.Context, o benchOptions, out io.Wri
 	if f.Batch < 1 || f.Batch > 10_000 || f.Conns < 1 || f.Conns > 256 || f.Rate < 0 || f.GateRate < 0 || f.GateRate > 1_000_000 {
 		return fmt.Errorf("%w: need 1 ≤ --batch ≤ 10000, 1 ≤ --conns ≤ 256, --ingest-rate ≥ 0, 0 ≤ --gate-rate ≤ 1000000", errUsage)
 	}
+	if f.Progress < 0 || (f.Progress > 0 && f.Progress < 100*time.Millisecond) {
+		return fmt.Errorf("%w: --progress is 0 (never) or at least 100ms, not %v", errUsage, f.Progress)
+	}
 	if f.IDs != "counted" && f.IDs != "uuid" {
 		return fmt.Errorf("%w: --ids is counted or uuid, not %q", errUsage, f.IDs)
 	}
 	return runHTTPBench(ctx, f.URL, key, httpBenchOptions{Stream: o, Batch: f.Batch, Conns: f.Conns, Rate: f.Rate, Gzip: f.Gzip,
-		Duration: f.Duration, GateRate: f.GateRate, GateKey: f.GateKey, Drain: f.Drain, UUIDs: f.IDs == "uuid"}, out)
+		Duration: f.Duration, GateRate: f.GateRate, GateKey: f.GateKey, Drain: f.Drain, UUIDs: f.IDs == "uuid", Progress: f.Progress}, out)
 }
 
 // httpBenchReport is what one run measured.
@@ -110,6 +116,8 @@ type httpBenchReport struct {
 	TooMany, Errors                            int64
 	Elapsed                                    time.Duration
 	Ingest                                     []time.Duration // per acknowledged batch, request to acknowledgement
+	acked                                      atomic.Int64    // events in acknowledged batches so far, for the progress lines
+	Intervals                                  []float64       // events/s acknowledged in each whole progress interval
 
 	// Gate: decisions by outcome, failed requests, latency from the send
 	// and from the time the decision was due.
@@ -207,8 +215,16 @@ func httpBench(ctx context.Context, base, key string, o httpBenchOptions, out io
 		}()
 	}
 	start, cpu0 := time.Now(), processCPU()
+	progressDone := make(chan struct{})
+	progressCtx, stopProgress := context.WithCancel(sendCtx)
+	go func() {
+		defer close(progressDone)
+		reportProgress(progressCtx, client, base, o.Progress, start, rep, out)
+	}()
 	runIngestLoad(sendCtx, client, base, key, bodies, o, rep)
 	rep.Elapsed = time.Since(start)
+	stopProgress()
+	<-progressDone
 	rep.GenCPU = processCPU() - cpu0
 	stopGate()
 	gateWG.Wait()
@@ -232,6 +248,49 @@ func httpBench(ctx context.Context, base, key string, o httpBenchOptions, out io
 		rep.CPUAtEnd = settledCPU(ctx, client, base, m.cpu)
 	}
 	return rep, nil
+}
+
+// reportProgress prints, every interval while ctx lasts, the rate
+// acknowledged over the interval, the server's CPU per event acknowledged
+// in it and detection's lag, and keeps each whole interval's rate: a run
+// whose rate falls as the archive grows shows it here, where the average
+// hides it. The server's CPU of an interval includes work on earlier
+// events (timeline entries, checkpoints).
+func reportProgress(ctx context.Context, c *http.Client, base string, every time.Duration, start time.Time, rep *httpBenchReport, out io.Writer) {
+	if every <= 0 {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	last, lastAt := int64(0), start
+	lastCPU := math.NaN()
+	if m, err := scrapeMetrics(ctx, c, base); err == nil {
+		lastCPU = m.cpu
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			acked := rep.acked.Load()
+			rate := float64(acked-last) / now.Sub(lastAt).Seconds()
+			line := fmt.Sprintf("  %6.1fs: %8.0f events/s acknowledged over the last %v, %d in all", now.Sub(start).Seconds(), rate, now.Sub(lastAt).Round(time.Millisecond), acked)
+			if m, err := scrapeMetrics(ctx, c, base); err == nil {
+				if acked > last && !math.IsNaN(lastCPU) {
+					line += fmt.Sprintf(", server CPU %.1f µs an event", (m.cpu-lastCPU)*1e6/float64(acked-last))
+				}
+				line += fmt.Sprintf(", detection %d events behind", m.lag)
+				lastCPU = m.cpu
+			} else {
+				lastCPU = math.NaN()
+			}
+			fmt.Fprintln(out, line)
+			rep.mu.Lock()
+			rep.Intervals = append(rep.Intervals, rate)
+			rep.mu.Unlock()
+			last, lastAt = acked, now
+		}
+	}
 }
 
 // settledCPU waits (10s at most) until the server's CPU use falls below a
@@ -436,6 +495,7 @@ func runIngestLoad(ctx context.Context, c *http.Client, base, key string, bodies
 						break
 					}
 					lat = append(lat, took)
+					rep.acked.Add(res.Accepted + res.Duplicates)
 					acc, dup, rej = acc+res.Accepted, dup+res.Duplicates, rej+res.Rejected
 					sent += res.Accepted + res.Duplicates + res.Rejected
 					break
@@ -687,6 +747,9 @@ func (r *httpBenchReport) write(w io.Writer) {
 	fmt.Fprintf(w, "  acknowledged %.0f events/s   429s %d (retried)   failed requests %d\n", float64(r.Accepted+r.Duplicates)/secs, r.TooMany, r.Errors)
 	fmt.Fprintf(w, "  batch latency, request to acknowledgement: p50 %v   p99 %v   p99.9 %v   max %v\n",
 		pctOf(r.Ingest, 50), pctOf(r.Ingest, 99), pctOf(r.Ingest, 99.9), pctOf(r.Ingest, 100))
+	if len(r.Intervals) > 0 {
+		fmt.Fprintf(w, "  over %d whole progress intervals: lowest %.0f events/s, highest %.0f\n", len(r.Intervals), slices.Min(r.Intervals), slices.Max(r.Intervals))
+	}
 	if r.gateOn {
 		var total int64
 		var parts []string

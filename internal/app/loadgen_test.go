@@ -3,8 +3,10 @@ package app
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -41,16 +43,40 @@ func TestHTTPBench(t *testing.T) {
 	if rep.GateErrors != 0 || decided == 0 || decided != int64(len(rep.Gate)) || len(rep.Gate) != len(rep.GateLate) {
 		t.Errorf("gate: %d failed, decisions %v, %d latencies", rep.GateErrors, rep.Decisions, len(rep.Gate))
 	}
-	// A rerun is new data: the run id makes new event ids.
-	rep2, err := httpBench(context.Background(), ts.base, ingest, httpBenchOptions{Stream: o.Stream, Batch: 1000, Conns: 1}, &out)
+	// A rerun is new data: the run id makes new event ids. Offered at
+	// 10,000 events/s it lasts half a second: progress lines come every
+	// 100 ms, each with the count so far.
+	out.Reset()
+	rep2, err := httpBench(context.Background(), ts.base, ingest, httpBenchOptions{Stream: o.Stream, Batch: 1000, Conns: 1,
+		Rate: 10_000, Progress: 100 * time.Millisecond}, &out)
 	if err != nil {
 		t.Fatal(err)
 	}
+	rep2.write(&out)
+	t.Log("\n" + out.String())
 	if rep2.Accepted != int64(rep2.Events) || rep2.Duplicates != 0 {
 		t.Errorf("rerun: accepted %d of %d, duplicates %d", rep2.Accepted, rep2.Events, rep2.Duplicates)
 	}
 	if !strings.Contains(out.String(), "batch latency, request to acknowledgement: p50") {
 		t.Errorf("the report lacks the latency line:\n%s", out.String())
+	}
+	progress := regexp.MustCompile(`(?m)^ +[0-9.]+s: +([0-9]+) events/s acknowledged over the last [0-9.]+m?s, ([0-9]+) in all(, server CPU [0-9.]+ µs an event)?, detection [0-9]+ events behind$`)
+	lines := progress.FindAllStringSubmatch(out.String(), -1)
+	prev := int64(0)
+	for _, l := range lines {
+		n, _ := strconv.ParseInt(l[2], 10, 64)
+		if n < prev || n > int64(rep2.Events) {
+			t.Errorf("progress counts %d after %d, of %d events", n, prev, rep2.Events)
+		}
+		prev = n
+	}
+	switch {
+	case len(lines) < 2:
+		t.Errorf("%d progress lines in a run of at least 0.4 s at 100 ms:\n%s", len(lines), out.String())
+	case len(rep2.Intervals) != len(lines):
+		t.Errorf("%d progress lines, %d intervals kept", len(lines), len(rep2.Intervals))
+	case !strings.Contains(out.String(), fmt.Sprintf("over %d whole progress intervals: lowest", len(lines))):
+		t.Errorf("the report lacks the intervals' line:\n%s", out.String())
 	}
 }
 
