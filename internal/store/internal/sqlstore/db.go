@@ -61,13 +61,15 @@ type Options struct {
 	// callers beyond it wait (backpressure). Default 256.
 	QueueDepth int
 	// TimelineBatch is how many events one timeline indexing step covers
-	// at most, and how many waiting make it start at once: larger steps
-	// write each B-tree page fewer times. Default 50,000.
+	// at most, and how many waiting make it start at once: a step writes
+	// a leaf per entity it touches, so larger steps write each leaf fewer
+	// times — at full speed that is what keeps ingest from slowing as the
+	// timeline grows (docs/performance.md). Default 200,000.
 	TimelineBatch int
 	// TimelineDelay is how long fewer events than a batch wait for their
 	// timeline entries. Searches are complete either way (they scan what
-	// waits). Default 500ms; negative: only IndexTimeline calls index
-	// (tests).
+	// waits: the price of a longer wait). Default 2s; negative: only
+	// IndexTimeline calls index (tests).
 	TimelineDelay time.Duration
 	// EntityKey replaces the timeline key function (EntityKey); tests use
 	// it to force collisions.
@@ -128,13 +130,13 @@ func New(ctx context.Context, d Dialect, w, r *sql.DB, closeFn func() error, mig
 		opts.QueueDepth = 256
 	}
 	if opts.TimelineBatch <= 0 {
-		opts.TimelineBatch = 50_000
+		opts.TimelineBatch = 200_000
 	}
 	if opts.TimelineBlock <= 0 {
 		opts.TimelineBlock = 1024
 	}
 	if opts.TimelineDelay == 0 {
-		opts.TimelineDelay = 500 * time.Millisecond
+		opts.TimelineDelay = 2 * time.Second
 	}
 	if opts.EntityKey == nil {
 		opts.EntityKey = EntityKey
