@@ -35,6 +35,7 @@ import (
 	"github.com/vigil-project/vigil/internal/pseudo"
 	"github.com/vigil-project/vigil/internal/rules"
 	"github.com/vigil-project/vigil/internal/store"
+	"github.com/vigil-project/vigil/internal/store/postgres"
 	"github.com/vigil-project/vigil/internal/store/sqlite"
 )
 
@@ -57,6 +58,10 @@ type serveOptions struct {
 	KeyOut io.Writer
 	// Synchronous is the SQLite store's durability setting ("" is full).
 	Synchronous string
+	// TimelineBatch and TimelineDelay pace the store's timeline indexing
+	// (0: its defaults).
+	TimelineBatch int
+	TimelineDelay time.Duration
 	// RetentionEvery is how often retention runs (default hourly).
 	RetentionEvery time.Duration
 	// Ready, when set, receives the server's base URL once it listens.
@@ -173,6 +178,7 @@ func serve(ctx context.Context, o serveOptions) error {
 	dets := ds.all
 	if cfg != nil {
 		o.Synchronous = cfg.Store.Synchronous
+		o.TimelineBatch, o.TimelineDelay = cfg.Store.TimelineBatch, cfg.Store.TimelineDelay
 	}
 	shards := prioritiseRequests(cfg, log)
 	st, err := openStore(ctx, o)
@@ -415,12 +421,13 @@ func storeName(o serveOptions) string {
 
 func openStore(ctx context.Context, o serveOptions) (store.Store, error) {
 	if o.Postgres != "" {
-		return openPostgres(ctx, o.Postgres, o.Logger)
+		return openPostgres(ctx, o.Postgres, o.Logger, postgres.Options{TimelineBatch: o.TimelineBatch, TimelineDelay: o.TimelineDelay})
 	}
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating the data directory: %w", err)
 	}
-	return sqlite.Open(ctx, filepath.Clean(o.DataDir), sqlite.Options{Synchronous: o.Synchronous})
+	return sqlite.Open(ctx, filepath.Clean(o.DataDir), sqlite.Options{Synchronous: o.Synchronous,
+		TimelineBatch: o.TimelineBatch, TimelineDelay: o.TimelineDelay})
 }
 
 // checkListen refuses plain HTTP beyond loopback unless asked for.

@@ -17,11 +17,11 @@ import (
 )
 
 // openPostgres opens the PostgreSQL store (the shared store of a cluster).
-func openPostgres(ctx context.Context, dsn string, log *slog.Logger) (store.Store, error) {
+func openPostgres(ctx context.Context, dsn string, log *slog.Logger, o postgres.Options) (store.Store, error) {
 	if err := checkPostgresTLS(dsn, log); err != nil {
 		return nil, err
 	}
-	return postgres.Open(ctx, dsn, postgres.Options{})
+	return postgres.Open(ctx, dsn, o)
 }
 
 // checkPostgresTLS refuses a connection to a remote PostgreSQL that would

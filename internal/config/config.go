@@ -106,14 +106,32 @@ type Console struct {
 	TileAttribution string `yaml:"tile_attribution"`
 }
 
-// Store tunes the embedded SQLite store.
+// Store tunes the store.
 type Store struct {
 	// Synchronous is "full" (the default: an acknowledged batch survives a
 	// crash of the process and of the machine) or "normal" (it survives a
 	// crash of the process, kill -9 included, but the last batches before a
-	// power loss may be lost; faster).
+	// power loss may be lost; faster). The embedded SQLite store only.
 	Synchronous string `yaml:"synchronous"`
+	// TimelineBatch and TimelineDelay pace the indexing of events'
+	// timelines, after ingest acknowledged them: a step indexes up to
+	// TimelineBatch events, at once when that many wait, else once the
+	// oldest has waited TimelineDelay. Searches are complete meanwhile but
+	// scan what waits: smaller values make searches during full-speed
+	// ingest faster and ingest slower (docs/performance.md). 0: the
+	// defaults, 200,000 and 2s.
+	TimelineBatch int           `yaml:"timeline_batch"`
+	TimelineDelay time.Duration `yaml:"timeline_delay"`
 }
+
+// Timeline pacing bounds: a step holds its events' entries in memory, and
+// the store keeps at most 500,000 waiting events there (sqlstore).
+const (
+	MinTimelineBatch = 1_000
+	MaxTimelineBatch = 400_000
+	MinTimelineDelay = 100 * time.Millisecond
+	MaxTimelineDelay = time.Minute
+)
 
 // Retention is how long archived events are kept, by event time: a
 // default and per-tenant overrides. Zero keeps them forever.
@@ -210,6 +228,12 @@ func (c *Config) validate() error {
 	case "", "full", "normal":
 	default:
 		return fmt.Errorf("store.synchronous: %q is not full or normal", c.Store.Synchronous)
+	}
+	if b := c.Store.TimelineBatch; b != 0 && (b < MinTimelineBatch || b > MaxTimelineBatch) {
+		return fmt.Errorf("store.timeline_batch must be 0 (the default) or between %d and %d events, got %d", MinTimelineBatch, MaxTimelineBatch, b)
+	}
+	if d := c.Store.TimelineDelay; d != 0 && (d < MinTimelineDelay || d > MaxTimelineDelay) {
+		return fmt.Errorf("store.timeline_delay must be 0 (the default) or between %v and %v, got %v", MinTimelineDelay, MaxTimelineDelay, d)
 	}
 	if c.Retention.Events < 0 {
 		return fmt.Errorf("retention.events must be 0 (forever) or more, got %v", c.Retention.Events)

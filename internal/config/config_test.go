@@ -65,6 +65,11 @@ func TestStrict(t *testing.T) {
 		{"engine:\n  worker_nice: 20\n", "engine.worker_nice must be between 0 (off) and 19, got 20"},
 		{"engine:\n  worker_nice: -1\n", "engine.worker_nice must be between"},
 		{"engine: [\n", "yaml"},
+		{"store:\n  timeline_batch: 999\n", "store.timeline_batch must be 0 (the default) or between 1000 and 400000 events, got 999"},
+		{"store:\n  timeline_batch: 400001\n", "store.timeline_batch must be"},
+		{"store:\n  timeline_delay: 10ms\n", "store.timeline_delay must be 0 (the default) or between 100ms and 1m0s, got 10ms"},
+		{"store:\n  timeline_delay: 2m\n", "store.timeline_delay must be"},
+		{"store:\n  timeline_dealy: 2s\n", "field timeline_dealy not found"},
 	}
 	for _, tt := range tests {
 		_, err := Parse(strings.NewReader(tt.in))
