@@ -340,6 +340,9 @@ func TestConsole(t *testing.T) {
 		t.Fatalf("the filtered queue has one row: no other row to see updated in place")
 	}
 	other := b.eval(fmt.Sprintf(`(() => {
+		window.vigilRemoved = [];
+		new MutationObserver((ms) => { for (const m of ms) for (const n of m.removedNodes) window.vigilRemoved.push(n.dataset ? n.dataset.id : '?'); })
+			.observe(document.querySelector('#alert-table tbody'), {childList: true});
 		for (const tr of document.querySelectorAll('#alert-table tbody tr')) tr.vigilBefore = true;
 		const o = [...document.querySelectorAll('#alert-table tbody tr')].find((tr) => tr.dataset.id !== %q);
 		o.querySelector('details').open = true;
@@ -354,9 +357,10 @@ func TestConsole(t *testing.T) {
 		const rows = [...document.querySelectorAll('#alert-table tbody tr')];
 		const o = document.querySelector('tr[data-id=%q]'), mine = document.querySelector('tr[data-id=%q]');
 		return [rows.filter((tr) => tr !== mine).every((tr) => tr.vigilBefore), !!o && o.querySelector('details').open,
-			!mine.vigilBefore, !mine.querySelector('td.chk input').checked].join(' ');
-	})()`, other, alertID)); kept != "true true true true" {
-		t.Errorf("after the acknowledgement, [other rows kept, opened one still open, acknowledged row redrawn, unselected] = %s", kept)
+			!mine.vigilBefore, !mine.querySelector('td.chk input').checked, window.vigilRemoved.join(',') === %q].join(' ');
+	})()`, other, alertID, alertID)); kept != "true true true true true" {
+		t.Errorf("after the acknowledgement, [other rows kept, opened one still open, acknowledged row redrawn, unselected, only its old row removed] = %s (removed: %s)",
+			kept, b.eval(`window.vigilRemoved.join(',')`))
 	}
 	var got struct {
 		Status string `json:"status"`

@@ -219,7 +219,7 @@ func httpBench(ctx context.Context, base, key string, o httpBenchOptions, out io
 	progressCtx, stopProgress := context.WithCancel(sendCtx)
 	go func() {
 		defer close(progressDone)
-		reportProgress(progressCtx, client, base, o.Progress, start, rep, out)
+		reportProgress(progressCtx, base, o.Progress, start, rep, out)
 	}()
 	runIngestLoad(sendCtx, client, base, key, bodies, o, rep)
 	rep.Elapsed = time.Since(start)
@@ -256,10 +256,11 @@ func httpBench(ctx context.Context, base, key string, o httpBenchOptions, out io
 // whose rate falls as the archive grows shows it here, where the average
 // hides it. The server's CPU of an interval includes work on earlier
 // events (timeline entries, checkpoints).
-func reportProgress(ctx context.Context, c *http.Client, base string, every time.Duration, start time.Time, rep *httpBenchReport, out io.Writer) {
+func reportProgress(ctx context.Context, base string, every time.Duration, start time.Time, rep *httpBenchReport, out io.Writer) {
 	if every <= 0 {
 		return
 	}
+	c := &http.Client{Timeout: 10 * time.Second} // its own connection: none taken from the load's
 	t := time.NewTicker(every)
 	defer t.Stop()
 	last, lastAt := int64(0), start
@@ -271,8 +272,11 @@ func reportProgress(ctx context.Context, c *http.Client, base string, every time
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-t.C:
-			acked := rep.acked.Load()
+		case <-t.C:
+			if ctx.Err() != nil { // sending ended with this tick: no whole interval
+				return
+			}
+			now, acked := time.Now(), rep.acked.Load()
 			rate := float64(acked-last) / now.Sub(lastAt).Seconds()
 			line := fmt.Sprintf("  %6.1fs: %8.0f events/s acknowledged over the last %v, %d in all", now.Sub(start).Seconds(), rate, now.Sub(lastAt).Round(time.Millisecond), acked)
 			if m, err := scrapeMetrics(ctx, c, base); err == nil {
@@ -283,6 +287,9 @@ func reportProgress(ctx context.Context, c *http.Client, base string, every time
 				lastCPU = m.cpu
 			} else {
 				lastCPU = math.NaN()
+			}
+			if ctx.Err() != nil {
+				return
 			}
 			fmt.Fprintln(out, line)
 			rep.mu.Lock()

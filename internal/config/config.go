@@ -115,8 +115,9 @@ type Store struct {
 	Synchronous string `yaml:"synchronous"`
 	// TimelineBatch and TimelineDelay pace the indexing of events'
 	// timelines, after ingest acknowledged them: a step indexes up to
-	// TimelineBatch events, at once when that many wait, else once the
-	// oldest has waited TimelineDelay. Searches are complete meanwhile but
+	// TimelineBatch events, at once when that many wait, else at most
+	// TimelineDelay after they began to wait (or after the last step).
+	// Searches are complete meanwhile but
 	// scan what waits: smaller values make searches during full-speed
 	// ingest faster and ingest slower (docs/performance.md). 0: the
 	// defaults, 200,000 and 2s.
@@ -124,11 +125,12 @@ type Store struct {
 	TimelineDelay time.Duration `yaml:"timeline_delay"`
 }
 
-// Timeline pacing bounds: a step holds its events' entries in memory, and
-// the store keeps at most 500,000 waiting events there (sqlstore).
+// Timeline pacing bounds. The store keeps at most 500,000 waiting events in
+// memory (sqlstore's maxKept), beyond which the indexer reads the archive
+// again: a batch of half that leaves room for what arrives during a step.
 const (
 	MinTimelineBatch = 1_000
-	MaxTimelineBatch = 400_000
+	MaxTimelineBatch = 250_000
 	MinTimelineDelay = 100 * time.Millisecond
 	MaxTimelineDelay = time.Minute
 )

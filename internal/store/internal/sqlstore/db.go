@@ -63,8 +63,8 @@ type Options struct {
 	// TimelineBatch is how many events one timeline indexing step covers
 	// at most, and how many waiting make it start at once: a step writes
 	// a leaf per entity it touches, so larger steps write each leaf fewer
-	// times — at full speed that is what keeps ingest from slowing as the
-	// timeline grows (docs/performance.md). Default 200,000.
+	// times: full-speed ingest slows less as the timeline grows
+	// (docs/performance.md). Default 200,000.
 	TimelineBatch int
 	// TimelineDelay is how long fewer events than a batch wait for their
 	// timeline entries. Searches are complete either way (they scan what

@@ -206,6 +206,7 @@ export function render(main, ctx) {
       if (old && old.a.updated === a.updated) {
         tr = old.tr;
         tr.querySelector('td.chk input').checked = selected.has(a.id);
+        tr.classList.toggle('fresh', !!(freshIds && freshIds.has(a.id)));
       } else {
         tr = row(a, freshIds && freshIds.has(a.id));
         if (old && old.tr.querySelector('details').open) tr.querySelector('details').open = true;
@@ -214,6 +215,13 @@ export function render(main, ctx) {
       addTenant(a.tenant);
       return tr;
     });
+    // Rows of alerts gone leave; a changed alert's new row takes its old
+    // row's place; then only new and reordered rows move.
+    for (const [id, old] of rows) {
+      const k = kept.get(id);
+      if (!k) old.tr.remove();
+      else if (k.tr !== old.tr) old.tr.replaceWith(k.tr);
+    }
     let at = tbody.firstElementChild;
     for (const tr of want) {
       if (at === tr) at = at.nextElementSibling;
