@@ -37,6 +37,18 @@ func Metrics(src MetricsSources, storeLatency *prometheus.HistogramVec, more ...
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 }
 
+// RequestLatency is the histogram of HTTP requests by route (the pattern
+// of the route table, e.g. "POST /v1/gate") and status class, from the
+// handler's start to its return: the server's own part of a request's
+// latency (a live stream's is its whole life). Its buckets include the
+// command gate's goal, 2 ms.
+func RequestLatency() *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "vigil_http_request_seconds",
+		Help:    "HTTP requests by route and status class: time from the handler's start to its return.",
+		Buckets: []float64{.0001, .00025, .0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}},
+		[]string{"route", "status"})
+}
+
 // StoreLatency is the histogram of store calls by operation.
 func StoreLatency() *prometheus.HistogramVec {
 	return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "vigil_store_seconds",

@@ -6,12 +6,16 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-project/vigil/internal/alert"
 	"github.com/vigil-project/vigil/internal/api/live"
@@ -41,6 +45,9 @@ type Options struct {
 	Ingest    http.Handler   // POST /v1/events
 	Auth      *Auth
 	Metrics   http.Handler // GET /metrics
+	// RequestLatency, when not nil, observes every request by route and
+	// status class (RequestLatency).
+	RequestLatency *prometheus.HistogramVec
 	// Console serves the analyst console (nil: the default, maps without
 	// a tile server).
 	Console http.Handler
@@ -187,7 +194,49 @@ func (s *Server) Routes() []string {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Cache-Control", "no-store")
-	s.mux.ServeHTTP(w, r)
+	if s.o.RequestLatency == nil {
+		s.mux.ServeHTTP(w, r)
+		return
+	}
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w}
+	s.mux.ServeHTTP(sw, r)
+	// The mux set r.Pattern: a route of the table, never a raw path, so
+	// the label's values are bounded.
+	s.o.RequestLatency.WithLabelValues(cmp.Or(r.Pattern, "none"), statusClass(sw.status)).Observe(time.Since(start).Seconds())
+}
+
+// statusWriter remembers the status a handler answered with.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection (the live
+// stream flushes and sets deadlines through it).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// statusClass is "2xx" for 200–299 and so on; a handler that wrote
+// nothing answered 200.
+func statusClass(code int) string {
+	if code == 0 {
+		code = http.StatusOK
+	}
+	return strconv.Itoa(code/100) + "xx"
 }
 
 // handle turns a handler that returns an error into an http.Handler that

@@ -139,6 +139,8 @@ type httpBenchReport struct {
 	// figures other load on the machine moves less than the rate.
 	CPUAtStart, CPUAtEnd float64
 	GenCPU               time.Duration
+	// The gate route's latency buckets at the start and the end (serverMetrics.gate).
+	gateAtStart, gateAtEnd map[float64]float64
 
 	FirstError string
 }
@@ -195,6 +197,7 @@ func httpBench(ctx context.Context, base, key string, o httpBenchOptions, out io
 	rep := &httpBenchReport{Events: n, Batches: len(bodies), Decisions: map[string]int64{}, LagAtEnd: -1, gateOn: o.GateRate > 0}
 	if m, err := scrapeMetrics(ctx, client, base); err == nil {
 		rep.metricsOK, rep.AlertsAtStart, rep.Received0, rep.CPUAtStart = true, m.alerts, m.received, m.cpu
+		rep.gateAtStart = m.gate
 	}
 
 	sendCtx, stop := context.WithCancel(ctx)
@@ -245,6 +248,7 @@ func httpBench(ctx context.Context, base, key string, o httpBenchOptions, out io
 		}
 		rep.DrainTime, rep.drainedOK = time.Since(drainStart), m.lag == 0
 		rep.AlertsAtEnd, rep.ReceivedEnd, rep.Drained = m.alerts, m.received, m.lag
+		rep.gateAtEnd = m.gate
 		rep.CPUAtEnd = settledCPU(ctx, client, base, m.cpu)
 	}
 	return rep, nil
@@ -690,7 +694,13 @@ func clipText(b []byte) string {
 type serverMetrics struct {
 	lag, alerts, received int64
 	cpu                   float64 // process_cpu_seconds_total
+	// gate is the server's own latency of answered decisions: cumulative
+	// counts by bucket bound (vigil_http_request_seconds, POST /v1/gate, 2xx).
+	gate map[float64]float64
 }
+
+// gateBucket begins the lines of the gate route's latency buckets.
+const gateBucket = `vigil_http_request_seconds_bucket{route="POST /v1/gate",status="2xx",le="`
 
 func scrapeMetrics(ctx context.Context, c *http.Client, base string) (serverMetrics, error) {
 	var m serverMetrics
@@ -711,10 +721,12 @@ func scrapeMetrics(ctx context.Context, c *http.Client, base string) (serverMetr
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		name, val, ok := strings.Cut(line, " ")
-		if !ok || strings.HasPrefix(line, "#") {
+		// The value follows the last space: label values may hold spaces.
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 || strings.HasPrefix(line, "#") {
 			continue
 		}
+		name, val := line[:i], line[i+1:]
 		v, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
 		if err != nil {
 			continue
@@ -728,12 +740,59 @@ func scrapeMetrics(ctx context.Context, c *http.Client, base string) (serverMetr
 			m.received = int64(v)
 		case name == "process_cpu_seconds_total":
 			m.cpu = v
+		case strings.HasPrefix(name, gateBucket):
+			le, err := strconv.ParseFloat(strings.TrimSuffix(name[len(gateBucket):], `"}`), 64)
+			if err != nil {
+				continue
+			}
+			if m.gate == nil {
+				m.gate = map[float64]float64{}
+			}
+			m.gate[le] = v
 		}
 	}
 	if !found {
 		return m, errors.New("/metrics has no vigil_processing_lag_events")
 	}
 	return m, sc.Err()
+}
+
+// bucketQuantiles returns, for each percentile, the smallest bucket bound
+// that holds it ("≤ 2ms"; "> 10s" beyond the largest) among the
+// observations between two readings of a histogram's cumulative buckets,
+// and how many observations there were.
+func bucketQuantiles(start, end map[float64]float64, ps ...float64) ([]string, float64) {
+	les := make([]float64, 0, len(end))
+	for le := range end {
+		les = append(les, le)
+	}
+	slices.Sort(les)
+	if len(les) == 0 {
+		return nil, 0
+	}
+	total := end[les[len(les)-1]] - start[les[len(les)-1]] // +Inf: every observation
+	if total <= 0 {
+		return nil, 0
+	}
+	secs := func(le float64) time.Duration { return time.Duration(le * float64(time.Second)) }
+	out := make([]string, len(ps))
+	for k, p := range ps {
+		for i, le := range les {
+			if end[le]-start[le] < p/100*total {
+				continue
+			}
+			switch {
+			case !math.IsInf(le, 1):
+				out[k] = "≤ " + secs(le).String()
+			case i > 0:
+				out[k] = "> " + secs(les[i-1]).String()
+			default:
+				out[k] = "?"
+			}
+			break
+		}
+	}
+	return out, total
 }
 
 func pctOf(s []time.Duration, p float64) time.Duration {
@@ -770,6 +829,10 @@ func (r *httpBenchReport) write(w io.Writer) {
 			pctOf(r.Gate, 50), pctOf(r.Gate, 99), pctOf(r.Gate, 99.9), pctOf(r.Gate, 100))
 		fmt.Fprintf(w, "  latency, due time to answer: p50 %v   p99 %v   p99.9 %v   max %v   (includes the generator's own delays)\n",
 			pctOf(r.GateLate, 50), pctOf(r.GateLate, 99), pctOf(r.GateLate, 99.9), pctOf(r.GateLate, 100))
+		if bounds, n := bucketQuantiles(r.gateAtStart, r.gateAtEnd, 50, 99, 99.9); n > 0 {
+			fmt.Fprintf(w, "  server side, handler start to return (vigil_http_request_seconds, %.0f answers): p50 %s   p99 %s   p99.9 %s\n",
+				n, bounds[0], bounds[1], bounds[2])
+		}
 	}
 	fmt.Fprintf(w, "\ndetection (from /metrics)\n")
 	if r.LagAtEnd < 0 {

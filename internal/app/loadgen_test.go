@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strconv"
@@ -42,6 +43,11 @@ func TestHTTPBench(t *testing.T) {
 	decided := rep.Decisions["allow"] + rep.Decisions["deny"] + rep.Decisions["step_up"]
 	if rep.GateErrors != 0 || decided == 0 || decided != int64(len(rep.Gate)) || len(rep.Gate) != len(rep.GateLate) {
 		t.Errorf("gate: %d failed, decisions %v, %d latencies", rep.GateErrors, rep.Decisions, len(rep.Gate))
+	}
+	// The server's own count of answered decisions over the run is the
+	// generator's.
+	if want := fmt.Sprintf("server side, handler start to return (vigil_http_request_seconds, %d answers): p50 ≤ ", decided); !strings.Contains(out.String(), want) {
+		t.Errorf("the report lacks %q:\n%s", want, out.String())
 	}
 	// A rerun is new data: the run id makes new event ids. Offered at
 	// 10,000 events/s it lasts half a second: progress lines come every
@@ -111,5 +117,22 @@ func TestHTTPBatches(t *testing.T) {
 	}
 	if other := httpBatches(stream, 2, "r2", false, true); string(other[0]) == string(bodies[0]) {
 		t.Errorf("another run gave the same UUIDs: %q", other[0])
+	}
+}
+
+func TestBucketQuantiles(t *testing.T) {
+	inf := math.Inf(1)
+	start := map[float64]float64{0.001: 5, 0.002: 5, 0.01: 5, inf: 5}
+	end := map[float64]float64{0.001: 55, 0.002: 104, 0.01: 105, inf: 105} // 100 new: 50 ≤1ms, 49 ≤2ms, 1 ≤10ms
+	got, n := bucketQuantiles(start, end, 50, 99, 99.9, 100)
+	if want := []string{"≤ 1ms", "≤ 2ms", "≤ 10ms", "≤ 10ms"}; n != 100 || !slices.Equal(got, want) {
+		t.Errorf("got %v of %v, want %v of 100", got, n, want)
+	}
+	end[inf] = 106 // one beyond the largest bound
+	if got, _ := bucketQuantiles(start, end, 100); got[0] != "> 10ms" {
+		t.Errorf("beyond the largest bound: %v", got)
+	}
+	if _, n := bucketQuantiles(end, end, 50); n != 0 {
+		t.Errorf("no new observation: %v", n)
 	}
 }

@@ -222,7 +222,7 @@ func serve(ctx context.Context, o serveOptions) error {
 	// recent changes), updated by its observer, the last detector.
 	dets = append(dets, gt.Observer())
 
-	latency := api.StoreLatency()
+	latency, requests := api.StoreLatency(), api.RequestLatency()
 	eo := engineOptions(cfg)
 	if eo.Shards == 0 {
 		eo.Shards = shards
@@ -293,8 +293,8 @@ func serve(ctx context.Context, o serveOptions) error {
 	if o.IngestClientCert {
 		ingestH = certGuard.wrap(ingest)
 	}
-	metrics := api.Metrics(api.MetricsSources{Ingest: ingest, Engine: proc.Engine(), Processor: proc, Manager: proc.Manager()}, latency, gt.Collector(), certGuard, brokers.Collector(), sinks, auth.Collector(), priv.Collector(), proc.Collector())
-	ao := api.Options{Store: st, Processor: proc, Engine: proc.Engine(), Ingest: ingestH, Auth: auth, Metrics: metrics, Gate: gt, Live: feed, Logger: log,
+	metrics := api.Metrics(api.MetricsSources{Ingest: ingest, Engine: proc.Engine(), Processor: proc, Manager: proc.Manager()}, latency, gt.Collector(), certGuard, brokers.Collector(), sinks, auth.Collector(), priv.Collector(), proc.Collector(), requests)
+	ao := api.Options{Store: st, Processor: proc, Engine: proc.Engine(), Ingest: ingestH, Auth: auth, Metrics: metrics, RequestLatency: requests, Gate: gt, Live: feed, Logger: log,
 		Sinks: sinks, Modes: ds.modes, Off: ds.off, Privacy: priv}
 	if ds.rules != nil {
 		ao.Rules = func() []rules.RuleMetrics { return ds.rules.Rules().Metrics() }
