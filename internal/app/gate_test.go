@@ -283,14 +283,9 @@ func TestGate(t *testing.T) {
 		if got := list.Decisions[0]; got["decision_id"] != d.DecisionID || got["vehicle"] != v1 || got["decision"] != "deny" {
 			t.Errorf("the newest decision is %v, want %s", got, d.DecisionID)
 		}
-		resp, err := http.Get(ts.base + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		metrics, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		metrics := ts.metricsText(t)
 		for _, m := range []string{`vigil_gate_decisions_total{decision="deny"}`, `vigil_gate_reasons_total{code="moving"}`, "vigil_gate_decide_seconds_bucket"} {
-			if !strings.Contains(string(metrics), m) {
+			if !strings.Contains(metrics, m) {
 				t.Errorf("metrics lack %s", m)
 			}
 		}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -430,14 +429,9 @@ func TestPrivacyServe(t *testing.T) {
 	}
 
 	// The counters are exposed.
-	resp, err := http.Get(ts.base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metrics, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	metrics := ts.metricsText(t)
 	for _, m := range []string{`vigil_privacy_pseudonymised_values_total{kind="vehicle"}`, `vigil_privacy_vault_total{result="written"}`} {
-		if !bytes.Contains(metrics, []byte(m)) {
+		if !strings.Contains(metrics, m) {
 			t.Errorf("metrics lack %s", m)
 		}
 	}

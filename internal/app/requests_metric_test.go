@@ -1,8 +1,6 @@
 package app
 
 import (
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 )
@@ -25,14 +23,9 @@ func TestRequestLatencyMetric(t *testing.T) {
 			t.Fatalf("%s %s: %d %s; want %d", c.method, c.path, code, body, c.want)
 		}
 	}
-	resp, err := http.Get(ts.base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	b := ts.metricsText(t)
 	var counts []string
-	for _, l := range strings.Split(string(b), "\n") {
+	for _, l := range strings.Split(b, "\n") {
 		if strings.HasPrefix(l, "vigil_http_request_seconds_count{") {
 			counts = append(counts, l)
 		}
@@ -51,7 +44,7 @@ func TestRequestLatencyMetric(t *testing.T) {
 	if strings.Contains(all, "al-not-there") || strings.Contains(all, "no-such-route") {
 		t.Errorf("a path's values became labels:\n%s", all)
 	}
-	if !strings.Contains(string(b), `vigil_http_request_seconds_bucket{route="GET /v1/health",status="2xx",le="0.002"}`) {
+	if !strings.Contains(b, `vigil_http_request_seconds_bucket{route="GET /v1/health",status="2xx",le="0.002"}`) {
 		t.Error("the histogram lacks the gate goal's bucket, 2 ms")
 	}
 }

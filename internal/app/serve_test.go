@@ -67,6 +67,21 @@ func startServerWith(t *testing.T, o serveOptions) *testServer {
 	return ts
 }
 
+// metricsText reads GET /metrics.
+func (ts *testServer) metricsText(t *testing.T) string {
+	t.Helper()
+	resp, err := http.Get(ts.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %d %v", resp.StatusCode, err)
+	}
+	return string(b)
+}
+
 func (ts *testServer) key(t *testing.T, role string, tenants ...string) string {
 	t.Helper()
 	k, _, err := ts.srv.auth.Create(context.Background(), role, tenants, "test "+role)
@@ -301,15 +316,9 @@ func TestServe(t *testing.T) {
 	if code := ts2.call(t, "GET", "/v1/alerts/"+aOfA, admin, nil, nil, &again); code != 200 || again["status"] != "acknowledged" || again["assignee"] != "ana" {
 		t.Errorf("triage lost in the restart: %d %v", code, again)
 	}
-	var metrics bytes.Buffer
-	resp, err := http.Get(ts2.base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(&metrics, resp.Body)
-	resp.Body.Close()
+	metrics := ts2.metricsText(t)
 	for _, m := range []string{"vigil_processing_lag_events", "vigil_engine_events_total", "vigil_store_seconds_bucket", "vigil_alerts_total"} {
-		if !strings.Contains(metrics.String(), m) {
+		if !strings.Contains(metrics, m) {
 			t.Errorf("metrics lack %s", m)
 		}
 	}

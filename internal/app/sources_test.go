@@ -3,8 +3,6 @@ package app
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -92,19 +90,14 @@ func TestServeReadsBrokerSources(t *testing.T) {
 	js.Publish(ctx, subject+".auth", []byte(brokertest.Login("nats-2", "fleet-b"))) // not this source's tenant
 	brokertest.WaitFor(t, "the NATS event in the archive", func() bool { return events() == 2 })
 
-	resp, err := http.Get(ts.base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	m := ts.metricsText(t)
 	for _, want := range []string{
 		`vigil_source_events_total{outcome="accepted",source="tsp-mqtt"} 1`,
 		`vigil_source_events_total{outcome="accepted",source="tsp-nats"} 1`,
 		`vigil_source_rejected_total{reason="invalid tenant",source="tsp-nats"} 1`,
 	} {
-		if !strings.Contains(string(m), want) {
-			t.Errorf("/metrics lacks %s:\n%s", want, grepLines(string(m), "vigil_source_"))
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %s:\n%s", want, grepLines(m, "vigil_source_"))
 		}
 	}
 }
