@@ -158,13 +158,7 @@ var errEnough = errors.New("enough events")
 // buildStream runs the simulator into an in-memory NDJSON stream of at most
 // o.Events events.
 func buildStream(ctx context.Context, o benchOptions) ([]byte, int, *sim.Simulator, error) {
-	// A simulated vehicle sends about 277 events a day: simulate a little
-	// more than needed, with attacks dense enough that the latency run sees
-	// hundreds of alerts.
-	days := float64(o.Events) / float64(o.Vehicles) / 150
-	cfg := sim.Config{Seed: o.Seed, Vehicles: o.Vehicles, Duration: time.Duration(days * float64(24*time.Hour)),
-		Attacks: alert.Categories(), AttacksPerCategory: min(sim.MaxAttacksPerCategory, max(3, o.Events/20_000))}
-	sm, err := sim.New(cfg)
+	sm, err := sim.New(simConfig(o))
 	if err != nil {
 		return nil, 0, nil, err
 	}
@@ -186,6 +180,15 @@ func buildStream(ctx context.Context, o benchOptions) ([]byte, int, *sim.Simulat
 		return nil, 0, nil, err
 	}
 	return buf.Bytes(), n, sm, nil
+}
+
+// simConfig is the simulation of o's stream. A simulated vehicle sends
+// about 277 events a day: simulate a little more than needed, with attacks
+// dense enough that the latency run sees hundreds of alerts.
+func simConfig(o benchOptions) sim.Config {
+	days := float64(o.Events) / float64(o.Vehicles) / 150
+	return sim.Config{Seed: o.Seed, Vehicles: o.Vehicles, Duration: time.Duration(days * float64(24*time.Hour)),
+		Attacks: alert.Categories(), AttacksPerCategory: min(sim.MaxAttacksPerCategory, max(3, o.Events/20_000))}
 }
 
 func bestOf(runs int, f func() (float64, error)) (float64, error) {

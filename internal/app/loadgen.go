@@ -47,6 +47,7 @@ type httpBenchOptions struct {
 	RunID    string        // prefix of event ids (a fresh one per run by default)
 	UUIDs    bool          // event ids as random-looking UUIDs instead of counted ones
 	Progress time.Duration // print the rate every so often while sending; 0: never
+	GateOnly bool          // no events: GateRate decisions/s for Duration, as a client apart from ingest sees them
 }
 
 // httpBenchFlags are the flags vigil bench takes for the HTTP load
@@ -55,6 +56,7 @@ type httpBenchFlags struct {
 	URL, Key, GateKey string
 	Batch, Conns      int
 	Rate, GateRate    int
+	GateOnly          bool
 	Gzip              bool
 	IDs               string
 	Duration, Drain   time.Duration
@@ -74,6 +76,7 @@ func addHTTPBenchFlags(fs *flag.FlagSet) *httpBenchFlags {
 	fs.StringVar(&f.IDs, "ids", "counted", "--http: event ids as the simulator counts them (counted) or as UUIDs (uuid), which many producers send and which cost the store more")
 	fs.DurationVar(&f.Duration, "duration", 0, "--http: stop sending after this (0: when the stream is sent)")
 	fs.IntVar(&f.GateRate, "gate-rate", 0, "--http: command gate decisions per second offered alongside ingest (0: none)")
+	fs.BoolVar(&f.GateOnly, "gate-only", false, "--http: send no events, only --gate-rate decisions for --duration: the gate's latency as a client of its own sees it (a TSP back-end is not the process that streams events), e.g. beside a second vigil bench --http that ingests")
 	fs.DurationVar(&f.Drain, "drain", 2*time.Minute, "--http: how long to wait, after sending, for detection to catch up")
 	fs.DurationVar(&f.Progress, "progress", 5*time.Second, "--http: print the acknowledged rate, the server's CPU per event and detection's lag this often while sending (0: never); the report gives the lowest and highest")
 	fs.StringVar(&f.Prepare, "prepare", "", "write the simulated fleet's reference data (directory.csv, vigil.yaml) for vigil serve --config into this directory, then exit")
@@ -98,11 +101,14 @@ func (f *httpBenchFlags) runHTTP(ctx context.Context, o benchOptions, out io.Wri
 	if f.Progress < 0 || (f.Progress > 0 && f.Progress < 100*time.Millisecond) {
 		return fmt.Errorf("%w: --progress is 0 (never) or at least 100ms, not %v", errUsage, f.Progress)
 	}
+	if f.GateOnly && (f.GateRate == 0 || f.Duration <= 0) {
+		return fmt.Errorf("%w: --gate-only needs --gate-rate and --duration (how many decisions a second, for how long)", errUsage)
+	}
 	if f.IDs != "counted" && f.IDs != "uuid" {
 		return fmt.Errorf("%w: --ids is counted or uuid, not %q", errUsage, f.IDs)
 	}
 	return runHTTPBench(ctx, f.URL, key, httpBenchOptions{Stream: o, Batch: f.Batch, Conns: f.Conns, Rate: f.Rate, Gzip: f.Gzip,
-		Duration: f.Duration, GateRate: f.GateRate, GateKey: f.GateKey, Drain: f.Drain, UUIDs: f.IDs == "uuid", Progress: f.Progress}, out)
+		Duration: f.Duration, GateRate: f.GateRate, GateKey: f.GateKey, Drain: f.Drain, UUIDs: f.IDs == "uuid", Progress: f.Progress, GateOnly: f.GateOnly}, out)
 }
 
 // httpBenchReport is what one run measured.
@@ -120,12 +126,12 @@ type httpBenchReport struct {
 	Intervals                                  []float64       // events/s acknowledged in each whole progress interval
 
 	// Gate: decisions by outcome, failed requests, latency from the send
-	// and from the time the decision was due.
-	gateOn         bool
-	Decisions      map[string]int64
-	GateErrors     int64
-	GateElapsed    time.Duration
-	Gate, GateLate []time.Duration
+	// and from the time the decision was due; gateOnly: no events were sent.
+	gateOn, gateOnly bool
+	Decisions        map[string]int64
+	GateErrors       int64
+	GateElapsed      time.Duration
+	Gate, GateLate   []time.Duration
 
 	// Detection, from /metrics: lag when sending ended (-1 unknown), lag
 	// left after the drain, alerts and engine events over the run.
@@ -178,23 +184,42 @@ func httpBench(ctx context.Context, base, key string, o httpBenchOptions, out io
 		rand.Read(b[:])
 		o.RunID = "b" + hex.EncodeToString(b[:])
 	}
-	fmt.Fprintf(out, "vigil bench --http %s: %d events of %d simulated vehicles in batches of %d from %d connections%s\n",
-		base, o.Stream.Events, o.Stream.Vehicles, o.Batch, o.Conns, rateNote(o.Rate, "events"))
-	stream, n, sm, err := buildStream(ctx, o.Stream)
-	if err != nil {
-		return nil, err
-	}
-	bodies := httpBatches(stream, o.Batch, o.RunID, o.Gzip, o.UUIDs)
-	var gateBodies [][]byte
-	if o.GateRate > 0 {
+	var bodies, gateBodies [][]byte
+	var n int
+	if o.GateOnly {
+		if o.GateRate <= 0 || o.Duration <= 0 {
+			return nil, fmt.Errorf("%w: a gate-only run needs a rate and a duration", errUsage)
+		}
+		fmt.Fprintf(out, "vigil bench --http %s: command gate decisions only, %d/s for %v, about the links of %d simulated vehicles\n",
+			base, o.GateRate, o.Duration, o.Stream.Vehicles)
+		sm, err := sim.New(simConfig(o.Stream))
+		if err != nil {
+			return nil, err
+		}
 		gateBodies = gateRequests(sm, 20_000, o.Stream.Seed)
+		o.Progress = 0 // its lines are about events
+	} else {
+		fmt.Fprintf(out, "vigil bench --http %s: %d events of %d simulated vehicles in batches of %d from %d connections%s\n",
+			base, o.Stream.Events, o.Stream.Vehicles, o.Batch, o.Conns, rateNote(o.Rate, "events"))
+		stream, ns, sm, err := buildStream(ctx, o.Stream)
+		if err != nil {
+			return nil, err
+		}
+		n = ns
+		bodies = httpBatches(stream, o.Batch, o.RunID, o.Gzip, o.UUIDs)
+		if o.GateRate > 0 {
+			gateBodies = gateRequests(sm, 20_000, o.Stream.Seed)
+		}
+		fmt.Fprintf(out, "stream: %d events, %d batches, %.1f MiB%s, run id %s%s\n", n, len(bodies), float64(len(stream))/(1<<20),
+			map[bool]string{true: " (gzip)", false: ""}[o.Gzip], o.RunID, map[bool]string{true: ", ids as UUIDs", false: ""}[o.UUIDs])
 	}
-	fmt.Fprintf(out, "stream: %d events, %d batches, %.1f MiB%s, run id %s%s\n", n, len(bodies), float64(len(stream))/(1<<20),
-		map[bool]string{true: " (gzip)", false: ""}[o.Gzip], o.RunID, map[bool]string{true: ", ids as UUIDs", false: ""}[o.UUIDs])
+	if o.GateRate > 0 && len(gateBodies) == 0 {
+		return nil, errors.New("the simulated fleet links no one to a vehicle: no gate requests to send")
+	}
 
 	client := &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: o.Conns, DisableCompression: true}}
 	gateClient := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}}
-	rep := &httpBenchReport{Events: n, Batches: len(bodies), Decisions: map[string]int64{}, LagAtEnd: -1, gateOn: o.GateRate > 0}
+	rep := &httpBenchReport{Events: n, Batches: len(bodies), Decisions: map[string]int64{}, LagAtEnd: -1, gateOn: o.GateRate > 0, gateOnly: o.GateOnly}
 	if m, err := scrapeMetrics(ctx, client, base); err == nil {
 		rep.metricsOK, rep.AlertsAtStart, rep.Received0, rep.CPUAtStart = true, m.alerts, m.received, m.cpu
 		rep.gateAtStart = m.gate
@@ -224,7 +249,11 @@ func httpBench(ctx context.Context, base, key string, o httpBenchOptions, out io
 		defer close(progressDone)
 		reportProgress(progressCtx, base, o.Progress, start, rep, out)
 	}()
-	runIngestLoad(sendCtx, client, base, key, bodies, o, rep)
+	if o.GateOnly {
+		<-sendCtx.Done() // the gate's load runs for the duration
+	} else {
+		runIngestLoad(sendCtx, client, base, key, bodies, o, rep)
+	}
 	rep.Elapsed = time.Since(start)
 	stopProgress()
 	<-progressDone
@@ -807,6 +836,14 @@ func (r *httpBenchReport) write(w io.Writer) {
 	slices.Sort(r.Gate)
 	slices.Sort(r.GateLate)
 	secs := r.Elapsed.Seconds()
+	if r.gateOnly {
+		r.writeGate(w, "command gate, no events sent")
+		if r.metricsOK && r.CPUAtEnd > r.CPUAtStart && len(r.Gate) > 0 {
+			fmt.Fprintf(w, "  server CPU %.1f µs per decision (process_cpu_seconds_total over the run, whatever else the server did)\n",
+				(r.CPUAtEnd-r.CPUAtStart)*1e6/float64(len(r.Gate)))
+		}
+		return
+	}
 	fmt.Fprintf(w, "\ningest over HTTP, %v\n", r.Elapsed.Round(time.Millisecond))
 	fmt.Fprintf(w, "  sent %d of %d events in %d acknowledged batches: accepted %d, duplicates %d, rejected %d\n",
 		r.SentEvents, r.Events, len(r.Ingest), r.Accepted, r.Duplicates, r.Rejected)
@@ -817,22 +854,7 @@ func (r *httpBenchReport) write(w io.Writer) {
 		fmt.Fprintf(w, "  over %d whole progress intervals: lowest %.0f events/s, highest %.0f\n", len(r.Intervals), slices.Min(r.Intervals), slices.Max(r.Intervals))
 	}
 	if r.gateOn {
-		var total int64
-		var parts []string
-		for _, k := range []string{"allow", "deny", "step_up"} {
-			parts = append(parts, fmt.Sprintf("%s %d", k, r.Decisions[k]))
-			total += r.Decisions[k]
-		}
-		fmt.Fprintf(w, "\ncommand gate alongside, %v\n", r.GateElapsed.Round(time.Millisecond))
-		fmt.Fprintf(w, "  %d decisions, %.0f/s (%s), failed %d\n", total, float64(total)/r.GateElapsed.Seconds(), strings.Join(parts, ", "), r.GateErrors)
-		fmt.Fprintf(w, "  latency, request to answer:  p50 %v   p99 %v   p99.9 %v   max %v\n",
-			pctOf(r.Gate, 50), pctOf(r.Gate, 99), pctOf(r.Gate, 99.9), pctOf(r.Gate, 100))
-		fmt.Fprintf(w, "  latency, due time to answer: p50 %v   p99 %v   p99.9 %v   max %v   (includes the generator's own delays)\n",
-			pctOf(r.GateLate, 50), pctOf(r.GateLate, 99), pctOf(r.GateLate, 99.9), pctOf(r.GateLate, 100))
-		if bounds, n := bucketQuantiles(r.gateAtStart, r.gateAtEnd, 50, 99, 99.9); n > 0 {
-			fmt.Fprintf(w, "  server side, handler start to return (vigil_http_request_seconds, %.0f answers): p50 %s   p99 %s   p99.9 %s\n",
-				n, bounds[0], bounds[1], bounds[2])
-		}
+		r.writeGate(w, "command gate alongside")
 	}
 	fmt.Fprintf(w, "\ndetection (from /metrics)\n")
 	if r.LagAtEnd < 0 {
@@ -858,6 +880,26 @@ func (r *httpBenchReport) write(w io.Writer) {
 					gen, runtime.NumCPU(), float64(runtime.NumCPU())*1e6/(srv+gen))
 			}
 		}
+	}
+}
+
+// writeGate writes the decisions' part of the report under title.
+func (r *httpBenchReport) writeGate(w io.Writer, title string) {
+	var total int64
+	var parts []string
+	for _, k := range []string{"allow", "deny", "step_up"} {
+		parts = append(parts, fmt.Sprintf("%s %d", k, r.Decisions[k]))
+		total += r.Decisions[k]
+	}
+	fmt.Fprintf(w, "\n%s, %v\n", title, r.GateElapsed.Round(time.Millisecond))
+	fmt.Fprintf(w, "  %d decisions, %.0f/s (%s), failed %d\n", total, float64(total)/r.GateElapsed.Seconds(), strings.Join(parts, ", "), r.GateErrors)
+	fmt.Fprintf(w, "  latency, request to answer:  p50 %v   p99 %v   p99.9 %v   max %v\n",
+		pctOf(r.Gate, 50), pctOf(r.Gate, 99), pctOf(r.Gate, 99.9), pctOf(r.Gate, 100))
+	fmt.Fprintf(w, "  latency, due time to answer: p50 %v   p99 %v   p99.9 %v   max %v   (includes the generator's own delays)\n",
+		pctOf(r.GateLate, 50), pctOf(r.GateLate, 99), pctOf(r.GateLate, 99.9), pctOf(r.GateLate, 100))
+	if bounds, n := bucketQuantiles(r.gateAtStart, r.gateAtEnd, 50, 99, 99.9); n > 0 {
+		fmt.Fprintf(w, "  server side, handler start to return (vigil_http_request_seconds, %.0f answers): p50 %s   p99 %s   p99.9 %s\n",
+			n, bounds[0], bounds[1], bounds[2])
 	}
 }
 

@@ -3,7 +3,10 @@ package app
 import (
 	"bytes"
 	"context"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"math"
 	"regexp"
 	"slices"
@@ -83,6 +86,59 @@ func TestHTTPBench(t *testing.T) {
 		t.Errorf("%d progress lines, %d intervals kept", len(lines), len(rep2.Intervals))
 	case !strings.Contains(out.String(), fmt.Sprintf("over %d whole progress intervals: lowest", len(lines))):
 		t.Errorf("the report lacks the intervals' line:\n%s", out.String())
+	}
+}
+
+// TestHTTPBenchGateOnly runs the gate's load alone, as a client apart from
+// ingest: decisions at the rate asked for the duration asked, every one
+// counted by the server too, and not one event sent.
+func TestHTTPBenchGateOnly(t *testing.T) {
+	ts := startServer(t, t.TempDir())
+	gate := ts.key(t, "gate", "*")
+	var out bytes.Buffer
+	o := httpBenchOptions{Stream: benchOptions{Events: 5000, Vehicles: 200, Seed: 3}, GateRate: 200, Duration: time.Second, GateOnly: true}
+	rep, err := httpBench(context.Background(), ts.base, gate, o, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep.write(&out)
+	t.Log("\n" + out.String())
+	decided := rep.Decisions["allow"] + rep.Decisions["deny"] + rep.Decisions["step_up"]
+	switch {
+	case rep.GateErrors != 0:
+		t.Errorf("%d decisions failed: %s", rep.GateErrors, rep.FirstError)
+	case decided < 150 || decided > 210 || decided != int64(len(rep.Gate)):
+		t.Errorf("%d decisions (%d latencies) in 1 s at 200/s", decided, len(rep.Gate))
+	case rep.SentEvents != 0 || rep.Events != 0 || rep.ReceivedEnd != rep.Received0:
+		t.Errorf("events went out: %d sent of %d, the engine received %d", rep.SentEvents, rep.Events, rep.ReceivedEnd-rep.Received0)
+	}
+	for _, want := range []string{
+		"command gate, no events sent, ",
+		fmt.Sprintf("server side, handler start to return (vigil_http_request_seconds, %d answers): p50 ≤ ", decided),
+		" µs per decision (process_cpu_seconds_total",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the report lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "ingest over HTTP") {
+		t.Errorf("the report has an ingest part:\n%s", out.String())
+	}
+
+	// The flags: a gate-only run needs its rate and its length.
+	for _, args := range [][]string{
+		{"--gate-only", "--duration", "1s"},
+		{"--gate-only", "--gate-rate", "100"},
+	} {
+		fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+		f := addHTTPBenchFlags(fs)
+		if err := fs.Parse(append([]string{"--http", ts.base, "--key", gate}, args...)); err != nil {
+			t.Fatal(err)
+		}
+		err := f.runHTTP(context.Background(), benchOptions{Events: 5000, Vehicles: 200, Seed: 3}, io.Discard)
+		if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), "--gate-only needs --gate-rate and --duration") {
+			t.Errorf("%v: %v", args, err)
+		}
 	}
 }
 
