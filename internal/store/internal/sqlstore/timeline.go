@@ -249,7 +249,7 @@ func (db *DB) indexTimeline(ctx context.Context, limit int, useKept bool) (int, 
 	var hwm, mark int64
 	var applied []entry
 	var done []entrySource // this step's events, whose array the commit loop reuses after it
-	defer func() { db.ix.recycle(done) }()
+	defer func() { db.ix.recycle(done, 2*db.opts.TimelineBatch) }()
 	err := inTx(ctx, db.tw, db.tws, nil, func(tx *Tx) error {
 		if err := tx.QueryRow(ctx, markQuery+db.d.ForUpdate()).Scan(&hwm); err != nil {
 			return dbErr("index timeline: read the mark", err)
@@ -452,10 +452,12 @@ func (ix *indexer) take(hwm int64, limit int) ([]entrySource, int64, int64) {
 // recycle gives the array of an indexing step's events, which the step no
 // longer uses, to the kept events to fill again: without it the commit loop
 // grew a new one of up to TimelineBatch entries for every step, about a
-// seventh of the server's allocation under ingest. The entries are cleared
-// first, so that no tenant's identifiers outlive their step in it.
-func (ix *indexer) recycle(srcs []entrySource) {
-	if cap(srcs) == 0 {
+// seventh of the server's allocation under ingest. An array larger than
+// limit entries (left by a stall) is let go rather than held for good. The
+// entries are cleared first, so that no tenant's identifiers outlive their
+// step in it.
+func (ix *indexer) recycle(srcs []entrySource, limit int) {
+	if !ix.on || cap(srcs) == 0 || cap(srcs) > limit {
 		return
 	}
 	clear(srcs[:cap(srcs)])
@@ -486,8 +488,7 @@ type keptEvents struct {
 // (the indexer reads the archive up to them then).
 func (k *keptEvents) add(base, end int64, evs []store.ArchivedEvent, out []store.Inserted) {
 	if base != k.next || len(k.srcs)+len(evs) > maxKept {
-		clear(k.srcs)
-		k.srcs, k.from = k.srcs[:0], base
+		k.srcs, k.from = nil, base
 	}
 	if k.srcs == nil && k.spare != nil {
 		k.srcs, k.spare = k.spare, nil
