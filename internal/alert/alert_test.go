@@ -2,6 +2,7 @@ package alert
 
 import (
 	"encoding/json"
+	"math"
 	"testing"
 	"time"
 
@@ -116,6 +117,40 @@ func TestManagerMergesIncidents(t *testing.T) {
 	m.Add(mk("al-3", "d3", 20, Entities{Vehicle: "V1", Account: "acc-9"}))
 	if incs[0].root() != incs[1].root() || incs[0].root().Alerts != 3 {
 		t.Errorf("incidents not merged: %+v %+v", incs[0].root(), incs[1].root())
+	}
+}
+
+// TestManagerForgetsOnlyWhatEveryShardPassed: alerts come from shards
+// that run at their own pace. A fast shard's alert hours ahead must not
+// make the manager forget the fingerprint a slow shard's next alert
+// repeats; the Clock (the time every shard reached) decides what is old.
+func TestManagerForgetsOnlyWhatEveryShardPassed(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		clock  func() int64
+		passed bool // the slow shard's repeat
+	}{
+		{"no clock: the newest alert decides", nil, true},
+		{"clock behind", func() int64 { return t0 + int64(2*time.Minute) }, false},
+		{"clock unknown", func() int64 { return math.MinInt64 }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := NewManager(ManagerOptions{Clock: tc.clock})
+			m.Add(mk("slow-1", "d1", 0, Entities{Vehicle: "V1"}))
+			m.Add(mk("fast-1", "d2", 5*3600, Entities{Vehicle: "V2"})) // a shard 5 h ahead: tidies
+			if got := m.Add(mk("slow-2", "d1", 120, Entities{Vehicle: "V1"})); got != tc.passed {
+				t.Errorf("the slow shard's repeat 2 min later passed %v, want %v", got, tc.passed)
+			}
+		})
+	}
+	// Once the clock passes, the fingerprint is forgotten: memory stays bounded.
+	now := t0
+	m := NewManager(ManagerOptions{Clock: func() int64 { return now }})
+	m.Add(mk("a-1", "d1", 0, Entities{Vehicle: "V1"}))
+	now = t0 + int64(5*time.Hour)
+	m.Add(mk("a-2", "d2", 5*3600, Entities{Vehicle: "V2"}))
+	if _, ok := m.prints[fingerprint(mk("a-1", "d1", 0, Entities{Vehicle: "V1"}))]; ok {
+		t.Error("a fingerprint every shard has passed by hours was kept")
 	}
 }
 

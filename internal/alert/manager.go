@@ -1,6 +1,7 @@
 package alert
 
 import (
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +22,13 @@ type ManagerOptions struct {
 	Out func(*Alert, *Incident)
 	// Suppressions silence alerts judged benign (counted by reason).
 	Suppressions []Suppression
+	// Clock, when set, returns an event time that every source of alerts
+	// has reached (engine.Engine.Watermark), math.MinInt64 when unknown.
+	// What is forgotten as too old is judged against it, not against the
+	// newest alert: alerts come from shards that run at their own pace,
+	// and the newest alert of a fast shard must not make the manager
+	// forget what a slower shard's next alert is a duplicate of.
+	Clock func() int64
 }
 
 // Incident groups alerts about the same entities close in time.
@@ -220,7 +228,13 @@ func (inc *Incident) addCategory(c Category) {
 // follows the alert rate, not the stream length.
 func (m *Manager) tidy() {
 	m.lastTidy = m.maxTime
-	horizon := m.maxTime - 2*max(m.window, m.incWin)
+	now := m.maxTime
+	if m.opts.Clock != nil {
+		if now = min(now, m.opts.Clock()); now == math.MinInt64 {
+			return
+		}
+	}
+	horizon := now - 2*max(m.window, m.incWin)
 	for id, t := range m.ids {
 		if t < horizon {
 			delete(m.ids, id)

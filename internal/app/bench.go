@@ -273,7 +273,8 @@ func latencyRun(ctx context.Context, stream []byte, o benchOptions, dets []detec
 	res := &latencies{}
 	var mu sync.Mutex
 	stopped := false
-	mgr := alert.NewManager(alert.ManagerOptions{Out: func(a *alert.Alert, _ *alert.Incident) {
+	var eng *engine.Engine // set before the first alert
+	mgr := alert.NewManager(alert.ManagerOptions{Clock: func() int64 { return eng.Watermark() }, Out: func(a *alert.Alert, _ *alert.Incident) {
 		d := time.Duration(int64(time.Since(start)) - a.TriggerArrived)
 		mu.Lock()
 		if !stopped {

@@ -81,6 +81,9 @@ type Engine struct {
 	tenantStats bool
 	stats       counters
 	router      router
+	// reached: per shard, the newest frontier it has handled (see
+	// Watermark).
+	reached []atomic.Int64
 }
 
 type counters struct {
@@ -182,6 +185,10 @@ func New(opts Options) (*Engine, error) {
 	e.tenantStats = e.routes[event.TypeTenantStats][detect.KindTenant]
 	e.router = newRouter(e)
 	e.shards = make([]*shard, opts.Shards)
+	e.reached = make([]atomic.Int64, opts.Shards)
+	for i := range e.reached {
+		e.reached[i].Store(math.MinInt64)
+	}
 	for i := range e.shards {
 		e.shards[i] = newShard(e, i)
 	}
@@ -243,6 +250,21 @@ func (e *Engine) Stop() {
 // and the events' Arrived stamps are Unix ns), so windows that wait for an
 // absence still close when nothing more comes. Replays never call it.
 func (e *Engine) Tick(now int64) { e.router.tick(now) }
+
+// Watermark returns the event time every shard has reached: the least,
+// over the shards, of the newest frontier each has handled
+// (math.MinInt64 until every shard has handled one; the end of input,
+// which moves frontiers past all time, does not count). Shards run at
+// their own pace, so an alert from a slow shard may come after alerts
+// from a fast one hours ahead in event time; no shard is behind the
+// watermark. Safe for concurrent use.
+func (e *Engine) Watermark() int64 {
+	w := int64(math.MaxInt64)
+	for i := range e.reached {
+		w = min(w, e.reached[i].Load())
+	}
+	return w
+}
 
 // Stats returns the engine's counters.
 func (e *Engine) Stats() Stats {

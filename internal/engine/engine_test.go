@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"fmt"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -94,6 +95,34 @@ func TestWatermarkIsPerTenant(t *testing.T) {
 	}
 	if late := e.Stats().Late; late != 0 {
 		t.Fatalf("late = %d, want 0", late)
+	}
+}
+
+// TestWatermarkIsWhatEveryShardReached: the alert manager forgets by it,
+// so it must never pass a shard that has not handled that frontier yet,
+// and the end of input (frontiers at the end of time) is not a time.
+func TestWatermarkIsWhatEveryShardReached(t *testing.T) {
+	c := &collector{}
+	e := newEngine(t, c, 3, command.NewOrphan(command.OrphanConfig{Window: 2 * time.Minute}))
+	if w := e.Watermark(); w != math.MinInt64 {
+		t.Fatalf("watermark %d before any event, want unknown (MinInt64)", w)
+	}
+	e.Push(fix("f1", 100, "V1", "t"))
+	sync_(e) // marks the frontier (100 s - 30 s) to every shard
+	if w := e.Watermark(); w != at(70) {
+		t.Fatalf("watermark %v, want the frontier %v", time.Duration(w-t0), 70*time.Second)
+	}
+	e.Push(fix("f2", 400, "V1", "t"))
+	if w := e.Watermark(); w != at(70) {
+		t.Fatalf("watermark %v moved before the shards had the event", time.Duration(w-t0))
+	}
+	sync_(e)
+	if w := e.Watermark(); w != at(370) {
+		t.Fatalf("watermark %v, want %v", time.Duration(w-t0), 370*time.Second)
+	}
+	e.Close()
+	if w := e.Watermark(); w != at(370) {
+		t.Fatalf("watermark %v after the end of input, want %v still", time.Duration(w-t0), 370*time.Second)
 	}
 }
 

@@ -98,11 +98,16 @@ func newShard(e *Engine, id int) *shard {
 }
 
 func (s *shard) run() {
+	reached := int64(math.MinInt64) // the newest frontier handled, but the end of input's
 	for b := range s.in {
 		for i := range b {
+			if f := b[i].frontier; f > reached && f != math.MaxInt64 {
+				reached = f
+			}
 			s.handle(&b[i])
 			b[i] = item{}
 		}
+		s.e.reached[s.id].Store(reached)
 		select {
 		case s.e.router.free <- b:
 		default:

@@ -163,7 +163,9 @@ func New(o Options) (*Processor, error) {
 		// it needs from inc before the next alert can change it.
 		p.alerts <- pending{a: a, inc: snapshotIncident(inc)}
 	}
-	p.mgr = alert.NewManager(o.Manager)
+	mo := o.Manager
+	mo.Clock = func() int64 { return p.eng.Watermark() } // p.eng is set before the first event
+	p.mgr = alert.NewManager(mo)
 	eo := o.Engine
 	eo.Alerts = func(a *alert.Alert) { p.mgr.Add(a) }
 	eo.NoDedup = true // the archive refused duplicates already (its idempotency key)

@@ -46,7 +46,9 @@ func ScoreSim(t *testing.T, s *sim.Simulator, dets []detect.Detector, cats []ale
 	t.Helper()
 	var mu sync.Mutex
 	var alerts []*alert.Alert
-	mgr := alert.NewManager(alert.ManagerOptions{Out: func(a *alert.Alert, _ *alert.Incident) { alerts = append(alerts, a) }})
+	var eng *engine.Engine // set before the first alert
+	mgr := alert.NewManager(alert.ManagerOptions{Clock: func() int64 { return eng.Watermark() },
+		Out: func(a *alert.Alert, _ *alert.Incident) { alerts = append(alerts, a) }})
 	eng, err := engine.New(engine.Options{Detectors: dets, Alerts: func(a *alert.Alert) {
 		mu.Lock()
 		defer mu.Unlock()

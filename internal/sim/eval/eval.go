@@ -176,10 +176,11 @@ func runSeed(ctx context.Context, o Options, seed int64) ([]sim.Label, []*alert.
 		return nil, nil, sim.Stats{}, err
 	}
 	var alerts []*alert.Alert
-	mgr := alert.NewManager(alert.ManagerOptions{Out: func(a *alert.Alert, _ *alert.Incident) {
+	var eng *engine.Engine // set before the first alert
+	mgr := alert.NewManager(alert.ManagerOptions{Clock: func() int64 { return eng.Watermark() }, Out: func(a *alert.Alert, _ *alert.Incident) {
 		alerts = append(alerts, a) // Out calls are serialised by the manager
 	}})
-	eng, err := engine.New(engine.Options{Shards: o.Shards, Detectors: dets, Alerts: func(a *alert.Alert) { mgr.Add(a) }})
+	eng, err = engine.New(engine.Options{Shards: o.Shards, Detectors: dets, Alerts: func(a *alert.Alert) { mgr.Add(a) }})
 	if err != nil {
 		return nil, nil, sim.Stats{}, err
 	}
