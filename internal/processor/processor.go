@@ -499,12 +499,15 @@ func (p *Processor) forget(from, upTo int64) {
 // failure: an alert is never dropped while the process lives, and one lost
 // in a crash is derived again on restart.
 func (p *Processor) writeAlerts() {
+	linger := time.NewTimer(alertLinger)
+	linger.Stop()
 	for first := range p.alerts {
 		if first.fence != nil {
 			first.fence <- p.lost.Load() == 0
 			continue
 		}
 		batch := []pending{first}
+		linger.Reset(alertLinger)
 	more:
 		for len(batch) < 500 {
 			select {
@@ -520,15 +523,24 @@ func (p *Processor) writeAlerts() {
 					break more
 				}
 				batch = append(batch, x)
-			default:
+			case <-linger.C:
 				break more
 			}
 		}
+		linger.Stop()
 		if len(batch) > 0 {
 			p.store(batch)
 		}
 	}
 }
+
+// alertLinger is how long the alert writer gathers alerts after the first
+// before storing them in one transaction. Alerts come a few at a time; a
+// transaction each cost the writer that ingest shares a commit per alert.
+// At 50,000 events/s it cut storing alerts from 6.3 % of the server's CPU
+// to 5.0 % (docs/performance.md). The console and the sinks see an alert
+// this much later at most.
+const alertLinger = 20 * time.Millisecond
 
 func (p *Processor) store(batch []pending) {
 	alerts := make([]*alert.Alert, len(batch))
