@@ -143,9 +143,24 @@ func TestManagerForgetsOnlyWhatEveryShardPassed(t *testing.T) {
 			}
 		})
 	}
-	// Once the clock passes, the fingerprint is forgotten: memory stays bounded.
+	// An alert stamped far in the future (an event whose clock is broken)
+	// neither makes the manager forget nor stops it forgetting later.
 	now := t0
 	m := NewManager(ManagerOptions{Clock: func() int64 { return now }})
+	m.Add(mk("b-1", "d1", 0, Entities{Vehicle: "V1"}))
+	m.Add(mk("b-2", "d2", 30*24*3600, Entities{Vehicle: "V2"})) // a month ahead
+	if got := m.Add(mk("b-3", "d1", 120, Entities{Vehicle: "V1"})); got {
+		t.Error("a repeat 2 min later passed after an alert a month ahead")
+	}
+	now = t0 + int64(5*time.Hour)
+	m.Add(mk("b-4", "d3", 5*3600, Entities{Vehicle: "V3"}))
+	if _, ok := m.prints[fingerprint(mk("b-1", "d1", 0, Entities{Vehicle: "V1"}))]; ok {
+		t.Error("after an alert a month ahead, nothing is forgotten any more")
+	}
+
+	// Once the clock passes, the fingerprint is forgotten: memory stays bounded.
+	now = t0
+	m = NewManager(ManagerOptions{Clock: func() int64 { return now }})
 	m.Add(mk("a-1", "d1", 0, Entities{Vehicle: "V1"}))
 	now = t0 + int64(5*time.Hour)
 	m.Add(mk("a-2", "d2", 5*3600, Entities{Vehicle: "V2"}))

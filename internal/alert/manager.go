@@ -24,10 +24,11 @@ type ManagerOptions struct {
 	Suppressions []Suppression
 	// Clock, when set, returns an event time that every source of alerts
 	// has reached (engine.Engine.Watermark), math.MinInt64 when unknown.
-	// What is forgotten as too old is judged against it, not against the
-	// newest alert: alerts come from shards that run at their own pace,
-	// and the newest alert of a fast shard must not make the manager
-	// forget what a slower shard's next alert is a duplicate of.
+	// When to forget, and what is too old, are judged against it, not
+	// against the newest alert: alerts come from shards that run at their
+	// own pace, and the newest alert of a fast shard (or one of an event
+	// stamped in the future) must not make the manager forget what a
+	// slower shard's next alert is a duplicate of, nor stop it forgetting.
 	Clock func() int64
 }
 
@@ -147,10 +148,24 @@ func (m *Manager) Add(a *Alert) bool {
 	m.total++
 	a.Incident = inc.ID
 	m.opts.Out(a, inc)
-	if m.maxTime-m.lastTidy > m.incWin {
-		m.tidy()
-	}
+	m.maybeTidy()
 	return true
+}
+
+// maybeTidy forgets what is too old about once per incident window of
+// event time. A last tidy far ahead of the clock (a snapshot of a build
+// that tidied by the newest alert) does not stop it.
+func (m *Manager) maybeTidy() {
+	now := m.maxTime
+	if m.opts.Clock != nil {
+		if now = min(now, m.opts.Clock()); now == math.MinInt64 {
+			return
+		}
+	}
+	if d := now - m.lastTidy; d > m.incWin || d < -m.incWin {
+		m.lastTidy = now
+		m.tidy(now)
+	}
 }
 
 // group finds or opens the incident of a, merging incidents that a links.
@@ -226,14 +241,7 @@ func (inc *Incident) addCategory(c Category) {
 
 // tidy forgets ids, fingerprints and incidents too old to matter, so memory
 // follows the alert rate, not the stream length.
-func (m *Manager) tidy() {
-	m.lastTidy = m.maxTime
-	now := m.maxTime
-	if m.opts.Clock != nil {
-		if now = min(now, m.opts.Clock()); now == math.MinInt64 {
-			return
-		}
-	}
+func (m *Manager) tidy(now int64) {
 	horizon := now - 2*max(m.window, m.incWin)
 	for id, t := range m.ids {
 		if t < horizon {

@@ -121,6 +121,17 @@ func replay(ctx context.Context, in io.Reader, out io.Writer, o replayOptions) (
 	}
 	defer rd.Close()
 
+	// push hands events to the engine, with a flush every markEvery: the
+	// markers move every shard's watermark, by which the alert manager
+	// forgets, even on shards the events pass by.
+	const markEvery = 1 << 16
+	pushed := 0
+	push := func(ev *event.Event) {
+		eng.Push(ev)
+		if pushed++; pushed%markEvery == 0 {
+			eng.Flush()
+		}
+	}
 	var readErr, privErr error
 	var sorted []*event.Event // with Sort: the whole input, then in event-time order
 	lastProgress := start
@@ -152,7 +163,7 @@ func replay(ctx context.Context, in io.Reader, out io.Writer, o replayOptions) (
 			sorted = append(sorted, c.evs...)
 		} else {
 			for _, ev := range c.evs {
-				eng.Push(ev)
+				push(ev)
 			}
 		}
 		sum.Accepted += int64(len(c.evs))
@@ -172,7 +183,7 @@ func replay(ctx context.Context, in io.Reader, out io.Writer, o replayOptions) (
 	if o.Sort {
 		slices.SortStableFunc(sorted, func(a, b *event.Event) int { return cmp.Compare(a.Time, b.Time) })
 		for _, ev := range sorted {
-			eng.Push(ev)
+			push(ev)
 		}
 	}
 	eng.Close()

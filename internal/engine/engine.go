@@ -252,12 +252,13 @@ func (e *Engine) Stop() {
 func (e *Engine) Tick(now int64) { e.router.tick(now) }
 
 // Watermark returns the event time every shard has reached: the least,
-// over the shards, of the newest frontier each has handled
-// (math.MinInt64 until every shard has handled one; the end of input,
-// which moves frontiers past all time, does not count). Shards run at
-// their own pace, so an alert from a slow shard may come after alerts
-// from a fast one hours ahead in event time; no shard is behind the
-// watermark. Safe for concurrent use.
+// over the shards, of the newest frontier each has handled, whatever its
+// tenant (math.MinInt64 until every shard has handled one; the end of
+// input, which moves frontiers past all time, does not count). Shards run
+// at their own pace, so an alert from a slow shard may come after alerts
+// from a fast one hours ahead in event time; the watermark waits for the
+// slowest. It is per shard, not per tenant: a tenant whose events lag
+// another's on the same shard may be behind it. Safe for concurrent use.
 func (e *Engine) Watermark() int64 {
 	w := int64(math.MaxInt64)
 	for i := range e.reached {

@@ -98,12 +98,34 @@ func TestWatermarkIsPerTenant(t *testing.T) {
 	}
 }
 
+// blocker holds its shard inside OnEvent for the event with ID "block"
+// until released: a shard that lags the others.
+type blocker struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b *blocker) Info() detect.Info {
+	return detect.Info{ID: "test.blocker", Subscribe: []detect.Subscription{{Kind: detect.KindVehicle, Types: []event.Type{event.TypeTelemetry}}}}
+}
+func (b *blocker) OnEvent(_ *detect.Context, _ detect.State, ev *event.Event) {
+	if ev.ID == "block" {
+		close(b.entered)
+		<-b.release
+	}
+}
+func (b *blocker) OnTimer(*detect.Context, detect.State, int64) {}
+
 // TestWatermarkIsWhatEveryShardReached: the alert manager forgets by it,
 // so it must never pass a shard that has not handled that frontier yet,
-// and the end of input (frontiers at the end of time) is not a time.
+// however far the others are, and the end of input (frontiers at the end
+// of time) is not a time.
 func TestWatermarkIsWhatEveryShardReached(t *testing.T) {
-	c := &collector{}
-	e := newEngine(t, c, 3, command.NewOrphan(command.OrphanConfig{Window: 2 * time.Minute}))
+	b := &blocker{entered: make(chan struct{}), release: make(chan struct{})}
+	e, err := engine.New(engine.Options{Shards: 3, Lateness: 30 * time.Second, Detectors: []detect.Detector{b}, Alerts: func(*alert.Alert) {}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if w := e.Watermark(); w != math.MinInt64 {
 		t.Fatalf("watermark %d before any event, want unknown (MinInt64)", w)
 	}
@@ -112,17 +134,26 @@ func TestWatermarkIsWhatEveryShardReached(t *testing.T) {
 	if w := e.Watermark(); w != at(70) {
 		t.Fatalf("watermark %v, want the frontier %v", time.Duration(w-t0), 70*time.Second)
 	}
-	e.Push(fix("f2", 400, "V1", "t"))
-	if w := e.Watermark(); w != at(70) {
-		t.Fatalf("watermark %v moved before the shards had the event", time.Duration(w-t0))
+	// One shard stops inside an event at 200 s; the others go on to 5 h.
+	e.Push(fix("block", 200, "V1", "t"))
+	e.Flush()
+	<-b.entered
+	for i := range 50 {
+		e.Push(fix(fmt.Sprint("g", i), 5*3600, fmt.Sprint("V", 100+i), "t"))
 	}
+	e.Flush()
+	time.Sleep(50 * time.Millisecond) // the free shards handle their batches meanwhile
+	if w := e.Watermark(); w != at(70) {
+		t.Fatalf("watermark %v with one shard held at 170 s and the others at 5 h: it must wait for the slowest", time.Duration(w-t0))
+	}
+	close(b.release)
 	sync_(e)
-	if w := e.Watermark(); w != at(370) {
-		t.Fatalf("watermark %v, want %v", time.Duration(w-t0), 370*time.Second)
+	if w := e.Watermark(); w != at(5*3600-30) {
+		t.Fatalf("watermark %v once released, want %v", time.Duration(w-t0), 5*time.Hour-30*time.Second)
 	}
 	e.Close()
-	if w := e.Watermark(); w != at(370) {
-		t.Fatalf("watermark %v after the end of input, want %v still", time.Duration(w-t0), 370*time.Second)
+	if w := e.Watermark(); w != at(5*3600-30) {
+		t.Fatalf("watermark %v after the end of input, want %v still", time.Duration(w-t0), 5*time.Hour-30*time.Second)
 	}
 }
 

@@ -98,10 +98,12 @@ func newShard(e *Engine, id int) *shard {
 }
 
 func (s *shard) run() {
-	reached := int64(math.MinInt64) // the newest frontier handled, but the end of input's
+	// reached: the newest frontier of an event or marker handled (a query
+	// carries none; the end of input's is not a time), for Watermark.
+	reached := int64(math.MinInt64)
 	for b := range s.in {
 		for i := range b {
-			if f := b[i].frontier; f > reached && f != math.MaxInt64 {
+			if f := b[i].frontier; f > reached && f != math.MaxInt64 && b[i].fn == nil {
 				reached = f
 			}
 			s.handle(&b[i])
