@@ -100,15 +100,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(mIngestRefused, st.OverDetection.Load(), "429", "detection_behind")
 		counter(mIngestRefused, st.TooLarge.Load(), "413", "body_too_large")
 	}
-	if e := c.src.Engine; e != nil {
-		st := e.Stats()
-		counter(mEngineEvents, st.Received, "received")
-		counter(mEngineEvents, st.Duplicates, "duplicate")
-		counter(mEngineEvents, st.Late, "late")
-		for _, cat := range alert.Categories() {
-			counter(mAlerts, st.Alerts[cat.String()], cat.String())
-		}
-	}
+	// The processor before the engine: a lag of 0 then means the engine's
+	// count of events received, read after it, includes every stored one
+	// (the processor pushes events before it counts them processed).
 	if p := c.src.Processor; p != nil {
 		st := p.Stats()
 		ch <- prometheus.MustNewConstMetric(mLag, prometheus.GaugeValue, float64(st.Lag))
@@ -117,6 +111,15 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(mErasureRecordFailures, st.ErasureRecordFailures)
 		counter(mDetectionSource, st.HandedOver, "handed_over")
 		counter(mDetectionSource, st.ReadBack, "archive")
+	}
+	if e := c.src.Engine; e != nil {
+		st := e.Stats()
+		counter(mEngineEvents, st.Received, "received")
+		counter(mEngineEvents, st.Duplicates, "duplicate")
+		counter(mEngineEvents, st.Late, "late")
+		for _, cat := range alert.Categories() {
+			counter(mAlerts, st.Alerts[cat.String()], cat.String())
+		}
 	}
 	if m := c.src.Manager; m != nil {
 		st := m.Stats()
