@@ -22,10 +22,11 @@ type ManagerOptions struct {
 	Out func(*Alert, *Incident)
 	// Suppressions silence alerts judged benign (counted by reason).
 	Suppressions []Suppression
-	// Clock, when set, returns an event time that every source of alerts
-	// has reached (engine.Engine.Watermark), math.MinInt64 when unknown.
-	// When to forget, and what is too old, are judged against it, not
-	// against the newest alert: alerts come from shards that run at their
+	// Clock, when set, returns an event time that every shard of the
+	// engine has reached (engine.Engine.Watermark; per shard, the newest
+	// over its tenants), math.MinInt64 when unknown. When to forget, and
+	// what is too old, are judged against the lesser of it and the newest
+	// alert, not against the newest alert alone: alerts come from shards that run at their
 	// own pace, and the newest alert of a fast shard (or one of an event
 	// stamped in the future) must not make the manager forget what a
 	// slower shard's next alert is a duplicate of, nor stop it forgetting.
@@ -119,6 +120,9 @@ func (m *Manager) Add(a *Alert) bool {
 		return false
 	}
 	m.ids[a.ID] = a.Time
+	// Here, not only when an alert passes: suppressed, duplicate and
+	// shadow alerts fill the maps too.
+	m.maybeTidy()
 	for i := range m.opts.Suppressions {
 		if s := &m.opts.Suppressions[i]; s.Matches(a) {
 			m.suppressed[s.Reason]++
@@ -148,7 +152,6 @@ func (m *Manager) Add(a *Alert) bool {
 	m.total++
 	a.Incident = inc.ID
 	m.opts.Out(a, inc)
-	m.maybeTidy()
 	return true
 }
 

@@ -126,6 +126,7 @@ func TestWatermarkIsWhatEveryShardReached(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sync_(e) // a query carries no time
 	if w := e.Watermark(); w != math.MinInt64 {
 		t.Fatalf("watermark %d before any event, want unknown (MinInt64)", w)
 	}
@@ -137,14 +138,17 @@ func TestWatermarkIsWhatEveryShardReached(t *testing.T) {
 	// One shard stops inside an event at 200 s; the others go on to 5 h.
 	e.Push(fix("block", 200, "V1", "t"))
 	e.Flush()
-	<-b.entered
+	select {
+	case <-b.entered:
+	case <-time.After(time.Minute):
+		t.Fatal("the event to hold a shard with never reached the detector")
+	}
 	for i := range 50 {
 		e.Push(fix(fmt.Sprint("g", i), 5*3600, fmt.Sprint("V", 100+i), "t"))
 	}
 	e.Flush()
-	time.Sleep(50 * time.Millisecond) // the free shards handle their batches meanwhile
 	if w := e.Watermark(); w != at(70) {
-		t.Fatalf("watermark %v with one shard held at 170 s and the others at 5 h: it must wait for the slowest", time.Duration(w-t0))
+		t.Fatalf("watermark %v with one shard held inside its batch and the others handed 5 h: it must wait for the slowest", time.Duration(w-t0))
 	}
 	close(b.release)
 	sync_(e)

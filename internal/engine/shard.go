@@ -106,6 +106,11 @@ func (s *shard) run() {
 			if f := b[i].frontier; f > reached && f != math.MaxInt64 && b[i].fn == nil {
 				reached = f
 			}
+			if b[i].fn != nil {
+				// A query sees, and its caller then reads, the watermark
+				// of everything handed over before it.
+				s.e.reached[s.id].Store(reached)
+			}
 			s.handle(&b[i])
 			b[i] = item{}
 		}
