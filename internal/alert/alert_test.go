@@ -1,6 +1,7 @@
 package alert
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"testing"
@@ -166,6 +167,33 @@ func TestManagerForgetsOnlyWhatEveryShardPassed(t *testing.T) {
 	m.Add(mk("a-2", "d2", 5*3600, Entities{Vehicle: "V2"}))
 	if _, ok := m.prints[fingerprint(mk("a-1", "d1", 0, Entities{Vehicle: "V1"}))]; ok {
 		t.Error("a fingerprint every shard has passed by hours was kept")
+	}
+}
+
+// TestManagerTidiesAfterRestoringATidyAhead: a snapshot taken by a
+// manager without a clock, after an alert a month ahead, restores a last
+// tidy a month ahead of the engine's clock; tidying must not wait a month.
+func TestManagerTidiesAfterRestoringATidyAhead(t *testing.T) {
+	old := NewManager(ManagerOptions{})
+	old.Add(mk("c-1", "d1", 0, Entities{Vehicle: "V1"}))
+	old.Add(mk("c-2", "d2", 30*24*3600, Entities{Vehicle: "V2"})) // tidies at a month ahead
+	old.Add(mk("c-3", "d1", 60, Entities{Vehicle: "V1"}))         // a new fingerprint after that tidy
+	var snap bytes.Buffer
+	if err := old.Snapshot(&snap); err != nil {
+		t.Fatal(err)
+	}
+	now := t0 + int64(5*time.Hour)
+	m := NewManager(ManagerOptions{Clock: func() int64 { return now }})
+	if err := m.Restore(&snap); err != nil {
+		t.Fatal(err)
+	}
+	print1 := fingerprint(mk("c-3", "d1", 60, Entities{Vehicle: "V1"}))
+	if _, ok := m.prints[print1]; !ok {
+		t.Fatal("the restored manager lacks the fingerprint the test looks for")
+	}
+	m.Add(mk("c-4", "d3", 5*3600, Entities{Vehicle: "V3"}))
+	if _, ok := m.prints[print1]; ok {
+		t.Error("a last tidy restored a month ahead of the clock stopped tidying")
 	}
 }
 
