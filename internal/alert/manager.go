@@ -26,10 +26,11 @@ type ManagerOptions struct {
 	// engine has reached (engine.Engine.Watermark; per shard, the newest
 	// over its tenants), math.MinInt64 when unknown. When to forget, and
 	// what is too old, are judged against the lesser of it and the newest
-	// alert, not against the newest alert alone: alerts come from shards that run at their
-	// own pace, and the newest alert of a fast shard (or one of an event
-	// stamped in the future) must not make the manager forget what a
-	// slower shard's next alert is a duplicate of, nor stop it forgetting.
+	// alert, not against the newest alert alone: alerts come from shards
+	// that run at their own pace, and the newest alert of a fast shard (or
+	// one of an event stamped in the future) must not make the manager
+	// forget what a slower shard's next alert is a duplicate of, nor stop
+	// it forgetting.
 	Clock func() int64
 }
 

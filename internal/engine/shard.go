@@ -103,13 +103,12 @@ func (s *shard) run() {
 	reached := int64(math.MinInt64)
 	for b := range s.in {
 		for i := range b {
-			if f := b[i].frontier; f > reached && f != math.MaxInt64 && b[i].fn == nil {
-				reached = f
-			}
 			if b[i].fn != nil {
 				// A query sees, and its caller then reads, the watermark
 				// of everything handed over before it.
 				s.e.reached[s.id].Store(reached)
+			} else if f := b[i].frontier; f > reached && f != math.MaxInt64 {
+				reached = f
 			}
 			s.handle(&b[i])
 			b[i] = item{}

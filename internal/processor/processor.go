@@ -192,6 +192,14 @@ func (p *Processor) Engine() *engine.Engine { return p.eng }
 // Manager returns the alert manager (for its counters).
 func (p *Processor) Manager() *alert.Manager { return p.mgr }
 
+// raiseStored raises the count of stored events to seq, never lowers it:
+// Accepts and the follower raise it concurrently, and a lag read as 0 must
+// mean every stored event was pushed.
+func (p *Processor) raiseStored(seq int64) {
+	for cur := p.stored.Load(); seq > cur && !p.stored.CompareAndSwap(cur, seq); cur = p.stored.Load() {
+	}
+}
+
 // Lag is how many stored events wait for detection.
 func (p *Processor) Lag() int64 { return max(0, p.stored.Load()-p.processed.Load()) }
 
@@ -236,12 +244,7 @@ func (p *Processor) Accept(ctx context.Context, batch []httpingest.Accepted) ([]
 		}
 	}
 	p.recent.Unlock()
-	for {
-		cur := p.stored.Load()
-		if top <= cur || p.stored.CompareAndSwap(cur, top) {
-			break
-		}
-	}
+	p.raiseStored(top)
 	select {
 	case p.wake <- struct{}{}:
 	default:
@@ -407,11 +410,7 @@ func (p *Processor) follow(ctx context.Context, after int64, start time.Time) (i
 		}
 		if len(evs) > 0 {
 			p.processed.Store(after)
-			// Events stored before this process started. Raised, never
-			// lowered: an Accept may have raised it meanwhile, and a lag
-			// read as 0 must mean every stored event was pushed.
-			for cur := p.stored.Load(); after > cur && !p.stored.CompareAndSwap(cur, after); cur = p.stored.Load() {
-			}
+			p.raiseStored(after) // events stored before this process started
 		}
 		if len(evs) == p.o.ReadBatch {
 			continue // more to read now
