@@ -55,6 +55,8 @@ type Options struct {
 	TimelineBlock int64
 	// EntityKey replaces the timeline's key hash: tests force collisions.
 	EntityKey func(kind, value string) int64
+	// HoldWriter: see sqlstore.Options (tests).
+	HoldWriter func(waiting func() int)
 	// Now is the wall clock for created/updated stamps. Default time.Now.
 	Now func() time.Time
 	// Logger. Default slog.Default().
@@ -111,7 +113,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	s, err := sqlstore.New(ctx, &dialect{}, db, db, db.Close, ms, sqlstore.Options{
 		Now: opts.Now, Logger: opts.Logger, MaxGroupEvents: opts.MaxGroupEvents, QueueDepth: opts.QueueDepth,
 		TimelineBatch: opts.TimelineBatch, TimelineDelay: opts.TimelineDelay, EntityKey: opts.EntityKey,
-		TimelineBlock: opts.TimelineBlock,
+		TimelineBlock: opts.TimelineBlock, HoldWriter: opts.HoldWriter,
 	})
 	if err != nil {
 		db.Close()

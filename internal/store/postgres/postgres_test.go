@@ -101,7 +101,7 @@ func backendIn(schema string) storetest.Backend {
 			return Open(ctx, testDSN(), Options{Schema: schema, MaxConns: 4, TimelineBlock: storetest.TimelineBlock})
 		},
 		OpenWith: func(ctx context.Context, h storetest.Hooks) (store.Store, error) {
-			o := Options{Schema: schema, MaxConns: 4, EntityKey: h.EntityKey, TimelineBlock: storetest.TimelineBlock}
+			o := Options{Schema: schema, MaxConns: 4, EntityKey: h.EntityKey, TimelineBlock: storetest.TimelineBlock, HoldWriter: h.HoldWriter}
 			if h.ManualTimeline {
 				o.TimelineDelay = -1
 			}

@@ -86,6 +86,8 @@ type Options struct {
 	TimelineBlock int64
 	// EntityKey replaces the timeline's key hash: tests force collisions.
 	EntityKey func(kind, value string) int64
+	// HoldWriter: see sqlstore.Options (tests).
+	HoldWriter func(waiting func() int)
 	// Now is the wall clock for created/updated stamps. Default time.Now.
 	Now func() time.Time
 	// Logger. Default slog.Default().
@@ -266,7 +268,7 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 	db, err := sqlstore.New(ctx, dialect{}, w, r, closeAll, ms, sqlstore.Options{Timeline: tw,
 		Now: opts.Now, Logger: opts.Logger, MaxGroupEvents: opts.MaxGroupEvents, QueueDepth: opts.QueueDepth,
 		TimelineBatch: opts.TimelineBatch, TimelineDelay: opts.TimelineDelay, EntityKey: opts.EntityKey,
-		TimelineBlock: opts.TimelineBlock,
+		TimelineBlock: opts.TimelineBlock, HoldWriter: opts.HoldWriter,
 	})
 	if err != nil {
 		closeAll()

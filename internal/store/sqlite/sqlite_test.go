@@ -27,7 +27,7 @@ func backend(t *testing.T, dir string) storetest.Backend {
 			return Open(ctx, dir, Options{TimelineBlock: storetest.TimelineBlock})
 		},
 		OpenWith: func(ctx context.Context, h storetest.Hooks) (store.Store, error) {
-			o := Options{EntityKey: h.EntityKey, TimelineBlock: storetest.TimelineBlock}
+			o := Options{EntityKey: h.EntityKey, TimelineBlock: storetest.TimelineBlock, HoldWriter: h.HoldWriter}
 			if h.ManualTimeline {
 				o.TimelineDelay = -1
 			}

@@ -22,6 +22,7 @@ var alertTests = []test{
 	{"Alerts/SeqScope", testAlertSeqScope},
 	{"Alerts/SeqLimit", testAlertSeqLimit},
 	{"Alerts/SeqFollow", testFollowAlerts},
+	{"Alerts/InAGroup", testDetectionsInAGroup},
 }
 
 // testAlertShadow: shadow alerts are stored with their mark and kept out of

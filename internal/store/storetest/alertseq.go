@@ -4,7 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/vigil-project/vigil/internal/alert"
 	"github.com/vigil-project/vigil/internal/event"
@@ -227,4 +230,69 @@ VALUES (%s, %s, %d, %d, %d, %s, %d, %s, %s, %s, %s, %s, %s, '', '\x00', 'new', '
 		mkAlert("fleet-a", "w", 2, alert.MassCommand, event.SeverityHigh, "VIN1"))
 	equal(t, "an old alert again, a new one", created, []bool{false, true})
 	equal(t, "after the upgrade", seqOf(alertsAfter(t, s, 0, 0)), []string{"y:1", "z:2", "x:3", "w:4"})
+}
+
+// testDetectionsInAGroup: detections are written in the events' group
+// commit. One call of detections that fails there fails alone, leaving
+// nothing of its own and no sequence number used, while the events and
+// the other detections of the group are stored.
+func testDetectionsInAGroup(t *testing.T, b Backend) {
+	var armed atomic.Bool
+	held := make(chan struct{})
+	hold := func(waiting func() int) {
+		if !armed.CompareAndSwap(true, false) {
+			return
+		}
+		close(held)
+		deadline := time.Now().Add(20 * time.Second)
+		for waiting() < 3 {
+			if time.Now().After(deadline) {
+				t.Errorf("%d requests waiting behind the writer after 20s, want 3", waiting())
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	s, err := b.OpenWith(ctx, Hooks{HoldWriter: hold})
+	wantErr(t, "open", err, nil)
+	defer s.Close()
+	upsertAlerts(t, s, mkAlert("fleet-a", "x", 2, alert.MassCommand, event.SeverityHigh, "VIN1"))
+
+	// The writer holds a group of one while the next three gather.
+	armed.Store(true)
+	first := make(chan error, 1)
+	go func() {
+		_, err := s.InsertEvents(ctx, all, []store.ArchivedEvent{ev("fleet-a", "e1", 1, "VIN1")})
+		first <- err
+	}()
+	<-held
+	// "w" is written before fleet-b's "x" conflicts with fleet-a's.
+	bad := []*alert.Alert{mkAlert("fleet-b", "w", 3, alert.MassCommand, event.SeverityHigh, "VIN2"),
+		mkAlert("fleet-b", "x", 3, alert.MassCommand, event.SeverityHigh, "VIN2")}
+	good := []*alert.Alert{mkAlert("fleet-a", "y", 4, alert.MassCommand, event.SeverityHigh, "VIN3")}
+	vin3 := store.Entity{Kind: store.EntityVehicle, Value: "VIN3"}
+	goodInc := mkIncident("fleet-a", "inc-y", 4, 4, event.SeverityHigh, []alert.Category{alert.MassCommand}, []string{"y"}, vin3)
+	var wg sync.WaitGroup
+	var evErr, badErr, goodErr error
+	var goodCreated []bool
+	wg.Go(func() {
+		_, evErr = s.InsertEvents(ctx, all, []store.ArchivedEvent{ev("fleet-a", "e2", 2, "VIN1"), ev("fleet-b", "e3", 2, "VIN2")})
+	})
+	wg.Go(func() { _, badErr = s.StoreDetections(ctx, all, bad, nil) })
+	wg.Go(func() { goodCreated, goodErr = s.StoreDetections(ctx, all, good, []store.Incident{goodInc}) })
+	wg.Wait()
+	wantErr(t, "the held events", <-first, nil)
+	wantErr(t, "events in the group", evErr, nil)
+	wantErr(t, "the conflicting detections", badErr, store.ErrConflict)
+	wantErr(t, "the good detections", goodErr, nil)
+	equal(t, "the good alert created", goodCreated, []bool{true})
+	evs, err := s.ReadEvents(ctx, all, 0, 0)
+	wantErr(t, "ReadEvents", err, nil)
+	equal(t, "events stored", len(evs), 3)
+	_, err = s.GetAlert(ctx, all, "w")
+	wantErr(t, "the failed call's other alert", err, store.ErrNotFound)
+	equal(t, "numbered without a gap", seqOf(alertsAfter(t, s, 0, 0)), []string{"x:1", "y:2"})
+	got, err := s.GetIncident(ctx, all, "inc-y")
+	wantErr(t, "the good incident", err, nil)
+	equal(t, "the good incident's alerts", got.Incident.AlertCount, 1)
 }

@@ -48,6 +48,9 @@ type Hooks struct {
 	ManualTimeline bool
 	// EntityKey replaces the hash of timeline keys (to force collisions).
 	EntityKey func(kind, value string) int64
+	// HoldWriter is called by the writer before each group commit with
+	// a count of the requests waiting behind it (to make a group).
+	HoldWriter func(waiting func() int)
 }
 
 type test struct {

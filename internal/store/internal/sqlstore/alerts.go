@@ -25,7 +25,9 @@ func (db *DB) UpsertAlerts(ctx context.Context, scope store.Scope, alerts []*ale
 	return db.StoreDetections(ctx, scope, alerts, nil)
 }
 
-// StoreDetections stores alerts, then incidents, in one transaction.
+// StoreDetections stores alerts, then incidents, in one transaction: the
+// writer's next group commit, beside the events waiting with them, so that
+// alerts cost ingest no commit of their own.
 func (db *DB) StoreDetections(ctx context.Context, scope store.Scope, alerts []*alert.Alert, incs []store.Incident) ([]bool, error) {
 	if err := checkAlerts(scope, alerts); err != nil {
 		return nil, err
@@ -37,17 +39,47 @@ func (db *DB) StoreDetections(ctx context.Context, scope store.Scope, alerts []*
 	if len(alerts) == 0 && len(incs) == 0 {
 		return created, nil
 	}
-	err := db.inWrite(ctx, func(tx *Tx) error {
-		now := db.nowNS()
-		if err := db.upsertAlerts(ctx, tx, alerts, created, now); err != nil {
-			return err
-		}
-		return db.upsertIncidents(ctx, tx, incs, nil, now)
-	})
-	if err != nil {
+	det := &detections{alerts: alerts, incs: incs, created: created}
+	if err := db.submit(ctx, &insertReq{det: det, done: make(chan error, 1)}); err != nil {
 		return nil, err
 	}
 	return created, nil
+}
+
+// detections are the alerts and incidents of one StoreDetections call.
+type detections struct {
+	alerts  []*alert.Alert
+	incs    []store.Incident
+	created []bool
+	err     error // its own failure in a group commit (see insertGroup)
+}
+
+// storeDetections writes d in tx.
+func (db *DB) storeDetections(ctx context.Context, tx *Tx, d *detections, now int64) error {
+	if err := db.upsertAlerts(ctx, tx, d.alerts, d.created, now); err != nil {
+		return err
+	}
+	return db.upsertIncidents(ctx, tx, d.incs, nil, now)
+}
+
+// storeDetectionsAlone writes d in tx under a savepoint: when d fails, what
+// it wrote is rolled back and its failure kept in d.err, and the rest of
+// the transaction goes on. The error returned is the savepoint's own.
+func (db *DB) storeDetectionsAlone(ctx context.Context, tx *Tx, d *detections, now int64) error {
+	if _, err := tx.Exec(ctx, "SAVEPOINT detections"); err != nil {
+		return dbErr("store detections: savepoint", err)
+	}
+	d.err = db.storeDetections(ctx, tx, d, now)
+	if d.err != nil {
+		clear(d.created)
+		if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT detections"); err != nil {
+			return dbErr("store detections: roll back to the savepoint", err)
+		}
+	}
+	if _, err := tx.Exec(ctx, "RELEASE SAVEPOINT detections"); err != nil {
+		return dbErr("store detections: release the savepoint", err)
+	}
+	return nil
 }
 
 func checkAlerts(scope store.Scope, alerts []*alert.Alert) error {

@@ -78,6 +78,10 @@ type Options struct {
 	// timeline spans (timeline_blocks, see timeline.go). Default 1,024;
 	// tests make it small so that searches cross many blocks.
 	TimelineBlock int64
+	// HoldWriter, when set, is called by the writer before each group
+	// commit with a count of the requests waiting behind the group:
+	// tests hold the writer in it to gather a group of their making.
+	HoldWriter func(waiting func() int)
 	// Timeline is the pool timeline entries are written through, when they
 	// live apart from the events (store/sqlite: their own file, so that
 	// indexing does not queue for the events' one writer). Nil: w.

@@ -15,11 +15,46 @@ import (
 	"github.com/vigil-project/vigil/internal/store/rawpack"
 )
 
-// insertReq is one InsertEvents call waiting for the writer.
+// insertReq is one call waiting for the writer: a batch of events
+// (InsertEvents) or of detections (StoreDetections, det set).
 type insertReq struct {
 	evs  []store.ArchivedEvent
 	out  []store.Inserted
+	det  *detections
 	done chan error
+}
+
+// answer tells the caller how its request ended, given how its
+// transaction ended.
+func (r *insertReq) answer(err error) {
+	if err == nil && r.det != nil {
+		err = r.det.err
+	}
+	r.done <- err
+}
+
+// submit hands r to the writer and waits for its answer.
+func (db *DB) submit(ctx context.Context, r *insertReq) error {
+	db.mu.RLock()
+	if db.closed {
+		db.mu.RUnlock()
+		return store.ErrClosed
+	}
+	select {
+	case db.reqs <- r:
+		db.mu.RUnlock()
+	case <-ctx.Done():
+		db.mu.RUnlock()
+		return ctx.Err()
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		// The request may still commit; a retry is answered as
+		// duplicates (events) or as updates of the same ids (alerts).
+		return ctx.Err()
+	}
 }
 
 // InsertEvents validates the batch and hands it to the single writer, which
@@ -42,28 +77,10 @@ func (db *DB) InsertEvents(ctx context.Context, scope store.Scope, evs []store.A
 		}
 	}
 	req := &insertReq{evs: packRaw(evs), out: make([]store.Inserted, len(evs)), done: make(chan error, 1)}
-	db.mu.RLock()
-	if db.closed {
-		db.mu.RUnlock()
-		return nil, store.ErrClosed
+	if err := db.submit(ctx, req); err != nil {
+		return nil, err
 	}
-	select {
-	case db.reqs <- req:
-		db.mu.RUnlock()
-	case <-ctx.Done():
-		db.mu.RUnlock()
-		return nil, ctx.Err()
-	}
-	select {
-	case err := <-req.done:
-		if err != nil {
-			return nil, err
-		}
-		return req.out, nil
-	case <-ctx.Done():
-		// The batch may still commit; a retry is answered as duplicates.
-		return nil, ctx.Err()
-	}
+	return req.out, nil
 }
 
 // packRaw returns a copy of evs with their JSON packed (store/rawpack),
@@ -119,10 +136,11 @@ func (c rawColumn) Scan(src any) error {
 	return nil
 }
 
-// commitLoop is the single writer of events. It takes the first waiting
-// request, gathers whatever else is waiting (up to MaxGroupEvents) and
-// commits them in one transaction: under load, one fsync covers many
-// callers' batches. It hands what it committed to the timeline indexer.
+// commitLoop is the single writer of events and detections. It takes the
+// first waiting request, gathers whatever else is waiting (up to
+// MaxGroupEvents events) and commits them in one transaction: under load,
+// one fsync covers many callers' batches, and alerts add none of their own.
+// It hands the events it committed to the timeline indexer.
 func (db *DB) commitLoop() {
 	defer close(db.stopped)
 	osprio.Background()
@@ -143,29 +161,38 @@ func (db *DB) commitLoop() {
 				break gather
 			}
 		}
+		if db.opts.HoldWriter != nil {
+			db.opts.HoldWriter(func() int { return len(db.reqs) })
+		}
 		err := db.insertGroup(context.Background(), group, n)
 		if err != nil && len(group) > 1 {
 			// Do not let one batch fail the others: commit each alone.
 			for _, r := range group {
-				r.done <- db.insertGroup(context.Background(), []*insertReq{r}, len(r.evs))
+				r.answer(db.insertGroup(context.Background(), []*insertReq{r}, len(r.evs)))
 			}
 			continue
 		}
 		for _, r := range group {
-			r.done <- err
+			r.answer(err)
 		}
 	}
 }
 
-// insertGroup commits the events of a group in one transaction.
+// insertGroup commits the n events and the detections of a group in one
+// transaction. A request of detections that fails in a group of several is
+// rolled back to its savepoint and fails alone (its det.err), so a bad
+// alert never fails events; any other failure fails the transaction.
 func (db *DB) insertGroup(ctx context.Context, group []*insertReq, n int) error {
 	var newTenants []string
 	var end int64
 	err := inConnTx(ctx, db.w, db.ws, func(tx *Tx) error {
-		// The counter row serialises event writers (PostgreSQL holds its
-		// row lock until commit), so sequence numbers follow commit order.
-		if err := tx.QueryRow(ctx, "UPDATE counters SET value = value + ? WHERE name = 'event_seq' RETURNING value", n).Scan(&end); err != nil {
-			return dbErr("insert events: reserve sequence numbers", err)
+		if n > 0 {
+			// The counter row serialises event writers (PostgreSQL holds
+			// its row lock until commit), so sequence numbers follow
+			// commit order.
+			if err := tx.QueryRow(ctx, "UPDATE counters SET value = value + ? WHERE name = 'event_seq' RETURNING value", n).Scan(&end); err != nil {
+				return dbErr("insert events: reserve sequence numbers", err)
+			}
 		}
 		base := end - int64(n) + 1
 		newTenants = db.unregistered(group, newTenants[:0])
@@ -175,14 +202,30 @@ func (db *DB) insertGroup(ctx context.Context, group []*insertReq, n int) error 
 			}
 		}
 		for _, r := range group {
+			if r.det != nil {
+				continue
+			}
 			if err := db.d.InsertEvents(ctx, tx, base, r.evs, r.out); err != nil {
 				return dbErr("insert events", err)
 			}
 			base += int64(len(r.evs))
 		}
+		now := db.nowNS()
+		for _, r := range group {
+			if r.det == nil {
+				continue
+			}
+			r.det.err = nil // from a failed group, when retried alone
+			if len(group) == 1 {
+				return db.storeDetections(ctx, tx, r.det, now)
+			}
+			if err := db.storeDetectionsAlone(ctx, tx, r.det, now); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
-	if err == nil {
+	if err == nil && n > 0 {
 		db.ix.committed(end-int64(n)+1, group)
 		db.written.Store(max(db.written.Load(), end))
 		db.ix.poke()

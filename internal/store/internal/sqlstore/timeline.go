@@ -430,6 +430,9 @@ func (ix *indexer) committed(base int64, group []*insertReq) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	for _, r := range group {
+		if len(r.evs) == 0 {
+			continue // detections
+		}
 		ix.kept.add(base, base+int64(len(r.evs))-1, r.evs, r.out)
 		base += int64(len(r.evs))
 	}
