@@ -128,12 +128,12 @@ func TestManagerMergesIncidents(t *testing.T) {
 func TestManagerForgetsOnlyWhatEveryShardPassed(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		clock  func() int64
+		clock  Clock
 		passed bool // the slow shard's repeat
 	}{
 		{"no clock: the newest alert decides", nil, true},
-		{"clock behind", func() int64 { return t0 + int64(2*time.Minute) }, false},
-		{"clock unknown", func() int64 { return math.MinInt64 }, false},
+		{"clock behind", &testClock{all: t0 + int64(2*time.Minute)}, false},
+		{"clock unknown", &testClock{all: math.MinInt64}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := NewManager(ManagerOptions{Clock: tc.clock})
@@ -146,27 +146,92 @@ func TestManagerForgetsOnlyWhatEveryShardPassed(t *testing.T) {
 	}
 	// An alert stamped far in the future (an event whose clock is broken)
 	// neither makes the manager forget nor stops it forgetting later.
-	now := t0
-	m := NewManager(ManagerOptions{Clock: func() int64 { return now }})
+	clk := &testClock{all: t0}
+	m := NewManager(ManagerOptions{Clock: clk})
 	m.Add(mk("b-1", "d1", 0, Entities{Vehicle: "V1"}))
 	m.Add(mk("b-2", "d2", 30*24*3600, Entities{Vehicle: "V2"})) // a month ahead
 	if got := m.Add(mk("b-3", "d1", 120, Entities{Vehicle: "V1"})); got {
 		t.Error("a repeat 2 min later passed after an alert a month ahead")
 	}
-	now = t0 + int64(5*time.Hour)
+	clk.all = t0 + int64(5*time.Hour)
 	m.Add(mk("b-4", "d3", 5*3600, Entities{Vehicle: "V3"}))
 	if _, ok := m.prints[fingerprint(mk("b-1", "d1", 0, Entities{Vehicle: "V1"}))]; ok {
 		t.Error("after an alert a month ahead, nothing is forgotten any more")
 	}
 
 	// Once the clock passes, the fingerprint is forgotten: memory stays bounded.
-	now = t0
-	m = NewManager(ManagerOptions{Clock: func() int64 { return now }})
+	clk = &testClock{all: t0}
+	m = NewManager(ManagerOptions{Clock: clk})
 	m.Add(mk("a-1", "d1", 0, Entities{Vehicle: "V1"}))
-	now = t0 + int64(5*time.Hour)
+	clk.all = t0 + int64(5*time.Hour)
 	m.Add(mk("a-2", "d2", 5*3600, Entities{Vehicle: "V2"}))
 	if _, ok := m.prints[fingerprint(mk("a-1", "d1", 0, Entities{Vehicle: "V1"}))]; ok {
 		t.Error("a fingerprint every shard has passed by hours was kept")
+	}
+}
+
+// testClock is a Clock at one time for every tenant but those of tenants.
+type testClock struct {
+	all     int64
+	tenants map[string]int64
+}
+
+func (c *testClock) Watermark() int64 { return c.all }
+
+func (c *testClock) TenantWatermark(tenant string) int64 {
+	if t, ok := c.tenants[tenant]; ok {
+		return t
+	}
+	return c.all
+}
+
+// TestManagerKeepsALaggingTenantsMemory: a tenant whose events come hours
+// behind another's (a backlog being sent) keeps its fingerprints and
+// incidents until its own clock passes them, while the tenant ahead's are
+// forgotten; after a snapshot too.
+func TestManagerKeepsALaggingTenantsMemory(t *testing.T) {
+	in := func(tenant string, a *Alert) *Alert { a.Tenant = tenant; return a }
+	clk := &testClock{all: t0 + int64(5*time.Hour), tenants: map[string]int64{"behind": t0 + int64(2*time.Minute)}}
+	var incs []string
+	m := NewManager(ManagerOptions{Clock: clk, Out: func(a *Alert, inc *Incident) {
+		if inc != nil {
+			incs = append(incs, inc.ID)
+		}
+	}})
+	m.Add(in("behind", mk("l-1", "d1", 0, Entities{Vehicle: "V1"})))
+	shadow := in("behind", mk("l-s", "d4", 0, Entities{Vehicle: "V9"}))
+	shadow.Shadow = true
+	m.Add(shadow)
+	m.Add(in("ahead", mk("l-2", "d2", 0, Entities{Vehicle: "V2"})))
+	var snap bytes.Buffer
+	if err := m.Snapshot(&snap); err != nil {
+		t.Fatal(err)
+	}
+	r := NewManager(ManagerOptions{Clock: clk, Out: func(a *Alert, inc *Incident) {
+		if inc != nil {
+			incs = append(incs, inc.ID)
+		}
+	}})
+	if err := r.Restore(&snap); err != nil {
+		t.Fatal(err)
+	}
+	for name, m := range map[string]*Manager{"live": m, "restored": r} {
+		incs = nil
+		m.Add(in("ahead", mk("l-3", "d3", 5*3600, Entities{Vehicle: "V3"}))) // tidies
+		if _, ok := m.prints[fingerprint(in("ahead", mk("l-2", "d2", 0, Entities{Vehicle: "V2"})))]; ok {
+			t.Errorf("%s: the tenant ahead's fingerprint, hours behind its clock, was kept", name)
+		}
+		if m.Add(in("behind", mk("l-4", "d1", 120, Entities{Vehicle: "V1"}))) {
+			t.Errorf("%s: the lagging tenant's repeat 2 min later passed as new", name)
+		}
+		shadow2 := in("behind", mk("l-s2", "d4", 120, Entities{Vehicle: "V9"}))
+		shadow2.Shadow = true
+		if m.Add(shadow2) {
+			t.Errorf("%s: the lagging tenant's shadow repeat passed as new", name)
+		}
+		if m.Add(in("behind", mk("l-5", "d5", 130, Entities{Vehicle: "V1"}))); len(incs) != 2 || incs[1] != "inc-l-1" {
+			t.Errorf("%s: the lagging tenant's next alert on V1 joined %v, want its open incident inc-l-1", name, incs)
+		}
 	}
 }
 
@@ -182,8 +247,7 @@ func TestManagerTidiesAfterRestoringATidyAhead(t *testing.T) {
 	if err := old.Snapshot(&snap); err != nil {
 		t.Fatal(err)
 	}
-	now := t0 + int64(5*time.Hour)
-	m := NewManager(ManagerOptions{Clock: func() int64 { return now }})
+	m := NewManager(ManagerOptions{Clock: &testClock{all: t0 + int64(5*time.Hour)}})
 	if err := m.Restore(&snap); err != nil {
 		t.Fatal(err)
 	}

@@ -22,16 +22,28 @@ type ManagerOptions struct {
 	Out func(*Alert, *Incident)
 	// Suppressions silence alerts judged benign (counted by reason).
 	Suppressions []Suppression
-	// Clock, when set, returns an event time that every shard of the
-	// engine has reached (engine.Engine.Watermark; per shard, the newest
-	// over its tenants), math.MinInt64 when unknown. When to forget, and
-	// what is too old, are judged against the lesser of it and the newest
-	// alert, not against the newest alert alone: alerts come from shards
-	// that run at their own pace, and the newest alert of a fast shard (or
-	// one of an event stamped in the future) must not make the manager
-	// forget what a slower shard's next alert is a duplicate of, nor stop
-	// it forgetting.
-	Clock func() int64
+	// Clock, when set, tells how far the engine has got in event time
+	// (an *engine.Engine, or engine.LateClock for a manager made first).
+	// When to forget, and what is too old, are judged against the lesser
+	// of it and the newest alert, not against the newest alert alone:
+	// alerts come from shards that run at their own pace, and the newest
+	// alert of a fast shard (or one of an event stamped in the future)
+	// must not make the manager forget what a slower shard's next alert is
+	// a duplicate of, nor stop it forgetting. Fingerprints and incidents
+	// are judged by their tenant's clock: a tenant whose events come hours
+	// behind the others' keeps its own.
+	Clock Clock
+}
+
+// Clock is the engine's progress in event time, math.MinInt64 when
+// unknown. Safe for concurrent use.
+type Clock interface {
+	// Watermark is an event time every shard has reached, whatever the
+	// tenant.
+	Watermark() int64
+	// TenantWatermark is the event time every shard has reached for the
+	// tenant.
+	TenantWatermark(tenant string) int64
 }
 
 // Incident groups alerts about the same entities close in time.
@@ -68,6 +80,7 @@ type Manager struct {
 
 type printRec struct {
 	last     int64
+	tenant   string
 	incident *Incident
 }
 
@@ -142,14 +155,14 @@ func (m *Manager) Add(a *Alert) bool {
 		return false
 	}
 	if a.Shadow {
-		m.prints[fp] = &printRec{last: a.Time}
+		m.prints[fp] = &printRec{last: a.Time, tenant: a.Tenant}
 		m.shadow++
 		a.Incident = ""
 		m.opts.Out(a, nil)
 		return true
 	}
 	inc := m.group(a)
-	m.prints[fp] = &printRec{last: a.Time, incident: inc}
+	m.prints[fp] = &printRec{last: a.Time, tenant: a.Tenant, incident: inc}
 	m.total++
 	a.Incident = inc.ID
 	m.opts.Out(a, inc)
@@ -162,7 +175,7 @@ func (m *Manager) Add(a *Alert) bool {
 func (m *Manager) maybeTidy() {
 	now := m.maxTime
 	if m.opts.Clock != nil {
-		if now = min(now, m.opts.Clock()); now == math.MinInt64 {
+		if now = min(now, m.opts.Clock.Watermark()); now == math.MinInt64 {
 			return
 		}
 	}
@@ -244,24 +257,56 @@ func (inc *Incident) addCategory(c Category) {
 }
 
 // tidy forgets ids, fingerprints and incidents too old to matter, so memory
-// follows the alert rate, not the stream length.
+// follows the alert rate, not the stream length. Fingerprints and
+// incidents are judged by their tenant's clock; the ids, a first check
+// before the fingerprints, by now.
 func (m *Manager) tidy(now int64) {
-	horizon := now - 2*max(m.window, m.incWin)
+	span := 2 * max(m.window, m.incWin)
+	horizon := now - span
 	for id, t := range m.ids {
 		if t < horizon {
 			delete(m.ids, id)
 		}
 	}
+	horizons := map[string]int64{}
+	horizonOf := func(tenant string) int64 {
+		h, ok := horizons[tenant]
+		if !ok {
+			h = horizon
+			if m.opts.Clock != nil {
+				// Unknown, or too early to subtract from: forget nothing.
+				if c := min(now, m.opts.Clock.TenantWatermark(tenant)); c < math.MinInt64+span {
+					h = math.MinInt64
+				} else {
+					h = c - span
+				}
+			}
+			horizons[tenant] = h
+		}
+		return h
+	}
 	for fp, r := range m.prints {
-		if r.last < horizon {
+		if r.last < horizonOf(r.tenant) {
 			delete(m.prints, fp)
 		}
 	}
 	for k, inc := range m.byKey {
-		if inc.root().LastSeen < horizon {
+		if inc = inc.root(); inc.LastSeen < horizonOf(inc.Tenant) {
 			delete(m.byKey, k)
 		}
 	}
+}
+
+// printTenant is the tenant of a fingerprint restored with its incident:
+// a raised alert's is its incident's; a shadow alert joins none, and its
+// fingerprint is "shadow", then its tenant (see fingerprint).
+func printTenant(fp string, inc *Incident) string {
+	if inc != nil {
+		return inc.Tenant
+	}
+	rest, _ := strings.CutPrefix(fp, "shadow\x00")
+	tenant, _, _ := strings.Cut(rest, "\x00")
+	return tenant
 }
 
 func fingerprint(a *Alert) string {

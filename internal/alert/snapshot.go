@@ -155,7 +155,9 @@ func (m *Manager) Restore(rd io.Reader) error {
 	prints := map[string]*printRec{}
 	for range r.Count(3) {
 		fp := r.Str()
-		prints[fp] = &printRec{last: r.Varint(), incident: get(r.Uvarint())}
+		rec := &printRec{last: r.Varint(), incident: get(r.Uvarint())}
+		rec.tenant = printTenant(fp, rec.incident)
+		prints[fp] = rec
 	}
 	byKey := map[string]*Incident{}
 	for range r.Count(2) {

@@ -273,8 +273,8 @@ func latencyRun(ctx context.Context, stream []byte, o benchOptions, dets []detec
 	res := &latencies{}
 	var mu sync.Mutex
 	stopped := false
-	var eng *engine.Engine // set before the first alert
-	mgr := alert.NewManager(alert.ManagerOptions{Clock: func() int64 { return eng.Watermark() }, Out: func(a *alert.Alert, _ *alert.Incident) {
+	var clock engine.LateClock
+	mgr := alert.NewManager(alert.ManagerOptions{Clock: &clock, Out: func(a *alert.Alert, _ *alert.Incident) {
 		d := time.Duration(int64(time.Since(start)) - a.TriggerArrived)
 		mu.Lock()
 		if !stopped {
@@ -286,6 +286,7 @@ func latencyRun(ctx context.Context, stream []byte, o benchOptions, dets []detec
 	if err != nil {
 		return nil, err
 	}
+	clock.Set(eng)
 	rd, err := event.NewReader(bytes.NewReader(stream), event.NewDecoder(event.Limits{}))
 	if err != nil {
 		return nil, err

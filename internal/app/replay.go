@@ -73,8 +73,8 @@ func replay(ctx context.Context, in io.Reader, out io.Writer, o replayOptions) (
 	if o.Config != nil {
 		sups = o.Config.Suppressions
 	}
-	var eng *engine.Engine // set before the first event is pushed
-	mgr := alert.NewManager(alert.ManagerOptions{Suppressions: sups, Clock: func() int64 { return eng.Watermark() }, Out: func(a *alert.Alert, _ *alert.Incident) {
+	var clock engine.LateClock // set before the first event is pushed
+	mgr := alert.NewManager(alert.ManagerOptions{Suppressions: sups, Clock: &clock, Out: func(a *alert.Alert, _ *alert.Incident) {
 		buf = alert.AppendJSON(buf[:0], a)
 		buf = append(buf, '\n')
 		if _, err := bw.Write(buf); err != nil && sum.WriteError == nil {
@@ -104,7 +104,7 @@ func replay(ctx context.Context, in io.Reader, out io.Writer, o replayOptions) (
 	if err != nil {
 		return sum, err
 	}
-	eng, err = engine.New(engine.Options{
+	eng, err := engine.New(engine.Options{
 		Shards: o.Shards, Lateness: o.Lateness, DedupWindow: o.DedupWindow, BatchSize: o.BatchSize,
 		Detectors: ds.all,
 		Filter:    ds.modes.Apply, // shadow alerts come out marked "shadow": true
@@ -113,6 +113,7 @@ func replay(ctx context.Context, in io.Reader, out io.Writer, o replayOptions) (
 	if err != nil {
 		return sum, err
 	}
+	clock.Set(eng)
 	lim := event.Limits{}
 	rd, err := event.NewReader(in, event.NewDecoder(lim))
 	if err != nil {

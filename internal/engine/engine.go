@@ -84,6 +84,27 @@ type Engine struct {
 	// reached: per shard, the newest frontier it has handled (see
 	// Watermark).
 	reached []atomic.Int64
+	// marks: per tenant, each shard's frontier as handled (a
+	// *tenantMark; see TenantWatermark).
+	marks sync.Map
+}
+
+// tenantMark is one tenant's frontier as each shard has handled it.
+type tenantMark struct {
+	reached []atomic.Int64 // by shard; math.MinInt64 before any
+}
+
+// mark returns the tenant's mark, made on first use.
+func (e *Engine) mark(tenant string) *tenantMark {
+	if m, ok := e.marks.Load(tenant); ok {
+		return m.(*tenantMark)
+	}
+	m := &tenantMark{reached: make([]atomic.Int64, len(e.reached))}
+	for i := range m.reached {
+		m.reached[i].Store(math.MinInt64)
+	}
+	actual, _ := e.marks.LoadOrStore(tenant, m)
+	return actual.(*tenantMark)
 }
 
 type counters struct {
@@ -258,13 +279,62 @@ func (e *Engine) Tick(now int64) { e.router.tick(now) }
 // at their own pace, so an alert from a slow shard may come after alerts
 // from a fast one hours ahead in event time; the watermark waits for the
 // slowest. It is per shard, not per tenant: a tenant whose events lag
-// another's on the same shard may be behind it. Safe for concurrent use.
+// another's on the same shard may be behind it (TenantWatermark is not).
+// Safe for concurrent use.
 func (e *Engine) Watermark() int64 {
 	w := int64(math.MaxInt64)
 	for i := range e.reached {
 		w = min(w, e.reached[i].Load())
 	}
 	return w
+}
+
+// TenantWatermark is Watermark for one tenant: the least, over the shards,
+// of the tenant's frontier each has handled (math.MinInt64 until every
+// shard has handled one of the tenant's events or frontier markers, which
+// every flush hands to every shard). Tenants' clocks are their own: one
+// tenant's backlog, hours behind the others, holds back its own
+// watermark only. Safe for concurrent use.
+func (e *Engine) TenantWatermark(tenant string) int64 {
+	m, ok := e.marks.Load(tenant)
+	if !ok {
+		return math.MinInt64
+	}
+	w := int64(math.MaxInt64)
+	for i := range m.(*tenantMark).reached {
+		w = min(w, m.(*tenantMark).reached[i].Load())
+	}
+	return w
+}
+
+// The engine tells an alert manager how far it has got.
+var (
+	_ alert.Clock = (*Engine)(nil)
+	_ alert.Clock = (*LateClock)(nil)
+)
+
+// LateClock is the alert.Clock of an engine made after its alert manager,
+// as the engine's alerts go to the manager: unknown (math.MinInt64) until
+// Set. Safe for concurrent use.
+type LateClock struct{ e atomic.Pointer[Engine] }
+
+// Set makes the clock e's.
+func (c *LateClock) Set(e *Engine) { c.e.Store(e) }
+
+// Watermark is e.Watermark, once set.
+func (c *LateClock) Watermark() int64 {
+	if e := c.e.Load(); e != nil {
+		return e.Watermark()
+	}
+	return math.MinInt64
+}
+
+// TenantWatermark is e.TenantWatermark, once set.
+func (c *LateClock) TenantWatermark(tenant string) int64 {
+	if e := c.e.Load(); e != nil {
+		return e.TenantWatermark(tenant)
+	}
+	return math.MinInt64
 }
 
 // Stats returns the engine's counters.

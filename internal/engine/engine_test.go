@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"sync"
@@ -161,6 +162,53 @@ func TestWatermarkIsWhatEveryShardReached(t *testing.T) {
 	e.Close()
 	if w := e.Watermark(); w != at(5*3600-30) {
 		t.Fatalf("watermark %v after the end of input, want %v still", time.Duration(w-t0), 5*time.Hour-30*time.Second)
+	}
+}
+
+// TestTenantWatermarkIsEachTenantsOwn: one tenant hours behind another
+// (a backlog being sent) has a watermark of its own, where the shards'
+// watermark follows the tenant ahead; the end of input is not a time, and
+// a snapshot restores what its shards had handled.
+func TestTenantWatermarkIsEachTenantsOwn(t *testing.T) {
+	e, err := engine.New(engine.Options{Shards: 3, Lateness: 30 * time.Second, Alerts: func(*alert.Alert) {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := e.TenantWatermark("ahead"); w != math.MinInt64 {
+		t.Fatalf("a tenant never seen: %d, want unknown (MinInt64)", w)
+	}
+	for i := range 20 {
+		e.Push(fix(fmt.Sprint("a", i), 5*3600, fmt.Sprint("VA", i), "ahead"))
+		e.Push(fix(fmt.Sprint("b", i), 100, fmt.Sprint("VB", i), "behind"))
+	}
+	sync_(e) // marks both frontiers to every shard
+	if w := e.Watermark(); w != at(5*3600-30) {
+		t.Fatalf("the shards' watermark %v, want the tenant ahead's %v", time.Duration(w-t0), 5*time.Hour-30*time.Second)
+	}
+	if w := e.TenantWatermark("behind"); w != at(70) {
+		t.Fatalf("the tenant behind: %v, want its own frontier %v", time.Duration(w-t0), 70*time.Second)
+	}
+	if w := e.TenantWatermark("ahead"); w != at(5*3600-30) {
+		t.Fatalf("the tenant ahead: %v, want %v", time.Duration(w-t0), 5*time.Hour-30*time.Second)
+	}
+	var snap bytes.Buffer
+	if err := e.Snapshot(&snap); err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+	if w := e.TenantWatermark("behind"); w != at(70) {
+		t.Fatalf("after the end of input: %v, want %v still", time.Duration(w-t0), 70*time.Second)
+	}
+	r, err := engine.New(engine.Options{Shards: 3, Lateness: 30 * time.Second, Alerts: func(*alert.Alert) {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.Restore(&snap); err != nil {
+		t.Fatal(err)
+	}
+	if w := r.TenantWatermark("behind"); w != at(70) {
+		t.Fatalf("restored: %v, want %v", time.Duration(w-t0), 70*time.Second)
 	}
 }
 

@@ -31,11 +31,16 @@ type shard struct {
 		key       string
 	}
 	seq uint64
+	// moved: tenants whose frontier moved since it was last published to
+	// their marks.
+	moved []*tenantState
 }
 
 // tenantState is one tenant's part of a shard.
 type tenantState struct {
 	name       string
+	mark       *tenantMark // where the shard publishes frontier for TenantWatermark
+	moved      bool        // in the shard's moved list
 	frontier   int64
 	vehicles   *twin.Table[twin.Vehicle]
 	principals [detect.NumKinds]*twin.Table[twin.Principal] // all but KindVehicle
@@ -107,6 +112,7 @@ func (s *shard) run() {
 				// A query sees, and its caller then reads, the watermark
 				// of everything handed over before it.
 				s.e.reached[s.id].Store(reached)
+				s.publishMoved()
 			} else if f := b[i].frontier; f > reached && f != math.MaxInt64 {
 				reached = f
 			}
@@ -114,6 +120,7 @@ func (s *shard) run() {
 			b[i] = item{}
 		}
 		s.e.reached[s.id].Store(reached)
+		s.publishMoved()
 		select {
 		case s.e.router.free <- b:
 		default:
@@ -121,10 +128,23 @@ func (s *shard) run() {
 	}
 }
 
+// publishMoved publishes the frontiers that moved to the tenants' marks.
+// The end of input's, past all time, is not a time and is not published.
+func (s *shard) publishMoved() {
+	for i, ts := range s.moved {
+		if ts.frontier != math.MaxInt64 {
+			ts.mark.reached[s.id].Store(ts.frontier)
+		}
+		ts.moved = false
+		s.moved[i] = nil
+	}
+	s.moved = s.moved[:0]
+}
+
 func (s *shard) tenant(name string) *tenantState {
 	ts := s.tenants[name]
 	if ts == nil {
-		ts = &tenantState{name: name, frontier: math.MinInt64, vehicles: twin.NewTable[twin.Vehicle]()}
+		ts = &tenantState{name: name, mark: s.e.mark(name), frontier: math.MinInt64, vehicles: twin.NewTable[twin.Vehicle]()}
 		for k := detect.KindAccount; k < detect.NumKinds; k++ {
 			ts.principals[k] = twin.NewTable[twin.Principal]()
 		}
@@ -148,6 +168,10 @@ func (s *shard) handle(it *item) {
 	}
 	if it.frontier > ts.frontier {
 		ts.frontier = it.frontier
+		if !ts.moved {
+			ts.moved = true
+			s.moved = append(s.moved, ts)
+		}
 		s.fire(ts, arrived)
 		if ts.frontier >= ts.sweepAt && it.frontier != math.MaxInt64 {
 			b := ts.frontier - ts.frontier%sweepEvery

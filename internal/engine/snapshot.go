@@ -479,7 +479,7 @@ func (s *shard) restore(b []byte) error {
 		if _, dup := s.tenants[name]; dup && !r.Failed() {
 			r.Fail("tenant %q twice", name)
 		}
-		ts := &tenantState{name: name, frontier: r.Varint(), sweepAt: r.Varint(), since: r.Varint()}
+		ts := &tenantState{name: name, mark: s.e.mark(name), frontier: r.Varint(), sweepAt: r.Varint(), since: r.Varint()}
 		ts.vehicles = twin.LoadTable(r, twin.LoadVehicle)
 		for k := detect.KindAccount; k < detect.NumKinds; k++ {
 			ts.principals[k] = twin.LoadTable(r, twin.LoadPrincipal)
@@ -502,6 +502,9 @@ func (s *shard) restore(b []byte) error {
 			return r.Err()
 		}
 		s.tenants[name] = ts
+		if ts.frontier != math.MinInt64 && ts.frontier != math.MaxInt64 {
+			ts.mark.reached[s.id].Store(ts.frontier) // what the shard has handled
+		}
 	}
 	for i, d := range s.e.opts.Detectors {
 		has := r.Bool()
@@ -539,6 +542,11 @@ func (h timerHeap) valid() bool {
 // reset makes s new again.
 func (s *shard) reset() {
 	s.tenants = map[string]*tenantState{}
+	s.moved = nil
+	s.e.marks.Range(func(_, m any) bool {
+		m.(*tenantMark).reached[s.id].Store(math.MinInt64) // a failed restore's
+		return true
+	})
 	s.seq = 0
 	clear(s.dstats)
 	for i, d := range s.e.opts.Detectors {

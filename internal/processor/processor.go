@@ -164,7 +164,8 @@ func New(o Options) (*Processor, error) {
 		p.alerts <- pending{a: a, inc: snapshotIncident(inc)}
 	}
 	mo := o.Manager
-	mo.Clock = func() int64 { return p.eng.Watermark() } // p.eng is set before the first event
+	var clock engine.LateClock
+	mo.Clock = &clock
 	p.mgr = alert.NewManager(mo)
 	eo := o.Engine
 	eo.Alerts = func(a *alert.Alert) { p.mgr.Add(a) }
@@ -174,6 +175,7 @@ func New(o Options) (*Processor, error) {
 		return nil, err
 	}
 	p.eng = eng
+	clock.Set(eng)
 	return p, nil
 }
 

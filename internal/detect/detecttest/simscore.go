@@ -46,8 +46,8 @@ func ScoreSim(t *testing.T, s *sim.Simulator, dets []detect.Detector, cats []ale
 	t.Helper()
 	var mu sync.Mutex
 	var alerts []*alert.Alert
-	var eng *engine.Engine // set before the first alert
-	mgr := alert.NewManager(alert.ManagerOptions{Clock: func() int64 { return eng.Watermark() },
+	var clock engine.LateClock
+	mgr := alert.NewManager(alert.ManagerOptions{Clock: &clock,
 		Out: func(a *alert.Alert, _ *alert.Incident) { alerts = append(alerts, a) }})
 	eng, err := engine.New(engine.Options{Detectors: dets, Alerts: func(a *alert.Alert) {
 		mu.Lock()
@@ -57,6 +57,7 @@ func ScoreSim(t *testing.T, s *sim.Simulator, dets []detect.Detector, cats []ale
 	if err != nil {
 		t.Fatal(err)
 	}
+	clock.Set(eng)
 	var labels []sim.Label
 	n := 0
 	err = s.Run(context.Background(), func(ev *event.Event) error {

@@ -176,14 +176,15 @@ func runSeed(ctx context.Context, o Options, seed int64) ([]sim.Label, []*alert.
 		return nil, nil, sim.Stats{}, err
 	}
 	var alerts []*alert.Alert
-	var eng *engine.Engine // set before the first alert
-	mgr := alert.NewManager(alert.ManagerOptions{Clock: func() int64 { return eng.Watermark() }, Out: func(a *alert.Alert, _ *alert.Incident) {
+	var clock engine.LateClock
+	mgr := alert.NewManager(alert.ManagerOptions{Clock: &clock, Out: func(a *alert.Alert, _ *alert.Incident) {
 		alerts = append(alerts, a) // Out calls are serialised by the manager
 	}})
-	eng, err = engine.New(engine.Options{Shards: o.Shards, Detectors: dets, Alerts: func(a *alert.Alert) { mgr.Add(a) }})
+	eng, err := engine.New(engine.Options{Shards: o.Shards, Detectors: dets, Alerts: func(a *alert.Alert) { mgr.Add(a) }})
 	if err != nil {
 		return nil, nil, sim.Stats{}, err
 	}
+	clock.Set(eng)
 	var labels []sim.Label
 	n := 0
 	err = s.Run(ctx, func(ev *event.Event) error {
