@@ -43,8 +43,8 @@ type Options struct {
 	MaxConns int
 	// MaxGroupEvents bounds the events of one group commit. Default 20,000.
 	MaxGroupEvents int
-	// QueueDepth bounds the InsertEvents calls waiting for the writer.
-	// Default 256.
+	// QueueDepth bounds the InsertEvents calls waiting for the writer,
+	// and apart from them the StoreDetections calls. Default 256.
 	QueueDepth int
 	// TimelineBatch and TimelineDelay pace the timeline's indexing; see
 	// sqlstore.Options.
@@ -56,7 +56,7 @@ type Options struct {
 	// EntityKey replaces the timeline's key hash: tests force collisions.
 	EntityKey func(kind, value string) int64
 	// HoldWriter: see sqlstore.Options (tests).
-	HoldWriter func(waiting func() int)
+	HoldWriter func(requests int, waiting func() int)
 	// Now is the wall clock for created/updated stamps. Default time.Now.
 	Now func() time.Time
 	// Logger. Default slog.Default().

@@ -23,6 +23,7 @@ var alertTests = []test{
 	{"Alerts/SeqLimit", testAlertSeqLimit},
 	{"Alerts/SeqFollow", testFollowAlerts},
 	{"Alerts/InAGroup", testDetectionsInAGroup},
+	{"Alerts/Abandoned", testAbandonedDetections},
 }
 
 // testAlertShadow: shadow alerts are stored with their mark and kept out of

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -237,9 +238,12 @@ VALUES (%s, %s, %d, %d, %d, %s, %d, %s, %s, %s, %s, %s, %s, '', '\x00', 'new', '
 // nothing of its own and no sequence number used, while the events and
 // the other detections of the group are stored.
 func testDetectionsInAGroup(t *testing.T, b Backend) {
-	var armed atomic.Bool
+	var armed, grouped atomic.Bool
 	held := make(chan struct{})
-	hold := func(waiting func() int) {
+	hold := func(requests int, waiting func() int) {
+		if requests == 3 {
+			grouped.Store(true)
+		}
 		if !armed.CompareAndSwap(true, false) {
 			return
 		}
@@ -265,7 +269,11 @@ func testDetectionsInAGroup(t *testing.T, b Backend) {
 		_, err := s.InsertEvents(ctx, all, []store.ArchivedEvent{ev("fleet-a", "e1", 1, "VIN1")})
 		first <- err
 	}()
-	<-held
+	select {
+	case <-held:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the writer never took the first events (is HoldWriter wired?)")
+	}
 	// "w" is written before fleet-b's "x" conflicts with fleet-a's.
 	bad := []*alert.Alert{mkAlert("fleet-b", "w", 3, alert.MassCommand, event.SeverityHigh, "VIN2"),
 		mkAlert("fleet-b", "x", 3, alert.MassCommand, event.SeverityHigh, "VIN2")}
@@ -282,6 +290,9 @@ func testDetectionsInAGroup(t *testing.T, b Backend) {
 	wg.Go(func() { goodCreated, goodErr = s.StoreDetections(ctx, all, good, []store.Incident{goodInc}) })
 	wg.Wait()
 	wantErr(t, "the held events", <-first, nil)
+	if !grouped.Load() {
+		t.Fatal("the three calls were not written in one group")
+	}
 	wantErr(t, "events in the group", evErr, nil)
 	wantErr(t, "the conflicting detections", badErr, store.ErrConflict)
 	wantErr(t, "the good detections", goodErr, nil)
@@ -295,4 +306,57 @@ func testDetectionsInAGroup(t *testing.T, b Backend) {
 	got, err := s.GetIncident(ctx, all, "inc-y")
 	wantErr(t, "the good incident", err, nil)
 	equal(t, "the good incident's alerts", got.Incident.AlertCount, 1)
+}
+
+// testAbandonedDetections: a call whose context ends while it waits for
+// the writer is not written later: its error means "not stored", so the
+// caller's retry finds the alert new (and tells the live feed and the
+// gate of it) rather than already there.
+func testAbandonedDetections(t *testing.T, b Backend) {
+	var armed atomic.Bool
+	held := make(chan func() int, 1)
+	release := make(chan struct{})
+	hold := func(requests int, waiting func() int) {
+		if armed.CompareAndSwap(true, false) {
+			held <- waiting
+			<-release
+		}
+	}
+	s, err := b.OpenWith(ctx, Hooks{HoldWriter: hold})
+	wantErr(t, "open", err, nil)
+	defer s.Close()
+	armed.Store(true)
+	first := make(chan error, 1)
+	go func() {
+		_, err := s.InsertEvents(ctx, all, []store.ArchivedEvent{ev("fleet-a", "e1", 1, "VIN1")})
+		first <- err
+	}()
+	var waiting func() int
+	select {
+	case waiting = <-held:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the writer never took the first events (is HoldWriter wired?)")
+	}
+	a := mkAlert("fleet-a", "z", 4, alert.MassCommand, event.SeverityCritical, "VIN3")
+	cctx, cancel := context.WithCancel(ctx)
+	gave := make(chan error, 1)
+	go func() {
+		_, err := s.StoreDetections(cctx, all, []*alert.Alert{a}, nil)
+		gave <- err
+	}()
+	for deadline := time.Now().Add(20 * time.Second); waiting() < 1; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the detections never queued")
+		}
+	}
+	cancel()
+	wantErr(t, "the abandoned call", <-gave, context.Canceled)
+	close(release)
+	wantErr(t, "the held events", <-first, nil)
+	// Anything the writer took after the release is written by now.
+	_, err = s.InsertEvents(ctx, all, []store.ArchivedEvent{ev("fleet-a", "e2", 2, "VIN1")})
+	wantErr(t, "events after the release", err, nil)
+	_, err = s.GetAlert(ctx, all, "z")
+	wantErr(t, "the abandoned alert", err, store.ErrNotFound)
+	equal(t, "the retry", upsertAlerts(t, s, a), []bool{true})
 }

@@ -49,8 +49,9 @@ type Hooks struct {
 	// EntityKey replaces the hash of timeline keys (to force collisions).
 	EntityKey func(kind, value string) int64
 	// HoldWriter is called by the writer before each group commit with
-	// a count of the requests waiting behind it (to make a group).
-	HoldWriter func(waiting func() int)
+	// the group's number of requests and a count of those waiting behind
+	// it (to make a group).
+	HoldWriter func(requests int, waiting func() int)
 }
 
 type test struct {

@@ -57,8 +57,9 @@ type Options struct {
 	Logger *slog.Logger
 	// MaxGroupEvents bounds the events of one group commit. Default 20,000.
 	MaxGroupEvents int
-	// QueueDepth bounds the InsertEvents calls waiting for the writer;
-	// callers beyond it wait (backpressure). Default 256.
+	// QueueDepth bounds the InsertEvents calls waiting for the writer,
+	// and apart from them the StoreDetections calls; callers beyond it
+	// wait (backpressure). Default 256.
 	QueueDepth int
 	// TimelineBatch is how many events one timeline indexing step covers
 	// at most, and how many waiting make it start at once: a step writes
@@ -79,9 +80,10 @@ type Options struct {
 	// tests make it small so that searches cross many blocks.
 	TimelineBlock int64
 	// HoldWriter, when set, is called by the writer before each group
-	// commit with a count of the requests waiting behind the group:
-	// tests hold the writer in it to gather a group of their making.
-	HoldWriter func(waiting func() int)
+	// commit with the group's number of requests and a count of those
+	// waiting behind it: tests hold the writer in it to gather a group of
+	// their making.
+	HoldWriter func(requests int, waiting func() int)
 	// Timeline is the pool timeline entries are written through, when they
 	// live apart from the events (store/sqlite: their own file, so that
 	// indexing does not queue for the events' one writer). Nil: w.
@@ -101,7 +103,8 @@ type DB struct {
 
 	mu      sync.RWMutex // held (read) while a request is handed to the committer
 	closed  bool
-	reqs    chan *insertReq
+	reqs    chan *insertReq // InsertEvents calls
+	dets    chan *insertReq // StoreDetections calls, taken first
 	stopped chan struct{}
 
 	tenantMu sync.Mutex
@@ -146,7 +149,7 @@ func New(ctx context.Context, d Dialect, w, r *sql.DB, closeFn func() error, mig
 		opts.EntityKey = EntityKey
 	}
 	db := &DB{d: d, w: w, r: r, now: opts.Now, log: opts.Logger, opts: opts, close: closeFn,
-		reqs: make(chan *insertReq, opts.QueueDepth), stopped: make(chan struct{}), tenants: map[string]bool{}, entityKey: opts.EntityKey}
+		reqs: make(chan *insertReq, opts.QueueDepth), dets: make(chan *insertReq, opts.QueueDepth), stopped: make(chan struct{}), tenants: map[string]bool{}, entityKey: opts.EntityKey}
 	db.ws = &stmtCache{db: w, rebind: d.Rebind, prepare: d.PrepareStatements(), m: map[string]*sql.Stmt{}}
 	db.rs = db.ws
 	if r != w {
@@ -204,6 +207,7 @@ func (db *DB) Close() error {
 	}
 	db.closed = true
 	close(db.reqs)
+	close(db.dets)
 	db.mu.Unlock()
 	<-db.stopped
 	close(db.ix.stop)

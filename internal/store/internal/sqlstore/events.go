@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/vigil-project/vigil/internal/event"
 	"github.com/vigil-project/vigil/internal/osprio"
@@ -18,11 +19,21 @@ import (
 // insertReq is one call waiting for the writer: a batch of events
 // (InsertEvents) or of detections (StoreDetections, det set).
 type insertReq struct {
-	evs  []store.ArchivedEvent
-	out  []store.Inserted
-	det  *detections
-	done chan error
+	evs   []store.ArchivedEvent
+	out   []store.Inserted
+	det   *detections
+	done  chan error
+	state atomic.Int32 // queued, then claimed by the writer or abandoned by the caller
 }
+
+const (
+	reqQueued int32 = iota
+	reqClaimed
+	reqAbandoned
+)
+
+// claim takes r for a group, unless its caller gave up on it.
+func (r *insertReq) claim() bool { return r.state.CompareAndSwap(reqQueued, reqClaimed) }
 
 // answer tells the caller how its request ended, given how its
 // transaction ended.
@@ -33,15 +44,22 @@ func (r *insertReq) answer(err error) {
 	r.done <- err
 }
 
-// submit hands r to the writer and waits for its answer.
+// submit hands r to the writer (detections on their own queue, which the
+// writer takes first) and waits for its answer. A caller whose context
+// ends before the writer claimed r abandons it: it is not written, so an
+// error always means "not stored" unless the writer had begun.
 func (db *DB) submit(ctx context.Context, r *insertReq) error {
+	q := db.reqs
+	if r.det != nil {
+		q = db.dets
+	}
 	db.mu.RLock()
 	if db.closed {
 		db.mu.RUnlock()
 		return store.ErrClosed
 	}
 	select {
-	case db.reqs <- r:
+	case q <- r:
 		db.mu.RUnlock()
 	case <-ctx.Done():
 		db.mu.RUnlock()
@@ -51,9 +69,12 @@ func (db *DB) submit(ctx context.Context, r *insertReq) error {
 	case err := <-r.done:
 		return err
 	case <-ctx.Done():
-		// The request may still commit; a retry is answered as
-		// duplicates (events) or as updates of the same ids (alerts).
-		return ctx.Err()
+		if r.state.CompareAndSwap(reqQueued, reqAbandoned) {
+			return ctx.Err()
+		}
+		// Claimed: its group is being written, so wait for how it ended
+		// rather than report a failure that may be a success.
+		return <-r.done
 	}
 }
 
@@ -137,32 +158,81 @@ func (c rawColumn) Scan(src any) error {
 }
 
 // commitLoop is the single writer of events and detections. It takes the
-// first waiting request, gathers whatever else is waiting (up to
-// MaxGroupEvents events) and commits them in one transaction: under load,
-// one fsync covers many callers' batches, and alerts add none of their own.
-// It hands the events it committed to the timeline indexer.
+// first waiting request, gathers every waiting detection and as many
+// waiting events as fit (up to MaxGroupEvents) and commits them in one
+// transaction: under load, one fsync covers many callers' batches, and
+// alerts add none of their own. Detections go first, so a critical alert
+// (which the command gate acts on once stored) waits for the group in
+// progress at most, never for the events queued before it. It hands the
+// events it committed to the timeline indexer.
 func (db *DB) commitLoop() {
 	defer close(db.stopped)
 	osprio.Background()
+	reqs, dets := db.reqs, db.dets
 	var group []*insertReq
-	for first := range db.reqs {
-		group = append(group[:0], first)
-		n := len(first.evs)
-	gather:
-		for n < db.opts.MaxGroupEvents {
+	n := 0
+	add := func(r *insertReq) {
+		if r.claim() {
+			group = append(group, r)
+			n += len(r.evs)
+		}
+	}
+	for reqs != nil || dets != nil {
+		group, n = group[:0], 0
+		select {
+		case r, ok := <-dets:
+			if !ok {
+				dets = nil
+				continue
+			}
+			add(r)
+		default:
 			select {
-			case r, ok := <-db.reqs:
+			case r, ok := <-dets:
 				if !ok {
-					break gather
+					dets = nil
+					continue
 				}
-				group = append(group, r)
-				n += len(r.evs)
-			default:
-				break gather
+				add(r)
+			case r, ok := <-reqs:
+				if !ok {
+					reqs = nil
+					continue
+				}
+				add(r)
 			}
 		}
+	detections:
+		for {
+			select {
+			case r, ok := <-dets:
+				if !ok {
+					dets = nil
+					break detections
+				}
+				add(r)
+			default:
+				break detections
+			}
+		}
+	events:
+		for n < db.opts.MaxGroupEvents {
+			select {
+			case r, ok := <-reqs:
+				if !ok {
+					reqs = nil
+					break events
+				}
+				add(r)
+			default:
+				break events
+			}
+		}
+		if len(group) == 0 {
+			continue // every one abandoned
+		}
 		if db.opts.HoldWriter != nil {
-			db.opts.HoldWriter(func() int { return len(db.reqs) })
+			db.opts.HoldWriter(len(group), func() int { return len(db.reqs) + len(db.dets) })
 		}
 		err := db.insertGroup(context.Background(), group, n)
 		if err != nil && len(group) > 1 {
@@ -178,14 +248,30 @@ func (db *DB) commitLoop() {
 	}
 }
 
-// insertGroup commits the n events and the detections of a group in one
+// insertGroup commits the detections and the n events of a group in one
 // transaction. A request of detections that fails in a group of several is
 // rolled back to its savepoint and fails alone (its det.err), so a bad
 // alert never fails events; any other failure fails the transaction.
+// Detections are written before the events' counter is taken: on
+// PostgreSQL, a wait for an alert's or incident's row lock (an analyst's
+// change) then holds up this node's group only, not every node's events.
 func (db *DB) insertGroup(ctx context.Context, group []*insertReq, n int) error {
 	var newTenants []string
 	var end int64
 	err := inConnTx(ctx, db.w, db.ws, func(tx *Tx) error {
+		now := db.nowNS()
+		for _, r := range group {
+			if r.det == nil {
+				continue
+			}
+			r.det.err = nil // from a failed group, when retried alone
+			if len(group) == 1 {
+				return db.storeDetections(ctx, tx, r.det, now)
+			}
+			if err := db.storeDetectionsAlone(ctx, tx, r.det, now); err != nil {
+				return err
+			}
+		}
 		if n > 0 {
 			// The counter row serialises event writers (PostgreSQL holds
 			// its row lock until commit), so sequence numbers follow
@@ -209,19 +295,6 @@ func (db *DB) insertGroup(ctx context.Context, group []*insertReq, n int) error 
 				return dbErr("insert events", err)
 			}
 			base += int64(len(r.evs))
-		}
-		now := db.nowNS()
-		for _, r := range group {
-			if r.det == nil {
-				continue
-			}
-			r.det.err = nil // from a failed group, when retried alone
-			if len(group) == 1 {
-				return db.storeDetections(ctx, tx, r.det, now)
-			}
-			if err := db.storeDetectionsAlone(ctx, tx, r.det, now); err != nil {
-				return err
-			}
 		}
 		return nil
 	})
