@@ -173,6 +173,9 @@ func (g *Gate) forget(k vkey, kind twin.SubjectKind) {
 		delete(stored, ek)
 		return ok
 	})
+	g.incMu.Lock()
+	g.kicked.all = true
+	g.incMu.Unlock()
 	select {
 	case g.kick <- struct{}{}:
 	default:

@@ -80,6 +80,7 @@ type Gate struct {
 	incidents atomic.Pointer[incidentIndex]
 	incMu     sync.Mutex // orders changes of incidents: loads and stored alerts
 	alertGen  uint64     // critical alerts applied to the index, under incMu
+	kicked    kicked     // what the next kick loads, under incMu
 	kick      chan struct{}
 	ring      *ring
 	file      *fileLog

@@ -24,8 +24,17 @@ import (
 // incidents (the decision logic reads the gate's index, never the store).
 type openIncidents []store.Incident
 
-func (o openIncidents) ListIncidents(context.Context, store.Scope, store.IncidentQuery) (store.IncidentPage, error) {
-	return store.IncidentPage{Incidents: o}, nil
+func (o openIncidents) ListIncidents(_ context.Context, _ store.Scope, q store.IncidentQuery) (store.IncidentPage, error) {
+	if q.IDs == nil {
+		return store.IncidentPage{Incidents: o}, nil
+	}
+	var page store.IncidentPage
+	for _, inc := range o {
+		if slices.Contains(q.IDs, inc.ID) {
+			page.Incidents = append(page.Incidents, inc)
+		}
+	}
+	return page, nil
 }
 
 var now = time.Date(2026, 11, 21, 8, 0, 0, 0, time.UTC)

@@ -3,6 +3,7 @@ package gate
 import (
 	"context"
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/vigil-project/vigil/internal/alert"
@@ -22,10 +23,12 @@ type IncidentLister interface {
 // open critical incidents are few, so the gate keeps all of them in memory:
 // it reloads them every Incidents.Refresh. A critical alert stored
 // (AlertStored) takes effect at once: its vehicles and account join the
-// index as naming its incident, and a reload follows within
-// kickReloadEvery for the incident's other entities — at most that often,
-// so that a storm of critical alerts does not turn into a storm of
-// reloads. A decision reads an immutable index.
+// index as naming its incident, and within kickLoadEvery the gate reads
+// that incident alone for its other entities (those earlier alerts
+// named) — at most that often, for every incident stored meanwhile, so
+// that a storm of critical alerts does not turn into a storm of queries,
+// and never every open incident, which a campaign makes many thousands of
+// rows. A decision reads an immutable index.
 
 // entityKey names a vehicle or account of a tenant in the index.
 type entityKey struct {
@@ -54,9 +57,20 @@ type storedIncident struct {
 	gen uint64
 }
 
-// kickReloadEvery is how often, at most, stored critical alerts make the
-// gate reload the open incidents.
-const kickReloadEvery = 250 * time.Millisecond
+// kickLoadEvery is how often, at most, stored critical alerts make the
+// gate read their incidents.
+const kickLoadEvery = 100 * time.Millisecond
+
+// kicked is what the next kick loads: the incidents of the critical alerts
+// stored since the last kick, or (all) every open incident again.
+type kicked struct {
+	ids map[string]bool
+	all bool
+}
+
+// maxKicked bounds the incidents waiting for a kick: beyond, the gate
+// reads every open incident instead.
+const maxKicked = 4 * store.MaxQueryIDs
 
 func (x *incidentIndex) find(tenant string, kind store.EntityKind, value string) (openIncident, bool) {
 	if x == nil || value == "" {
@@ -181,6 +195,16 @@ func (g *Gate) AlertStored(a store.Alert) {
 			}
 			return true
 		})
+		g.incMu.Lock()
+		if len(g.kicked.ids) >= maxKicked {
+			g.kicked.all = true
+		} else {
+			if g.kicked.ids == nil {
+				g.kicked.ids = map[string]bool{}
+			}
+			g.kicked.ids[a.Incident] = true
+		}
+		g.incMu.Unlock()
 	}
 	select {
 	case g.kick <- struct{}{}:
@@ -188,30 +212,81 @@ func (g *Gate) AlertStored(a store.Alert) {
 	}
 }
 
+// loadKicked reads what the stored critical alerts and erasures since the
+// last kick call for: every open incident after an erasure or a storm,
+// otherwise the alerts' incidents alone, whose vehicles and accounts join
+// the index like a stored alert's own (a full load that began before keeps
+// them; one that begins after is the store's word).
+func (g *Gate) loadKicked(ctx context.Context) error {
+	g.incMu.Lock()
+	k := g.kicked
+	g.kicked = kicked{}
+	g.incMu.Unlock()
+	if k.all {
+		return g.loadIncidents(ctx)
+	}
+	if len(k.ids) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	ids := slices.Sorted(maps.Keys(k.ids))
+	for len(ids) > 0 {
+		chunk := ids[:min(len(ids), store.MaxQueryIDs)]
+		ids = ids[len(chunk):]
+		page, err := g.o.Incidents.ListIncidents(ctx, store.AllTenants(), store.IncidentQuery{IDs: chunk,
+			MinSeverity: event.SeverityCritical, Statuses: []store.Status{store.StatusNew, store.StatusAcknowledged}, Limit: len(chunk)})
+		if err != nil {
+			return err // the next full load brings them
+		}
+		for _, inc := range page.Incidents {
+			var keys []entityKey
+			for _, e := range inc.Entities {
+				if e.Kind == store.EntityVehicle || e.Kind == store.EntityAccount {
+					keys = append(keys, entityKey{inc.Tenant, e.Kind, e.Value})
+				}
+			}
+			g.changeStored(func(stored map[entityKey]storedIncident) bool {
+				if len(stored)+len(keys) > g.cfg.Incidents.MaxOpen {
+					return false // the next full load brings them
+				}
+				g.alertGen++
+				for _, k := range keys {
+					stored[k] = storedIncident{openIncident{ID: inc.ID, Status: inc.Status}, g.alertGen}
+				}
+				return true
+			})
+		}
+	}
+	return nil
+}
+
 // refreshIncidents reloads the index until ctx ends.
 func (g *Gate) refreshIncidents(ctx context.Context) {
 	t := time.NewTicker(g.cfg.Incidents.Refresh)
 	defer t.Stop()
 	failing := false
-	var last time.Time // when the last reload began
+	var last time.Time // when the last kicked load began
 	for {
+		var err error
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			err = g.loadIncidents(ctx)
 		case <-g.kick:
-			// Stored alerts took effect already (AlertStored): reload
-			// at most every kickReloadEvery.
-			if wait := kickReloadEvery - time.Since(last); wait > 0 {
+			// Stored alerts took effect already (AlertStored): read
+			// their incidents at most every kickLoadEvery.
+			if wait := kickLoadEvery - time.Since(last); wait > 0 {
 				select {
 				case <-ctx.Done():
 					return
 				case <-time.After(wait):
 				}
 			}
+			last = time.Now()
+			err = g.loadKicked(ctx)
 		}
-		last = time.Now()
-		err := g.loadIncidents(ctx)
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return

@@ -17,15 +17,20 @@ import (
 // pausedLister answers from incs, and, while paused is set, holds each call
 // until it is closed (a load in flight when an alert is stored).
 type pausedLister struct {
-	mu     sync.Mutex
-	incs   openIncidents
-	paused chan struct{}
-	began  chan struct{}
-	calls  atomic.Int64
+	mu       sync.Mutex
+	incs     openIncidents
+	paused   chan struct{}
+	began    chan struct{}
+	calls    atomic.Int64 // loads of every open incident
+	targeted atomic.Int64 // loads of some incidents by id
 }
 
 func (l *pausedLister) ListIncidents(ctx context.Context, s store.Scope, q store.IncidentQuery) (store.IncidentPage, error) {
-	l.calls.Add(1)
+	if q.IDs != nil {
+		l.targeted.Add(1)
+	} else {
+		l.calls.Add(1)
+	}
 	l.mu.Lock()
 	paused, began, incs := l.paused, l.began, l.incs
 	l.mu.Unlock()
@@ -118,7 +123,8 @@ func TestStoredAlertDeniesAtOnce(t *testing.T) {
 }
 
 // TestStoredAlertsCoalesceReloads: a burst of critical alerts takes effect
-// at once but reloads the open incidents at most every kickReloadEvery.
+// at once, reads their incidents at most every kickLoadEvery and never
+// makes the gate reload every open incident.
 func TestStoredAlertsCoalesceReloads(t *testing.T) {
 	l := &pausedLister{}
 	g, stop := runGate(t, Options{Incidents: l, Config: Config{Links: LinksConfig{TrustWithoutDirectory: true}},
@@ -133,14 +139,66 @@ func TestStoredAlertsCoalesceReloads(t *testing.T) {
 	if got := codes(ask(t, g, "V-BURST", "unlock", "anyone")); got != "deny open_incident" {
 		t.Errorf("during the burst: %q", got)
 	}
-	time.Sleep(2 * kickReloadEvery)
+	time.Sleep(2 * kickLoadEvery)
 	elapsed := time.Since(start)
 	stop()
-	// The first load, then one reload per kickReloadEvery begun, one per
-	// refresh, and the one in flight.
-	limit := 1 + int64(elapsed/kickReloadEvery) + 1 + int64(elapsed/time.Second) + 1
-	if n := l.calls.Load(); n > limit {
-		t.Errorf("%d loads in %v: want at most %d", n, elapsed, limit)
+	// The first load, then one per refresh, and the one in flight.
+	if n, limit := l.calls.Load(), 1+int64(elapsed/time.Second)+1; n > limit {
+		t.Errorf("%d loads of every open incident in %v: want at most %d", n, elapsed, limit)
+	}
+	// One read of the alerts' incidents per kickLoadEvery begun, and the
+	// one in flight.
+	if n, limit := l.targeted.Load(), int64(elapsed/kickLoadEvery)+2; n == 0 || n > limit {
+		t.Errorf("%d reads of the alerts' incidents in %v: want 1 to %d", n, elapsed, limit)
+	}
+}
+
+// TestStoredAlertBringsItsIncident: a critical alert's incident is read at
+// once, alone, for the entities earlier alerts of it named (an account, a
+// second vehicle): they are denied long before the next reload of every
+// open incident. An erasure reloads them all.
+func TestStoredAlertBringsItsIncident(t *testing.T) {
+	l := &pausedLister{}
+	g, stop := runGate(t, Options{Incidents: l, Config: Config{Links: LinksConfig{TrustWithoutDirectory: true},
+		Incidents: IncidentsConfig{Refresh: time.Hour}}, Now: func() time.Time { return now }})
+	defer stop()
+	if got := codes(ask(t, g, "V-2", "unlock", "acc-7")); got != "allow " {
+		t.Fatalf("before the incident: %q", got)
+	}
+	l.mu.Lock()
+	l.incs = openIncidents{{ID: "inc-9", Tenant: "fleet-a", Severity: event.SeverityCritical, Status: store.StatusAcknowledged,
+		Entities: []store.Entity{{Kind: store.EntityAccount, Value: "acc-7"}, {Kind: store.EntityIP, Value: "192.0.2.7"},
+			{Kind: store.EntityVehicle, Value: "V-1"}, {Kind: store.EntityVehicle, Value: "V-2"}}}}
+	l.mu.Unlock()
+	g.AlertStored(criticalAlert("a9", "inc-9", "V-1", ""))
+	if got := codes(ask(t, g, "V-1", "unlock", "anyone")); got != "deny open_incident" {
+		t.Errorf("the alert's vehicle, at once: %q", got)
+	}
+	// Watched in the index, not by asking: asks count against rate limits.
+	deadline := time.Now().Add(10 * time.Second)
+	indexed := func() bool {
+		_, ok := g.incidents.Load().find("fleet-a", store.EntityAccount, "acc-7")
+		return ok
+	}
+	for !indexed() {
+		if time.Now().After(deadline) {
+			t.Fatal("the incident's account is not in the index 10 s after its alert")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := codes(ask(t, g, "V-2", "unlock", "acc-7")); got != "deny open_incident,open_incident" {
+		t.Errorf("the incident's other vehicle and account: %q", got)
+	}
+	if n := l.calls.Load(); n != 1 {
+		t.Errorf("%d loads of every open incident, want the first alone", n)
+	}
+	// An erasure (here of another vehicle) reloads every open incident.
+	g.forget(vkey{"fleet-a", "V-3"}, twin.SubjectVehicle)
+	for l.calls.Load() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("no reload of every open incident after an erasure")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

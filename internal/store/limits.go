@@ -23,6 +23,7 @@ const (
 	DefaultPageSize   = 100
 	MaxPageSize       = 1000
 	MaxQueryTypes     = 32   // EventQuery.Types
+	MaxQueryIDs       = 256  // IncidentQuery.IDs
 	MaxUpsertBatch    = 1000 // alerts or incidents per upsert call
 	MaxEvidence       = 1000 // evidence refs of one alert
 	MaxEntities       = 1000 // entities of one alert or incident upsert
@@ -333,6 +334,12 @@ func (q *AlertQuery) Normalize() error {
 // Normalize checks the query and sets its page size.
 func (q *IncidentQuery) Normalize() error {
 	c := checker{what: "incident query"}
+	if len(q.IDs) > MaxQueryIDs {
+		c.fail("ids", "%d ids, more than %d", len(q.IDs), MaxQueryIDs)
+	}
+	for _, id := range q.IDs {
+		c.str("ids", id, MaxAttrLen, true)
+	}
 	if q.Tenant != "" {
 		c.tenant(q.Tenant)
 	}

@@ -237,6 +237,9 @@ type HistoryEntry struct {
 // the order the store first saw the incidents (the new incidents of one
 // UpsertIncidents call in id order), newest first by default.
 type IncidentQuery struct {
+	// IDs, when not nil, keeps these incidents only (at most
+	// MaxQueryIDs; an empty list keeps none).
+	IDs         []string
 	Tenant      string
 	Category    alert.Category
 	MinSeverity event.Severity

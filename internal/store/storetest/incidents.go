@@ -234,6 +234,11 @@ func testIncidentList(t *testing.T, b Backend) {
 		{"entity", all, store.IncidentQuery{Entity: vin1}, []string{"i03", "i01"}},
 		{"entity value", all, store.IncidentQuery{Entity: store.Entity{Value: "acc-1"}}, []string{"i02"}},
 		{"active in range", all, store.IncidentQuery{From: at(5), To: at(7)}, []string{"i03", "i01"}},
+		{"ids", all, store.IncidentQuery{IDs: []string{"i01", "i03", "none"}}, []string{"i03", "i01"}},
+		{"ids and more", all, store.IncidentQuery{IDs: []string{"i01", "i02", "i03"}, MinSeverity: event.SeverityHigh,
+			Statuses: []store.Status{store.StatusNew}}, []string{"i03"}},
+		{"ids in scope", onlyA, store.IncidentQuery{IDs: []string{"i01", "i03"}}, []string{"i01"}},
+		{"no ids", all, store.IncidentQuery{IDs: []string{}}, []string{}},
 	}
 	for _, c := range cases {
 		page, err := s.ListIncidents(ctx, c.scope, c.q)
@@ -253,6 +258,8 @@ func testIncidentList(t *testing.T, b Backend) {
 		upsertIncidents(t, s, mkIncident("fleet-a", "i99", 1, 2, event.SeverityLow, nil, nil))
 	}
 	equal(t, "pages", got, []string{"i04", "i03", "i02", "i01"})
+	_, err = s.ListIncidents(ctx, all, store.IncidentQuery{IDs: make([]string, store.MaxQueryIDs+1)})
+	wantErr(t, "too many ids", err, store.ErrInvalid)
 }
 
 // UpgradeIncidentEntities: an incident stored while its entities were also

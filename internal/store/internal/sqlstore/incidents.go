@@ -282,6 +282,10 @@ func (db *DB) ListIncidents(ctx context.Context, scope store.Scope, iq store.Inc
 	for _, s := range iq.Statuses {
 		fp.num(int64(s))
 	}
+	fp.num(int64(len(iq.IDs)))
+	for _, id := range iq.IDs {
+		fp.str(id)
+	}
 	var cur cursor
 	if iq.Cursor != "" {
 		if cur, err = decodeCursor(iq.Cursor, cursorIncidents, iq.Order, fp.sum()); err != nil {
@@ -291,6 +295,9 @@ func (db *DB) ListIncidents(ctx context.Context, scope store.Scope, iq store.Inc
 	q := &query{}
 	q.sql("SELECT " + incidentColumns + " FROM incidents i WHERE 1 = 1")
 	q.scope("i.tenant", scope)
+	if iq.IDs != nil {
+		q.in("i.id", iq.IDs) // none: nothing
+	}
 	if iq.Category != alert.CategoryUnset {
 		// categories is a bit set; & is the same in both dialects.
 		q.arg(" AND (i.categories & ?) <> 0", store.CategoryMask([]alert.Category{iq.Category}))
