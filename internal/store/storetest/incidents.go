@@ -49,6 +49,25 @@ func testStoreDetections(t *testing.T, b Backend) {
 	}
 	equal(t, "entities", d2.Incident.Entities, d.Incident.Entities)
 
+	// One call naming an incident once per alert (a campaign's alerts
+	// gathered together): merged as if stored one after the other.
+	a5 := mkAlert("fleet-a", "al-5", 30, alert.MassCommand, event.SeverityHigh, "VIN5")
+	a6 := mkAlert("fleet-a", "al-6", 31, alert.MassCommand, event.SeverityCritical, "VIN6")
+	vin5, vin6 := store.Entity{Kind: store.EntityVehicle, Value: "VIN5"}, store.Entity{Kind: store.EntityVehicle, Value: "VIN6"}
+	_, err = s.StoreDetections(ctx, all, []*alert.Alert{a5, a6}, []store.Incident{
+		mkIncident("fleet-a", "inc-5", 30, 30, event.SeverityHigh, []alert.Category{alert.MassCommand}, []string{"al-5"}, vin5),
+		mkIncident("fleet-a", "inc-5", 29, 31, event.SeverityCritical, []alert.Category{alert.UnsafeCommand}, []string{"al-6", "al-5"}, vin6, vin5),
+	})
+	wantErr(t, "StoreDetections naming one incident twice", err, nil)
+	d5, err := s.GetIncident(ctx, onlyA, "inc-5")
+	wantErr(t, "GetIncident", err, nil)
+	if in := d5.Incident; in.FirstSeen != at(29) || in.LastSeen != at(31) || in.Severity != event.SeverityCritical || in.AlertCount != 2 {
+		t.Fatalf("an incident named twice in one call: %+v", in)
+	}
+	equal(t, "its entities", d5.Incident.Entities, []store.Entity{vin5, vin6})
+	equal(t, "its categories", d5.Incident.Categories, []alert.Category{alert.UnsafeCommand, alert.MassCommand}) // contract order
+	equal(t, "its history", len(d5.History), 1)
+
 	// inc-1 exists in fleet-a: an incident of that id in fleet-b is a
 	// conflict, found inside the transaction; its alert is not stored.
 	b3 := mkAlert("fleet-b", "al-3", 12, alert.AccountTakeover, event.SeverityHigh, "VIN2")

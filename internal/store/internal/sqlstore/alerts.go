@@ -39,7 +39,7 @@ func (db *DB) StoreDetections(ctx context.Context, scope store.Scope, alerts []*
 	if len(alerts) == 0 && len(incs) == 0 {
 		return created, nil
 	}
-	det := &detections{alerts: alerts, incs: incs, created: created}
+	det := &detections{alerts: alerts, incs: mergeIncidents(incs), created: created}
 	if err := db.submit(ctx, &insertReq{det: det, done: make(chan error, 1)}); err != nil {
 		return nil, err
 	}

@@ -46,6 +46,50 @@ func checkIncidents(scope store.Scope, incs []store.Incident) error {
 	return nil
 }
 
+// mergeIncidents folds the incidents of one id and tenant into one, as
+// upsertIncident would merge them one after the other: a call carries an
+// incident per alert, and the alerts of a campaign gathered together name
+// the same incident many times over. incs is left as it is.
+func mergeIncidents(incs []store.Incident) []store.Incident {
+	type key struct{ id, tenant string }
+	at := make(map[key]int, len(incs))
+	var out []store.Incident
+	for _, in := range incs {
+		k := key{in.ID, in.Tenant}
+		i, ok := at[k]
+		if !ok {
+			at[k] = len(out)
+			in.Categories = slices.Clone(in.Categories)
+			in.Entities = slices.Clone(in.Entities)
+			in.AlertIDs = slices.Clone(in.AlertIDs)
+			out = append(out, in)
+			continue
+		}
+		m := &out[i]
+		m.FirstSeen, m.LastSeen, m.Severity = min(m.FirstSeen, in.FirstSeen), max(m.LastSeen, in.LastSeen), max(m.Severity, in.Severity)
+		for _, c := range in.Categories {
+			if !slices.Contains(m.Categories, c) {
+				m.Categories = append(m.Categories, c)
+			}
+		}
+		m.Entities = append(m.Entities, in.Entities...)
+		m.AlertIDs = append(m.AlertIDs, in.AlertIDs...)
+	}
+	if len(out) == len(incs) {
+		return incs // nothing to fold
+	}
+	for i := range out {
+		out[i].Entities = sortEntities(out[i].Entities)
+		seen := make(map[string]bool, len(out[i].AlertIDs))
+		out[i].AlertIDs = slices.DeleteFunc(out[i].AlertIDs, func(id string) bool {
+			dup := seen[id]
+			seen[id] = true
+			return dup
+		})
+	}
+	return out
+}
+
 // upsertIncidents merges incs in tx, in id order (see upsertAlerts),
 // setting created[i] for new ones when created is not nil.
 func (db *DB) upsertIncidents(ctx context.Context, tx *Tx, incs []store.Incident, created []bool, now int64) error {
