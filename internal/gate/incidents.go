@@ -127,6 +127,7 @@ func (g *Gate) loadIncidents(ctx context.Context) error {
 	defer cancel()
 	g.incMu.Lock()
 	since := g.alertGen
+	g.kicked = kicked{} // this load reads them all
 	g.incMu.Unlock()
 	idx := &incidentIndex{by: map[entityKey]openIncident{}}
 	q := store.IncidentQuery{MinSeverity: event.SeverityCritical, Statuses: []store.Status{store.StatusNew, store.StatusAcknowledged},
@@ -216,49 +217,90 @@ func (g *Gate) AlertStored(a store.Alert) {
 // last kick call for: every open incident after an erasure or a storm,
 // otherwise the alerts' incidents alone, whose vehicles and accounts join
 // the index like a stored alert's own (a full load that began before keeps
-// them; one that begins after is the store's word).
-func (g *Gate) loadKicked(ctx context.Context) error {
+// them; one that begins after is the store's word). An incident asked for
+// and not found (resolved, no longer critical, erased) takes its entries
+// out of the index, but those an alert stored since the read began. It
+// reports whether it asked the store anything.
+func (g *Gate) loadKicked(ctx context.Context) (bool, error) {
 	g.incMu.Lock()
 	k := g.kicked
 	g.kicked = kicked{}
+	before := g.alertGen
 	g.incMu.Unlock()
 	if k.all {
-		return g.loadIncidents(ctx)
+		return true, g.loadIncidents(ctx)
 	}
 	if len(k.ids) == 0 {
-		return nil
+		return false, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	ids := slices.Sorted(maps.Keys(k.ids))
 	for len(ids) > 0 {
 		chunk := ids[:min(len(ids), store.MaxQueryIDs)]
-		ids = ids[len(chunk):]
 		page, err := g.o.Incidents.ListIncidents(ctx, store.AllTenants(), store.IncidentQuery{IDs: chunk,
 			MinSeverity: event.SeverityCritical, Statuses: []store.Status{store.StatusNew, store.StatusAcknowledged}, Limit: len(chunk)})
 		if err != nil {
-			return err // the next full load brings them
-		}
-		for _, inc := range page.Incidents {
-			var keys []entityKey
-			for _, e := range inc.Entities {
-				if e.Kind == store.EntityVehicle || e.Kind == store.EntityAccount {
-					keys = append(keys, entityKey{inc.Tenant, e.Kind, e.Value})
+			g.incMu.Lock()
+			for _, id := range ids { // asked again at the next kick, or by the next full load
+				if g.kicked.ids == nil {
+					g.kicked.ids = map[string]bool{}
 				}
+				g.kicked.ids[id] = true
 			}
-			g.changeStored(func(stored map[entityKey]storedIncident) bool {
-				if len(stored)+len(keys) > g.cfg.Incidents.MaxOpen {
-					return false // the next full load brings them
-				}
-				g.alertGen++
-				for _, k := range keys {
-					stored[k] = storedIncident{openIncident{ID: inc.ID, Status: inc.Status}, g.alertGen}
-				}
-				return true
-			})
+			g.incMu.Unlock()
+			return true, err
+		}
+		ids = ids[len(chunk):]
+		g.applyKicked(chunk, page.Incidents, before)
+	}
+	return true, nil
+}
+
+// applyKicked puts into the index what a read of the incidents asked found
+// (see loadKicked).
+func (g *Gate) applyKicked(asked []string, found []store.Incident, before uint64) {
+	fresh := map[entityKey]openIncident{}
+	got := make(map[string]bool, len(found))
+	for _, inc := range found {
+		got[inc.ID] = true
+		for _, e := range inc.Entities {
+			if e.Kind == store.EntityVehicle || e.Kind == store.EntityAccount {
+				fresh[entityKey{inc.Tenant, e.Kind, e.Value}] = openIncident{ID: inc.ID, Status: inc.Status}
+			}
 		}
 	}
-	return nil
+	gone := map[string]bool{}
+	for _, id := range asked {
+		if !got[id] {
+			gone[id] = true
+		}
+	}
+	g.changeStored(func(stored map[entityKey]storedIncident) bool {
+		changed := false
+		if len(gone) > 0 {
+			for k, s := range stored {
+				if s.gen <= before && gone[s.ID] {
+					delete(stored, k)
+					changed = true
+				}
+			}
+		}
+		added := 0
+		for k := range fresh {
+			if _, ok := stored[k]; !ok {
+				added++
+			}
+		}
+		if len(fresh) == 0 || len(stored)+added > g.cfg.Incidents.MaxOpen {
+			return changed // past the bound, the next full load brings them
+		}
+		g.alertGen++
+		for k, o := range fresh {
+			stored[k] = storedIncident{o, g.alertGen}
+		}
+		return true
+	})
 }
 
 // refreshIncidents reloads the index until ctx ends.
@@ -285,7 +327,10 @@ func (g *Gate) refreshIncidents(ctx context.Context) {
 				}
 			}
 			last = time.Now()
-			err = g.loadKicked(ctx)
+			var asked bool
+			if asked, err = g.loadKicked(ctx); !asked {
+				continue // a kick with nothing to read: no news of the store
+			}
 		}
 		switch {
 		case err != nil && ctx.Err() != nil:

@@ -189,6 +189,21 @@ func TestStoredAlertBringsItsIncident(t *testing.T) {
 	if got := codes(ask(t, g, "V-2", "unlock", "acc-7")); got != "deny open_incident,open_incident" {
 		t.Errorf("the incident's other vehicle and account: %q", got)
 	}
+	// Resolved meanwhile: a late alert of it denies at once, until its
+	// incident, read again, is not open any more.
+	l.mu.Lock()
+	l.incs = nil
+	l.mu.Unlock()
+	g.AlertStored(criticalAlert("a10", "inc-9", "V-1", ""))
+	for indexed() {
+		if time.Now().After(deadline) {
+			t.Fatal("a resolved incident's entries are still in the index")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := codes(ask(t, g, "V-1", "unlock", "acc-7")); got != "allow " {
+		t.Errorf("after its incident was read resolved: %q", got)
+	}
 	if n := l.calls.Load(); n != 1 {
 		t.Errorf("%d loads of every open incident, want the first alone", n)
 	}

@@ -24,6 +24,7 @@ var alertTests = []test{
 	{"Alerts/SeqFollow", testFollowAlerts},
 	{"Alerts/InAGroup", testDetectionsInAGroup},
 	{"Alerts/Abandoned", testAbandonedDetections},
+	{"Alerts/Overtake", testDetectionsOvertakeEvents},
 }
 
 // testAlertShadow: shadow alerts are stored with their mark and kept out of

@@ -325,6 +325,9 @@ func testAbandonedDetections(t *testing.T, b Backend) {
 	s, err := b.OpenWith(ctx, Hooks{HoldWriter: hold})
 	wantErr(t, "open", err, nil)
 	defer s.Close()
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	defer free() // before Close, should the test stop while the writer is held
 	armed.Store(true)
 	first := make(chan error, 1)
 	go func() {
@@ -350,8 +353,13 @@ func testAbandonedDetections(t *testing.T, b Backend) {
 		}
 	}
 	cancel()
-	wantErr(t, "the abandoned call", <-gave, context.Canceled)
-	close(release)
+	select {
+	case err := <-gave:
+		wantErr(t, "the abandoned call", err, context.Canceled)
+	case <-time.After(20 * time.Second):
+		t.Fatal("a call whose context ended still waits for the held writer")
+	}
+	free()
 	wantErr(t, "the held events", <-first, nil)
 	// Anything the writer took after the release is written by now.
 	_, err = s.InsertEvents(ctx, all, []store.ArchivedEvent{ev("fleet-a", "e2", 2, "VIN1")})
@@ -359,4 +367,78 @@ func testAbandonedDetections(t *testing.T, b Backend) {
 	_, err = s.GetAlert(ctx, all, "z")
 	wantErr(t, "the abandoned alert", err, store.ErrNotFound)
 	equal(t, "the retry", upsertAlerts(t, s, a), []bool{true})
+}
+
+// testDetectionsOvertakeEvents: detections join the writer's next group
+// ahead of the events queued before them, which may take several groups:
+// the command gate acts on a critical alert once it is stored.
+func testDetectionsOvertakeEvents(t *testing.T, b Backend) {
+	var calls atomic.Int32
+	held := make(chan func() int, 1)
+	release1, release3 := make(chan struct{}), make(chan struct{})
+	hold := func(requests int, waiting func() int) {
+		switch calls.Add(1) {
+		case 1: // the first events, while the rest queue
+			held <- waiting
+			<-release1
+		case 3: // the group after the detections'
+			<-release3
+		}
+	}
+	s, err := b.OpenWith(ctx, Hooks{HoldWriter: hold})
+	wantErr(t, "open", err, nil)
+	defer s.Close()
+	var once1, once3 sync.Once
+	free1 := func() { once1.Do(func() { close(release1) }) }
+	free3 := func() { once3.Do(func() { close(release3) }) }
+	defer free3()
+	defer free1()
+	errs := make(chan error, 4)
+	insert := func(name string, n int) {
+		evs := make([]store.ArchivedEvent, n)
+		for i := range evs {
+			evs[i] = ev("fleet-a", fmt.Sprintf("%s-%d", name, i), 1, "VIN1")
+		}
+		go func() {
+			_, err := s.InsertEvents(ctx, all, evs)
+			errs <- err
+		}()
+	}
+	insert("e1", 1)
+	var waiting func() int
+	select {
+	case waiting = <-held:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the writer never took the first events (is HoldWriter wired?)")
+	}
+	queued := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); waiting() < n; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d requests queued, want %d", waiting(), n)
+			}
+		}
+	}
+	// More events than one group takes (20,000 by default), queued first.
+	for i := range 3 {
+		insert(fmt.Sprint("big", i), store.MaxInsertBatch)
+		queued(i + 1)
+	}
+	stored := make(chan error, 1)
+	go func() {
+		_, err := s.StoreDetections(ctx, all, []*alert.Alert{mkAlert("fleet-a", "urgent", 1, alert.MassCommand, event.SeverityCritical, "VIN1")}, nil)
+		stored <- err
+	}()
+	queued(4)
+	free1()
+	select {
+	case err := <-stored:
+		wantErr(t, "the detections", err, nil)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the detections wait behind events queued before them")
+	}
+	free3()
+	for range 4 {
+		wantErr(t, "events", <-errs, nil)
+	}
 }

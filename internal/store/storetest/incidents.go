@@ -277,7 +277,7 @@ func testIncidentList(t *testing.T, b Backend) {
 		upsertIncidents(t, s, mkIncident("fleet-a", "i99", 1, 2, event.SeverityLow, nil, nil))
 	}
 	equal(t, "pages", got, []string{"i04", "i03", "i02", "i01"})
-	_, err = s.ListIncidents(ctx, all, store.IncidentQuery{IDs: make([]string, store.MaxQueryIDs+1)})
+	_, err = s.ListIncidents(ctx, all, store.IncidentQuery{IDs: ids("i", 0, store.MaxQueryIDs+1)})
 	wantErr(t, "too many ids", err, store.ErrInvalid)
 }
 

@@ -254,7 +254,8 @@ func (db *DB) commitLoop() {
 // alert never fails events; any other failure fails the transaction.
 // Detections are written before the events' counter is taken: on
 // PostgreSQL, a wait for an alert's or incident's row lock (an analyst's
-// change) then holds up this node's group only, not every node's events.
+// change) then holds up the groups that carry detections (they take the
+// alert sequence row first), not every node's events.
 func (db *DB) insertGroup(ctx context.Context, group []*insertReq, n int) error {
 	var newTenants []string
 	var end int64

@@ -326,6 +326,9 @@ func (db *DB) ListIncidents(ctx context.Context, scope store.Scope, iq store.Inc
 	for _, s := range iq.Statuses {
 		fp.num(int64(s))
 	}
+	if iq.IDs == nil {
+		fp.num(-1) // no filter, unlike an empty list
+	}
 	fp.num(int64(len(iq.IDs)))
 	for _, id := range iq.IDs {
 		fp.str(id)
