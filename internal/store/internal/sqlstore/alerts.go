@@ -222,20 +222,18 @@ shadow = ? WHERE pk = ?`, a.Time, a.FirstSeen, a.LastSeen, a.Category.String(), 
 			}
 		}
 	}
-	if _, err := multiInsert(ctx, tx, "INSERT INTO alert_entities (alert_pk, kind, value) VALUES ", " ON CONFLICT DO NOTHING", 3,
-		rowsChunk, len(ents), func(args []any, i int) []any { return append(args, pk, string(ents[i].Kind), ents[i].Value) }); err != nil {
-		return false, dbErr("upsert alert "+a.ID+": entities", err)
+	for _, e := range ents {
+		if _, err := tx.Exec(ctx, "INSERT INTO alert_entities (alert_pk, kind, value) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", pk, string(e.Kind), e.Value); err != nil {
+			return false, dbErr("upsert alert "+a.ID+": entities", err)
+		}
 	}
-	if _, err := multiInsert(ctx, tx, "INSERT INTO alert_evidence (alert_pk, ord, source, id) VALUES ", "", 4, rowsChunk, len(a.Evidence),
-		func(args []any, i int) []any { return append(args, pk, i, a.Evidence[i].Source, a.Evidence[i].ID) }); err != nil {
-		return false, dbErr("upsert alert "+a.ID+": evidence", err)
+	for i, r := range a.Evidence {
+		if _, err := tx.Exec(ctx, "INSERT INTO alert_evidence (alert_pk, ord, source, id) VALUES (?, ?, ?, ?)", pk, i, r.Source, r.ID); err != nil {
+			return false, dbErr("upsert alert "+a.ID+": evidence", err)
+		}
 	}
 	return created, nil
 }
-
-// rowsChunk is the most rows one INSERT of an alert's or an incident's
-// entities, evidence or alert ids carries (multiInsert).
-const rowsChunk = 32
 
 const alertColumns = `a.pk, a.id, a.tenant, a.time, a.first_seen, a.last_seen, a.category, a.severity, a.detector, a.title,
 a.explanation, a.entities, a.evidence, a.mappings, a.incident, a.status, a.assignee, a.created, a.updated, a.shadow, COALESCE(a.seq, 0)`

@@ -154,17 +154,24 @@ updated = ? WHERE pk = ?`, nfirst, nlast, nsev, ncats, now, pk); err != nil {
 	default:
 		return false, dbErr("upsert incident "+in.ID, err)
 	}
-	newEnts, err := multiInsert(ctx, tx, "INSERT INTO incident_entities (incident_pk, kind, value) VALUES ", " ON CONFLICT DO NOTHING", 3,
-		rowsChunk, len(ents), func(args []any, i int) []any { return append(args, pk, string(ents[i].Kind), ents[i].Value) })
-	if err != nil {
-		return false, dbErr("upsert incident "+in.ID+": entities", err)
+	var newEnts int64
+	for _, e := range ents {
+		res, err := tx.Exec(ctx, "INSERT INTO incident_entities (incident_pk, kind, value) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+			pk, string(e.Kind), e.Value)
+		if err != nil {
+			return false, dbErr("upsert incident "+in.ID+": entities", err)
+		}
+		n, _ := res.RowsAffected()
+		newEnts += n
 	}
-	// Each id once (a repeat would insert nothing anyway).
-	ids := slices.Compact(slices.Sorted(slices.Values(in.AlertIDs)))
-	added, err := multiInsert(ctx, tx, "INSERT INTO incident_alerts (incident_pk, alert_id) VALUES ", " ON CONFLICT DO NOTHING", 2,
-		rowsChunk, len(ids), func(args []any, i int) []any { return append(args, pk, ids[i]) })
-	if err != nil {
-		return false, dbErr("upsert incident "+in.ID+": alerts", err)
+	var added int64
+	for _, id := range in.AlertIDs {
+		res, err := tx.Exec(ctx, "INSERT INTO incident_alerts (incident_pk, alert_id) VALUES (?, ?) ON CONFLICT DO NOTHING", pk, id)
+		if err != nil {
+			return false, dbErr("upsert incident "+in.ID+": alerts", err)
+		}
+		n, _ := res.RowsAffected()
+		added += n
 	}
 	touch := !changed && (added > 0 || newEnts > 0)
 	var q string

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -385,11 +386,27 @@ func (db *DB) readSources(ctx context.Context, after, before int64, limit int) (
 // entryChunk is the most entries one INSERT carries (three arguments each).
 const entryChunk = 128
 
-// insertEntries inserts entries entryChunk rows a statement (multiInsert).
+// insertEntries inserts entries with multi-row INSERTs of entryChunk rows,
+// then of the powers of two below it, so few statement shapes are prepared.
 func insertEntries(ctx context.Context, tx *Tx, entries []entry) error {
-	_, err := multiInsert(ctx, tx, "INSERT INTO timeline (ekey, time, seq) VALUES ", "", 3, entryChunk, len(entries),
-		func(args []any, i int) []any { return append(args, entries[i].key, entries[i].time, entries[i].seq) })
-	return err
+	args := make([]any, 0, 3*entryChunk)
+	for size := entryChunk; size >= 1; size /= 2 {
+		if len(entries) < size {
+			continue
+		}
+		q := "INSERT INTO timeline (ekey, time, seq) VALUES (?, ?, ?)" + strings.Repeat(", (?, ?, ?)", size-1)
+		for len(entries) >= size {
+			args = args[:0]
+			for _, e := range entries[:size] {
+				args = append(args, e.key, e.time, e.seq)
+			}
+			if _, err := tx.Exec(ctx, q, args...); err != nil {
+				return err
+			}
+			entries = entries[size:]
+		}
+	}
+	return nil
 }
 
 // indexer is the state the commit loop shares with the indexing goroutine.
