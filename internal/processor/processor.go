@@ -541,7 +541,7 @@ func (p *Processor) writeAlerts() {
 // before storing them in one call. Alerts come a few at a time; a call
 // each cost the writer that ingest shares a commit per alert (calls now
 // ride the events' group commits, but each still costs the writer a
-// statement round and a savepoint).
+// round of statements).
 // At 50,000 events/s it cut storing alerts from 6.3 % of the server's CPU
 // to 5.0 % (docs/performance.md). The console, the sinks and the command
 // gate (which denies a critical alert's vehicles and account once it is

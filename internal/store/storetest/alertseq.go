@@ -241,7 +241,7 @@ func testDetectionsInAGroup(t *testing.T, b Backend) {
 	var armed, grouped atomic.Bool
 	held := make(chan struct{})
 	hold := func(requests int, waiting func() int) {
-		if requests == 3 {
+		if requests == 4 {
 			grouped.Store(true)
 		}
 		if !armed.CompareAndSwap(true, false) {
@@ -249,9 +249,9 @@ func testDetectionsInAGroup(t *testing.T, b Backend) {
 		}
 		close(held)
 		deadline := time.Now().Add(20 * time.Second)
-		for waiting() < 3 {
+		for waiting() < 4 {
 			if time.Now().After(deadline) {
-				t.Errorf("%d requests waiting behind the writer after 20s, want 3", waiting())
+				t.Errorf("%d requests waiting behind the writer after 20s, want 4", waiting())
 				return
 			}
 			time.Sleep(time.Millisecond)
@@ -261,8 +261,12 @@ func testDetectionsInAGroup(t *testing.T, b Backend) {
 	wantErr(t, "open", err, nil)
 	defer s.Close()
 	upsertAlerts(t, s, mkAlert("fleet-a", "x", 2, alert.MassCommand, event.SeverityHigh, "VIN1"))
+	vin1 := store.Entity{Kind: store.EntityVehicle, Value: "VIN1"}
+	_, err = s.UpsertIncidents(ctx, all, []store.Incident{mkIncident("fleet-a", "inc-x", 2, 2, event.SeverityHigh,
+		[]alert.Category{alert.MassCommand}, []string{"x"}, vin1)})
+	wantErr(t, "UpsertIncidents", err, nil)
 
-	// The writer holds a group of one while the next three gather.
+	// The writer holds a group of one while the next four gather.
 	armed.Store(true)
 	first := make(chan error, 1)
 	go func() {
@@ -280,21 +284,30 @@ func testDetectionsInAGroup(t *testing.T, b Backend) {
 	good := []*alert.Alert{mkAlert("fleet-a", "y", 4, alert.MassCommand, event.SeverityHigh, "VIN3")}
 	vin3 := store.Entity{Kind: store.EntityVehicle, Value: "VIN3"}
 	goodInc := mkIncident("fleet-a", "inc-y", 4, 4, event.SeverityHigh, []alert.Category{alert.MassCommand}, []string{"y"}, vin3)
+	// "v" is new, its incident fleet-a's.
+	badInc := mkIncident("fleet-b", "inc-x", 3, 3, event.SeverityHigh, []alert.Category{alert.MassCommand}, []string{"v"}, vin1)
 	var wg sync.WaitGroup
-	var evErr, badErr, goodErr error
+	var evErr, badErr, badIncErr, goodErr error
 	var goodCreated []bool
 	wg.Go(func() {
 		_, evErr = s.InsertEvents(ctx, all, []store.ArchivedEvent{ev("fleet-a", "e2", 2, "VIN1"), ev("fleet-b", "e3", 2, "VIN2")})
 	})
 	wg.Go(func() { _, badErr = s.StoreDetections(ctx, all, bad, nil) })
+	wg.Go(func() {
+		_, badIncErr = s.StoreDetections(ctx, all, []*alert.Alert{mkAlert("fleet-b", "v", 3, alert.MassCommand, event.SeverityHigh, "VIN1")},
+			[]store.Incident{badInc})
+	})
 	wg.Go(func() { goodCreated, goodErr = s.StoreDetections(ctx, all, good, []store.Incident{goodInc}) })
 	wg.Wait()
 	wantErr(t, "the held events", <-first, nil)
 	if !grouped.Load() {
-		t.Fatal("the three calls were not written in one group")
+		t.Fatal("the four calls were not written in one group")
 	}
 	wantErr(t, "events in the group", evErr, nil)
 	wantErr(t, "the conflicting detections", badErr, store.ErrConflict)
+	wantErr(t, "the detections with a conflicting incident", badIncErr, store.ErrConflict)
+	_, err = s.GetAlert(ctx, all, "v")
+	wantErr(t, "the alert of the conflicting incident", err, store.ErrNotFound)
 	wantErr(t, "the good detections", goodErr, nil)
 	equal(t, "the good alert created", goodCreated, []bool{true})
 	evs, err := s.ReadEvents(ctx, all, 0, 0)

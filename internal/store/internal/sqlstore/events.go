@@ -249,9 +249,10 @@ func (db *DB) commitLoop() {
 }
 
 // insertGroup commits the detections and the n events of a group in one
-// transaction. A request of detections that fails in a group of several is
-// rolled back to its savepoint and fails alone (its det.err), so a bad
-// alert never fails events; any other failure fails the transaction.
+// transaction. A request of detections that would conflict with another
+// tenant's ids writes nothing and fails alone (storeDetectionsAlone, its
+// det.err), so a bad alert never fails events; any other failure fails
+// the transaction.
 // Detections are written before the events' counter is taken: on
 // PostgreSQL, a wait for an alert's or incident's row lock (an analyst's
 // change) then holds up the groups that carry detections (they take the
