@@ -104,7 +104,7 @@ func (db *DB) otherTenants(ctx context.Context, tx *Tx, d *detections) error {
 			}
 			want[id] = tenant
 		}
-		q := (&query{}).sql("SELECT id, tenant FROM " + t.table + " WHERE 1 = 1").in("id", ids)
+		q := (&query{}).sql("SELECT id, tenant FROM "+t.table+" WHERE 1 = 1").in("id", ids)
 		rows, err := tx.Query(ctx, q.String(), q.args...)
 		if err != nil {
 			return dbErr("store detections: "+t.table, err)
