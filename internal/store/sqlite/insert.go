@@ -53,6 +53,9 @@ func insertRows(ctx context.Context, dc any, base int64, evs []store.ArchivedEve
 	for i := range args {
 		args[i].Ordinal = i + 1
 	}
+	// A string made a driver.Value is an allocation; tenants, sources and
+	// types repeat from row to row, so their values are reused.
+	var tenant, source, typ repeated
 	for i := range evs {
 		e := &evs[i]
 		seq := base + int64(i)
@@ -66,7 +69,7 @@ func insertRows(ctx context.Context, dc any, base int64, evs []store.ArchivedEve
 				}
 			}
 			st, n = short, 9
-			setArgs(args[:n], seq, e.Tenant, e.Source, e.ID, e.Type, e.Time, sqlstore.Nullable(e.Subject), e.Arrived, e.Raw)
+			setArgs(args[:n], seq, tenant.of(e.Tenant), source.of(e.Source), e.ID, typ.of(e.Type), e.Time, sqlstore.Nullable(e.Subject), e.Arrived, e.Raw)
 		} else {
 			if full == nil {
 				var err error
@@ -75,7 +78,7 @@ func insertRows(ctx context.Context, dc any, base int64, evs []store.ArchivedEve
 				}
 			}
 			st, n = full, 13
-			setArgs(args[:n], seq, e.Tenant, e.Source, e.ID, e.Type, e.Time, sqlstore.Nullable(e.Subject),
+			setArgs(args[:n], seq, tenant.of(e.Tenant), source.of(e.Source), e.ID, typ.of(e.Type), e.Time, sqlstore.Nullable(e.Subject),
 				sqlstore.Nullable(e.Account), sqlstore.Nullable(e.Device), sqlstore.Nullable(e.IP), sqlstore.Nullable(e.ClientID), e.Arrived, e.Raw)
 		}
 		res, err := st.ExecContext(ctx, args[:n])
@@ -93,6 +96,19 @@ func insertRows(ctx context.Context, dc any, base int64, evs []store.ArchivedEve
 		}
 	}
 	return nil
+}
+
+// repeated is the driver.Value of the last string it was given.
+type repeated struct {
+	s string
+	v driver.Value
+}
+
+func (r *repeated) of(s string) driver.Value {
+	if r.v == nil || s != r.s {
+		r.s, r.v = s, s
+	}
+	return r.v
 }
 
 // setArgs sets the values of args, which are already numbered.
