@@ -177,8 +177,26 @@ func (db *DB) commitLoop() {
 			n += len(r.evs)
 		}
 	}
+	// takeWaiting adds what waits on *q, without waiting, while more fits;
+	// *q becomes nil once closed and drained.
+	takeWaiting := func(q *chan *insertReq, fits func() bool) {
+		for fits() {
+			select {
+			case r, ok := <-*q:
+				if !ok {
+					*q = nil
+					return
+				}
+				add(r)
+			default:
+				return
+			}
+		}
+	}
 	for reqs != nil || dets != nil {
 		group, n = group[:0], 0
+		// The first request, of either kind; every detection waiting
+		// joins its group.
 		select {
 		case r, ok := <-dets:
 			if !ok {
@@ -186,48 +204,15 @@ func (db *DB) commitLoop() {
 				continue
 			}
 			add(r)
-		default:
-			select {
-			case r, ok := <-dets:
-				if !ok {
-					dets = nil
-					continue
-				}
-				add(r)
-			case r, ok := <-reqs:
-				if !ok {
-					reqs = nil
-					continue
-				}
-				add(r)
+		case r, ok := <-reqs:
+			if !ok {
+				reqs = nil
+				continue
 			}
+			add(r)
 		}
-	detections:
-		for {
-			select {
-			case r, ok := <-dets:
-				if !ok {
-					dets = nil
-					break detections
-				}
-				add(r)
-			default:
-				break detections
-			}
-		}
-	events:
-		for n < db.opts.MaxGroupEvents {
-			select {
-			case r, ok := <-reqs:
-				if !ok {
-					reqs = nil
-					break events
-				}
-				add(r)
-			default:
-				break events
-			}
-		}
+		takeWaiting(&dets, func() bool { return true })
+		takeWaiting(&reqs, func() bool { return n < db.opts.MaxGroupEvents })
 		if len(group) == 0 {
 			continue // every one abandoned
 		}
