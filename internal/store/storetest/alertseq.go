@@ -238,15 +238,20 @@ VALUES (%s, %s, %d, %d, %d, %s, %d, %s, %s, %s, %s, %s, %s, '', '\x00', 'new', '
 // nothing of its own and no sequence number used, while the events and
 // the other detections of the group are stored.
 func testDetectionsInAGroup(t *testing.T, b Backend) {
-	var armed, grouped atomic.Bool
+	var armed, released atomic.Bool
+	var mu sync.Mutex
+	var after []int // the requests of each commit after the held one
 	held := make(chan struct{})
 	hold := func(requests int, waiting func() int) {
-		if requests == 4 {
-			grouped.Store(true)
+		if released.Load() {
+			mu.Lock()
+			after = append(after, requests)
+			mu.Unlock()
 		}
 		if !armed.CompareAndSwap(true, false) {
 			return
 		}
+		defer released.Store(true)
 		close(held)
 		deadline := time.Now().Add(20 * time.Second)
 		for waiting() < 4 {
@@ -278,7 +283,7 @@ func testDetectionsInAGroup(t *testing.T, b Backend) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the writer never took the first events (is HoldWriter wired?)")
 	}
-	// "w" is written before fleet-b's "x" conflicts with fleet-a's.
+	// fleet-b's "x" conflicts with fleet-a's: "w", new, is not written either.
 	bad := []*alert.Alert{mkAlert("fleet-b", "w", 3, alert.MassCommand, event.SeverityHigh, "VIN2"),
 		mkAlert("fleet-b", "x", 3, alert.MassCommand, event.SeverityHigh, "VIN2")}
 	good := []*alert.Alert{mkAlert("fleet-a", "y", 4, alert.MassCommand, event.SeverityHigh, "VIN3")}
@@ -300,9 +305,9 @@ func testDetectionsInAGroup(t *testing.T, b Backend) {
 	wg.Go(func() { goodCreated, goodErr = s.StoreDetections(ctx, all, good, []store.Incident{goodInc}) })
 	wg.Wait()
 	wantErr(t, "the held events", <-first, nil)
-	if !grouped.Load() {
-		t.Fatal("the four calls were not written in one group")
-	}
+	mu.Lock()
+	equal(t, "commits after the held one: one group of four, none retried alone", after, []int{4})
+	mu.Unlock()
 	wantErr(t, "events in the group", evErr, nil)
 	wantErr(t, "the conflicting detections", badErr, store.ErrConflict)
 	wantErr(t, "the detections with a conflicting incident", badIncErr, store.ErrConflict)

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -82,52 +83,50 @@ func (db *DB) storeDetectionsAlone(ctx context.Context, tx *Tx, d *detections, n
 }
 
 // otherTenants reports a conflict when an alert or incident of d has an id
-// another tenant's alert or incident holds.
+// another tenant's alert or incident holds, or that d names for two.
 func (db *DB) otherTenants(ctx context.Context, tx *Tx, d *detections) error {
-	for _, t := range []struct {
-		what, table string
-		n           int
-		at          func(i int) (id, tenant string)
-	}{
-		{"alert", "alerts", len(d.alerts), func(i int) (string, string) { return d.alerts[i].ID, d.alerts[i].Tenant }},
-		{"incident", "incidents", len(d.incs), func(i int) (string, string) { return d.incs[i].ID, d.incs[i].Tenant }},
-	} {
-		if t.n == 0 {
-			continue
+	alerts := make(map[string]string, len(d.alerts))
+	for _, a := range d.alerts {
+		if t, ok := alerts[a.ID]; ok && t != a.Tenant {
+			return store.Errorf(store.ErrConflict, "alert %q named for two tenants", a.ID)
 		}
-		want := make(map[string]string, t.n)
-		ids := make([]string, 0, t.n)
-		for i := range t.n {
-			id, tenant := t.at(i)
-			if _, ok := want[id]; !ok {
-				ids = append(ids, id)
-			}
-			want[id] = tenant
+		alerts[a.ID] = a.Tenant
+	}
+	incs := make(map[string]string, len(d.incs))
+	for _, in := range d.incs {
+		if t, ok := incs[in.ID]; ok && t != in.Tenant {
+			return store.Errorf(store.ErrConflict, "incident %q named for two tenants", in.ID)
 		}
-		q := (&query{}).sql("SELECT id, tenant FROM "+t.table+" WHERE 1 = 1").in("id", ids)
-		rows, err := tx.Query(ctx, q.String(), q.args...)
-		if err != nil {
-			return dbErr("store detections: "+t.table, err)
+		incs[in.ID] = in.Tenant
+	}
+	if err := db.heldByOthers(ctx, tx, "alert", "alerts", alerts); err != nil {
+		return err
+	}
+	return db.heldByOthers(ctx, tx, "incident", "incidents", incs)
+}
+
+// heldByOthers reports a conflict when table holds one of the ids of want
+// (id → tenant) for another tenant.
+func (db *DB) heldByOthers(ctx context.Context, tx *Tx, what, table string, want map[string]string) error {
+	if len(want) == 0 {
+		return nil
+	}
+	q := (&query{}).sql("SELECT id, tenant FROM "+table+" WHERE 1 = 1").in("id", slices.Collect(maps.Keys(want)))
+	rows, err := tx.Query(ctx, q.String(), q.args...)
+	if err != nil {
+		return dbErr("store detections: "+table, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, tenant string
+		if err := rows.Scan(&id, &tenant); err != nil {
+			return dbErr("store detections: "+table, err)
 		}
-		for rows.Next() {
-			var id, tenant string
-			if err := rows.Scan(&id, &tenant); err != nil {
-				rows.Close()
-				return dbErr("store detections: "+t.table, err)
-			}
-			if w, ok := want[id]; ok && w != tenant {
-				rows.Close()
-				return store.Errorf(store.ErrConflict, "%s %q already exists in another tenant", t.what, id)
-			}
-		}
-		if err := rows.Close(); err != nil {
-			return dbErr("store detections: "+t.table, err)
-		}
-		if err := rows.Err(); err != nil {
-			return dbErr("store detections: "+t.table, err)
+		if want[id] != tenant {
+			return store.Errorf(store.ErrConflict, "%s %q already exists in another tenant", what, id)
 		}
 	}
-	return nil
+	return dbErr("store detections: "+table, rows.Err())
 }
 
 func checkAlerts(scope store.Scope, alerts []*alert.Alert) error {

@@ -80,9 +80,9 @@ type Options struct {
 	// tests make it small so that searches cross many blocks.
 	TimelineBlock int64
 	// HoldWriter, when set, is called by the writer before each group
-	// commit with the group's number of requests and a count of those
-	// waiting behind it: tests hold the writer in it to gather a group of
-	// their making.
+	// commit (and each request retried alone after a group failed) with
+	// the group's number of requests and a count of those waiting behind
+	// it: tests hold the writer in it to gather a group of their making.
 	HoldWriter func(requests int, waiting func() int)
 	// Timeline is the pool timeline entries are written through, when they
 	// live apart from the events (store/sqlite: their own file, so that

@@ -223,6 +223,9 @@ func (db *DB) commitLoop() {
 		if err != nil && len(group) > 1 {
 			// Do not let one batch fail the others: commit each alone.
 			for _, r := range group {
+				if db.opts.HoldWriter != nil {
+					db.opts.HoldWriter(1, func() int { return len(db.reqs) + len(db.dets) })
+				}
 				r.answer(db.insertGroup(context.Background(), []*insertReq{r}, len(r.evs)))
 			}
 			continue

@@ -52,6 +52,13 @@ func checkIncidents(scope store.Scope, incs []store.Incident) error {
 // the same incident many times over. incs is left as it is.
 func mergeIncidents(incs []store.Incident) []store.Incident {
 	type key struct{ id, tenant string }
+	seen := make(map[key]bool, len(incs))
+	for _, in := range incs {
+		seen[key{in.ID, in.Tenant}] = true
+	}
+	if len(seen) == len(incs) {
+		return incs // nothing to fold
+	}
 	at := make(map[key]int, len(incs))
 	var out []store.Incident
 	for _, in := range incs {
@@ -74,9 +81,6 @@ func mergeIncidents(incs []store.Incident) []store.Incident {
 		}
 		m.Entities = append(m.Entities, in.Entities...)
 		m.AlertIDs = append(m.AlertIDs, in.AlertIDs...)
-	}
-	if len(out) == len(incs) {
-		return incs // nothing to fold
 	}
 	for i := range out {
 		out[i].Entities = sortEntities(out[i].Entities)
