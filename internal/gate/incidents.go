@@ -72,6 +72,18 @@ type kicked struct {
 // reads every open incident instead.
 const maxKicked = 4 * store.MaxQueryIDs
 
+// add makes the next kick read the incident id (under incMu).
+func (k *kicked) add(id string) {
+	if len(k.ids) >= maxKicked {
+		k.all = true
+		return
+	}
+	if k.ids == nil {
+		k.ids = map[string]bool{}
+	}
+	k.ids[id] = true
+}
+
 func (x *incidentIndex) find(tenant string, kind store.EntityKind, value string) (openIncident, bool) {
 	if x == nil || value == "" {
 		return openIncident{}, false
@@ -173,10 +185,10 @@ func (g *Gate) AlertStored(a store.Alert) {
 	}
 	if a.Incident != "" && !a.Shadow {
 		e := &a.Entities
-		keys := make([]entityKey, 0, 2+min(len(e.Vehicles), alert.MaxIncidentVehicles))
+		fresh := make(map[entityKey]openIncident, 2+min(len(e.Vehicles), alert.MaxIncidentVehicles))
 		add := func(kind store.EntityKind, v string) {
 			if v != "" {
-				keys = append(keys, entityKey{a.Tenant, kind, v})
+				fresh[entityKey{a.Tenant, kind, v}] = openIncident{ID: a.Incident, Status: store.StatusNew}
 			}
 		}
 		add(store.EntityVehicle, e.Vehicle)
@@ -184,27 +196,9 @@ func (g *Gate) AlertStored(a store.Alert) {
 			add(store.EntityVehicle, v)
 		}
 		add(store.EntityAccount, e.Account)
-		g.changeStored(func(stored map[entityKey]storedIncident) bool {
-			// Bounded like the loaded incidents: past it, the next
-			// reload (or the store's recovery) brings them.
-			if len(stored)+len(keys) > g.cfg.Incidents.MaxOpen {
-				return false
-			}
-			g.alertGen++
-			for _, k := range keys {
-				stored[k] = storedIncident{openIncident{ID: a.Incident, Status: store.StatusNew}, g.alertGen}
-			}
-			return true
-		})
+		g.changeStored(func(stored map[entityKey]storedIncident) bool { return g.putStored(stored, fresh) })
 		g.incMu.Lock()
-		if len(g.kicked.ids) >= maxKicked {
-			g.kicked.all = true
-		} else {
-			if g.kicked.ids == nil {
-				g.kicked.ids = map[string]bool{}
-			}
-			g.kicked.ids[a.Incident] = true
-		}
+		g.kicked.add(a.Incident)
 		g.incMu.Unlock()
 	}
 	select {
@@ -243,10 +237,7 @@ func (g *Gate) loadKicked(ctx context.Context) (bool, error) {
 		if err != nil {
 			g.incMu.Lock()
 			for _, id := range ids { // asked again at the next kick, or by the next full load
-				if g.kicked.ids == nil {
-					g.kicked.ids = map[string]bool{}
-				}
-				g.kicked.ids[id] = true
+				g.kicked.add(id)
 			}
 			g.incMu.Unlock()
 			return true, err
@@ -286,21 +277,29 @@ func (g *Gate) applyKicked(asked []string, found []store.Incident, before uint64
 				}
 			}
 		}
-		added := 0
-		for k := range fresh {
-			if _, ok := stored[k]; !ok {
-				added++
-			}
-		}
-		if len(fresh) == 0 || len(stored)+added > g.cfg.Incidents.MaxOpen {
-			return changed // past the bound, the next full load brings them
-		}
-		g.alertGen++
-		for k, o := range fresh {
-			stored[k] = storedIncident{o, g.alertGen}
-		}
-		return true
+		return g.putStored(stored, fresh) || changed
 	})
+}
+
+// putStored adds fresh to the stored entries under a new alertGen (under
+// incMu, from changeStored), and reports whether it did. They are bounded
+// like the loaded incidents, counting the keys not there yet: past the
+// bound, the next full load (or the store's recovery) brings them.
+func (g *Gate) putStored(stored map[entityKey]storedIncident, fresh map[entityKey]openIncident) bool {
+	added := 0
+	for k := range fresh {
+		if _, ok := stored[k]; !ok {
+			added++
+		}
+	}
+	if len(fresh) == 0 || len(stored)+added > g.cfg.Incidents.MaxOpen {
+		return false
+	}
+	g.alertGen++
+	for k, o := range fresh {
+		stored[k] = storedIncident{o, g.alertGen}
+	}
+	return true
 }
 
 // refreshIncidents reloads the index until ctx ends.

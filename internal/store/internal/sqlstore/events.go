@@ -216,16 +216,12 @@ func (db *DB) commitLoop() {
 		if len(group) == 0 {
 			continue // every one abandoned
 		}
-		if db.opts.HoldWriter != nil {
-			db.opts.HoldWriter(len(group), func() int { return len(db.reqs) + len(db.dets) })
-		}
+		db.hold(len(group))
 		err := db.insertGroup(context.Background(), group, n)
 		if err != nil && len(group) > 1 {
 			// Do not let one batch fail the others: commit each alone.
 			for _, r := range group {
-				if db.opts.HoldWriter != nil {
-					db.opts.HoldWriter(1, func() int { return len(db.reqs) + len(db.dets) })
-				}
+				db.hold(1)
 				r.answer(db.insertGroup(context.Background(), []*insertReq{r}, len(r.evs)))
 			}
 			continue
@@ -233,6 +229,13 @@ func (db *DB) commitLoop() {
 		for _, r := range group {
 			r.answer(err)
 		}
+	}
+}
+
+// hold calls the HoldWriter hook (tests) before a commit of requests.
+func (db *DB) hold(requests int) {
+	if db.opts.HoldWriter != nil {
+		db.opts.HoldWriter(requests, func() int { return len(db.reqs) + len(db.dets) })
 	}
 }
 
