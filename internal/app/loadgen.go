@@ -30,6 +30,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vigil-project/vigil/internal/processor"
 	"github.com/vigil-project/vigil/internal/sim"
 )
 
@@ -148,8 +149,10 @@ type httpBenchReport struct {
 	// figures other load on the machine moves less than the rate.
 	CPUAtStart, CPUAtEnd float64
 	GenCPU               time.Duration
-	// The gate route's latency buckets at the start and the end (serverMetrics.gate).
-	gateAtStart, gateAtEnd map[float64]float64
+	// The gate route's and the alert writes' latency buckets at the start
+	// and the end (serverMetrics.gate, alertWrites).
+	gateAtStart, gateAtEnd               map[float64]float64
+	alertWritesAtStart, alertWritesAtEnd map[float64]float64
 
 	FirstError string
 }
@@ -225,7 +228,7 @@ func httpBench(ctx context.Context, base, key string, o httpBenchOptions, out io
 	rep := &httpBenchReport{Events: n, Batches: len(bodies), Decisions: map[string]int64{}, LagAtEnd: -1, gateOn: o.GateRate > 0, gateOnly: o.GateOnly}
 	if m, err := scrapeMetrics(ctx, client, base); err == nil {
 		rep.metricsOK, rep.AlertsAtStart, rep.Received0, rep.CPUAtStart = true, m.alerts, m.received, m.cpu
-		rep.gateAtStart = m.gate
+		rep.gateAtStart, rep.alertWritesAtStart = m.gate, m.alertWrites
 	}
 
 	sendCtx, stop := context.WithCancel(ctx)
@@ -272,6 +275,7 @@ func httpBench(ctx context.Context, base, key string, o httpBenchOptions, out io
 		// doing (another generator's ingest) is not this run's.
 		if m, err := scrapeMetrics(ctx, client, base); err == nil {
 			rep.AlertsAtEnd, rep.ReceivedEnd, rep.gateAtEnd, rep.CPUAtEnd = m.alerts, m.received, m.gate, m.cpu
+			rep.alertWritesAtEnd = m.alertWrites
 		}
 		return rep, nil
 	}
@@ -288,7 +292,7 @@ func httpBench(ctx context.Context, base, key string, o httpBenchOptions, out io
 		}
 		rep.DrainTime, rep.drainedOK = time.Since(drainStart), m.lag == 0
 		rep.AlertsAtEnd, rep.ReceivedEnd, rep.Drained = m.alerts, m.received, m.lag
-		rep.gateAtEnd = m.gate
+		rep.gateAtEnd, rep.alertWritesAtEnd = m.gate, m.alertWrites
 		rep.CPUAtEnd = settledCPU(ctx, client, base, m.cpu)
 	}
 	return rep, nil
@@ -737,10 +741,28 @@ type serverMetrics struct {
 	// gate is the server's own latency of answered decisions: cumulative
 	// counts by bucket bound (vigil_http_request_seconds, POST /v1/gate, 2xx).
 	gate map[float64]float64
+	// alertWrites is the latency of the alert writer's store calls, the
+	// same way (vigil_store_seconds, store_detections).
+	alertWrites map[float64]float64
 }
 
-// gateBucket begins the lines of the gate route's latency buckets.
-const gateBucket = `vigil_http_request_seconds_bucket{route="POST /v1/gate",status="2xx",le="`
+// gateBucket and alertWriteBucket begin the lines of those histograms' buckets.
+const (
+	gateBucket       = `vigil_http_request_seconds_bucket{route="POST /v1/gate",status="2xx",le="`
+	alertWriteBucket = `vigil_store_seconds_bucket{op="store_detections",le="`
+)
+
+// addBucket records a bucket line's count under its bound in *h.
+func addBucket(h *map[float64]float64, le string, v float64) {
+	bound, err := strconv.ParseFloat(strings.TrimSuffix(le, `"}`), 64)
+	if err != nil {
+		return
+	}
+	if *h == nil {
+		*h = map[float64]float64{}
+	}
+	(*h)[bound] = v
+}
 
 func scrapeMetrics(ctx context.Context, c *http.Client, base string) (serverMetrics, error) {
 	var m serverMetrics
@@ -781,14 +803,9 @@ func scrapeMetrics(ctx context.Context, c *http.Client, base string) (serverMetr
 		case name == "process_cpu_seconds_total":
 			m.cpu = v
 		case strings.HasPrefix(name, gateBucket):
-			le, err := strconv.ParseFloat(strings.TrimSuffix(name[len(gateBucket):], `"}`), 64)
-			if err != nil {
-				continue
-			}
-			if m.gate == nil {
-				m.gate = map[float64]float64{}
-			}
-			m.gate[le] = v
+			addBucket(&m.gate, name[len(gateBucket):], v)
+		case strings.HasPrefix(name, alertWriteBucket):
+			addBucket(&m.alertWrites, name[len(alertWriteBucket):], v)
 		}
 	}
 	if !found {
@@ -883,6 +900,12 @@ func (r *httpBenchReport) write(w io.Writer) {
 	}
 	if r.metricsOK {
 		fmt.Fprintf(w, "  engine received %d events, alerts raised %d (before deduplication)\n", r.ReceivedEnd-r.Received0, r.AlertsAtEnd-r.AlertsAtStart)
+		// A critical alert reaches the command gate once stored: this long
+		// after the alert writer has gathered it with others.
+		if bounds, n := bucketQuantiles(r.alertWritesAtStart, r.alertWritesAtEnd, 50, 99, 100); n > 0 {
+			fmt.Fprintf(w, "  alert writes (vigil_store_seconds, store_detections): %.0f, taking p50 %s   p99 %s   max %s after the alert writer's %v of gathering\n",
+				n, bounds[0], bounds[1], bounds[2], processor.AlertLinger)
+		}
 		if r.CPUAtEnd > r.CPUAtStart && r.Accepted > 0 {
 			srv := (r.CPUAtEnd - r.CPUAtStart) * 1e6 / float64(r.Accepted)
 			fmt.Fprintf(w, "  server CPU %.1f µs per event accepted (process_cpu_seconds_total over sending and draining)\n", srv)

@@ -52,6 +52,11 @@ func TestHTTPBench(t *testing.T) {
 	if want := fmt.Sprintf("server side, handler start to return (vigil_http_request_seconds, %d answers): p50 ≤ ", decided); !strings.Contains(out.String(), want) {
 		t.Errorf("the report lacks %q:\n%s", want, out.String())
 	}
+	// The simulated fleet raises alerts, and the report says how long the
+	// server took to store them.
+	if rep.AlertsAtEnd == rep.AlertsAtStart || !regexp.MustCompile(`alert writes \(vigil_store_seconds, store_detections\): [1-9]\d*, taking p50 ≤ \S+   p99 ≤ `).MatchString(out.String()) {
+		t.Errorf("alerts raised %d, and the report lacks the alert writes' latency:\n%s", rep.AlertsAtEnd-rep.AlertsAtStart, out.String())
+	}
 	// A rerun is new data: the run id makes new event ids. Offered at
 	// 10,000 events/s it lasts half a second: progress lines come every
 	// 100 ms, each with the count so far.

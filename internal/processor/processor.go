@@ -502,7 +502,7 @@ func (p *Processor) forget(from, upTo int64) {
 // failure: an alert is never dropped while the process lives, and one lost
 // in a crash is derived again on restart.
 func (p *Processor) writeAlerts() {
-	linger := time.NewTimer(alertLinger)
+	linger := time.NewTimer(AlertLinger)
 	linger.Stop()
 	for first := range p.alerts {
 		if first.fence != nil {
@@ -510,7 +510,7 @@ func (p *Processor) writeAlerts() {
 			continue
 		}
 		batch := []pending{first}
-		linger.Reset(alertLinger)
+		linger.Reset(AlertLinger)
 	more:
 		for len(batch) < 500 {
 			select {
@@ -537,7 +537,7 @@ func (p *Processor) writeAlerts() {
 	}
 }
 
-// alertLinger is how long the alert writer gathers alerts after the first
+// AlertLinger is how long the alert writer gathers alerts after the first
 // before storing them in one call. Alerts come a few at a time; a call
 // each cost the writer that ingest shares a commit per alert (calls now
 // ride the events' group commits, but each still costs the writer a
@@ -548,7 +548,7 @@ func (p *Processor) writeAlerts() {
 // stored) see an alert this much later at most: little beside ingest's own
 // batching, and with the fleet's configuration, where critical alerts are
 // frequent, storing them at once cost ingest about 5 % of its rate.
-const alertLinger = 20 * time.Millisecond
+const AlertLinger = 20 * time.Millisecond
 
 func (p *Processor) store(batch []pending) {
 	alerts := make([]*alert.Alert, len(batch))
