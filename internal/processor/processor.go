@@ -597,7 +597,8 @@ func (p *Processor) storeEach(batch []pending) {
 		created, err := p.o.Store.UpsertAlerts(ctx, store.AllTenants(), []*alert.Alert{x.a})
 		if err == nil {
 			p.published([]*alert.Alert{x.a}, created)
-			if !x.a.Shadow {
+			// As StoreDetections: an alert stored before keeps its incident.
+			if !x.a.Shadow && created[0] {
 				_, err = p.o.Store.UpsertIncidents(ctx, store.AllTenants(), []store.Incident{incidentOf(x.a, x.inc)})
 			}
 		}

@@ -36,6 +36,29 @@ func testStoreDetections(t *testing.T, b Backend) {
 	created, err = s.StoreDetections(ctx, all, []*alert.Alert{a1, a2}, []store.Incident{inc})
 	wantErr(t, "StoreDetections again", err, nil)
 	equal(t, "created again", created, []bool{false, false})
+	// Raised again under another incident id (a restart replays the
+	// archive, and the shards' alerts may meet the alert manager in another
+	// order): an alert keeps the incident it was stored with, and an
+	// incident naming only such alerts is not written. A new alert in the
+	// same call is linked as usual.
+	a7 := mkAlert("fleet-a", "al-7", 12, alert.AccountTakeover, event.SeverityHigh, "VIN1")
+	created, err = s.StoreDetections(ctx, all, []*alert.Alert{a2, a1, a7}, []store.Incident{
+		mkIncident("fleet-a", "inc-2", 11, 11, event.SeverityHigh, []alert.Category{alert.AccountTakeover}, []string{"al-2"}, vin1),
+		mkIncident("fleet-a", "inc-2", 10, 11, event.SeverityHigh, []alert.Category{alert.AccountTakeover}, []string{"al-1"}, vin1),
+		mkIncident("fleet-a", "inc-7", 11, 12, event.SeverityHigh, []alert.Category{alert.AccountTakeover}, []string{"al-2", "al-7"}, vin1),
+	})
+	wantErr(t, "StoreDetections raised again", err, nil)
+	equal(t, "created, raised again", created, []bool{false, false, true})
+	_, err = s.GetIncident(ctx, onlyA, "inc-2")
+	wantErr(t, "an incident of alerts stored before", err, store.ErrNotFound)
+	d7, err := s.GetIncident(ctx, onlyA, "inc-7")
+	wantErr(t, "GetIncident", err, nil)
+	if d7.Incident.AlertCount != 1 || len(d7.Alerts) != 1 || d7.Alerts[0].ID != "al-7" {
+		t.Fatalf("an incident of an alert stored before and a new one: %+v with %d alerts, want al-7 alone", d7.Incident, len(d7.Alerts))
+	}
+	if d, err = s.GetIncident(ctx, onlyA, "inc-1"); err != nil || d.Incident.AlertCount != 2 || len(d.Alerts) != 2 {
+		t.Fatalf("the first incident after its alerts were raised again: %+v, %v", d.Incident, err)
+	}
 	// A later alert naming entities the incident lists: the span widens,
 	// the entity list stays as it is.
 	a4 := mkAlert("fleet-a", "al-4", 20, alert.AccountTakeover, event.SeverityCritical, "VIN1")

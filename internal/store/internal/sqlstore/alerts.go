@@ -60,7 +60,47 @@ func (db *DB) storeDetections(ctx context.Context, tx *Tx, d *detections, now in
 	if err := db.upsertAlerts(ctx, tx, d.alerts, d.created, now); err != nil {
 		return err
 	}
-	return db.upsertIncidents(ctx, tx, d.incs, nil, now)
+	return db.upsertIncidents(ctx, tx, newlyLinked(d), nil, now)
+}
+
+// newlyLinked returns d's incidents without the alerts of d that were
+// stored before this call, leaving out the incidents that then name none.
+// An alert keeps the incident it was first stored with. After a restart
+// detection replays the archive past its checkpoint and raises such alerts
+// again, and the alert manager, meeting the shards' alerts in another
+// order, may group them under another incident id: written, that incident
+// would stand beside the first and count the same alerts.
+func newlyLinked(d *detections) []store.Incident {
+	var before map[string]bool
+	for i, a := range d.alerts {
+		if !d.created[i] {
+			if before == nil {
+				before = map[string]bool{}
+			}
+			before[a.ID] = true
+		}
+	}
+	for i, a := range d.alerts {
+		if d.created[i] {
+			delete(before, a.ID) // the call named it twice
+		}
+	}
+	if len(before) == 0 {
+		return d.incs
+	}
+	out := make([]store.Incident, 0, len(d.incs))
+	for _, in := range d.incs {
+		if !slices.ContainsFunc(in.AlertIDs, func(id string) bool { return before[id] }) {
+			out = append(out, in)
+			continue
+		}
+		// A copy: the writer may run d again alone after a failed group.
+		in.AlertIDs = slices.DeleteFunc(slices.Clone(in.AlertIDs), func(id string) bool { return before[id] })
+		if len(in.AlertIDs) > 0 {
+			out = append(out, in)
+		}
+	}
+	return out
 }
 
 // storeDetectionsAlone writes d in tx beside other requests. The failure a
