@@ -118,10 +118,11 @@ type Incidents interface {
 	// StoreDetections is UpsertAlerts and then UpsertIncidents in one
 	// transaction: the alert manager's output lands whole or not at all,
 	// in one commit instead of two. created reports new alerts. An alert
-	// stored before keeps the incident it was stored with: incidents are
-	// linked to the call's new alerts alone, and an incident that names
-	// only alerts stored before is not written (after a restart, detection
-	// raises alerts again and may group them under other incident ids).
+	// keeps the incident it was first stored with: an incident entry is
+	// not linked to an alert stored before under another incident, and an
+	// entry left naming no alert is not written, before the entries of one
+	// id are merged (after a restart, detection raises alerts again and
+	// may group them under other incident ids).
 	StoreDetections(ctx context.Context, scope Scope, alerts []*alert.Alert, incs []Incident) (created []bool, err error)
 	// GetIncident returns an incident with its alerts and history.
 	GetIncident(ctx context.Context, scope Scope, id string) (IncidentDetail, error)

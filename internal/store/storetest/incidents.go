@@ -21,8 +21,8 @@ var incidentTests = []test{
 // neither: an incident the store refuses takes its batch's alerts with it.
 func testStoreDetections(t *testing.T, b Backend) {
 	s := open(t, b)
-	a1 := mkAlert("fleet-a", "al-1", 10, alert.AccountTakeover, event.SeverityHigh, "VIN1")
-	a2 := mkAlert("fleet-a", "al-2", 11, alert.AccountTakeover, event.SeverityHigh, "VIN1")
+	a1 := inIncident(mkAlert("fleet-a", "al-1", 10, alert.AccountTakeover, event.SeverityHigh, "VIN1"), "inc-1")
+	a2 := inIncident(mkAlert("fleet-a", "al-2", 11, alert.AccountTakeover, event.SeverityHigh, "VIN1"), "inc-1")
 	inc := mkIncident("fleet-a", "inc-1", 10, 11, event.SeverityHigh, []alert.Category{alert.AccountTakeover}, []string{"al-1", "al-2"}, vin1)
 	created, err := s.StoreDetections(ctx, all, []*alert.Alert{a1, a2}, []store.Incident{inc})
 	wantErr(t, "StoreDetections", err, nil)
@@ -41,7 +41,7 @@ func testStoreDetections(t *testing.T, b Backend) {
 	// order): an alert keeps the incident it was stored with, and an
 	// incident naming only such alerts is not written. A new alert in the
 	// same call is linked as usual.
-	a7 := mkAlert("fleet-a", "al-7", 12, alert.AccountTakeover, event.SeverityHigh, "VIN1")
+	a7 := inIncident(mkAlert("fleet-a", "al-7", 12, alert.AccountTakeover, event.SeverityHigh, "VIN1"), "inc-7")
 	created, err = s.StoreDetections(ctx, all, []*alert.Alert{a2, a1, a7}, []store.Incident{
 		mkIncident("fleet-a", "inc-2", 11, 11, event.SeverityHigh, []alert.Category{alert.AccountTakeover}, []string{"al-2"}, vin1),
 		mkIncident("fleet-a", "inc-2", 10, 11, event.SeverityHigh, []alert.Category{alert.AccountTakeover}, []string{"al-1"}, vin1),
@@ -59,9 +59,40 @@ func testStoreDetections(t *testing.T, b Backend) {
 	if d, err = s.GetIncident(ctx, onlyA, "inc-1"); err != nil || d.Incident.AlertCount != 2 || len(d.Alerts) != 2 {
 		t.Fatalf("the first incident after its alerts were raised again: %+v, %v", d.Incident, err)
 	}
+	// An old alert's entry is dropped before the entries of one id are
+	// folded: its span, severity and entities do not reach the new incident.
+	a8 := inIncident(mkAlert("fleet-a", "al-8", 49, alert.AccountTakeover, event.SeverityLow, "VIN2"), "inc-8")
+	_, err = s.StoreDetections(ctx, all, []*alert.Alert{a1, a8}, []store.Incident{
+		mkIncident("fleet-a", "inc-8", 1, 10, event.SeverityCritical, []alert.Category{alert.UnsafeCommand}, []string{"al-1"}, vin1),
+		mkIncident("fleet-a", "inc-8", 49, 49, event.SeverityLow, []alert.Category{alert.AccountTakeover}, []string{"al-8"}, vin2),
+	})
+	wantErr(t, "StoreDetections, an old alert and a new one in one incident", err, nil)
+	d8, err := s.GetIncident(ctx, onlyA, "inc-8")
+	wantErr(t, "GetIncident", err, nil)
+	if in := d8.Incident; in.FirstSeen != at(49) || in.Severity != event.SeverityLow || in.AlertCount != 1 {
+		t.Fatalf("the new alert's incident took the old alert's entry: %+v", in)
+	}
+	equal(t, "its entities", d8.Incident.Entities, []store.Entity{vin2})
+	equal(t, "its categories", d8.Incident.Categories, []alert.Category{alert.AccountTakeover})
+	// An entry dropped so is not a conflict either: another tenant's
+	// incident id named only for an old alert writes nothing and fails nothing.
+	upsertAlerts(t, s, mkAlert("fleet-b", "al-b1", 5, alert.AccountTakeover, event.SeverityHigh, "VIN2"))
+	upsertIncidents(t, s, mkIncident("fleet-b", "inc-b", 5, 5, event.SeverityHigh, []alert.Category{alert.AccountTakeover}, []string{"al-b1"}, vin2))
+	_, err = s.StoreDetections(ctx, all, []*alert.Alert{a1}, []store.Incident{
+		mkIncident("fleet-b", "inc-b", 10, 10, event.SeverityHigh, []alert.Category{alert.AccountTakeover}, []string{"al-1"}, vin1)})
+	wantErr(t, "an old alert's entry naming another tenant's incident", err, nil)
+	// An alert stored before under the same incident still widens it (an
+	// updated alert).
+	a2up := inIncident(mkAlert("fleet-a", "al-2", 11, alert.AccountTakeover, event.SeverityCritical, "VIN1"), "inc-1")
+	_, err = s.StoreDetections(ctx, all, []*alert.Alert{a2up}, []store.Incident{
+		mkIncident("fleet-a", "inc-1", 11, 13, event.SeverityCritical, []alert.Category{alert.AccountTakeover}, []string{"al-2"}, vin1)})
+	wantErr(t, "StoreDetections, an updated alert", err, nil)
+	if d, err = s.GetIncident(ctx, onlyA, "inc-1"); err != nil || d.Incident.Severity != event.SeverityCritical || d.Incident.LastSeen != at(13) || d.Incident.AlertCount != 2 {
+		t.Fatalf("an updated alert's own incident: %+v, %v", d.Incident, err)
+	}
 	// A later alert naming entities the incident lists: the span widens,
 	// the entity list stays as it is.
-	a4 := mkAlert("fleet-a", "al-4", 20, alert.AccountTakeover, event.SeverityCritical, "VIN1")
+	a4 := inIncident(mkAlert("fleet-a", "al-4", 20, alert.AccountTakeover, event.SeverityCritical, "VIN1"), "inc-1")
 	later := mkIncident("fleet-a", "inc-1", 19, 20, event.SeverityCritical, []alert.Category{alert.AccountTakeover}, []string{"al-4"}, vin1)
 	_, err = s.StoreDetections(ctx, all, []*alert.Alert{a4}, []store.Incident{later})
 	wantErr(t, "StoreDetections later", err, nil)
@@ -74,8 +105,8 @@ func testStoreDetections(t *testing.T, b Backend) {
 
 	// One call naming an incident once per alert (a campaign's alerts
 	// gathered together): merged as if stored one after the other.
-	a5 := mkAlert("fleet-a", "al-5", 30, alert.MassCommand, event.SeverityHigh, "VIN5")
-	a6 := mkAlert("fleet-a", "al-6", 31, alert.MassCommand, event.SeverityCritical, "VIN6")
+	a5 := inIncident(mkAlert("fleet-a", "al-5", 30, alert.MassCommand, event.SeverityHigh, "VIN5"), "inc-5")
+	a6 := inIncident(mkAlert("fleet-a", "al-6", 31, alert.MassCommand, event.SeverityCritical, "VIN6"), "inc-5")
 	vin5, vin6 := store.Entity{Kind: store.EntityVehicle, Value: "VIN5"}, store.Entity{Kind: store.EntityVehicle, Value: "VIN6"}
 	_, err = s.StoreDetections(ctx, all, []*alert.Alert{a5, a6}, []store.Incident{
 		mkIncident("fleet-a", "inc-5", 30, 30, event.SeverityHigh, []alert.Category{alert.MassCommand}, []string{"al-5"}, vin5),
@@ -104,6 +135,12 @@ func testStoreDetections(t *testing.T, b Backend) {
 	wantErr(t, "an alert outside the scope", err, store.ErrForbidden)
 	_, err = s.StoreDetections(ctx, onlyA, nil, []store.Incident{clash})
 	wantErr(t, "an incident outside the scope", err, store.ErrForbidden)
+}
+
+// inIncident sets the incident the alert manager gave a.
+func inIncident(a *alert.Alert, id string) *alert.Alert {
+	a.Incident = id
+	return a
 }
 
 func mkIncident(tenant, id string, first, last int, sev event.Severity, cats []alert.Category, alertIDs []string, ents ...store.Entity) store.Incident {

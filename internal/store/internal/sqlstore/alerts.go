@@ -40,7 +40,7 @@ func (db *DB) StoreDetections(ctx context.Context, scope store.Scope, alerts []*
 	if len(alerts) == 0 && len(incs) == 0 {
 		return created, nil
 	}
-	det := &detections{alerts: alerts, incs: mergeIncidents(incs), created: created}
+	det := &detections{alerts: alerts, incs: incs, created: created}
 	if err := db.submit(ctx, &insertReq{det: det, done: make(chan error, 1)}); err != nil {
 		return nil, err
 	}
@@ -50,52 +50,127 @@ func (db *DB) StoreDetections(ctx context.Context, scope store.Scope, alerts []*
 // detections are the alerts and incidents of one StoreDetections call.
 type detections struct {
 	alerts  []*alert.Alert
-	incs    []store.Incident
+	incs    []store.Incident // as the caller gave them: an entry per alert
 	created []bool
 	err     error // its own failure in a group commit (see insertGroup)
 }
 
-// storeDetections writes d in tx.
+// refusal is a failure found before a request of detections wrote
+// anything: the transaction it ran in can go on without it.
+type refusal struct{ error }
+
+func (r refusal) Unwrap() error { return r.error }
+
+// storeDetections writes d in tx. What a valid call can meet in the store,
+// an id another tenant holds (or one the call names for two tenants), is
+// looked for first and returned as a refusal, before anything is written.
+// The group's caller holds the alert sequence row (lockAlertSeq).
 func (db *DB) storeDetections(ctx context.Context, tx *Tx, d *detections, now int64) error {
+	prior, err := db.priorAlerts(ctx, tx, d.alerts)
+	if err != nil {
+		return err
+	}
+	incs := mergeIncidents(keptLinks(d.incs, prior))
+	if err := db.incidentsFree(ctx, tx, incs); err != nil {
+		return err
+	}
 	if err := db.upsertAlerts(ctx, tx, d.alerts, d.created, now); err != nil {
 		return err
 	}
-	return db.upsertIncidents(ctx, tx, newlyLinked(d), nil, now)
+	return db.upsertIncidents(ctx, tx, incs, nil, now)
 }
 
-// newlyLinked returns d's incidents without the alerts of d that were
-// stored before this call, leaving out the incidents that then name none.
-// An alert keeps the incident it was first stored with. After a restart
+// storeDetectionsAlone writes d in tx beside other requests: a refusal
+// stays d's own (d.err) and the rest of the transaction goes on. Any other
+// failure is returned, and fails the transaction (the writer then retries
+// each request alone). No savepoint: SQLite copies every page written
+// under one to its sub-journal, which was half of what storing detections
+// cost.
+func (db *DB) storeDetectionsAlone(ctx context.Context, tx *Tx, d *detections, now int64) error {
+	err := db.storeDetections(ctx, tx, d, now)
+	if r := (refusal{}); errors.As(err, &r) {
+		d.err = r.error
+		return nil
+	}
+	return err
+}
+
+// lockAlertSeq takes the alert sequence row's lock (PostgreSQL) before a
+// group writes detections, so that every writer of alerts and incidents
+// takes its row locks behind it, whatever the group's requests carry.
+func (db *DB) lockAlertSeq(ctx context.Context, tx *Tx) error {
+	var seq int64
+	err := tx.QueryRow(ctx, "SELECT value FROM counters WHERE name = 'alert_seq'"+db.d.ForUpdate()).Scan(&seq)
+	return dbErr("store detections: lock the alert sequence", err)
+}
+
+// storedAlert is what the store holds of an alert a call names again.
+type storedAlert struct{ tenant, incident string }
+
+// priorAlerts returns the alerts of the call the store holds already, and
+// refuses the call when one of them is another tenant's or the call names
+// one id for two tenants.
+func (db *DB) priorAlerts(ctx context.Context, tx *Tx, alerts []*alert.Alert) (map[string]storedAlert, error) {
+	if len(alerts) == 0 {
+		return nil, nil
+	}
+	tenants := make(map[string]string, len(alerts))
+	for _, a := range alerts {
+		if t, ok := tenants[a.ID]; ok && t != a.Tenant {
+			return nil, refusal{store.Errorf(store.ErrConflict, "alert %q named for two tenants", a.ID)}
+		}
+		tenants[a.ID] = a.Tenant
+	}
+	q := (&query{}).sql("SELECT id, tenant, incident FROM alerts WHERE 1 = 1").in("id", slices.Collect(maps.Keys(tenants)))
+	rows, err := tx.Query(ctx, q.String(), q.args...)
+	if err != nil {
+		return nil, dbErr("store detections: alerts", err)
+	}
+	defer rows.Close()
+	var prior map[string]storedAlert
+	for rows.Next() {
+		var id string
+		var s storedAlert
+		if err := rows.Scan(&id, &s.tenant, &s.incident); err != nil {
+			return nil, dbErr("store detections: alerts", err)
+		}
+		if tenants[id] != s.tenant {
+			return nil, refusal{store.Errorf(store.ErrConflict, "alert %q already exists in another tenant", id)}
+		}
+		if prior == nil {
+			prior = make(map[string]storedAlert)
+		}
+		prior[id] = s
+	}
+	return prior, dbErr("store detections: alerts", rows.Err())
+}
+
+// keptLinks returns incs without the links to alerts stored before under
+// another incident, leaving out the entries that then name no alert. An
+// alert keeps the incident it was first stored with. After a restart,
 // detection replays the archive past its checkpoint and raises such alerts
 // again, and the alert manager, meeting the shards' alerts in another
 // order, may group them under another incident id: written, that incident
-// would stand beside the first and count the same alerts.
-func newlyLinked(d *detections) []store.Incident {
-	var before map[string]bool
-	for i, a := range d.alerts {
-		if !d.created[i] {
-			if before == nil {
-				before = map[string]bool{}
-			}
-			before[a.ID] = true
-		}
+// would stand beside the first and count the same alerts. An alert stored
+// before under the same incident keeps widening it (an updated alert).
+// The entries are dropped before they are folded (mergeIncidents), so an
+// old alert's span, severity and entities do not reach a new incident.
+func keptLinks(incs []store.Incident, prior map[string]storedAlert) []store.Incident {
+	elsewhere := func(in store.Incident) func(string) bool {
+		return func(id string) bool { p, ok := prior[id]; return ok && p.incident != in.ID }
 	}
-	for i, a := range d.alerts {
-		if d.created[i] {
-			delete(before, a.ID) // the call named it twice
-		}
+	i := slices.IndexFunc(incs, func(in store.Incident) bool { return slices.ContainsFunc(in.AlertIDs, elsewhere(in)) })
+	if i < 0 {
+		return incs
 	}
-	if len(before) == 0 {
-		return d.incs
-	}
-	out := make([]store.Incident, 0, len(d.incs))
-	for _, in := range d.incs {
-		if !slices.ContainsFunc(in.AlertIDs, func(id string) bool { return before[id] }) {
+	// A copy: the writer may run the request again alone after a failed group.
+	out := slices.Clone(incs[:i])
+	for _, in := range incs[i:] {
+		if !slices.ContainsFunc(in.AlertIDs, elsewhere(in)) {
 			out = append(out, in)
 			continue
 		}
-		// A copy: the writer may run d again alone after a failed group.
-		in.AlertIDs = slices.DeleteFunc(slices.Clone(in.AlertIDs), func(id string) bool { return before[id] })
+		in.AlertIDs = slices.DeleteFunc(slices.Clone(in.AlertIDs), elsewhere(in))
 		if len(in.AlertIDs) > 0 {
 			out = append(out, in)
 		}
@@ -103,46 +178,23 @@ func newlyLinked(d *detections) []store.Incident {
 	return out
 }
 
-// storeDetectionsAlone writes d in tx beside other requests. The failure a
-// valid call can meet in the store, an alert or incident id that another
-// tenant holds, is looked for first: such a call writes nothing, keeps its
-// failure in d.err, and the rest of the transaction goes on. Any other
-// failure is returned, and fails the transaction (the writer then retries
-// each request alone). No savepoint: SQLite copies every page written
-// under one to its sub-journal, which was half of what storing detections
-// cost.
-func (db *DB) storeDetectionsAlone(ctx context.Context, tx *Tx, d *detections, now int64) error {
-	if err := db.otherTenants(ctx, tx, d); err != nil {
+// incidentsFree refuses incidents another tenant holds, or whose id the
+// call names for two tenants.
+func (db *DB) incidentsFree(ctx context.Context, tx *Tx, incs []store.Incident) error {
+	tenants := make(map[string]string, len(incs))
+	for _, in := range incs {
+		if t, ok := tenants[in.ID]; ok && t != in.Tenant {
+			return refusal{store.Errorf(store.ErrConflict, "incident %q named for two tenants", in.ID)}
+		}
+		tenants[in.ID] = in.Tenant
+	}
+	if err := db.heldByOthers(ctx, tx, "incident", "incidents", tenants); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			d.err = err
-			return nil
+			return refusal{err}
 		}
 		return err
 	}
-	return db.storeDetections(ctx, tx, d, now)
-}
-
-// otherTenants reports a conflict when an alert or incident of d has an id
-// another tenant's alert or incident holds, or that d names for two.
-func (db *DB) otherTenants(ctx context.Context, tx *Tx, d *detections) error {
-	alerts := make(map[string]string, len(d.alerts))
-	for _, a := range d.alerts {
-		if t, ok := alerts[a.ID]; ok && t != a.Tenant {
-			return store.Errorf(store.ErrConflict, "alert %q named for two tenants", a.ID)
-		}
-		alerts[a.ID] = a.Tenant
-	}
-	incs := make(map[string]string, len(d.incs))
-	for _, in := range d.incs {
-		if t, ok := incs[in.ID]; ok && t != in.Tenant {
-			return store.Errorf(store.ErrConflict, "incident %q named for two tenants", in.ID)
-		}
-		incs[in.ID] = in.Tenant
-	}
-	if err := db.heldByOthers(ctx, tx, "alert", "alerts", alerts); err != nil {
-		return err
-	}
-	return db.heldByOthers(ctx, tx, "incident", "incidents", incs)
+	return nil
 }
 
 // heldByOthers reports a conflict when table holds one of the ids of want

@@ -241,9 +241,9 @@ func (db *DB) hold(requests int) {
 
 // insertGroup commits the detections and the n events of a group in one
 // transaction. A request of detections that would conflict with another
-// tenant's ids writes nothing and fails alone (storeDetectionsAlone, its
-// det.err), so a bad alert never fails events; any other failure fails
-// the transaction.
+// tenant's ids writes nothing and fails alone (a refusal, kept in its
+// det.err by storeDetectionsAlone), so a bad alert never fails events; any
+// other failure fails the transaction.
 // Detections are written before the events' counter is taken: on
 // PostgreSQL, a wait for an alert's or incident's row lock (an analyst's
 // change) then holds up the groups that carry detections (they take the
@@ -253,9 +253,16 @@ func (db *DB) insertGroup(ctx context.Context, group []*insertReq, n int) error 
 	var end int64
 	err := inConnTx(ctx, db.w, db.ws, func(tx *Tx) error {
 		now := db.nowNS()
+		locked := false
 		for _, r := range group {
 			if r.det == nil {
 				continue
+			}
+			if !locked {
+				if err := db.lockAlertSeq(ctx, tx); err != nil {
+					return err
+				}
+				locked = true
 			}
 			r.det.err = nil // from a failed group, when retried alone
 			if len(group) == 1 {
