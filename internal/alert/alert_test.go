@@ -3,6 +3,7 @@ package alert
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"math"
 	"testing"
 	"time"
@@ -293,5 +294,29 @@ func TestSuppressions(t *testing.T) {
 		if bad.Validate() == nil {
 			t.Errorf("%+v validated", bad)
 		}
+	}
+}
+
+// TestManagerResumesStoredIncidents: after a restart the alerts raised
+// since the checkpoint come again, here in another order than they first
+// did (al-2 first opened inc-2 live; al-1 came first). Each joins the
+// incident it was stored with, and a new alert naming one of their
+// entities joins that incident too, not one of its own.
+func TestManagerResumesStoredIncidents(t *testing.T) {
+	ids := map[string]string{}
+	m := NewManager(ManagerOptions{Out: func(a *Alert, inc *Incident) { ids[a.ID] = inc.root().ID }})
+	m.Resume(map[string]string{"al-1": "inc-7", "al-2": "inc-7", "al-3": "inc-3"})
+	m.Add(mk("al-2", "d2", 10, Entities{Account: "acc-9"}))
+	m.Add(mk("al-1", "d1", 0, Entities{Vehicle: "V1", Account: "acc-9"}))
+	m.Add(mk("al-3", "d3", 20, Entities{Vehicle: "V3"}))
+	m.Resume(nil) // caught up
+	m.Add(mk("al-4", "d4", 30, Entities{Vehicle: "V1"}))
+	m.Add(mk("al-5", "d5", 40, Entities{Vehicle: "V5"}))
+	want := map[string]string{"al-1": "inc-7", "al-2": "inc-7", "al-3": "inc-3", "al-4": "inc-7", "al-5": "inc-5"}
+	if !maps.Equal(ids, want) {
+		t.Errorf("incidents %v, want %v", ids, want)
+	}
+	if got := m.Stats().Incidents; got != 3 {
+		t.Errorf("%d incidents opened, want 3", got)
 	}
 }

@@ -76,6 +76,10 @@ type Manager struct {
 	suppressed map[string]int // by reason
 	maxTime    int64
 	lastTidy   int64
+	// stored is, after a restart, the incident each alert raised since
+	// the checkpoint was stored with; storedIncs the incidents opened so.
+	stored     map[string]string
+	storedIncs map[string]*Incident
 }
 
 type printRec struct {
@@ -185,9 +189,27 @@ func (m *Manager) maybeTidy() {
 	}
 }
 
+// Resume gives the manager, restored from a checkpoint, the incident each
+// alert stored since then was stored with (alert id → incident id): the
+// archive read again raises those alerts again, and the shards' alerts may
+// meet the manager in another order than they first did. Each joins its
+// stored incident, and the alerts that follow join it through the keys it
+// names, so that an incident goes on under its id across a restart. The
+// manager owns the map; Resume(nil), once the archive is read up to where
+// it was, drops what no alert named.
+func (m *Manager) Resume(stored map[string]string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.stored, m.storedIncs = stored, nil
+}
+
 // group finds or opens the incident of a, merging incidents that a links.
 func (m *Manager) group(a *Alert) *Incident {
 	keys := entityKeys(a)
+	if id, ok := m.stored[a.ID]; ok {
+		delete(m.stored, a.ID)
+		return m.join(m.storedIncident(a, id, keys), a, keys)
+	}
 	var inc *Incident
 	for _, k := range keys {
 		cand := m.byKey[k]
@@ -215,6 +237,33 @@ func (m *Manager) group(a *Alert) *Incident {
 		m.open++
 		inc = &Incident{ID: "inc-" + strings.TrimPrefix(a.ID, "al-"), Tenant: a.Tenant, FirstSeen: a.FirstSeen, LastSeen: a.LastSeen}
 	}
+	return m.join(inc, a, keys)
+}
+
+// storedIncident returns the incident id that a was stored with: the open
+// one of that id a's keys lead to, the one an earlier alert stored with it
+// opened, or a new one. It does not merge the others a's keys lead to: the
+// store holds them apart.
+func (m *Manager) storedIncident(a *Alert, id string, keys []string) *Incident {
+	for _, k := range keys {
+		if c := m.byKey[k]; c != nil && c.root().ID == id && c.root().Tenant == a.Tenant {
+			return c.root()
+		}
+	}
+	if inc := m.storedIncs[id]; inc != nil && inc.root().Tenant == a.Tenant {
+		return inc.root()
+	}
+	m.open++
+	inc := &Incident{ID: id, Tenant: a.Tenant, FirstSeen: a.FirstSeen, LastSeen: a.LastSeen}
+	if m.storedIncs == nil {
+		m.storedIncs = map[string]*Incident{}
+	}
+	m.storedIncs[id] = inc
+	return inc
+}
+
+// join adds a to inc and points a's keys at it.
+func (m *Manager) join(inc *Incident, a *Alert, keys []string) *Incident {
 	inc.Alerts++
 	inc.FirstSeen = min(inc.FirstSeen, a.FirstSeen)
 	inc.LastSeen = max(inc.LastSeen, a.LastSeen)

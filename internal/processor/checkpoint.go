@@ -3,6 +3,7 @@ package processor
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -41,7 +42,8 @@ const DefaultSnapshotInterval = 5 * time.Minute
 
 var checkpointMagic = snapshot.Magic{'V', 'G', 'C', 'P'}
 
-const checkpointVersion = 1
+// checkpointVersion 2 adds the alert sequence number (resumeAlerts).
+const checkpointVersion = 2
 
 // checkpointer is the follower's checkpoint state.
 type checkpointer struct {
@@ -73,7 +75,8 @@ func (p *Processor) resume(ctx context.Context) int64 {
 	}
 	if err == nil {
 		t0 := time.Now()
-		if err = p.restore(cp.Snapshot); err == nil {
+		var alertSeq int64
+		if alertSeq, err = p.restore(cp.Snapshot); err == nil {
 			c.restored.Store(cp.Seq)
 			c.seq = cp.Seq
 			p.processed.Store(cp.Seq)
@@ -85,6 +88,7 @@ func (p *Processor) resume(ctx context.Context) int64 {
 			}
 			p.o.Logger.Info("restored the engine from its checkpoint; reading the archive after it", "seq", cp.Seq,
 				"saved", time.Unix(0, cp.Saved).UTC().Format(time.RFC3339), "bytes", len(cp.Snapshot), "took", time.Since(t0).Round(time.Millisecond))
+			p.resumeAlerts(ctx, alertSeq)
 			return cp.Seq
 		}
 	}
@@ -93,33 +97,75 @@ func (p *Processor) resume(ctx context.Context) int64 {
 	return 0
 }
 
-// restore loads a checkpoint's snapshot into the new engine and manager;
-// on error both are as new.
-func (p *Processor) restore(data []byte) error {
-	eng, mgr, err := decodeCheckpoint(data)
+// restore loads a checkpoint's snapshot into the new engine and manager,
+// and returns the alert sequence number it was taken at (-1: unknown); on
+// error both are as new.
+func (p *Processor) restore(data []byte) (int64, error) {
+	eng, mgr, alertSeq, err := decodeCheckpoint(data)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	// The manager first: its Restore changes nothing on error, and a new
 	// manager's snapshot undoes it when the engine's fails (an engine
 	// restored cannot be undone).
 	if err := p.mgr.Restore(bytes.NewReader(mgr)); err != nil {
-		return err
+		return 0, err
 	}
 	if err := p.eng.Restore(bytes.NewReader(eng)); err != nil {
 		var empty bytes.Buffer
 		if alert.NewManager(alert.ManagerOptions{}).Snapshot(&empty) == nil {
 			p.mgr.Restore(&empty)
 		}
-		return err
+		return 0, err
 	}
-	return nil
+	return alertSeq, nil
+}
+
+// maxResumeAlerts bounds the alerts resumeAlerts reads: a day of a busy
+// fleet's alerts since a checkpoint five minutes old is far fewer.
+const maxResumeAlerts = 200_000
+
+// resumeAlerts reads the alerts stored since the checkpoint was taken
+// (delivery sequence above alertSeq) and tells the alert manager the
+// incident each was stored with: reading the archive again raises them
+// again, and their incidents go on under the same ids (alert.Manager.Resume).
+// Without them, the store keeps each alert in its first incident, but new
+// alerts may open incidents beside them.
+func (p *Processor) resumeAlerts(ctx context.Context, alertSeq int64) {
+	if alertSeq < 0 {
+		return // a checkpoint of an earlier version
+	}
+	stored := map[string]string{}
+	for after := alertSeq; ; {
+		page, err := p.o.Store.AlertsAfter(ctx, store.AllTenants(), after, store.MaxPageSize)
+		if err != nil {
+			p.o.Logger.Warn("reading the alerts stored since the checkpoint failed: alerts raised again may open new incidents beside theirs", "err", err)
+			return
+		}
+		for _, a := range page {
+			if a.Incident != "" && !a.Shadow {
+				stored[a.ID] = a.Incident
+			}
+			after = a.Seq
+		}
+		if len(page) < store.MaxPageSize {
+			break
+		}
+		if len(stored) >= maxResumeAlerts {
+			p.o.Logger.Warn("more alerts stored since the checkpoint than the manager takes back: later ones raised again may open new incidents", "taken", len(stored))
+			break
+		}
+	}
+	if len(stored) > 0 {
+		p.o.Logger.Info("alerts stored since the checkpoint resume their incidents", "alerts", len(stored))
+		p.mgr.Resume(stored)
+	}
 }
 
 // takeSnapshot returns the checkpoint bytes of the engine and the manager
-// at the follower's position: the two snapshots one after the other, behind
-// a header of their own.
-func (p *Processor) takeSnapshot() ([]byte, error) {
+// at the follower's position: the two snapshots one after the other, and
+// alertSeq (8 bytes), behind a header of their own.
+func (p *Processor) takeSnapshot(alertSeq int64) ([]byte, error) {
 	t0 := time.Now()
 	out := bytes.NewBuffer(make([]byte, snapshot.HeaderLen, snapshot.HeaderLen+int(p.ckpt.bytes.Load())+4096))
 	if err := p.eng.Snapshot(out); err != nil {
@@ -128,6 +174,7 @@ func (p *Processor) takeSnapshot() ([]byte, error) {
 	if err := p.mgr.Snapshot(out); err != nil {
 		return nil, err
 	}
+	out.Write(binary.BigEndian.AppendUint64(nil, uint64(alertSeq)))
 	p.ckpt.pauseNs.Store(int64(time.Since(t0)))
 	data := out.Bytes()
 	snapshot.Seal(data, checkpointMagic, checkpointVersion)
@@ -171,10 +218,19 @@ func (p *Processor) maybeCheckpoint(after int64) {
 	}()
 }
 
-// snapshotAt takes the snapshot for a checkpoint at after.
+// snapshotAt takes the snapshot for a checkpoint at after. The alert
+// sequence number is read first: every alert derived from an event after
+// after is stored later, with a higher one (resumeAlerts).
 func (p *Processor) snapshotAt(after int64) ([]byte, bool) {
 	c := &p.ckpt
-	data, err := p.takeSnapshot()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	alertSeq, err := p.o.Store.LatestAlertSeq(ctx, store.AllTenants())
+	cancel()
+	if err != nil {
+		p.o.Logger.Warn("reading the alert sequence for a checkpoint failed: a start from it will not resume incidents", "err", err)
+		alertSeq = -1
+	}
+	data, err := p.takeSnapshot(alertSeq)
 	if err != nil {
 		c.failed.Add(1)
 		c.off = true
@@ -276,20 +332,32 @@ func (c checkpointCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // decodeCheckpoint checks a checkpoint's bytes and returns its engine and
-// alert manager snapshots.
-func decodeCheckpoint(data []byte) (engine, manager []byte, err error) {
-	_, body, err := snapshot.Read(bytes.NewReader(data), checkpointMagic, checkpointVersion)
+// alert manager snapshots and the alert sequence number it was taken at
+// (-1 in a version 1 checkpoint, which has none).
+func decodeCheckpoint(data []byte) (engine, manager []byte, alertSeq int64, err error) {
+	v, body, err := snapshot.Read(bytes.NewReader(data), checkpointMagic, checkpointVersion)
 	if err == nil {
 		engine, body, err = snapshot.Split(body)
 	}
 	if err == nil {
 		manager, body, err = snapshot.Split(body)
 	}
+	alertSeq = -1
+	if err == nil && v >= 2 {
+		if len(body) < 8 {
+			err = fmt.Errorf("%w: %d bytes after the alert manager's snapshot, not the alert sequence number's 8", snapshot.ErrCorrupt, len(body))
+		} else {
+			alertSeq, body = int64(binary.BigEndian.Uint64(body)), body[8:]
+			if alertSeq < -1 { // -1: could not be read when it was taken
+				err = fmt.Errorf("%w: alert sequence number %d", snapshot.ErrCorrupt, alertSeq)
+			}
+		}
+	}
 	if err == nil && len(body) > 0 {
-		err = fmt.Errorf("%w: %d bytes after the alert manager's snapshot", snapshot.ErrCorrupt, len(body))
+		err = fmt.Errorf("%w: %d bytes after the checkpoint's end", snapshot.ErrCorrupt, len(body))
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("checkpoint: %w", err)
+		return nil, nil, 0, fmt.Errorf("checkpoint: %w", err)
 	}
-	return engine, manager, nil
+	return engine, manager, alertSeq, nil
 }

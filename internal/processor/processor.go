@@ -422,6 +422,10 @@ func (p *Processor) follow(ctx context.Context, after int64, start time.Time) (i
 			p.o.Logger.Info("detection caught up with the event archive", "from_seq", from, "events_read", after-from,
 				"seq", after, "took", time.Since(start).Round(time.Millisecond))
 			p.caughtUpErasures()
+			// Every shard past what was read (a barrier): the alerts
+			// raised again have met the manager.
+			p.eng.Query(func(engine.ShardView) {})
+			p.mgr.Resume(nil)
 			p.caughtUp.Store(true)
 		}
 		select {
