@@ -320,3 +320,25 @@ func TestManagerResumesStoredIncidents(t *testing.T) {
 		t.Errorf("%d incidents opened, want 3", got)
 	}
 }
+
+// TestManagerResumesARestoredIncident: an incident restored from the
+// checkpoint is the one its alerts raised again join, even when the first
+// of them names none of the keys that lead there yet.
+func TestManagerResumesARestoredIncident(t *testing.T) {
+	ids := map[string]*Incident{}
+	m := NewManager(ManagerOptions{Out: func(a *Alert, inc *Incident) { ids[a.ID] = inc }})
+	m.Add(mk("al-1", "d1", 0, Entities{Vehicle: "V1"})) // before the checkpoint: opens inc-1
+	// After it, al-2 (V1 and acc-9) joined inc-1, then al-3 (acc-9 alone).
+	// Raised again, al-3 comes first.
+	m.Resume(map[string]string{"al-2": "inc-1", "al-3": "inc-1"})
+	m.Add(mk("al-3", "d3", 20, Entities{Account: "acc-9"}))
+	m.Add(mk("al-2", "d2", 10, Entities{Vehicle: "V1", Account: "acc-9"}))
+	m.Resume(nil)
+	inc := ids["al-1"]
+	if ids["al-2"] != inc || ids["al-3"] != inc || inc.Alerts != 3 || inc.LastSeen != t0+20*int64(time.Second) {
+		t.Errorf("al-2 in %+v, al-3 in %+v, want both in %+v with 3 alerts", ids["al-2"], ids["al-3"], inc)
+	}
+	if got := m.Stats().Incidents; got != 1 {
+		t.Errorf("%d incidents opened, want 1", got)
+	}
+}

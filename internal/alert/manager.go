@@ -201,6 +201,23 @@ func (m *Manager) Resume(stored map[string]string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.stored, m.storedIncs = stored, nil
+	if len(stored) == 0 {
+		return
+	}
+	// The incidents restored from the checkpoint that they name: an alert
+	// raised again may come before the one that leads its keys there.
+	ids := make(map[string]bool, len(stored))
+	for _, id := range stored {
+		ids[id] = true
+	}
+	for _, inc := range m.byKey {
+		if r := inc.root(); ids[r.ID] {
+			if m.storedIncs == nil {
+				m.storedIncs = map[string]*Incident{}
+			}
+			m.storedIncs[r.ID] = r
+		}
+	}
 }
 
 // group finds or opens the incident of a, merging incidents that a links.

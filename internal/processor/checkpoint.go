@@ -57,6 +57,11 @@ type checkpointer struct {
 
 	written, failed, fallbacks atomic.Int64
 	bytes, savedSeq, restored  atomic.Int64
+	// resumeSeq caps the alert sequence number a checkpoint records until
+	// detection has caught up (then MaxInt64): the restored one, -1 when
+	// there was none. Alerts raised again keep the number they were first
+	// stored with, lower than the counter now.
+	resumeSeq atomic.Int64
 	pauseNs                    atomic.Int64 // how long the last snapshot held detection up
 }
 
@@ -65,6 +70,7 @@ type checkpointer struct {
 func (p *Processor) resume(ctx context.Context) int64 {
 	c := &p.ckpt
 	c.last = time.Now()
+	c.resumeSeq.Store(-1)
 	if c.interval <= 0 {
 		return 0
 	}
@@ -88,6 +94,7 @@ func (p *Processor) resume(ctx context.Context) int64 {
 			}
 			p.o.Logger.Info("restored the engine from its checkpoint; reading the archive after it", "seq", cp.Seq,
 				"saved", time.Unix(0, cp.Saved).UTC().Format(time.RFC3339), "bytes", len(cp.Snapshot), "took", time.Since(t0).Round(time.Millisecond))
+			c.resumeSeq.Store(alertSeq)
 			p.resumeAlerts(ctx, alertSeq)
 			return cp.Seq
 		}
@@ -230,6 +237,7 @@ func (p *Processor) snapshotAt(after int64) ([]byte, bool) {
 		p.o.Logger.Warn("reading the alert sequence for a checkpoint failed: a start from it will not resume incidents", "err", err)
 		alertSeq = -1
 	}
+	alertSeq = min(alertSeq, c.resumeSeq.Load()) // still catching up: what was restored
 	data, err := p.takeSnapshot(alertSeq)
 	if err != nil {
 		c.failed.Add(1)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -463,5 +464,39 @@ func TestRestartResumesIncidents(t *testing.T) {
 	}
 	if got := storedIncidents(t, st); !slices.Equal(got, wantIncs) {
 		t.Errorf("incidents after the crash: %d, straight through %d:\n%s", len(got), len(wantIncs), listDiff(got, wantIncs))
+	}
+}
+
+// TestCheckpointWhileCatchingUp: a checkpoint taken before detection has
+// caught up records the alert sequence number restored, not the store's
+// newer one: the alerts raised again keep their first, lower numbers, and
+// a start from that checkpoint must still find them.
+func TestCheckpointWhileCatchingUp(t *testing.T) {
+	st := openStore(t)
+	p, err := New(Options{Store: st, Engine: engine.Options{Shards: 1, Detectors: testDetectors()}, SnapshotInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.eng.Close()
+	t0 := time.Date(2026, 3, 2, 7, 0, 0, 0, time.UTC).UnixNano()
+	for _, id := range []string{"al-1", "al-2", "al-3"} {
+		a := &alert.Alert{ID: id, Time: t0, FirstSeen: t0, LastSeen: t0, Tenant: "fleet-a", Category: alert.CredentialAttack,
+			Severity: event.SeverityHigh, Detector: "d", Title: "t", Explanation: "e", Entities: alert.Entities{Account: "acc"},
+			Evidence: []event.Ref{{Source: "s", ID: id}}, Mappings: alert.DefaultMappings(alert.CredentialAttack), Incident: "inc-1"}
+		if _, err := st.UpsertAlerts(context.Background(), store.AllTenants(), []*alert.Alert{a}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		restored, want int64
+	}{{1, 1}, {-1, -1}, {math.MaxInt64, 3}} { // caught up: the store's
+		p.ckpt.resumeSeq.Store(c.restored)
+		data, ok := p.snapshotAt(0)
+		if !ok {
+			t.Fatal("no snapshot")
+		}
+		if _, _, got, err := decodeCheckpoint(data); err != nil || got != c.want {
+			t.Errorf("restored %d: the checkpoint records alert sequence %d (%v), want %d", c.restored, got, err, c.want)
+		}
 	}
 }

@@ -422,10 +422,13 @@ func (p *Processor) follow(ctx context.Context, after int64, start time.Time) (i
 			p.o.Logger.Info("detection caught up with the event archive", "from_seq", from, "events_read", after-from,
 				"seq", after, "took", time.Since(start).Round(time.Millisecond))
 			p.caughtUpErasures()
-			// Every shard past what was read (a barrier): the alerts
-			// raised again have met the manager.
+			// A tick (quiet tenants' windows close with wall time, as
+			// they did before the restart), then every shard past it (a
+			// barrier): the alerts raised again have met the manager.
+			p.eng.Tick(time.Now().UnixNano())
 			p.eng.Query(func(engine.ShardView) {})
 			p.mgr.Resume(nil)
+			p.ckpt.resumeSeq.Store(math.MaxInt64)
 			p.caughtUp.Store(true)
 		}
 		select {

@@ -42,7 +42,8 @@ func testStoreDetections(t *testing.T, b Backend) {
 	// incident naming only such alerts is not written. A new alert in the
 	// same call is linked as usual.
 	a7 := inIncident(mkAlert("fleet-a", "al-7", 12, alert.AccountTakeover, event.SeverityHigh, "VIN1"), "inc-7")
-	created, err = s.StoreDetections(ctx, all, []*alert.Alert{a2, a1, a7}, []store.Incident{
+	again := func(a *alert.Alert, incident string) *alert.Alert { c := *a; c.Incident = incident; return &c }
+	created, err = s.StoreDetections(ctx, all, []*alert.Alert{again(a2, "inc-2"), again(a1, "inc-2"), a7}, []store.Incident{
 		mkIncident("fleet-a", "inc-2", 11, 11, event.SeverityHigh, []alert.Category{alert.AccountTakeover}, []string{"al-2"}, vin1),
 		mkIncident("fleet-a", "inc-2", 10, 11, event.SeverityHigh, []alert.Category{alert.AccountTakeover}, []string{"al-1"}, vin1),
 		mkIncident("fleet-a", "inc-7", 11, 12, event.SeverityHigh, []alert.Category{alert.AccountTakeover}, []string{"al-2", "al-7"}, vin1),
@@ -51,6 +52,11 @@ func testStoreDetections(t *testing.T, b Backend) {
 	equal(t, "created, raised again", created, []bool{false, false, true})
 	_, err = s.GetIncident(ctx, onlyA, "inc-2")
 	wantErr(t, "an incident of alerts stored before", err, store.ErrNotFound)
+	for _, id := range []string{"al-1", "al-2"} {
+		if got, err := s.GetAlert(ctx, onlyA, id); err != nil || got.Incident != "inc-1" {
+			t.Errorf("%s raised again under inc-2 names incident %q (%v), want inc-1, which counts it", id, got.Incident, err)
+		}
+	}
 	d7, err := s.GetIncident(ctx, onlyA, "inc-7")
 	wantErr(t, "GetIncident", err, nil)
 	if d7.Incident.AlertCount != 1 || len(d7.Alerts) != 1 || d7.Alerts[0].ID != "al-7" {

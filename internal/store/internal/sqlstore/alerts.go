@@ -74,10 +74,33 @@ func (db *DB) storeDetections(ctx context.Context, tx *Tx, d *detections, now in
 	if err := db.incidentsFree(ctx, tx, incs); err != nil {
 		return err
 	}
-	if err := db.upsertAlerts(ctx, tx, d.alerts, d.created, now); err != nil {
+	if err := db.upsertAlerts(ctx, tx, inFirstIncident(d.alerts, prior), d.created, now); err != nil {
 		return err
 	}
 	return db.upsertIncidents(ctx, tx, incs, nil, now)
+}
+
+// inFirstIncident returns alerts with those stored before under another
+// incident named in theirs again (copies; the caller's are left alone), so
+// that the alert row goes on naming the incident that counts it.
+func inFirstIncident(alerts []*alert.Alert, prior map[string]storedAlert) []*alert.Alert {
+	var out []*alert.Alert
+	for i, a := range alerts {
+		p, ok := prior[a.ID]
+		if !ok || p.incident == a.Incident || p.incident == "" {
+			continue
+		}
+		if out == nil {
+			out = slices.Clone(alerts)
+		}
+		c := *a
+		c.Incident = p.incident
+		out[i] = &c
+	}
+	if out == nil {
+		return alerts
+	}
+	return out
 }
 
 // storeDetectionsAlone writes d in tx beside other requests: a refusal
