@@ -62,7 +62,7 @@ type checkpointer struct {
 	// there was none. Alerts raised again keep the number they were first
 	// stored with, lower than the counter now.
 	resumeSeq atomic.Int64
-	pauseNs                    atomic.Int64 // how long the last snapshot held detection up
+	pauseNs   atomic.Int64 // how long the last snapshot held detection up
 }
 
 // resume restores the checkpoint, if any, and returns the sequence number

@@ -106,26 +106,44 @@ func (s *serving) shutdown(t *testing.T) {
 	}
 }
 
-// storedAlerts lists the store's alerts as "id time detector incident".
-func storedAlerts(t *testing.T, st store.Store) []string {
+// listed pages through a store listing from its first cursor, formats each
+// item and returns the lines sorted.
+func listed[T any](t *testing.T, page func(cursor string) ([]T, string, error), format func(T) string) []string {
 	t.Helper()
 	var out []string
-	q := store.AlertQuery{Limit: 500}
-	for {
-		page, err := st.ListAlerts(context.Background(), store.AllTenants(), q)
+	for cursor := ""; ; {
+		items, next, err := page(cursor)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, a := range page.Alerts {
-			out = append(out, fmt.Sprintf("%s %d %s %s", a.ID, a.Time, a.Detector, a.Incident))
+		for _, it := range items {
+			out = append(out, format(it))
 		}
-		if page.Next == "" {
+		if next == "" {
 			break
 		}
-		q.Cursor = page.Next
+		cursor = next
 	}
 	slices.Sort(out)
 	return out
+}
+
+// storedAlerts lists the store's alerts as "id time detector incident".
+func storedAlerts(t *testing.T, st store.Store) []string {
+	t.Helper()
+	return listed(t, func(cursor string) ([]store.Alert, string, error) {
+		p, err := st.ListAlerts(context.Background(), store.AllTenants(), store.AlertQuery{Limit: 500, Cursor: cursor})
+		return p.Alerts, p.Next, err
+	}, func(a store.Alert) string { return fmt.Sprintf("%s %d %s %s", a.ID, a.Time, a.Detector, a.Incident) })
+}
+
+// storedIncidents lists the store's incidents as "id alerts".
+func storedIncidents(t *testing.T, st store.Store) []string {
+	t.Helper()
+	return listed(t, func(cursor string) ([]store.Incident, string, error) {
+		p, err := st.ListIncidents(context.Background(), store.AllTenants(), store.IncidentQuery{Limit: 500, Cursor: cursor})
+		return p.Incidents, p.Next, err
+	}, func(in store.Incident) string { return fmt.Sprintf("%s %d", in.ID, in.AlertCount) })
 }
 
 func openStore(t *testing.T) store.Store {
@@ -379,28 +397,6 @@ func TestCheckpointOlderThanTheStore(t *testing.T) {
 	if got := storedAlerts(t, st); !slices.Equal(got, want) {
 		t.Errorf("after the restart from the older checkpoint: %d alerts, straight through %d:\n%s", len(got), len(want), listDiff(got, want))
 	}
-}
-
-// storedIncidents lists the store's incidents as "id alerts".
-func storedIncidents(t *testing.T, st store.Store) []string {
-	t.Helper()
-	var out []string
-	q := store.IncidentQuery{Limit: 500}
-	for {
-		page, err := st.ListIncidents(context.Background(), store.AllTenants(), q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, in := range page.Incidents {
-			out = append(out, fmt.Sprintf("%s %d", in.ID, in.AlertCount))
-		}
-		if page.Next == "" {
-			break
-		}
-		q.Cursor = page.Next
-	}
-	slices.Sort(out)
-	return out
 }
 
 // TestRestartResumesIncidents: a server that stored alerts after its last
