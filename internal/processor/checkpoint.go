@@ -140,7 +140,7 @@ const maxResumeAlerts = 200_000
 // alerts may open incidents beside them.
 func (p *Processor) resumeAlerts(ctx context.Context, alertSeq int64) {
 	if alertSeq < 0 {
-		return // a checkpoint of an earlier version
+		return // unknown: a version 1 checkpoint, or the number could not be read
 	}
 	stored := map[string]string{}
 	for after := alertSeq; ; {
