@@ -23,6 +23,7 @@ var alertTests = []test{
 	{"Alerts/SeqLimit", testAlertSeqLimit},
 	{"Alerts/SeqFollow", testFollowAlerts},
 	{"Alerts/InAGroup", testDetectionsInAGroup},
+	{"Alerts/GroupsOfBoundedSize", testDetectionGroupsBounded},
 	{"Alerts/Abandoned", testAbandonedDetections},
 	{"Alerts/Overtake", testDetectionsOvertakeEvents},
 }

@@ -326,6 +326,64 @@ func testDetectionsInAGroup(t *testing.T, b Backend) {
 	equal(t, "the good incident's alerts", got.Incident.AlertCount, 1)
 }
 
+// testDetectionGroupsBounded: many calls of detections waiting at once
+// are written in several groups of at most 16, not in one transaction.
+func testDetectionGroupsBounded(t *testing.T, b Backend) {
+	var armed atomic.Bool
+	held := make(chan func() int, 1)
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var commits []int
+	hold := func(requests int, waiting func() int) {
+		if armed.CompareAndSwap(true, false) {
+			held <- waiting
+			<-release
+			return
+		}
+		mu.Lock()
+		commits = append(commits, requests)
+		mu.Unlock()
+	}
+	s, err := b.OpenWith(ctx, Hooks{HoldWriter: hold})
+	wantErr(t, "open", err, nil)
+	defer s.Close()
+	armed.Store(true)
+	first := make(chan error, 1)
+	go func() {
+		_, err := s.InsertEvents(ctx, all, []store.ArchivedEvent{ev("fleet-a", "e1", 1, "VIN1")})
+		first <- err
+	}()
+	var waiting func() int
+	select {
+	case waiting = <-held:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the writer never took the first events (is HoldWriter wired?)")
+	}
+	const calls = 20
+	var wg sync.WaitGroup
+	errs := make([]error, calls)
+	for i := range calls {
+		wg.Go(func() {
+			_, errs[i] = s.StoreDetections(ctx, all, []*alert.Alert{mkAlert("fleet-a", fmt.Sprintf("g%d", i), 2, alert.MassCommand, event.SeverityHigh, "VIN1")}, nil)
+		})
+	}
+	for deadline := time.Now().Add(20 * time.Second); waiting() < calls; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d calls waiting behind the writer after 20s, want %d", waiting(), calls)
+		}
+	}
+	close(release)
+	wg.Wait()
+	wantErr(t, "the held events", <-first, nil)
+	for i, err := range errs {
+		wantErr(t, fmt.Sprintf("call %d", i), err, nil)
+	}
+	mu.Lock()
+	equal(t, "calls per commit", commits, []int{16, 4})
+	mu.Unlock()
+	equal(t, "alerts stored", len(alertsAfter(t, s, 0, 0)), calls)
+}
+
 // testAbandonedDetections: a call whose context ends while it waits for
 // the writer is not written later: its error means "not stored", so the
 // caller's retry finds the alert new (and tells the live feed and the

@@ -157,24 +157,34 @@ func (c rawColumn) Scan(src any) error {
 	return nil
 }
 
+// maxGroupDetections bounds the StoreDetections calls in one group (each
+// up to store.MaxUpsertBatch alerts): a storm of callers makes several
+// transactions, not one holding the alert sequence row for all of them.
+// The alert writer, the usual caller, has one call in flight.
+const maxGroupDetections = 16
+
 // commitLoop is the single writer of events and detections. It takes the
-// first waiting request, gathers every waiting detection and as many
-// waiting events as fit (up to MaxGroupEvents) and commits them in one
-// transaction: under load, one fsync covers many callers' batches, and
-// alerts add none of their own. Detections go first, so a critical alert
-// (which the command gate acts on once stored) waits for the group in
-// progress at most, never for the events queued before it. It hands the
-// events it committed to the timeline indexer.
+// first waiting request, gathers the waiting detections (up to
+// maxGroupDetections calls) and as many waiting events as fit (up to
+// MaxGroupEvents) and commits them in one transaction: under load, one
+// fsync covers many callers' batches, and alerts add none of their own.
+// Detections go first, so a critical alert (which the command gate acts on
+// once stored) waits for the group in progress, and in a storm for the
+// detections ahead of it, never for the events queued before it. It hands
+// the events it committed to the timeline indexer.
 func (db *DB) commitLoop() {
 	defer close(db.stopped)
 	osprio.Background()
 	reqs, dets := db.reqs, db.dets
 	var group []*insertReq
-	n := 0
+	n, nd := 0, 0
 	add := func(r *insertReq) {
 		if r.claim() {
 			group = append(group, r)
 			n += len(r.evs)
+			if r.det != nil {
+				nd++
+			}
 		}
 	}
 	// takeWaiting adds what waits on *q, without waiting, while more fits;
@@ -194,7 +204,7 @@ func (db *DB) commitLoop() {
 		}
 	}
 	for reqs != nil || dets != nil {
-		group, n = group[:0], 0
+		group, n, nd = group[:0], 0, 0
 		// The first request, of either kind; every detection waiting
 		// joins its group.
 		select {
@@ -211,7 +221,7 @@ func (db *DB) commitLoop() {
 			}
 			add(r)
 		}
-		takeWaiting(&dets, func() bool { return true })
+		takeWaiting(&dets, func() bool { return nd < maxGroupDetections })
 		takeWaiting(&reqs, func() bool { return n < db.opts.MaxGroupEvents })
 		if len(group) == 0 {
 			continue // every one abandoned
