@@ -71,7 +71,13 @@ type serving struct {
 
 func startProcessor(t *testing.T, st store.Store, interval time.Duration, dets []detect.Detector) *serving {
 	t.Helper()
-	p, err := New(Options{Store: st, Engine: engine.Options{Shards: 1, Detectors: dets}, SnapshotInterval: interval})
+	return startWith(t, Options{Store: st, Engine: engine.Options{Shards: 1, Detectors: dets}, SnapshotInterval: interval})
+}
+
+// startWith runs a processor made with o.
+func startWith(t *testing.T, o Options) *serving {
+	t.Helper()
+	p, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,14 +226,9 @@ func TestCheckpointRestart(t *testing.T) {
 			s.shutdown(t)
 			c.save(t, st)
 			var logs strings.Builder
-			p, err := New(Options{Store: st, Engine: engine.Options{Shards: 1, Detectors: c.dets}, SnapshotInterval: time.Hour,
+			s = startWith(t, Options{Store: st, Engine: engine.Options{Shards: 1, Detectors: c.dets}, SnapshotInterval: time.Hour,
 				Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			s = &serving{p: p, stop: cancel, done: make(chan error, 1)}
-			go func() { s.done <- p.Run(ctx) }()
+			p := s.p
 			s.feed(t, batches[half:])
 			s.shutdown(t)
 			if cs := p.CheckpointStats(); cs.Fallbacks != 1 || cs.Restored != 0 || p.eng.Stats().Received != p.Stats().Processed {
@@ -435,14 +436,8 @@ func TestRestartResumesIncidents(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs strings.Builder
-	p, err := New(Options{Store: st, Engine: engine.Options{Shards: 1, Detectors: testDetectors()}, SnapshotInterval: time.Hour,
+	s = startWith(t, Options{Store: st, Engine: engine.Options{Shards: 1, Detectors: testDetectors()}, SnapshotInterval: time.Hour,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s = &serving{p: p, stop: cancel, done: make(chan error, 1)}
-	go func() { s.done <- p.Run(ctx) }()
 	s.feed(t, batches[b:])
 	s.shutdown(t)
 	// At least those: alerts of events before the checkpoint that its

@@ -326,6 +326,26 @@ func testDetectionsInAGroup(t *testing.T, b Backend) {
 	equal(t, "the good incident's alerts", got.Incident.AlertCount, 1)
 }
 
+// holdFirstEvents inserts one event with armed set, so that the test's
+// HoldWriter hook holds the writer on it and sends on held how many
+// requests wait behind; it returns that and the insert's result to come.
+func holdFirstEvents(t *testing.T, s store.Store, armed *atomic.Bool, held <-chan func() int) (func() int, <-chan error) {
+	t.Helper()
+	armed.Store(true)
+	first := make(chan error, 1)
+	go func() {
+		_, err := s.InsertEvents(ctx, all, []store.ArchivedEvent{ev("fleet-a", "e1", 1, "VIN1")})
+		first <- err
+	}()
+	select {
+	case waiting := <-held:
+		return waiting, first
+	case <-time.After(20 * time.Second):
+		t.Fatal("the writer never took the first events (is HoldWriter wired?)")
+		return nil, nil
+	}
+}
+
 // testDetectionGroupsBounded: many calls of detections waiting at once
 // are written in several groups of at most 16, not in one transaction.
 func testDetectionGroupsBounded(t *testing.T, b Backend) {
@@ -347,18 +367,10 @@ func testDetectionGroupsBounded(t *testing.T, b Backend) {
 	s, err := b.OpenWith(ctx, Hooks{HoldWriter: hold})
 	wantErr(t, "open", err, nil)
 	defer s.Close()
-	armed.Store(true)
-	first := make(chan error, 1)
-	go func() {
-		_, err := s.InsertEvents(ctx, all, []store.ArchivedEvent{ev("fleet-a", "e1", 1, "VIN1")})
-		first <- err
-	}()
-	var waiting func() int
-	select {
-	case waiting = <-held:
-	case <-time.After(20 * time.Second):
-		t.Fatal("the writer never took the first events (is HoldWriter wired?)")
-	}
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	defer free() // before Close, should the test stop while the writer is held
+	waiting, first := holdFirstEvents(t, s, &armed, held)
 	const calls = 20
 	var wg sync.WaitGroup
 	errs := make([]error, calls)
@@ -372,7 +384,7 @@ func testDetectionGroupsBounded(t *testing.T, b Backend) {
 			t.Fatalf("%d calls waiting behind the writer after 20s, want %d", waiting(), calls)
 		}
 	}
-	close(release)
+	free()
 	wg.Wait()
 	wantErr(t, "the held events", <-first, nil)
 	for i, err := range errs {
@@ -404,18 +416,7 @@ func testAbandonedDetections(t *testing.T, b Backend) {
 	var once sync.Once
 	free := func() { once.Do(func() { close(release) }) }
 	defer free() // before Close, should the test stop while the writer is held
-	armed.Store(true)
-	first := make(chan error, 1)
-	go func() {
-		_, err := s.InsertEvents(ctx, all, []store.ArchivedEvent{ev("fleet-a", "e1", 1, "VIN1")})
-		first <- err
-	}()
-	var waiting func() int
-	select {
-	case waiting = <-held:
-	case <-time.After(20 * time.Second):
-		t.Fatal("the writer never took the first events (is HoldWriter wired?)")
-	}
+	waiting, first := holdFirstEvents(t, s, &armed, held)
 	a := mkAlert("fleet-a", "z", 4, alert.MassCommand, event.SeverityCritical, "VIN3")
 	cctx, cancel := context.WithCancel(ctx)
 	gave := make(chan error, 1)
