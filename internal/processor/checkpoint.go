@@ -230,7 +230,9 @@ func (p *Processor) maybeCheckpoint(after int64) {
 // after is stored later, with a higher one (resumeAlerts).
 func (p *Processor) snapshotAt(after int64) ([]byte, bool) {
 	c := &p.ckpt
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// One row; detection waits for it, so not for long: without it the
+	// checkpoint is still saved, and a start from it does not resume.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	alertSeq, err := p.o.Store.LatestAlertSeq(ctx, store.AllTenants())
 	cancel()
 	if err != nil {
