@@ -238,33 +238,24 @@ VALUES (%s, %s, %d, %d, %d, %s, %d, %s, %s, %s, %s, %s, %s, '', '\x00', 'new', '
 // nothing of its own and no sequence number used, while the events and
 // the other detections of the group are stored.
 func testDetectionsInAGroup(t *testing.T, b Backend) {
-	var armed, released atomic.Bool
+	h := newWriterHold()
+	var released atomic.Bool
 	var mu sync.Mutex
 	var after []int // the requests of each commit after the held one
-	held := make(chan struct{})
-	hold := func(requests int, waiting func() int) {
+	hook := func(requests int, waiting func() int) {
 		if released.Load() {
 			mu.Lock()
 			after = append(after, requests)
 			mu.Unlock()
 		}
-		if !armed.CompareAndSwap(true, false) {
-			return
-		}
-		defer released.Store(true)
-		close(held)
-		deadline := time.Now().Add(20 * time.Second)
-		for waiting() < 4 {
-			if time.Now().After(deadline) {
-				t.Errorf("%d requests waiting behind the writer after 20s, want 4", waiting())
-				return
-			}
-			time.Sleep(time.Millisecond)
+		if h.hold(waiting) {
+			released.Store(true)
 		}
 	}
-	s, err := b.OpenWith(ctx, Hooks{HoldWriter: hold})
+	s, err := b.OpenWith(ctx, Hooks{HoldWriter: hook})
 	wantErr(t, "open", err, nil)
 	defer s.Close()
+	defer h.free()
 	upsertAlerts(t, s, mkAlert("fleet-a", "x", 2, alert.MassCommand, event.SeverityHigh, "VIN1"))
 	vin1 := store.Entity{Kind: store.EntityVehicle, Value: "VIN1"}
 	_, err = s.UpsertIncidents(ctx, all, []store.Incident{mkIncident("fleet-a", "inc-x", 2, 2, event.SeverityHigh,
@@ -272,17 +263,7 @@ func testDetectionsInAGroup(t *testing.T, b Backend) {
 	wantErr(t, "UpsertIncidents", err, nil)
 
 	// The writer holds a group of one while the next four gather.
-	armed.Store(true)
-	first := make(chan error, 1)
-	go func() {
-		_, err := s.InsertEvents(ctx, all, []store.ArchivedEvent{ev("fleet-a", "e1", 1, "VIN1")})
-		first <- err
-	}()
-	select {
-	case <-held:
-	case <-time.After(20 * time.Second):
-		t.Fatal("the writer never took the first events (is HoldWriter wired?)")
-	}
+	h.start(t, s)
 	// fleet-b's "x" conflicts with fleet-a's: "w", new, is not written either.
 	bad := []*alert.Alert{mkAlert("fleet-b", "w", 3, alert.MassCommand, event.SeverityHigh, "VIN2"),
 		mkAlert("fleet-b", "x", 3, alert.MassCommand, event.SeverityHigh, "VIN2")}
@@ -303,8 +284,10 @@ func testDetectionsInAGroup(t *testing.T, b Backend) {
 			[]store.Incident{badInc})
 	})
 	wg.Go(func() { goodCreated, goodErr = s.StoreDetections(ctx, all, good, []store.Incident{goodInc}) })
+	h.waitFor(t, 4)
+	h.free()
 	wg.Wait()
-	wantErr(t, "the held events", <-first, nil)
+	wantErr(t, "the held events", <-h.first, nil)
 	mu.Lock()
 	equal(t, "commits after the held one: one group of four, none retried alone", after, []int{4})
 	mu.Unlock()
@@ -326,51 +309,79 @@ func testDetectionsInAGroup(t *testing.T, b Backend) {
 	equal(t, "the good incident's alerts", got.Incident.AlertCount, 1)
 }
 
-// holdFirstEvents inserts one event with armed set, so that the test's
-// HoldWriter hook holds the writer on it and sends on held how many
-// requests wait behind; it returns that and the insert's result to come.
-func holdFirstEvents(t *testing.T, s store.Store, armed *atomic.Bool, held <-chan func() int) (func() int, <-chan error) {
+// writerHold holds the writer, once, on the first commit after its
+// first events are inserted, until free: the calls made meanwhile queue.
+type writerHold struct {
+	armed   atomic.Bool
+	held    chan func() int
+	release chan struct{}
+	once    sync.Once
+	waiting func() int // requests waiting behind the held commit
+	first   chan error // the first events' insert
+}
+
+func newWriterHold() *writerHold {
+	return &writerHold{held: make(chan func() int, 1), release: make(chan struct{}), first: make(chan error, 1)}
+}
+
+// hold is the HoldWriter hook's part: it holds the armed commit and
+// reports whether this was it.
+func (h *writerHold) hold(waiting func() int) bool {
+	if !h.armed.CompareAndSwap(true, false) {
+		return false
+	}
+	h.held <- waiting
+	<-h.release
+	return true
+}
+
+// start inserts one event with the hold armed and returns once the writer
+// holds it. Defer free before s.Close, should the test stop while held.
+func (h *writerHold) start(t *testing.T, s store.Store) {
 	t.Helper()
-	armed.Store(true)
-	first := make(chan error, 1)
+	h.armed.Store(true)
 	go func() {
 		_, err := s.InsertEvents(ctx, all, []store.ArchivedEvent{ev("fleet-a", "e1", 1, "VIN1")})
-		first <- err
+		h.first <- err
 	}()
 	select {
-	case waiting := <-held:
-		return waiting, first
+	case h.waiting = <-h.held:
 	case <-time.After(20 * time.Second):
 		t.Fatal("the writer never took the first events (is HoldWriter wired?)")
-		return nil, nil
 	}
 }
+
+// waitFor waits until n requests queue behind the held commit.
+func (h *writerHold) waitFor(t *testing.T, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); h.waiting() < n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests waiting behind the writer after 20s, want %d", h.waiting(), n)
+		}
+	}
+}
+
+func (h *writerHold) free() { h.once.Do(func() { close(h.release) }) }
 
 // testDetectionGroupsBounded: many calls of detections waiting at once
 // are written in several groups of at most 16, not in one transaction.
 func testDetectionGroupsBounded(t *testing.T, b Backend) {
-	var armed atomic.Bool
-	held := make(chan func() int, 1)
-	release := make(chan struct{})
+	h := newWriterHold()
 	var mu sync.Mutex
 	var commits []int
-	hold := func(requests int, waiting func() int) {
-		if armed.CompareAndSwap(true, false) {
-			held <- waiting
-			<-release
+	hook := func(requests int, waiting func() int) {
+		if h.hold(waiting) {
 			return
 		}
 		mu.Lock()
 		commits = append(commits, requests)
 		mu.Unlock()
 	}
-	s, err := b.OpenWith(ctx, Hooks{HoldWriter: hold})
+	s, err := b.OpenWith(ctx, Hooks{HoldWriter: hook})
 	wantErr(t, "open", err, nil)
 	defer s.Close()
-	var once sync.Once
-	free := func() { once.Do(func() { close(release) }) }
-	defer free() // before Close, should the test stop while the writer is held
-	waiting, first := holdFirstEvents(t, s, &armed, held)
+	defer h.free()
+	h.start(t, s)
 	const calls = 20
 	var wg sync.WaitGroup
 	errs := make([]error, calls)
@@ -379,14 +390,10 @@ func testDetectionGroupsBounded(t *testing.T, b Backend) {
 			_, errs[i] = s.StoreDetections(ctx, all, []*alert.Alert{mkAlert("fleet-a", fmt.Sprintf("g%d", i), 2, alert.MassCommand, event.SeverityHigh, "VIN1")}, nil)
 		})
 	}
-	for deadline := time.Now().Add(20 * time.Second); waiting() < calls; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d calls waiting behind the writer after 20s, want %d", waiting(), calls)
-		}
-	}
-	free()
+	h.waitFor(t, calls)
+	h.free()
 	wg.Wait()
-	wantErr(t, "the held events", <-first, nil)
+	wantErr(t, "the held events", <-h.first, nil)
 	for i, err := range errs {
 		wantErr(t, fmt.Sprintf("call %d", i), err, nil)
 	}
@@ -401,22 +408,12 @@ func testDetectionGroupsBounded(t *testing.T, b Backend) {
 // caller's retry finds the alert new (and tells the live feed and the
 // gate of it) rather than already there.
 func testAbandonedDetections(t *testing.T, b Backend) {
-	var armed atomic.Bool
-	held := make(chan func() int, 1)
-	release := make(chan struct{})
-	hold := func(requests int, waiting func() int) {
-		if armed.CompareAndSwap(true, false) {
-			held <- waiting
-			<-release
-		}
-	}
-	s, err := b.OpenWith(ctx, Hooks{HoldWriter: hold})
+	h := newWriterHold()
+	s, err := b.OpenWith(ctx, Hooks{HoldWriter: func(_ int, waiting func() int) { h.hold(waiting) }})
 	wantErr(t, "open", err, nil)
 	defer s.Close()
-	var once sync.Once
-	free := func() { once.Do(func() { close(release) }) }
-	defer free() // before Close, should the test stop while the writer is held
-	waiting, first := holdFirstEvents(t, s, &armed, held)
+	defer h.free()
+	h.start(t, s)
 	a := mkAlert("fleet-a", "z", 4, alert.MassCommand, event.SeverityCritical, "VIN3")
 	cctx, cancel := context.WithCancel(ctx)
 	gave := make(chan error, 1)
@@ -424,11 +421,7 @@ func testAbandonedDetections(t *testing.T, b Backend) {
 		_, err := s.StoreDetections(cctx, all, []*alert.Alert{a}, nil)
 		gave <- err
 	}()
-	for deadline := time.Now().Add(20 * time.Second); waiting() < 1; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the detections never queued")
-		}
-	}
+	h.waitFor(t, 1)
 	cancel()
 	select {
 	case err := <-gave:
@@ -436,8 +429,8 @@ func testAbandonedDetections(t *testing.T, b Backend) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("a call whose context ended still waits for the held writer")
 	}
-	free()
-	wantErr(t, "the held events", <-first, nil)
+	h.free()
+	wantErr(t, "the held events", <-h.first, nil)
 	// Anything the writer took after the release is written by now.
 	_, err = s.InsertEvents(ctx, all, []store.ArchivedEvent{ev("fleet-a", "e2", 2, "VIN1")})
 	wantErr(t, "events after the release", err, nil)
