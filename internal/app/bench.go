@@ -85,6 +85,7 @@ func runBench(ctx context.Context, args []string, s stdio) error {
 	fmt.Fprintf(w, "stream: %d events from %d simulated vehicles with every attack category, %.1f MiB NDJSON (%.0f bytes/event)\n",
 		n, o.Vehicles, float64(len(stream))/(1<<20), float64(len(stream))/float64(n))
 
+	machine0 := readMachineCPU()
 	endProfile, err := recordTo(*cpuProfile, pprof.StartCPUProfile, pprof.StopCPUProfile)
 	if err != nil {
 		return err
@@ -129,6 +130,7 @@ func runBench(ctx context.Context, args []string, s stdio) error {
 		fmt.Fprintf(w, "  p50 %v   p99 %v   p99.9 %v   max %v\n", lat.pct(50), lat.pct(99), lat.pct(99.9), lat.pct(100))
 	}
 	fmt.Fprintf(w, "  achieved rate %.0f events/s\n", lat.achieved)
+	io.WriteString(w, readMachineCPU().since(machine0).report("the throughput and latency runs", runtime.NumCPU()))
 
 	// 5. Memory per tracked vehicle.
 	if o.MemVehicles > 0 {

@@ -149,6 +149,9 @@ type httpBenchReport struct {
 	// figures other load on the machine moves less than the rate.
 	CPUAtStart, CPUAtEnd float64
 	GenCPU               time.Duration
+	// Machine is how the machine's cores spent the sending: busy, idle and
+	// taken by a hypervisor (steal), which no process's CPU time shows.
+	Machine machineShare
 	// The gate route's and the alert writes' latency buckets at the start
 	// and the end (serverMetrics.gate, alertWrites).
 	gateAtStart, gateAtEnd               map[float64]float64
@@ -248,7 +251,7 @@ func httpBench(ctx context.Context, base, key string, o httpBenchOptions, out io
 			runGateLoad(gateCtx, gateClient, base, o.GateKey, gateBodies, o.GateRate, rep)
 		}()
 	}
-	start, cpu0 := time.Now(), processCPU()
+	start, cpu0, machine0 := time.Now(), processCPU(), readMachineCPU()
 	progressDone := make(chan struct{})
 	progressCtx, stopProgress := context.WithCancel(sendCtx)
 	go func() {
@@ -264,6 +267,7 @@ func httpBench(ctx context.Context, base, key string, o httpBenchOptions, out io
 	stopProgress()
 	<-progressDone
 	rep.GenCPU = processCPU() - cpu0
+	rep.Machine = readMachineCPU().since(machine0)
 	stopGate()
 	gateWG.Wait()
 	if ctx.Err() != nil {
@@ -311,7 +315,7 @@ func reportProgress(ctx context.Context, base string, every time.Duration, start
 	c := &http.Client{Timeout: 10 * time.Second} // its own connection: none taken from the load's
 	t := time.NewTicker(every)
 	defer t.Stop()
-	last, lastAt := int64(0), start
+	last, lastAt, lastMachine := int64(0), start, readMachineCPU()
 	lastCPU := math.NaN()
 	if m, err := scrapeMetrics(ctx, c, base); err == nil {
 		lastCPU = m.cpu
@@ -336,6 +340,11 @@ func reportProgress(ctx context.Context, base string, every time.Duration, start
 			} else {
 				lastCPU = math.NaN()
 			}
+			machine := readMachineCPU()
+			if share := machine.since(lastMachine); share.ok {
+				line += fmt.Sprintf(", steal %.0f%%", share.steal)
+			}
+			lastMachine = machine
 			if ctx.Err() != nil {
 				return
 			}
@@ -860,6 +869,11 @@ func pctOf(s []time.Duration, p float64) time.Duration {
 }
 
 func (r *httpBenchReport) write(w io.Writer) {
+	r.writeFigures(w)
+	io.WriteString(w, r.Machine.report("the run", runtime.NumCPU()))
+}
+
+func (r *httpBenchReport) writeFigures(w io.Writer) {
 	slices.Sort(r.Ingest)
 	slices.Sort(r.Gate)
 	slices.Sort(r.GateLate)

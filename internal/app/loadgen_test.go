@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -57,6 +58,9 @@ func TestHTTPBench(t *testing.T) {
 	if rep.AlertsAtEnd == rep.AlertsAtStart || !regexp.MustCompile(`alert writes \(vigil_store_seconds, store_detections\): [1-9]\d*, taking p50 ≤ \S+   p99 ≤ `).MatchString(out.String()) {
 		t.Errorf("alerts raised %d, and the report lacks the alert writes' latency:\n%s", rep.AlertsAtEnd-rep.AlertsAtStart, out.String())
 	}
+	if want := machineLine(); !strings.Contains(out.String(), want) {
+		t.Errorf("the report lacks %q:\n%s", want, out.String())
+	}
 	// A rerun is new data: the run id makes new event ids. Offered at
 	// 10,000 events/s it lasts half a second: progress lines come every
 	// 100 ms, each with the count so far.
@@ -74,11 +78,14 @@ func TestHTTPBench(t *testing.T) {
 	if !strings.Contains(out.String(), "batch latency, request to acknowledgement: p50") {
 		t.Errorf("the report lacks the latency line:\n%s", out.String())
 	}
-	progress := regexp.MustCompile(`(?m)^ +[0-9.]+s: +([0-9]+) events/s acknowledged over the last [0-9.]+m?s, ([0-9]+) in all(, server CPU [0-9.]+ µs an event)?, detection [0-9]+ events behind$`)
+	progress := regexp.MustCompile(`(?m)^ +[0-9.]+s: +([0-9]+) events/s acknowledged over the last [0-9.]+m?s, ([0-9]+) in all(, server CPU [0-9.]+ µs an event)?, detection [0-9]+ events behind(, steal [0-9]+%)?$`)
 	lines := progress.FindAllStringSubmatch(out.String(), -1)
 	prev := int64(0)
 	for _, l := range lines {
 		n, _ := strconv.ParseInt(l[2], 10, 64)
+		if runtime.GOOS == "linux" && !strings.Contains(l[0], ", steal ") {
+			t.Errorf("a progress line without the machine's steal: %q", l[0])
+		}
 		if n < prev || n > int64(rep2.Events) {
 			t.Errorf("progress counts %d after %d, of %d events", n, prev, rep2.Events)
 		}
@@ -121,7 +128,11 @@ func TestHTTPBenchGateOnly(t *testing.T) {
 		"command gate, no events sent, ",
 		fmt.Sprintf("server side, handler start to return (vigil_http_request_seconds, %d answers): p50 ≤ ", decided),
 		" µs per decision if it did nothing else",
+		machineLine(),
 	} {
+		if want == "" {
+			continue
+		}
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the report lacks %q:\n%s", want, out.String())
 		}
@@ -197,4 +208,13 @@ func TestBucketQuantiles(t *testing.T) {
 	if _, n := bucketQuantiles(end, end, 50); n != 0 {
 		t.Errorf("no new observation: %v", n)
 	}
+}
+
+// machineLine is what a report says of the machine where /proc/stat tells
+// it, and nothing elsewhere.
+func machineLine() string {
+	if runtime.GOOS != "linux" {
+		return ""
+	}
+	return "  machine over the run: "
 }
