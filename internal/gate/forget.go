@@ -25,8 +25,13 @@ var _ detect.Forgetter = (*observer)(nil)
 func (o *observer) Forget(c *detect.Context, s twin.Subject) {
 	k := vkey{c.Tenant, s.Value}
 	if ls, ok := c.Local.(*shardState); ok && s.Kind == twin.SubjectVehicle {
-		// Its slot in the twin table is gone: never copy it.
+		// Its slot in the twin table is gone: never copy it. The engine
+		// also dropped its timers, which may be the one that copies the
+		// shard's pending vehicles on a quiet stream: copy them now (their
+		// events are folded by now) and let the next event set a new one.
 		ls.pending = slices.DeleteFunc(ls.pending, func(p pendingVehicle) bool { return p.k == k })
+		o.flush(ls)
+		ls.timer = false
 	}
 	o.v.forget(k, s.Kind)
 	if o.g != nil {

@@ -1,9 +1,13 @@
 package gate
 
 import (
+	"context"
 	"slices"
 	"testing"
+	"time"
 
+	"github.com/vigil-project/vigil/internal/detect"
+	"github.com/vigil-project/vigil/internal/engine"
 	"github.com/vigil-project/vigil/internal/twin"
 )
 
@@ -54,5 +58,35 @@ func TestViewForgetsAccountInLinks(t *testing.T) {
 	}
 	if _, ok := v.trail(vkey{"t", "gone"}); ok {
 		t.Error("the account's trail stays")
+	}
+}
+
+// TestErasureKeepsTheObserverTimer erases the vehicle whose event set the
+// shard's copying timer. The engine drops that vehicle's timers with it;
+// the observer must still copy the shard's later events on a quiet stream
+// (the engine's close moves every frontier, as its ticks do).
+func TestErasureKeepsTheObserverTimer(t *testing.T) {
+	for _, erase := range []bool{false, true} {
+		g, err := New(Options{Config: Config{}, Incidents: openIncidents{}, Now: func() time.Time { return now }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := g.loadIncidents(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		eng, err := engine.New(engine.Options{Shards: 1, Detectors: []detect.Detector{g.Observer()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		push(t, eng, fix("V-ERASED", 50, "ON", "-2h"))
+		eng.Flush()
+		if erase {
+			eng.Forget("fleet-a", twin.Subject{Kind: twin.SubjectVehicle, Value: "V-ERASED"})
+		}
+		push(t, eng, link("acc-1", "V-2", "vehicle_linked", "-1h"), link("acc-1", "V-2", "vehicle_unlinked", "-1m"))
+		eng.Close()
+		if got := codes(ask(t, g, "V-2", "unlock", "acc-1")); got != "deny unlinked" {
+			t.Errorf("erased before: %v: an unlinked account gets %q", erase, got)
+		}
 	}
 }

@@ -56,6 +56,15 @@ func newTestGate(t testing.TB, cfg Config, dir *directory.Directory, incs openIn
 	if err != nil {
 		t.Fatal(err)
 	}
+	push(t, eng, events...)
+	eng.Close() // every timer fires: the observer copies what is pending
+	return g
+}
+
+// push decodes events (NDJSON lines, times relative to now as Go durations
+// in the "time" attribute, e.g. "-5s") into eng.
+func push(t testing.TB, eng *engine.Engine, events ...string) {
+	t.Helper()
 	dec := event.NewDecoder(event.Limits{})
 	for i, l := range events {
 		// "time":"-5s" → an RFC 3339 time 5 s before now.
@@ -73,8 +82,6 @@ func newTestGate(t testing.TB, cfg Config, dir *directory.Directory, incs openIn
 		}
 		eng.Push(ev)
 	}
-	eng.Close() // every timer fires: the observer copies what is pending
-	return g
 }
 
 func ev(typ, subject, time, data string) string {
@@ -188,15 +195,30 @@ func TestDecide(t *testing.T) {
 			}
 		})
 	}
-	// The takeover, once told (an alert on the account's command), no
-	// longer asks for a step-up: the open incident takes over.
-	g2 := newTestGate(t, Config{}, nil, nil,
-		link("acc-ato", "V-ATO", "vehicle_linked", "-2h"),
-		ev("account.change", "", "-10m", `{"actor":{"account":"acc-ato"},"account":"acc-ato","change":"email","confirmed_by_previous_contact":false}`),
-		ev("account.change", "", "-5m", `{"actor":{"account":"acc-ato","device":"dev-new"},"account":"acc-ato","change":"device_registered"}`),
-		ev("vehicle.command", "V-ATO", "-1m", `{"command_id":"c1","command":"unlock","stage":"requested","channel":"app","actor":{"account":"acc-ato","device":"dev-new"}}`))
-	if got := codes(ask(t, g2, "V-ATO", "unlock", "acc-ato")); got != "allow " {
-		t.Errorf("after the takeover alert: %q", got)
+	// The takeover detector forgets the steps once it has told them, in an
+	// alert on the account's first command after them. That alert is
+	// critical only when the previous contact refused the change, and its
+	// incident denies only once stored: the gate goes on asking for a
+	// step-up while the steps are in the window, whatever the alert.
+	for _, confirmed := range []string{`,"confirmed_by_previous_contact":false`, ""} {
+		g2 := newTestGate(t, Config{}, nil, nil,
+			link("acc-ato", "V-ATO", "vehicle_linked", "-2h"),
+			ev("account.change", "", "-10m", `{"actor":{"account":"acc-ato"},"account":"acc-ato","change":"email"`+confirmed+`}`),
+			ev("account.change", "", "-5m", `{"actor":{"account":"acc-ato","device":"dev-new"},"account":"acc-ato","change":"device_registered"}`),
+			ev("vehicle.command", "V-ATO", "-1m", `{"command_id":"c1","command":"unlock","stage":"requested","channel":"app","actor":{"account":"acc-ato","device":"dev-new"}}`),
+			ev("vehicle.command", "V-ATO", "-30s", `{"command_id":"c2","command":"lock","stage":"requested","channel":"app","actor":{"account":"acc-ato","device":"dev-new"}}`))
+		if got := codes(ask(t, g2, "V-ATO", "unlock", "acc-ato")); got != "step_up recent_account_change" {
+			t.Errorf("after the takeover alert (change%s): %q", confirmed, got)
+		}
+	}
+	// Steps told half an hour ago and more have left the window.
+	g3 := newTestGate(t, Config{}, nil, nil,
+		link("acc-ato", "V-ATO", "vehicle_linked", "-3h"),
+		ev("account.change", "", "-50m", `{"actor":{"account":"acc-ato"},"account":"acc-ato","change":"email"}`),
+		ev("account.change", "", "-40m", `{"actor":{"account":"acc-ato","device":"dev-new"},"account":"acc-ato","change":"device_registered"}`),
+		ev("vehicle.command", "V-ATO", "-39m", `{"command_id":"c1","command":"unlock","stage":"requested","channel":"app","actor":{"account":"acc-ato","device":"dev-new"}}`))
+	if got := codes(ask(t, g3, "V-ATO", "unlock", "acc-ato")); got != "allow " {
+		t.Errorf("steps told 40 minutes ago: %q", got)
 	}
 }
 

@@ -236,7 +236,7 @@ type shardState struct {
 
 type pendingVehicle struct {
 	k     vkey
-	v     *twin.Vehicle // twin tables never move or delete vehicles
+	v     *twin.Vehicle // valid until the vehicle is erased (Forget drops it) or evicted (after the timer that copies it fired)
 	links bool          // the event may have changed its links
 }
 
@@ -297,12 +297,31 @@ func copyLinks(l *twin.Links) *linkSet {
 }
 
 func (o *observer) copyTrail(k vkey, t *twin.TakeoverTrail) {
-	if t == nil || (t.Change == event.ChangeUnset && t.Added == event.ChangeUnset) {
+	var nt trail
+	if t != nil {
+		nt = trail{Change: t.Change, Confirmed: t.Confirmed, ChangeAt: t.ChangeAt,
+			Added: t.Added, AddedAt: t.AddedAt, AddedDevice: t.AddedDevice}
+	}
+	if !nt.complete() {
+		// The takeover detector forgets both steps once it has told them,
+		// on the account's first command after them; its alert is critical
+		// only when the previous contact refused the change. The gate goes
+		// on asking for a step-up until the steps leave the window
+		// (view.sweep), or a new pair of steps replaces them.
+		if old, ok := o.v.trail(k); ok && old.complete() {
+			return
+		}
+	}
+	if nt.Change == event.ChangeUnset && nt.Added == event.ChangeUnset {
 		if _, ok := o.v.trail(k); ok {
 			o.v.setTrail(k, trail{}, false)
 		}
 		return
 	}
-	o.v.setTrail(k, trail{Change: t.Change, Confirmed: t.Confirmed, ChangeAt: t.ChangeAt,
-		Added: t.Added, AddedAt: t.AddedAt, AddedDevice: t.AddedDevice}, true)
+	o.v.setTrail(k, nt, true)
+}
+
+// complete reports whether both steps of a takeover are on the trail.
+func (t trail) complete() bool {
+	return t.Change != event.ChangeUnset && t.Added != event.ChangeUnset
 }
