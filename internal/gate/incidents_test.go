@@ -11,6 +11,7 @@ import (
 	"github.com/vigil-project/vigil/internal/directory"
 	"github.com/vigil-project/vigil/internal/event"
 	"github.com/vigil-project/vigil/internal/store"
+	"github.com/vigil-project/vigil/internal/store/sqlite"
 	"github.com/vigil-project/vigil/internal/twin"
 )
 
@@ -237,5 +238,66 @@ func runGate(t *testing.T, o Options) (*Gate, func()) {
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestCriticalAlertOnAResolvedIncident: the alert manager groups a new
+// critical alert into an incident an analyst has resolved; the store
+// reopens it, so the gate's read by id finds it open and goes on denying.
+func TestCriticalAlertOnAResolvedIncident(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, t.TempDir(), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	mk := func(id string, at time.Time) *alert.Alert {
+		return &alert.Alert{ID: id, Tenant: "fleet-a", Detector: "cmd.unlinked-principal", Category: alert.UnauthorizedCommand,
+			Severity: event.SeverityCritical, FirstSeen: at.UnixNano(), LastSeen: at.UnixNano(), Title: "unlinked principal",
+			Entities: alert.Entities{Vehicle: "V-1", Account: "acc-1"}}
+	}
+	inc := &alert.Incident{ID: "inc-1", Tenant: "fleet-a", FirstSeen: now.Add(-time.Hour).UnixNano(), LastSeen: now.Add(-time.Hour).UnixNano(),
+		Severity: event.SeverityCritical, Categories: []alert.Category{alert.UnauthorizedCommand}}
+	first := mk("al-1", now.Add(-time.Hour))
+	if _, err := db.UpsertAlerts(ctx, store.AllTenants(), []*alert.Alert{first}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.UpsertIncidents(ctx, store.AllTenants(), []store.Incident{store.IncidentUpsert(inc, first)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.UpdateIncident(ctx, store.AllTenants(), store.IncidentChange{ID: "inc-1", Actor: "analyst", Status: store.StatusResolved}); err != nil {
+		t.Fatal(err)
+	}
+	g, err := New(Options{Config: Config{Links: LinksConfig{TrustWithoutDirectory: true}}, Incidents: db, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.loadIncidents(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := codes(ask(t, g, "V-1", "unlock", "acc-1")); got != "allow " {
+		t.Fatalf("resolved incident: %q", got)
+	}
+	// The processor stores the new alert with its incident, then tells the gate.
+	second := mk("al-2", now.Add(-time.Minute))
+	second.Incident, inc.LastSeen = "inc-1", second.LastSeen
+	if _, err := db.UpsertAlerts(ctx, store.AllTenants(), []*alert.Alert{second}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.UpsertIncidents(ctx, store.AllTenants(), []store.Incident{store.IncidentUpsert(inc, second)}); err != nil {
+		t.Fatal(err)
+	}
+	g.AlertStored(store.Alert{Alert: *second})
+	if got := codes(ask(t, g, "V-1", "unlock", "acc-1")); got != "deny open_incident,open_incident" {
+		t.Errorf("right after the alert was stored: %q", got)
+	}
+	if _, err := g.loadKicked(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.loadIncidents(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := codes(ask(t, g, "V-1", "unlock", "acc-1")); got != "deny open_incident,open_incident" {
+		t.Errorf("after the gate read the incident again: %q", got)
 	}
 }

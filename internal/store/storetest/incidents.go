@@ -13,6 +13,7 @@ var incidentTests = []test{
 	{"Incidents/UpsertMerges", testIncidentMerge},
 	{"Incidents/FromManager", testIncidentFromManager},
 	{"Incidents/UpdateAndHistory", testIncidentUpdate},
+	{"Incidents/NewAlertReopens", testIncidentReopen},
 	{"Incidents/List", testIncidentList},
 	{"Incidents/StoreDetectionsWhole", testStoreDetections},
 }
@@ -289,6 +290,44 @@ func testIncidentUpdate(t *testing.T, b Backend) {
 	wantErr(t, "no actor", err, store.ErrInvalid)
 	_, err = s.UpdateIncident(ctx, onlyA, store.IncidentChange{ID: "inc-1", Actor: "ana"})
 	wantErr(t, "nothing to change", err, store.ErrInvalid)
+}
+
+// testIncidentReopen: a new alert joining a resolved or false-positive
+// incident reopens it (status new, in the history as vigil's change); the
+// same alerts delivered again, or new entities alone, do not.
+func testIncidentReopen(t *testing.T, b Backend) {
+	s := open(t, b)
+	for _, closed := range []store.Status{store.StatusResolved, store.StatusFalsePositive} {
+		id := "inc-" + closed.String()
+		a1, a2 := "al-1-"+closed.String(), "al-2-"+closed.String()
+		upsertAlerts(t, s, mkAlert("fleet-a", a1, 1, alert.UnauthorizedCommand, event.SeverityCritical, "VIN1"),
+			mkAlert("fleet-a", a2, 3, alert.UnauthorizedCommand, event.SeverityCritical, "VIN1"))
+		upsertIncidents(t, s, mkIncident("fleet-a", id, 1, 1, event.SeverityCritical, []alert.Category{alert.UnauthorizedCommand}, []string{a1}, vin1))
+		_, err := s.UpdateIncident(ctx, onlyA, store.IncidentChange{ID: id, Actor: "ana", Status: closed})
+		wantErr(t, "close", err, nil)
+		// The same alert again, and a new entity: still closed.
+		upsertIncidents(t, s, mkIncident("fleet-a", id, 1, 2, event.SeverityCritical, nil, []string{a1}, vin1, acc1))
+		d, err := s.GetIncident(ctx, onlyA, id)
+		wantErr(t, "GetIncident", err, nil)
+		equal(t, closed.String()+": status after the same alert", d.Status, closed)
+		// A new alert: open again, by vigil, after the analyst's change.
+		upsertIncidents(t, s, mkIncident("fleet-a", id, 3, 3, event.SeverityCritical, nil, []string{a2}, vin1))
+		d, err = s.GetIncident(ctx, onlyA, id)
+		wantErr(t, "GetIncident", err, nil)
+		equal(t, closed.String()+": status after a new alert", d.Status, store.StatusNew)
+		equal(t, closed.String()+": alerts", d.AlertCount, 2)
+		last := d.History[len(d.History)-1]
+		equal(t, closed.String()+": reopening", [4]string{last.Actor, last.Action, last.Old, last.New}, [4]string{"vigil", "status", closed.String(), "new"})
+		page, err := s.ListIncidents(ctx, onlyA, store.IncidentQuery{Statuses: []store.Status{store.StatusNew}})
+		wantErr(t, "ListIncidents", err, nil)
+		found := false
+		for _, in := range page.Incidents {
+			found = found || in.ID == id
+		}
+		if !found {
+			t.Errorf("%s: the reopened incident is not among the new ones: %+v", closed, page.Incidents)
+		}
+	}
 }
 
 func testIncidentList(t *testing.T, b Backend) {

@@ -129,6 +129,7 @@ ON CONFLICT (id) DO NOTHING RETURNING pk`,
 		in.ID, in.Tenant, in.FirstSeen, in.LastSeen, int(in.Severity), cats, store.StatusNew.String(), now, now).Scan(&pk)
 	created := err == nil
 	changed := created // updated is now already
+	status := store.StatusNew.String()
 	switch {
 	case created:
 		if err := db.addHistory(ctx, tx, pk, now, engineActor, "created", "", ""); err != nil {
@@ -139,8 +140,8 @@ ON CONFLICT (id) DO NOTHING RETURNING pk`,
 		var tenant string
 		var first, last, oldCats int64
 		var sev int
-		err := tx.QueryRow(ctx, "SELECT pk, tenant, first_seen, last_seen, severity, categories FROM incidents WHERE id = ?"+db.d.ForUpdate(),
-			in.ID).Scan(&pk, &tenant, &first, &last, &sev, &oldCats)
+		err := tx.QueryRow(ctx, "SELECT pk, tenant, first_seen, last_seen, severity, categories, status FROM incidents WHERE id = ?"+db.d.ForUpdate(),
+			in.ID).Scan(&pk, &tenant, &first, &last, &sev, &oldCats, &status)
 		if err != nil {
 			return false, dbErr("upsert incident "+in.ID, err)
 		}
@@ -176,6 +177,18 @@ updated = ? WHERE pk = ?`, nfirst, nlast, nsev, ncats, now, pk); err != nil {
 		}
 		n, _ := res.RowsAffected()
 		added += n
+	}
+	if added > 0 && (status == store.StatusResolved.String() || status == store.StatusFalsePositive.String()) {
+		// A new alert reopens a closed incident: it is new evidence, and
+		// analysts (and the command gate, which denies during open critical
+		// incidents) must see it rather than find it inside a closed case.
+		if _, err := tx.Exec(ctx, "UPDATE incidents SET status = ?, updated = ? WHERE pk = ?", store.StatusNew.String(), now, pk); err != nil {
+			return false, dbErr("upsert incident "+in.ID+": reopen", err)
+		}
+		if err := db.addHistory(ctx, tx, pk, now, engineActor, "status", status, store.StatusNew.String()); err != nil {
+			return false, err
+		}
+		changed = true
 	}
 	touch := !changed && (added > 0 || newEnts > 0)
 	var q string
