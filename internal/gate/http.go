@@ -81,6 +81,11 @@ func (g *Gate) serveDecide(w http.ResponseWriter, r *http.Request, rewrite Rewri
 		e.RetryAfter = time.Second
 		return e
 	}
+	if why := g.incidents.Load().blind(p.Tenant, g.cfg.Incidents.MaxOpen); why != "" {
+		e := problem.New(problem.Unavailable, "%s; nothing was decided: resolve incidents or raise the limit", why)
+		e.RetryAfter = time.Second
+		return e
+	}
 	// After the strict decoder, so what is rewritten is what is decided
 	// on; never decided on or logged as sent when it cannot be.
 	if rewrite != nil {

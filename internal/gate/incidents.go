@@ -2,6 +2,7 @@ package gate
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"time"
@@ -46,9 +47,33 @@ type incidentIndex struct {
 	by        map[entityKey]openIncident   // as loaded from the store
 	stored    map[entityKey]storedIncident // of critical alerts stored since; copied on change
 	incidents int
-	truncated bool // more than MaxOpen open critical incidents
-	loaded    time.Time
+	// overflow names the tenants with more than MaxOpen open critical
+	// incidents: the index holds their newest MaxOpen only, so the gate
+	// cannot decide for them. partial: the load stopped at maxIncidentRows
+	// and may miss any tenant's.
+	overflow map[string]bool
+	partial  bool
+	loaded   time.Time
 }
+
+// blind says why the index cannot tell whether an open critical incident
+// names a vehicle or account of tenant, or "" when it can. The gate then
+// answers 503 rather than allow a command it cannot judge.
+func (idx *incidentIndex) blind(tenant string, maxOpen int) string {
+	switch {
+	case idx == nil:
+		return ""
+	case idx.partial:
+		return fmt.Sprintf("the open critical incidents of all tenants are more than the gate reads (%d): it cannot see them all", maxIncidentRows(maxOpen))
+	case idx.overflow[tenant]:
+		return fmt.Sprintf("tenant %q has more than %d open critical incidents (gate.incidents.max_open): the gate cannot see them all", tenant, maxOpen)
+	}
+	return ""
+}
+
+// maxIncidentRows bounds the rows a load reads, whatever the tenants: a
+// flood of incidents costs each load this much at most.
+func maxIncidentRows(maxOpen int) int { return 10 * maxOpen }
 
 // storedIncident is an incident named by a critical alert, with the
 // alertGen that added it: a load that began before keeps it.
@@ -142,6 +167,8 @@ func (g *Gate) loadIncidents(ctx context.Context) error {
 	g.kicked = kicked{} // this load reads them all
 	g.incMu.Unlock()
 	idx := &incidentIndex{by: map[entityKey]openIncident{}}
+	perTenant := map[string]int{}
+	rows := 0
 	q := store.IncidentQuery{MinSeverity: event.SeverityCritical, Statuses: []store.Status{store.StatusNew, store.StatusAcknowledged},
 		Limit: store.MaxPageSize}
 	for {
@@ -150,10 +177,19 @@ func (g *Gate) loadIncidents(ctx context.Context) error {
 			return err
 		}
 		for _, inc := range page.Incidents {
-			if idx.incidents >= g.cfg.Incidents.MaxOpen {
-				idx.truncated = true
+			if rows++; rows > maxIncidentRows(g.cfg.Incidents.MaxOpen) {
+				idx.partial = true
 				break
 			}
+			// One tenant's flood must not push another's incidents out.
+			if perTenant[inc.Tenant] >= g.cfg.Incidents.MaxOpen {
+				if idx.overflow == nil {
+					idx.overflow = map[string]bool{}
+				}
+				idx.overflow[inc.Tenant] = true
+				continue
+			}
+			perTenant[inc.Tenant]++
 			idx.incidents++
 			for _, e := range inc.Entities {
 				if e.Kind != store.EntityVehicle && e.Kind != store.EntityAccount {
@@ -165,12 +201,16 @@ func (g *Gate) loadIncidents(ctx context.Context) error {
 				}
 			}
 		}
-		if page.Next == "" || idx.truncated {
+		if page.Next == "" || idx.partial {
 			break
 		}
 		q.Cursor = page.Next
 	}
 	idx.loaded = g.now()
+	if idx.partial || len(idx.overflow) > 0 {
+		g.log.Warn("gate: too many open critical incidents to see them all: commands of the tenants named are answered 503 until incidents are resolved or gate.incidents.max_open is raised",
+			"max_open", g.cfg.Incidents.MaxOpen, "tenants", slices.Sorted(maps.Keys(idx.overflow)), "all_tenants", idx.partial)
+	}
 	g.install(idx, since)
 	return nil
 }

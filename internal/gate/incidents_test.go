@@ -2,6 +2,9 @@ package gate
 
 import (
 	"context"
+	"fmt"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -299,5 +302,51 @@ func TestCriticalAlertOnAResolvedIncident(t *testing.T) {
 	}
 	if got := codes(ask(t, g, "V-1", "unlock", "acc-1")); got != "deny open_incident,open_incident" {
 		t.Errorf("after the gate read the incident again: %q", got)
+	}
+}
+
+// TestTooManyOpenIncidents: max_open bounds each tenant's open critical
+// incidents, so one tenant's flood cannot push another's out of the index;
+// a tenant over the bound, or every tenant when a load stops at its bound
+// on rows, gets 503 rather than a decision the gate cannot make.
+func TestTooManyOpenIncidents(t *testing.T) {
+	crit := func(tenant, id, vehicle string) store.Incident {
+		return store.Incident{ID: id, Tenant: tenant, Severity: event.SeverityCritical, Status: store.StatusNew,
+			Entities: []store.Entity{{Kind: store.EntityVehicle, Value: vehicle}}}
+	}
+	// The flood is newest, so it comes first.
+	var incs openIncidents
+	for i := range 5 {
+		incs = append(incs, crit("tenant-b", fmt.Sprintf("inc-b%d", i), fmt.Sprintf("VB-%d", i)))
+	}
+	incs = append(incs, crit("fleet-a", "inc-a", "V-A"))
+	post := func(g *Gate, tenant, vehicle string) *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		body := fmt.Sprintf(`{"tenant":%q,"vehicle":%q,"command":"unlock","actor":{"account":"acc-1"}}`, tenant, vehicle)
+		g.DecideHandler(nil).ServeHTTP(w, httptest.NewRequest("POST", "/v1/gate", strings.NewReader(body)))
+		return w
+	}
+	cfg := Config{Links: LinksConfig{TrustWithoutDirectory: true}, Incidents: IncidentsConfig{MaxOpen: 3}}
+	g, stop := runGate(t, Options{Config: cfg, Incidents: incs, Now: func() time.Time { return now }})
+	if w := post(g, "fleet-a", "V-A"); w.Code != 200 || !strings.Contains(w.Body.String(), `"code":"open_incident"`) {
+		t.Errorf("the other tenant's vehicle under an open critical incident: %d %s", w.Code, w.Body)
+	}
+	for _, v := range []string{"VB-0", "VB-4", "VB-OTHER"} {
+		if w := post(g, "tenant-b", v); w.Code != 503 || w.Header().Get("Retry-After") == "" ||
+			!strings.Contains(w.Body.String(), `tenant \"tenant-b\" has more than 3 open critical incidents`) {
+			t.Errorf("tenant-b, over its bound, %s: %d %s", v, w.Code, w.Body)
+		}
+	}
+	stop()
+	// A load reads at most ten times max_open rows: past them, it cannot
+	// know any tenant's.
+	cfg.Incidents.MaxOpen = 1
+	for i := range 10 {
+		incs = append(incs, crit(fmt.Sprintf("tenant-%d", i), fmt.Sprintf("inc-%d", i), "V"))
+	}
+	g, stop = runGate(t, Options{Config: cfg, Incidents: incs, Now: func() time.Time { return now }})
+	defer stop()
+	if w := post(g, "fleet-a", "V-NONE"); w.Code != 503 || !strings.Contains(w.Body.String(), "more than the gate reads (10)") {
+		t.Errorf("a load that stopped at its bound: %d %s", w.Code, w.Body)
 	}
 }

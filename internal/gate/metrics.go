@@ -49,6 +49,7 @@ var (
 	mIncErr    = prometheus.NewDesc("vigil_gate_incident_reload_errors_total", "Failed reloads of the open critical incidents.", nil, nil)
 	mIncOpen   = prometheus.NewDesc("vigil_gate_open_critical_incidents", "Open critical incidents the gate knows.", nil, nil)
 	mIncAge    = prometheus.NewDesc("vigil_gate_incidents_age_seconds", "Age of the gate's copy of the open critical incidents.", nil, nil)
+	mIncBlind  = prometheus.NewDesc("vigil_gate_incidents_overflow_tenants", "Tenants with more open critical incidents than gate.incidents.max_open (their commands are answered 503); -1 when the last load stopped at its bound for every tenant.", nil, nil)
 	mState     = prometheus.NewDesc("vigil_gate_state_entries", "Entries of the gate's state by kind (at the last sweep).", []string{"kind"}, nil)
 )
 
@@ -58,7 +59,7 @@ func (g *Gate) Collector() prometheus.Collector { return collector{g} }
 type collector struct{ g *Gate }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{mDecisions, mReasons, mRejected, mLog, mIncErr, mIncOpen, mIncAge, mState} {
+	for _, d := range []*prometheus.Desc{mDecisions, mReasons, mRejected, mLog, mIncErr, mIncOpen, mIncAge, mIncBlind, mState} {
 		ch <- d
 	}
 	c.g.metrics.latency.Describe(ch)
@@ -88,6 +89,11 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	if idx := c.g.incidents.Load(); idx != nil {
 		gauge(mIncOpen, float64(idx.incidents))
 		gauge(mIncAge, c.g.now().Sub(idx.loaded).Seconds())
+		if idx.partial {
+			gauge(mIncBlind, -1)
+		} else {
+			gauge(mIncBlind, float64(len(idx.overflow)))
+		}
 	}
 	gauge(mState, float64(m.moving.Load()), "moving_vehicles")
 	gauge(mState, float64(m.linked.Load()), "vehicles_with_links")
