@@ -24,13 +24,15 @@ package gate
 
 import (
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,7 +86,7 @@ type Gate struct {
 	kick      chan struct{}
 	ring      *ring
 	file      *fileLog
-	idPrefix  string
+	ids       cipher.Block // decision ids: the sequence, encrypted, so an id tells nothing of other tenants' decisions
 	seq       atomic.Uint64
 	metrics   metrics
 	sweepMu   sync.Mutex
@@ -118,11 +120,15 @@ func New(o Options) (*Gate, error) {
 			g.exempt[r] = true
 		}
 	}
-	var p [6]byte
-	if _, err := rand.Read(p[:]); err != nil {
+	var key [16]byte
+	if _, err := rand.Read(key[:]); err != nil {
 		return nil, err
 	}
-	g.idPrefix = "gd_" + hex.EncodeToString(p[:]) + "_"
+	ids, err := aes.NewCipher(key[:])
+	if err != nil {
+		return nil, err
+	}
+	g.ids = ids
 	g.metrics.init()
 	if o.DataDir != "" {
 		f, err := newFileLog(filepath.Join(o.DataDir, "gate"), cfg.Log, g.log.Error)
@@ -332,7 +338,7 @@ func (g *Gate) decide(p *parsed, now time.Time) Decision {
 		}
 	}
 
-	d := Decision{Decision: verdict.String(), Reasons: reasons, DecisionID: g.idPrefix + strconv.FormatUint(g.seq.Add(1), 10),
+	d := Decision{Decision: verdict.String(), Reasons: reasons, DecisionID: g.decisionID(),
 		DecidedAt: now.UTC().Format(time.RFC3339Nano), RetryAfterMS: retry.Milliseconds()}
 	took := time.Since(start)
 	g.metrics.count(verdict, reasons, took)
@@ -458,4 +464,17 @@ func abs(x int64) int64 {
 		return -x
 	}
 	return x
+}
+
+// decisionID is a new decision's id: unique (the cipher is a permutation
+// of the sequence numbers), and unpredictable, so that a tenant cannot
+// count other tenants' decisions between two of its own.
+func (g *Gate) decisionID() string {
+	var b [aes.BlockSize]byte
+	binary.BigEndian.PutUint64(b[8:], g.seq.Add(1))
+	g.ids.Encrypt(b[:], b[:])
+	out := make([]byte, 3+2*len(b))
+	copy(out, "gd_")
+	hex.Encode(out[3:], b[:])
+	return string(out)
 }

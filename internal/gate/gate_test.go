@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -440,5 +441,30 @@ func BenchmarkDecodeRequest(b *testing.B) {
 		if _, err := decodeRequest(body, names); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestDecisionIDs: each decision has an id of its own, and ids do not count
+// up, so one tenant cannot tell from two of its ids how many decisions
+// other tenants got between them.
+func TestDecisionIDs(t *testing.T) {
+	g := newTestGate(t, Config{Links: LinksConfig{TrustWithoutDirectory: true}}, nil, nil)
+	format := regexp.MustCompile(`^gd_[0-9a-f]{32}$`)
+	seen := map[string]bool{}
+	prev := ""
+	ordered := 0
+	for range 10_000 {
+		id := ask(t, g, "V-1", "locate", "acc-1").DecisionID
+		if !format.MatchString(id) || seen[id] {
+			t.Fatalf("decision id %q: badly formed or seen before", id)
+		}
+		seen[id] = true
+		if id > prev {
+			ordered++
+		}
+		prev = id
+	}
+	if ordered > 6_000 { // about half, by chance
+		t.Errorf("%d of 10,000 ids came after the one before: they count up", ordered)
 	}
 }

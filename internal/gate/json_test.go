@@ -22,6 +22,8 @@ func TestDecodeRequestErrors(t *testing.T) {
 		{`{"vehicle":"\q"}`, "bad_request", ""},
 		{`{"vehicle":"\u12"}`, "bad_request", ""},
 		{`{"vehicle":"V","command":"unlock","actor":{"account":"a"}} {}`, "bad_request", ""},
+		{"{\"vehicle\":\"V\",\"command\":\"unlock\",\"actor\":{\"account\":\"a\"}}\x00{\"tenant\":\"other\"}", "bad_request", ""},
+		{"{\"vehicle\":\"V\",\"command\":\"unlock\",\"actor\":{\"account\":\"a\"}}\x00", "bad_request", ""},
 		{`{"command":"unlock","actor":{"account":"a"}}`, "invalid_parameter", "vehicle"},
 		{`{"vehicle":"V","actor":{"account":"a"}}`, "invalid_parameter", "command"},
 		{`{"vehicle":"V","command":"unlock"}`, "invalid_parameter", "actor"},

@@ -120,8 +120,8 @@ func decodeRequest(body []byte, n names) (*parsed, *problem.Error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.peek() != 0 {
-		return nil, problem.New(problem.BadRequest, "the body holds more than one JSON object: send exactly one request")
+	if s.ws(); s.i < len(s.b) { // peek's 0 would let a NUL byte end the body
+		return nil, problem.New(problem.BadRequest, "the body holds more after its JSON object, at byte %d: send exactly one request", s.i)
 	}
 	if err := p.validate(n); err != nil {
 		return nil, err
