@@ -468,3 +468,22 @@ func TestDecisionIDs(t *testing.T) {
 		t.Errorf("%d of 10,000 ids came after the one before: they count up", ordered)
 	}
 }
+
+// TestUnlinkOutlastsLaterLinks: eight digital keys shared after an account
+// was unlinked do not make the vehicle forget the unlink, so a stale
+// directory entry does not let the account back in.
+func TestUnlinkOutlastsLaterLinks(t *testing.T) {
+	dir := directory.New()
+	dir.Link("fleet-a", directory.Account, "old-driver", "V-1", event.RoleDriver)
+	events := []string{link("old-driver", "V-1", "vehicle_linked", "-3h"), link("old-driver", "V-1", "vehicle_unlinked", "-2h")}
+	for i := range 2 * twin.MaxVehicleLinks {
+		events = append(events, link(fmt.Sprintf("key-%d", i), "V-1", "digital_key_added", fmt.Sprintf("-%dm", 60-i)))
+	}
+	g := newTestGate(t, Config{}, dir, nil, events...)
+	if got := codes(ask(t, g, "V-1", "unlock", "old-driver")); got != "deny unlinked" {
+		t.Errorf("an unlinked account still in the directory: %q", got)
+	}
+	if got := codes(ask(t, g, "V-1", "unlock", fmt.Sprintf("key-%d", 2*twin.MaxVehicleLinks-1))); got != "allow " {
+		t.Errorf("the newest digital key: %q", got)
+	}
+}

@@ -1,6 +1,10 @@
 package twin
 
-import "github.com/vigil-project/vigil/internal/event"
+import (
+	"slices"
+
+	"github.com/vigil-project/vigil/internal/event"
+)
 
 // Links is what account.change events taught the twin about who may use the
 // vehicle: accounts linked and unlinked, and the last ownership transfer.
@@ -63,8 +67,17 @@ func (l *Links) set(account string, linked bool, by event.ChangeKind, at int64, 
 		return
 	}
 	if len(l.List) == MaxVehicleLinks {
-		copy(l.List, l.List[1:])
-		l.List = l.List[:MaxVehicleLinks-1]
+		// Full: forget the oldest link, and an unlink only when all are
+		// unlinks. An unlink is what denies an account a stale directory
+		// still lists; forgetting a link only ever denies.
+		drop := 0
+		for i := range l.List {
+			if l.List[i].Linked {
+				drop = i
+				break
+			}
+		}
+		l.List = slices.Delete(l.List, drop, drop+1)
 	}
 	l.List = append(l.List, Link{Account: account, At: at, By: by, Linked: linked, Ref: ref})
 }

@@ -35,6 +35,22 @@ func TestVehicleLinks(t *testing.T) {
 	if len(l.List) != MaxVehicleLinks {
 		t.Errorf("%d links kept, want the bound %d", len(l.List), MaxVehicleLinks)
 	}
+	// A full list forgets links first: the unlinks of acc-1 (by the
+	// transfer) and acc-2 stay, whatever came after them.
+	if a, b := l.Find("acc-1"), l.Find("acc-2"); a == nil || a.Linked || b == nil || b.Linked {
+		t.Errorf("an unlink was forgotten while links were kept: acc-1 %+v, acc-2 %+v", a, b)
+	}
+	if l.Find("acc-3") != nil || l.Find("acc-xa") != nil || l.Find("acc-x"+string(rune('a'+MaxVehicleLinks+1))) == nil {
+		t.Errorf("the oldest links were not the ones forgotten: %+v", l.List)
+	}
+	// Only unlinks: the oldest goes.
+	u := &Vehicle{}
+	for i := range MaxVehicleLinks + 1 {
+		u.Apply(linkChange("u", int64(i), "acc-u"+string(rune('a'+i)), event.ChangeVehicleUnlinked))
+	}
+	if ul := u.Links(); len(ul.List) != MaxVehicleLinks || ul.Find("acc-ua") != nil || ul.Find("acc-ub") == nil {
+		t.Errorf("a full list of unlinks: %+v", ul.List)
+	}
 	if (&Vehicle{}).Links() != nil || (*Links)(nil).Find("x") != nil {
 		t.Error("a twin without link changes has links")
 	}
