@@ -86,6 +86,27 @@ func (s *shard) sweep(ts *tenantState, b int64) {
 	if n > 0 {
 		s.e.stats.evicted.Add(n)
 	}
+	if len(gone) > 0 {
+		s.tellEvicted(ts, gone)
+	}
+}
+
+// tellEvicted hands the vehicles a sweep dropped to the detectors that
+// mirror vehicles outside the engine.
+func (s *shard) tellEvicted(ts *tenantState, vehicles []string) {
+	c := &s.ctx
+	for i, d := range s.e.opts.Detectors {
+		ve, ok := d.(detect.VehicleEvictions)
+		if !ok {
+			continue
+		}
+		c.Tenant, c.Key, c.Kind, c.Arrived = ts.name, "", detect.KindVehicle, 0
+		c.Frontier, c.TenantSince = ts.frontier, ts.since
+		c.Info, c.Local = &s.e.infos[i], s.local[i]
+		for _, v := range vehicles {
+			ve.Evicted(c, v)
+		}
+	}
 }
 
 func newShard(e *Engine, id int) *shard {

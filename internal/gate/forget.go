@@ -39,6 +39,19 @@ func (o *observer) Forget(c *detect.Context, s twin.Subject) {
 	}
 }
 
+var _ detect.VehicleEvictions = (*observer)(nil)
+
+// Evicted drops a vehicle the engine let go of as idle: its twin, and with
+// it the links and motion the gate copied, are gone, and its slot may hold
+// another vehicle soon.
+func (o *observer) Evicted(c *detect.Context, vehicle string) {
+	k := vkey{c.Tenant, vehicle}
+	if ls, ok := c.Local.(*shardState); ok {
+		ls.pending = slices.DeleteFunc(ls.pending, func(p pendingVehicle) bool { return p.k == k })
+	}
+	o.v.forget(k, twin.SubjectVehicle)
+}
+
 func (v *view) forget(k vkey, kind twin.SubjectKind) {
 	switch kind {
 	case twin.SubjectVehicle:

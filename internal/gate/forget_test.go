@@ -2,6 +2,7 @@ package gate
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -88,5 +89,39 @@ func TestErasureKeepsTheObserverTimer(t *testing.T) {
 		if got := codes(ask(t, g, "V-2", "unlock", "acc-1")); got != "deny unlinked" {
 			t.Errorf("erased before: %v: an unlinked account gets %q", erase, got)
 		}
+	}
+}
+
+// TestEvictedVehiclesLeaveTheView: vehicles the engine drops as idle leave
+// the gate's copies too, so invented vehicles in old account changes do not
+// grow the gate's memory past the engine's.
+func TestEvictedVehiclesLeaveTheView(t *testing.T) {
+	g, err := New(Options{Config: Config{}, Incidents: openIncidents{}, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.New(engine.Options{Shards: 1, Detectors: []detect.Detector{g.Observer()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := []string{fix("V-NOW", 0, "OFF", "-3h")}
+	for i := range 1000 {
+		events = append(events, link("acc-x", fmt.Sprintf("VX-%d", i), "vehicle_linked", "-960h"))
+	}
+	events = append(events, link("acc-1", "V-NOW", "vehicle_linked", "-2h"), fix("V-NOW", 0, "OFF", "-1h"), fix("V-NOW", 0, "OFF", "0s"))
+	push(t, eng, events...)
+	eng.Flush()
+	left := eng.StateSize()[detect.KindVehicle]
+	evicted := eng.Stats().Evicted
+	eng.Close()
+	g.sweep()
+	if evicted < 1000 || left != 1 {
+		t.Fatalf("the engine evicted %d keys and holds %d vehicles: the test needs the 1,000 old ones gone", evicted, left)
+	}
+	if n := g.metrics.linked.Load(); n != 1 {
+		t.Errorf("the gate holds links of %d vehicles, the engine of %d", n, left)
+	}
+	if got := codes(ask(t, g, "V-NOW", "unlock", "acc-1")); got != "allow " {
+		t.Errorf("the vehicle that stays: %q", got)
 	}
 }

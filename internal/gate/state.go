@@ -236,7 +236,7 @@ type shardState struct {
 
 type pendingVehicle struct {
 	k     vkey
-	v     *twin.Vehicle // valid until the vehicle is erased (Forget drops it) or evicted (after the timer that copies it fired)
+	v     *twin.Vehicle // valid until the vehicle is erased (Forget drops it) or evicted (Evicted drops it)
 	links bool          // the event may have changed its links
 }
 
