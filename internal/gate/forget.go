@@ -41,15 +41,35 @@ func (o *observer) Forget(c *detect.Context, s twin.Subject) {
 
 var _ detect.VehicleEvictions = (*observer)(nil)
 
-// Evicted drops a vehicle the engine let go of as idle: its twin, and with
-// it the links and motion the gate copied, are gone, and its slot may hold
-// another vehicle soon.
+// Evicted follows the engine letting go of an idle vehicle: its slot may
+// hold another vehicle soon, so it is never copied again; its motion is
+// stale; its links that let accounts in go, as the engine's did. What
+// denies — unlinks, an ownership transfer — stays: a stale directory would
+// otherwise let the account back in.
 func (o *observer) Evicted(c *detect.Context, vehicle string) {
 	k := vkey{c.Tenant, vehicle}
 	if ls, ok := c.Local.(*shardState); ok {
 		ls.pending = slices.DeleteFunc(ls.pending, func(p pendingVehicle) bool { return p.k == k })
 	}
-	o.v.forget(k, twin.SubjectVehicle)
+	o.v.dropMotion(k)
+	if l := o.v.links(k); l != nil {
+		o.v.setLinks(k, l.denials())
+	}
+}
+
+// denials is a copy of l with only what denies: the unlinks and the
+// ownership transfer; nil when that is nothing.
+func (l *linkSet) denials() *linkSet {
+	out := &linkSet{TransferAt: l.TransferAt, TransferTo: l.TransferTo}
+	for _, e := range l.List {
+		if !e.Linked {
+			out.List = append(out.List, e)
+		}
+	}
+	if len(out.List) == 0 && out.TransferAt == 0 {
+		return nil
+	}
+	return out
 }
 
 func (v *view) forget(k vkey, kind twin.SubjectKind) {

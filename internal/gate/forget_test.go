@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/vigil-project/vigil/internal/detect"
+	"github.com/vigil-project/vigil/internal/directory"
 	"github.com/vigil-project/vigil/internal/engine"
+	"github.com/vigil-project/vigil/internal/event"
 	"github.com/vigil-project/vigil/internal/twin"
 )
 
@@ -123,5 +125,59 @@ func TestEvictedVehiclesLeaveTheView(t *testing.T) {
 	}
 	if got := codes(ask(t, g, "V-NOW", "unlock", "acc-1")); got != "allow " {
 		t.Errorf("the vehicle that stays: %q", got)
+	}
+}
+
+// TestEvictionKeepsWhatDenies: when the engine evicts an idle vehicle
+// (TestEvictedVehiclesLeaveTheView has the engine do it), the gate keeps
+// what denies — the transfer that shuts out the previous owner a stale
+// directory still lists, and unlinks — and lets go of the links.
+func TestEvictionKeepsWhatDenies(t *testing.T) {
+	dir := directory.New()
+	dir.Link("fleet-a", directory.Account, "old-owner", "V-SOLD", event.RoleOwner)
+	dir.Link("fleet-a", directory.Account, "gone", "V-SOLD", event.RoleDriver)
+	g := newTestGate(t, Config{}, dir, nil,
+		link("new-owner", "V-SOLD", "ownership_transfer", "-3h"), link("gone", "V-SOLD", "vehicle_unlinked", "-2h"),
+		link("friend", "V-SOLD", "digital_key_added", "-1h"), link("friend", "V-FREE", "digital_key_added", "-1h"))
+	o := g.Observer().(detect.VehicleEvictions)
+	for _, v := range []string{"V-SOLD", "V-FREE"} {
+		o.Evicted(&detect.Context{Tenant: "fleet-a", Local: &shardState{}}, v)
+	}
+	for _, c := range []struct{ vehicle, account, want string }{
+		{"V-SOLD", "old-owner", "deny ownership_transferred"},
+		{"V-SOLD", "gone", "deny unlinked"},
+		{"V-SOLD", "friend", "deny ownership_transferred"}, // its key went with the engine's twin
+		{"V-FREE", "friend", "deny not_linked"},
+	} {
+		if got := codes(ask(t, g, c.vehicle, "unlock", c.account)); got != c.want {
+			t.Errorf("%s on %s after the eviction: %q, want %q", c.account, c.vehicle, got, c.want)
+		}
+	}
+	if l := g.view.links(vkey{"fleet-a", "V-FREE"}); l != nil {
+		t.Errorf("a vehicle with nothing that denies keeps links %+v", l)
+	}
+}
+
+// TestErasureCopiesPending: erasing the vehicle that set the shard's
+// copying timer copies the other vehicles waiting for it, here a late
+// unlink, before the engine's next tick would have.
+func TestErasureCopiesPending(t *testing.T) {
+	g, err := New(Options{Incidents: openIncidents{}, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.loadIncidents(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.New(engine.Options{Shards: 1, Detectors: []detect.Detector{g.Observer()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	push(t, eng, link("acc-1", "V-2", "vehicle_linked", "-1h"), fix("V-ERASED", 50, "ON", "-1m"), link("acc-1", "V-2", "vehicle_unlinked", "-90s"))
+	eng.Flush()
+	eng.Forget("fleet-a", twin.Subject{Kind: twin.SubjectVehicle, Value: "V-ERASED"})
+	eng.Close()
+	if got := codes(ask(t, g, "V-2", "unlock", "acc-1")); got != "deny unlinked" {
+		t.Errorf("an unlink pending at the erasure: %q", got)
 	}
 }
