@@ -249,7 +249,8 @@ func runGate(t *testing.T, o Options) (*Gate, func()) {
 // reopens it, so the gate's read by id finds it open and goes on denying.
 func TestCriticalAlertOnAResolvedIncident(t *testing.T) {
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, t.TempDir(), sqlite.Options{})
+	// The analyst resolves the incident half an hour before now.
+	db, err := sqlite.Open(ctx, t.TempDir(), sqlite.Options{Now: func() time.Time { return now.Add(-30 * time.Minute) }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package storetest
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/vigil-project/vigil/internal/alert"
 	"github.com/vigil-project/vigil/internal/event"
@@ -292,30 +293,47 @@ func testIncidentUpdate(t *testing.T, b Backend) {
 	wantErr(t, "nothing to change", err, store.ErrInvalid)
 }
 
-// testIncidentReopen: a new alert joining a resolved or false-positive
-// incident reopens it (status new, in the history as vigil's change); the
-// same alerts delivered again, or new entities alone, do not.
+// testIncidentReopen: an alert joining a resolved or false-positive
+// incident reopens it (status new, in the history as vigil's change) when
+// it is new evidence: its last event after the incident was closed, and at
+// least as severe as the incident. The same alerts delivered again, new
+// entities alone, an old alert under a new id (an archive replayed) and a
+// milder alert do not.
 func testIncidentReopen(t *testing.T, b Backend) {
 	s := open(t, b)
+	later := func(a *alert.Alert) *alert.Alert { // after the analyst's close, which the store stamps now
+		a.LastSeen = time.Now().Add(time.Hour).UnixNano()
+		return a
+	}
 	for _, closed := range []store.Status{store.StatusResolved, store.StatusFalsePositive} {
-		id := "inc-" + closed.String()
-		a1, a2 := "al-1-"+closed.String(), "al-2-"+closed.String()
-		upsertAlerts(t, s, mkAlert("fleet-a", a1, 1, alert.UnauthorizedCommand, event.SeverityCritical, "VIN1"),
-			mkAlert("fleet-a", a2, 3, alert.UnauthorizedCommand, event.SeverityCritical, "VIN1"))
-		upsertIncidents(t, s, mkIncident("fleet-a", id, 1, 1, event.SeverityCritical, []alert.Category{alert.UnauthorizedCommand}, []string{a1}, vin1))
+		id, name := "inc-"+closed.String(), func(n string) string { return n + "-" + closed.String() }
+		upsertAlerts(t, s, mkAlert("fleet-a", name("al-1"), 1, alert.UnauthorizedCommand, event.SeverityHigh, "VIN1"),
+			mkAlert("fleet-a", name("al-old"), 2, alert.UnauthorizedCommand, event.SeverityHigh, "VIN1"),
+			later(mkAlert("fleet-a", name("al-low"), 3, alert.UnauthorizedCommand, event.SeverityLow, "VIN1")),
+			later(mkAlert("fleet-a", name("al-new"), 4, alert.UnauthorizedCommand, event.SeverityHigh, "VIN1")))
+		upsertIncidents(t, s, mkIncident("fleet-a", id, 1, 1, event.SeverityHigh, []alert.Category{alert.UnauthorizedCommand}, []string{name("al-1")}, vin1))
 		_, err := s.UpdateIncident(ctx, onlyA, store.IncidentChange{ID: id, Actor: "ana", Status: closed})
 		wantErr(t, "close", err, nil)
-		// The same alert again, and a new entity: still closed.
-		upsertIncidents(t, s, mkIncident("fleet-a", id, 1, 2, event.SeverityCritical, nil, []string{a1}, vin1, acc1))
+		for _, c := range []struct {
+			what   string
+			alerts []string
+			ents   []store.Entity
+		}{
+			{"the same alert again, and a new entity", []string{name("al-1")}, []store.Entity{vin1, acc1}},
+			{"an alert from before the close under a new id", []string{name("al-old")}, []store.Entity{vin1}},
+			{"a milder alert after the close", []string{name("al-low")}, []store.Entity{vin1}},
+		} {
+			upsertIncidents(t, s, mkIncident("fleet-a", id, 1, 3, event.SeverityHigh, nil, c.alerts, c.ents...))
+			d, err := s.GetIncident(ctx, onlyA, id)
+			wantErr(t, "GetIncident", err, nil)
+			equal(t, closed.String()+": status after "+c.what, d.Status, closed)
+		}
+		// New evidence: open again, by vigil, after the analyst's change.
+		upsertIncidents(t, s, mkIncident("fleet-a", id, 1, 4, event.SeverityHigh, nil, []string{name("al-new")}, vin1))
 		d, err := s.GetIncident(ctx, onlyA, id)
 		wantErr(t, "GetIncident", err, nil)
-		equal(t, closed.String()+": status after the same alert", d.Status, closed)
-		// A new alert: open again, by vigil, after the analyst's change.
-		upsertIncidents(t, s, mkIncident("fleet-a", id, 3, 3, event.SeverityCritical, nil, []string{a2}, vin1))
-		d, err = s.GetIncident(ctx, onlyA, id)
-		wantErr(t, "GetIncident", err, nil)
 		equal(t, closed.String()+": status after a new alert", d.Status, store.StatusNew)
-		equal(t, closed.String()+": alerts", d.AlertCount, 2)
+		equal(t, closed.String()+": alerts", d.AlertCount, 4)
 		last := d.History[len(d.History)-1]
 		equal(t, closed.String()+": reopening", [4]string{last.Actor, last.Action, last.Old, last.New}, [4]string{"vigil", "status", closed.String(), "new"})
 		page, err := s.ListIncidents(ctx, onlyA, store.IncidentQuery{Statuses: []store.Status{store.StatusNew}})

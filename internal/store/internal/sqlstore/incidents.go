@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"slices"
+	"strings"
 
 	"github.com/vigil-project/vigil/internal/alert"
 	"github.com/vigil-project/vigil/internal/event"
@@ -129,7 +130,7 @@ ON CONFLICT (id) DO NOTHING RETURNING pk`,
 		in.ID, in.Tenant, in.FirstSeen, in.LastSeen, int(in.Severity), cats, store.StatusNew.String(), now, now).Scan(&pk)
 	created := err == nil
 	changed := created // updated is now already
-	status := store.StatusNew.String()
+	status, oldSev := store.StatusNew.String(), 0
 	switch {
 	case created:
 		if err := db.addHistory(ctx, tx, pk, now, engineActor, "created", "", ""); err != nil {
@@ -148,6 +149,7 @@ ON CONFLICT (id) DO NOTHING RETURNING pk`,
 		if tenant != in.Tenant {
 			return false, store.Errorf(store.ErrConflict, "incident %q already exists in another tenant", in.ID)
 		}
+		oldSev = sev
 		nfirst, nlast, nsev, ncats := min(first, in.FirstSeen), max(last, in.LastSeen), max(sev, int(in.Severity)), oldCats|cats
 		if nfirst != first || nlast != last || nsev != sev || ncats != oldCats {
 			if _, err := tx.Exec(ctx, `UPDATE incidents SET first_seen = ?, last_seen = ?, severity = ?, categories = ?,
@@ -170,6 +172,7 @@ updated = ? WHERE pk = ?`, nfirst, nlast, nsev, ncats, now, pk); err != nil {
 		newEnts += n
 	}
 	var added int64
+	var addedIDs []any
 	for _, id := range in.AlertIDs {
 		res, err := tx.Exec(ctx, "INSERT INTO incident_alerts (incident_pk, alert_id) VALUES (?, ?) ON CONFLICT DO NOTHING", pk, id)
 		if err != nil {
@@ -177,18 +180,24 @@ updated = ? WHERE pk = ?`, nfirst, nlast, nsev, ncats, now, pk); err != nil {
 		}
 		n, _ := res.RowsAffected()
 		added += n
+		if n > 0 {
+			addedIDs = append(addedIDs, id)
+		}
 	}
 	if added > 0 && (status == store.StatusResolved.String() || status == store.StatusFalsePositive.String()) {
-		// A new alert reopens a closed incident: it is new evidence, and
-		// analysts (and the command gate, which denies during open critical
-		// incidents) must see it rather than find it inside a closed case.
-		if _, err := tx.Exec(ctx, "UPDATE incidents SET status = ?, updated = ? WHERE pk = ?", store.StatusNew.String(), now, pk); err != nil {
+		reopen, err := db.reopens(ctx, tx, pk, in.Tenant, oldSev, addedIDs)
+		if err != nil {
 			return false, dbErr("upsert incident "+in.ID+": reopen", err)
 		}
-		if err := db.addHistory(ctx, tx, pk, now, engineActor, "status", status, store.StatusNew.String()); err != nil {
-			return false, err
+		if reopen {
+			if _, err := tx.Exec(ctx, "UPDATE incidents SET status = ?, updated = ? WHERE pk = ?", store.StatusNew.String(), now, pk); err != nil {
+				return false, dbErr("upsert incident "+in.ID+": reopen", err)
+			}
+			if err := db.addHistory(ctx, tx, pk, now, engineActor, "status", status, store.StatusNew.String()); err != nil {
+				return false, err
+			}
+			changed = true
 		}
-		changed = true
 	}
 	touch := !changed && (added > 0 || newEnts > 0)
 	var q string
@@ -207,6 +216,31 @@ updated = ? WHERE pk = ?`, nfirst, nlast, nsev, ncats, now, pk); err != nil {
 		}
 	}
 	return created, nil
+}
+
+// reopens reports whether alerts newly joined to a closed incident reopen
+// it: one of them must be new evidence — its last event after the incident
+// was closed (an archive replayed after a lost checkpoint brings old alerts
+// under new ids) and at least as severe as the incident was (a low alert
+// must not undo an analyst's judgement of a critical one).
+func (db *DB) reopens(ctx context.Context, tx *Tx, pk int64, tenant string, sev int, ids []any) (bool, error) {
+	var closed int64
+	err := tx.QueryRow(ctx, "SELECT time FROM incident_history WHERE incident_pk = ? AND action = 'status' ORDER BY pk DESC LIMIT 1", pk).Scan(&closed)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) { // no status change recorded: judge by the alerts alone
+		return false, err
+	}
+	for chunk := range slices.Chunk(ids, 500) {
+		args := append([]any{tenant, closed, sev}, chunk...)
+		var n int64
+		q := "SELECT COUNT(*) FROM alerts WHERE tenant = ? AND last_seen > ? AND severity >= ? AND id IN (?" + strings.Repeat(", ?", len(chunk)-1) + ")"
+		if err := tx.QueryRow(ctx, q, args...).Scan(&n); err != nil {
+			return false, err
+		}
+		if n > 0 {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func (db *DB) addHistory(ctx context.Context, tx *Tx, pk, now int64, actor, action, old, new string) error {
