@@ -265,6 +265,12 @@ type Decision struct {
 // incident index and the directory, takes rate tokens, and records the
 // decision.
 func (g *Gate) decide(p *parsed, now time.Time) Decision {
+	return g.decideOn(g.incidents.Load(), p, now)
+}
+
+// decideOn decides on the open incidents of idx: the index the request was
+// found answerable with (incidentIndex.blind), not a newer one.
+func (g *Gate) decideOn(idx *incidentIndex, p *parsed, now time.Time) Decision {
 	start := time.Now()
 	nowNS := now.UnixNano()
 	verdict := Allow
@@ -277,7 +283,6 @@ func (g *Gate) decide(p *parsed, now time.Time) Decision {
 	vk := vkey{p.Tenant, p.Vehicle}
 
 	// An open critical incident on the vehicle or the account.
-	idx := g.incidents.Load()
 	if inc, ok := idx.find(p.Tenant, store.EntityVehicle, p.Vehicle); ok {
 		add(Deny, CodeIncident, "incident %s (critical, %s) names vehicle %s: commands to it wait until the incident is resolved",
 			inc.ID, inc.Status, p.Vehicle)

@@ -487,3 +487,24 @@ func TestUnlinkOutlastsLaterLinks(t *testing.T) {
 		t.Errorf("the newest digital key: %q", got)
 	}
 }
+
+// TestFullUnlinksKeepTheNeededOne: when a vehicle's list holds only
+// unlinks, the ones its ownership transfer already implies go first, not
+// the new owner's own later unlink.
+func TestFullUnlinksKeepTheNeededOne(t *testing.T) {
+	dir := directory.New()
+	dir.Link("fleet-a", directory.Account, "y", "V-1", event.RoleOwner) // stale
+	events := []string{link("y", "V-1", "vehicle_linked", "-5h")}
+	for i := range twin.MaxVehicleLinks - 1 {
+		events = append(events, link(fmt.Sprintf("k-%d", i), "V-1", "digital_key_added", fmt.Sprintf("-%dm", 280-i)))
+	}
+	events = append(events, link("y", "V-1", "ownership_transfer", "-3h"), link("y", "V-1", "vehicle_unlinked", "-2h"),
+		link("z", "V-1", "vehicle_linked", "-1h"))
+	g := newTestGate(t, Config{}, dir, nil, events...)
+	if got := codes(ask(t, g, "V-1", "unlock", "y")); got != "deny unlinked" {
+		t.Errorf("y, unlinked after the transfer to it, still in the directory: %q", got)
+	}
+	if got := codes(ask(t, g, "V-1", "unlock", "z")); got != "allow " {
+		t.Errorf("z, linked last: %q", got)
+	}
+}

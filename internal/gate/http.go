@@ -81,7 +81,8 @@ func (g *Gate) serveDecide(w http.ResponseWriter, r *http.Request, rewrite Rewri
 		e.RetryAfter = time.Second
 		return e
 	}
-	if why := g.incidents.Load().blind(p.Tenant, g.cfg.Incidents.MaxOpen); why != "" {
+	idx := g.incidents.Load()
+	if why := idx.blind(p.Tenant, g.cfg.Incidents.MaxOpen); why != "" {
 		e := problem.New(problem.Unavailable, "%s; nothing was decided: resolve incidents or raise the limit", why)
 		e.RetryAfter = time.Second
 		return e
@@ -98,7 +99,7 @@ func (g *Gate) serveDecide(w http.ResponseWriter, r *http.Request, rewrite Rewri
 			return problem.New(problem.Internal, "rewriting the request failed (%v): it was refused, nothing was decided", err)
 		}
 	}
-	d := g.decide(p, g.now())
+	d := g.decideOn(idx, p, g.now())
 	out := append(appendDecision(make([]byte, 0, 512), &d), '\n')
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(out)))

@@ -67,19 +67,27 @@ func (l *Links) set(account string, linked bool, by event.ChangeKind, at int64, 
 		return
 	}
 	if len(l.List) == MaxVehicleLinks {
-		// Full: forget the oldest link, and an unlink only when all are
-		// unlinks. An unlink is what denies an account a stale directory
-		// still lists; forgetting a link only ever denies.
-		drop := 0
-		for i := range l.List {
-			if l.List[i].Linked {
-				drop = i
-				break
-			}
-		}
-		l.List = slices.Delete(l.List, drop, drop+1)
+		l.List = slices.Delete(l.List, l.leastNeeded(), l.leastNeeded()+1)
 	}
 	l.List = append(l.List, Link{Account: account, At: at, By: by, Linked: linked, Ref: ref})
+}
+
+// leastNeeded is the entry a full list forgets: the oldest link, for
+// forgetting a link only ever denies; else the oldest unlink the ownership
+// transfer already implies; else the oldest unlink. An unlink is what
+// denies an account a stale directory still lists.
+func (l *Links) leastNeeded() int {
+	implied := -1
+	for i := range l.List {
+		e := &l.List[i]
+		if e.Linked {
+			return i
+		}
+		if implied < 0 && e.By == event.ChangeOwnershipTransfer && e.At <= l.Transfer.At {
+			implied = i
+		}
+	}
+	return max(implied, 0)
 }
 
 // applyLinkChange folds an account.change that links or unlinks the vehicle.
