@@ -53,7 +53,10 @@ type incidentIndex struct {
 	// and may miss any tenant's.
 	overflow map[string]bool
 	partial  bool
-	loaded   time.Time
+	// storedOverflow names the tenants whose stored alerts' entries passed
+	// the bound, with the alertGen then: a load that began before keeps them.
+	storedOverflow map[string]uint64
+	loaded         time.Time
 }
 
 // blind says why the index cannot tell whether an open critical incident
@@ -65,7 +68,7 @@ func (idx *incidentIndex) blind(tenant string, maxOpen int) string {
 		return ""
 	case idx.partial:
 		return fmt.Sprintf("the open critical incidents of all tenants are more than the gate reads (%d): it cannot see them all", maxIncidentRows(maxOpen))
-	case idx.overflow[tenant]:
+	case idx.overflow[tenant] || idx.storedOverflow[tenant] != 0:
 		return fmt.Sprintf("tenant %q has more than %d open critical incidents (gate.incidents.max_open): the gate cannot see them all", tenant, maxOpen)
 	}
 	return ""
@@ -135,6 +138,14 @@ func (g *Gate) install(idx *incidentIndex, since uint64) {
 				idx.stored[k] = s
 			}
 		}
+		for tenant, gen := range cur.storedOverflow {
+			if gen > since {
+				if idx.storedOverflow == nil {
+					idx.storedOverflow = map[string]uint64{}
+				}
+				idx.storedOverflow[tenant] = gen
+			}
+		}
 	}
 	g.incidents.Store(idx)
 }
@@ -142,6 +153,13 @@ func (g *Gate) install(idx *incidentIndex, since uint64) {
 // changeStored replaces the index with a copy whose stored entries change
 // reports true for; change edits them in place.
 func (g *Gate) changeStored(change func(stored map[entityKey]storedIncident) bool) {
+	g.changeIndex(func(next *incidentIndex) bool { return change(next.stored) })
+}
+
+// changeIndex is changeStored for changes beyond the stored entries: next
+// is a copy of the index with its own stored map; other maps are shared
+// and must be replaced, not edited.
+func (g *Gate) changeIndex(change func(next *incidentIndex) bool) {
 	g.incMu.Lock()
 	defer g.incMu.Unlock()
 	cur := g.incidents.Load()
@@ -153,7 +171,7 @@ func (g *Gate) changeStored(change func(stored map[entityKey]storedIncident) boo
 	if next.stored == nil {
 		next.stored = map[entityKey]storedIncident{}
 	}
-	if change(next.stored) {
+	if change(&next) {
 		g.incidents.Store(&next)
 	}
 }
@@ -236,7 +254,7 @@ func (g *Gate) AlertStored(a store.Alert) {
 			add(store.EntityVehicle, v)
 		}
 		add(store.EntityAccount, e.Account)
-		g.changeStored(func(stored map[entityKey]storedIncident) bool { return g.putStored(stored, fresh) })
+		g.changeIndex(func(next *incidentIndex) bool { return g.putStored(next, fresh) })
 		g.incMu.Lock()
 		g.kicked.add(a.Incident)
 		g.incMu.Unlock()
@@ -307,39 +325,68 @@ func (g *Gate) applyKicked(asked []string, found []store.Incident, before uint64
 			gone[id] = true
 		}
 	}
-	g.changeStored(func(stored map[entityKey]storedIncident) bool {
+	g.changeIndex(func(next *incidentIndex) bool {
 		changed := false
 		if len(gone) > 0 {
-			for k, s := range stored {
+			for k, s := range next.stored {
 				if s.gen <= before && gone[s.ID] {
-					delete(stored, k)
+					delete(next.stored, k)
 					changed = true
 				}
 			}
 		}
-		return g.putStored(stored, fresh) || changed
+		return g.putStored(next, fresh) || changed
 	})
 }
 
-// putStored adds fresh to the stored entries under a new alertGen (under
-// incMu, from changeStored), and reports whether it did. They are bounded
-// like the loaded incidents, counting the keys not there yet: past the
-// bound, the next full load (or the store's recovery) brings them.
-func (g *Gate) putStored(stored map[entityKey]storedIncident, fresh map[entityKey]openIncident) bool {
-	added := 0
-	for k := range fresh {
-		if _, ok := stored[k]; !ok {
-			added++
-		}
-	}
-	if len(fresh) == 0 || len(stored)+added > g.cfg.Incidents.MaxOpen {
+// putStored adds fresh to the stored entries of next under a new alertGen
+// (under incMu, from changeIndex), and reports whether it changed next.
+// Each tenant's entries are bounded like its loaded incidents, counting
+// the keys not there yet. A tenant past the bound gets none of its fresh
+// entries and is marked blind (503) until a full load that began after
+// this reads its incidents.
+func (g *Gate) putStored(next *incidentIndex, fresh map[entityKey]openIncident) bool {
+	if len(fresh) == 0 {
 		return false
 	}
-	g.alertGen++
-	for k, o := range fresh {
-		stored[k] = storedIncident{o, g.alertGen}
+	added := map[string]int{}
+	for k := range fresh {
+		if _, ok := next.stored[k]; !ok {
+			added[k.tenant]++
+		}
 	}
-	return true
+	over := map[string]bool{}
+	for tenant, n := range added {
+		held := 0
+		for k := range next.stored {
+			if k.tenant == tenant {
+				held++
+			}
+		}
+		if held+n > g.cfg.Incidents.MaxOpen {
+			over[tenant] = true
+		}
+	}
+	g.alertGen++
+	changed := false
+	for k, o := range fresh {
+		if !over[k.tenant] {
+			next.stored[k] = storedIncident{o, g.alertGen}
+			changed = true
+		}
+	}
+	if len(over) > 0 {
+		blind := maps.Clone(next.storedOverflow)
+		if blind == nil {
+			blind = map[string]uint64{}
+		}
+		for tenant := range over {
+			blind[tenant] = g.alertGen
+		}
+		next.storedOverflow = blind
+		changed = true
+	}
+	return changed
 }
 
 // refreshIncidents reloads the index until ctx ends.

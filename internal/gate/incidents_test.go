@@ -351,3 +351,41 @@ func TestTooManyOpenIncidents(t *testing.T) {
 		t.Errorf("a load that stopped at its bound: %d %s", w.Code, w.Body)
 	}
 }
+
+// TestStoredAlertsBoundedPerTenant: the entries stored critical alerts add
+// are bounded per tenant too: one tenant's flood does not keep another's
+// first critical alert from denying at once, and the flooding tenant past
+// its bound is answered 503 until a full load reads its incidents.
+func TestStoredAlertsBoundedPerTenant(t *testing.T) {
+	dir := directory.New()
+	dir.Link("fleet-a", directory.Account, "acc-b", "V-B", event.RoleOwner)
+	g, err := New(Options{Config: Config{Incidents: IncidentsConfig{MaxOpen: 2}}, Directory: dir, Incidents: openIncidents{}, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.loadIncidents(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		a := criticalAlert(fmt.Sprintf("ax-%d", i), fmt.Sprintf("inc-x%d", i), fmt.Sprintf("X-%d", i), "")
+		a.Tenant = "fleet-x"
+		g.AlertStored(a)
+	}
+	g.AlertStored(criticalAlert("ab", "inc-b", "V-B", "acc-b"))
+	if why := g.incidents.Load().blind("fleet-a", 2); why != "" {
+		t.Errorf("fleet-a blind: %s", why)
+	}
+	if got := codes(ask(t, g, "V-B", "unlock", "acc-b")); got != "deny open_incident,open_incident" {
+		t.Errorf("fleet-a's vehicle right after its critical alert was stored: %q", got)
+	}
+	if why := g.incidents.Load().blind("fleet-x", 2); !strings.Contains(why, `tenant "fleet-x" has more than 2 open critical incidents`) {
+		t.Errorf("fleet-x past its bound: %q", why)
+	}
+	// A full load that began after reads the store's word (here: none open).
+	if err := g.loadIncidents(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if why := g.incidents.Load().blind("fleet-x", 2); why != "" {
+		t.Errorf("fleet-x after a full load: %q", why)
+	}
+}

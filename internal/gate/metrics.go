@@ -92,7 +92,13 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		if idx.partial {
 			gauge(mIncBlind, -1)
 		} else {
-			gauge(mIncBlind, float64(len(idx.overflow)))
+			n := len(idx.overflow)
+			for tenant := range idx.storedOverflow {
+				if !idx.overflow[tenant] {
+					n++
+				}
+			}
+			gauge(mIncBlind, float64(n))
 		}
 	}
 	gauge(mState, float64(m.moving.Load()), "moving_vehicles")
