@@ -297,31 +297,14 @@ func copyLinks(l *twin.Links) *linkSet {
 }
 
 func (o *observer) copyTrail(k vkey, t *twin.TakeoverTrail) {
-	var nt trail
-	if t != nil {
-		nt = trail{Change: t.Change, Confirmed: t.Confirmed, ChangeAt: t.ChangeAt,
-			Added: t.Added, AddedAt: t.AddedAt, AddedDevice: t.AddedDevice}
-	}
-	if !nt.complete() {
-		// The takeover detector forgets both steps once it has told them,
-		// on the account's first command after them; its alert is critical
-		// only when the previous contact refused the change. The gate goes
-		// on asking for a step-up until the steps leave the window
-		// (view.sweep), or a new pair of steps replaces them.
-		if old, ok := o.v.trail(k); ok && old.complete() {
-			return
-		}
-	}
-	if nt.Change == event.ChangeUnset && nt.Added == event.ChangeUnset {
+	if t == nil || (t.Change == event.ChangeUnset && t.Added == event.ChangeUnset) {
 		if _, ok := o.v.trail(k); ok {
 			o.v.setTrail(k, trail{}, false)
 		}
 		return
 	}
-	o.v.setTrail(k, nt, true)
-}
-
-// complete reports whether both steps of a takeover are on the trail.
-func (t trail) complete() bool {
-	return t.Change != event.ChangeUnset && t.Added != event.ChangeUnset
+	// The takeover detector keeps told steps on the trail until the window
+	// has passed: the gate asks for a step-up while they are there.
+	o.v.setTrail(k, trail{Change: t.Change, Confirmed: t.Confirmed, ChangeAt: t.ChangeAt,
+		Added: t.Added, AddedAt: t.AddedAt, AddedDevice: t.AddedDevice}, true)
 }

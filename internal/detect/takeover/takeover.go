@@ -176,6 +176,9 @@ func (d *Takeover) command(c *detect.Context, cfg *Config, p *twin.Principal, ev
 	if t == nil || t.Change == event.ChangeUnset || t.Added == event.ChangeUnset {
 		return
 	}
+	if t.ChangeAt <= t.LastAlert || t.AddedAt <= t.LastAlert {
+		return // told already: a later takeover needs steps of its own
+	}
 	w := int64(cfg.Window)
 	first := min(t.ChangeAt, t.AddedAt)
 	if ev.Time < t.Newest() || ev.Time-first > w {
@@ -184,8 +187,10 @@ func (d *Takeover) command(c *detect.Context, cfg *Config, p *twin.Principal, ev
 	change, confirmed, changeAt, changeRef, changeIP := t.Change, t.Confirmed, t.ChangeAt, t.ChangeRef, t.ChangeIP
 	added, addedAt, addedRef, addedDevice := t.Added, t.AddedAt, t.AddedRef, t.AddedDevice
 	// The steps are told: the takeover's next commands do not tell them
-	// again, and a later takeover needs steps of its own.
-	t.Change, t.Added, t.LastAlert = event.ChangeUnset, event.ChangeUnset, ev.Time
+	// again. They stay on the trail until the window has passed: the
+	// command gate asks for a step-up while they are there, across a
+	// restart too (the trail is in the snapshot).
+	t.LastAlert = ev.Time
 	sev, conf := event.SeverityHigh, "nothing says whether the previous contact confirmed it"
 	switch confirmed {
 	case event.False:
