@@ -26,13 +26,16 @@ func retain(ctx context.Context, st store.Retention, proc *processor.Processor, 
 		for t := range r.Tenants {
 			seen[t] = true
 		}
-		_ = proc.Query(ctx, func(v engine.ShardView) {
+		err := proc.Query(ctx, func(v engine.ShardView) {
 			mu.Lock()
 			defer mu.Unlock()
 			for _, t := range v.Tenants() {
 				seen[t] = true
 			}
 		})
+		if err != nil {
+			return // ctx ended: the query may still be running on the shards, and seen is theirs
+		}
 		tenants := make([]string, 0, len(seen))
 		for t := range seen {
 			tenants = append(tenants, t)
