@@ -255,7 +255,9 @@ func (p *Processor) Accept(ctx context.Context, batch []httpingest.Accepted) ([]
 }
 
 // Query runs f on every engine shard, in order with the events pushed so
-// far, and waits. It is how the API reads the twin.
+// far, and waits. It is how the API reads the twin. When ctx ends first it
+// returns ctx's error while f may still run: the caller must then leave
+// alone whatever f writes.
 func (p *Processor) Query(ctx context.Context, f func(engine.ShardView)) error {
 	q := query{fn: f, done: make(chan struct{})}
 	select {
