@@ -42,34 +42,19 @@ func (o *observer) Forget(c *detect.Context, s twin.Subject) {
 var _ detect.VehicleEvictions = (*observer)(nil)
 
 // Evicted follows the engine letting go of an idle vehicle: its slot may
-// hold another vehicle soon, so it is never copied again; its motion is
-// stale; its links that let accounts in go, as the engine's did. What
-// denies — unlinks, an ownership transfer — stays: a stale directory would
-// otherwise let the account back in.
+// hold another vehicle soon, so it is never copied again, and the gate
+// forgets its motion and links as the engine forgot its twin. The gate
+// judges what detection knows (docs/gate.md): a vehicle idle past the
+// engine's VehicleTTL is judged by the directory alone, as the
+// cmd.unlinked-principal detector judges it. Keeping some of it here would
+// be undone by the vehicle's next link change or a restart, and invented
+// vehicles would grow the gate without bound.
 func (o *observer) Evicted(c *detect.Context, vehicle string) {
 	k := vkey{c.Tenant, vehicle}
 	if ls, ok := c.Local.(*shardState); ok {
 		ls.pending = slices.DeleteFunc(ls.pending, func(p pendingVehicle) bool { return p.k == k })
 	}
-	o.v.dropMotion(k)
-	if l := o.v.links(k); l != nil {
-		o.v.setLinks(k, l.denials())
-	}
-}
-
-// denials is a copy of l with only what denies: the unlinks and the
-// ownership transfer; nil when that is nothing.
-func (l *linkSet) denials() *linkSet {
-	out := &linkSet{TransferAt: l.TransferAt, TransferTo: l.TransferTo}
-	for _, e := range l.List {
-		if !e.Linked {
-			out.List = append(out.List, e)
-		}
-	}
-	if len(out.List) == 0 && out.TransferAt == 0 {
-		return nil
-	}
-	return out
+	o.v.forget(k, twin.SubjectVehicle)
 }
 
 func (v *view) forget(k vkey, kind twin.SubjectKind) {

@@ -8,9 +8,7 @@ import (
 	"time"
 
 	"github.com/vigil-project/vigil/internal/detect"
-	"github.com/vigil-project/vigil/internal/directory"
 	"github.com/vigil-project/vigil/internal/engine"
-	"github.com/vigil-project/vigil/internal/event"
 	"github.com/vigil-project/vigil/internal/twin"
 )
 
@@ -125,36 +123,6 @@ func TestEvictedVehiclesLeaveTheView(t *testing.T) {
 	}
 	if got := codes(ask(t, g, "V-NOW", "unlock", "acc-1")); got != "allow " {
 		t.Errorf("the vehicle that stays: %q", got)
-	}
-}
-
-// TestEvictionKeepsWhatDenies: when the engine evicts an idle vehicle
-// (TestEvictedVehiclesLeaveTheView has the engine do it), the gate keeps
-// what denies — the transfer that shuts out the previous owner a stale
-// directory still lists, and unlinks — and lets go of the links.
-func TestEvictionKeepsWhatDenies(t *testing.T) {
-	dir := directory.New()
-	dir.Link("fleet-a", directory.Account, "old-owner", "V-SOLD", event.RoleOwner)
-	dir.Link("fleet-a", directory.Account, "gone", "V-SOLD", event.RoleDriver)
-	g := newTestGate(t, Config{}, dir, nil,
-		link("new-owner", "V-SOLD", "ownership_transfer", "-3h"), link("gone", "V-SOLD", "vehicle_unlinked", "-2h"),
-		link("friend", "V-SOLD", "digital_key_added", "-1h"), link("friend", "V-FREE", "digital_key_added", "-1h"))
-	o := g.Observer().(detect.VehicleEvictions)
-	for _, v := range []string{"V-SOLD", "V-FREE"} {
-		o.Evicted(&detect.Context{Tenant: "fleet-a", Local: &shardState{}}, v)
-	}
-	for _, c := range []struct{ vehicle, account, want string }{
-		{"V-SOLD", "old-owner", "deny ownership_transferred"},
-		{"V-SOLD", "gone", "deny unlinked"},
-		{"V-SOLD", "friend", "deny ownership_transferred"}, // its key went with the engine's twin
-		{"V-FREE", "friend", "deny not_linked"},
-	} {
-		if got := codes(ask(t, g, c.vehicle, "unlock", c.account)); got != c.want {
-			t.Errorf("%s on %s after the eviction: %q, want %q", c.account, c.vehicle, got, c.want)
-		}
-	}
-	if l := g.view.links(vkey{"fleet-a", "V-FREE"}); l != nil {
-		t.Errorf("a vehicle with nothing that denies keeps links %+v", l)
 	}
 }
 

@@ -341,29 +341,29 @@ func (g *Gate) applyKicked(asked []string, found []store.Incident, before uint64
 
 // putStored adds fresh to the stored entries of next under a new alertGen
 // (under incMu, from changeIndex), and reports whether it changed next.
-// Each tenant's entries are bounded like its loaded incidents, counting
-// the keys not there yet. A tenant past the bound gets none of its fresh
-// entries and is marked blind (503) until a full load that began after
-// this reads its incidents.
+// Each tenant's stored incidents are bounded like its loaded ones
+// (max_open incidents, whatever the entities each names). A tenant past
+// the bound gets none of its fresh entries and is marked blind (503) until
+// a full load that began after this reads its incidents.
 func (g *Gate) putStored(next *incidentIndex, fresh map[entityKey]openIncident) bool {
 	if len(fresh) == 0 {
 		return false
 	}
-	added := map[string]int{}
-	for k := range fresh {
-		if _, ok := next.stored[k]; !ok {
-			added[k.tenant]++
+	ids := map[string]map[string]bool{} // tenant → incidents stored or fresh
+	for k, o := range fresh {
+		if ids[k.tenant] == nil {
+			ids[k.tenant] = map[string]bool{}
+		}
+		ids[k.tenant][o.ID] = true
+	}
+	for k, s := range next.stored {
+		if t := ids[k.tenant]; t != nil {
+			t[s.ID] = true
 		}
 	}
 	over := map[string]bool{}
-	for tenant, n := range added {
-		held := 0
-		for k := range next.stored {
-			if k.tenant == tenant {
-				held++
-			}
-		}
-		if held+n > g.cfg.Incidents.MaxOpen {
+	for tenant, t := range ids {
+		if len(t) > g.cfg.Incidents.MaxOpen {
 			over[tenant] = true
 		}
 	}

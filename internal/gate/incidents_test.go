@@ -371,9 +371,13 @@ func TestStoredAlertsBoundedPerTenant(t *testing.T) {
 		a.Tenant = "fleet-x"
 		g.AlertStored(a)
 	}
-	g.AlertStored(criticalAlert("ab", "inc-b", "V-B", "acc-b"))
+	// One incident naming more entities than max_open is one incident.
+	g.AlertStored(criticalAlert("ab", "inc-b", "V-B", "acc-b", "V-C1", "V-C2", "V-C3"))
 	if why := g.incidents.Load().blind("fleet-a", 2); why != "" {
 		t.Errorf("fleet-a blind: %s", why)
+	}
+	if got := codes(ask(t, g, "V-C3", "unlock", "acc-b")); !strings.HasPrefix(got, "deny open_incident") {
+		t.Errorf("a vehicle the campaign's incident names: %q", got)
 	}
 	if got := codes(ask(t, g, "V-B", "unlock", "acc-b")); got != "deny open_incident,open_incident" {
 		t.Errorf("fleet-a's vehicle right after its critical alert was stored: %q", got)
