@@ -37,12 +37,19 @@ function parseHash() {
   return {path: p || '', query: new URLSearchParams(q || '')};
 }
 
+// stopPage aborts the current page's requests and runs its cleanup: before
+// the next page, and before signing out, so that no request of the page
+// reaches the server after its credential is gone.
+function stopPage() {
+  if (leaving) leaving.abort();
+  if (cleanup) { try { cleanup(); } catch (e) { /* a page's cleanup must not stop navigation */ } cleanup = null; }
+}
+
 async function route() {
   const mine = ++generation;
-  if (leaving) leaving.abort();
+  stopPage();
   leaving = new AbortController();
   const signal = leaving.signal;
-  if (cleanup) { try { cleanup(); } catch (e) { /* a page's cleanup must not stop navigation */ } cleanup = null; }
   const {path, query} = parseHash();
   const authed = signedIn();
   document.getElementById('nav').hidden = !authed;
@@ -100,6 +107,7 @@ window.addEventListener('vigil:unauthenticated', () => {
 });
 
 document.getElementById('signout').addEventListener('click', async () => {
+  stopPage();
   await signOut();
   forgetCaller();
   announce('Signed out');
