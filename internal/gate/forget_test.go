@@ -68,17 +68,7 @@ func TestViewForgetsAccountInLinks(t *testing.T) {
 // (the engine's close moves every frontier, as its ticks do).
 func TestErasureKeepsTheObserverTimer(t *testing.T) {
 	for _, erase := range []bool{false, true} {
-		g, err := New(Options{Config: Config{}, Incidents: openIncidents{}, Now: func() time.Time { return now }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := g.loadIncidents(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		eng, err := engine.New(engine.Options{Shards: 1, Detectors: []detect.Detector{g.Observer()}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		g, eng := observed(t)
 		push(t, eng, fix("V-ERASED", 50, "ON", "-2h"))
 		eng.Flush()
 		if erase {
@@ -96,14 +86,7 @@ func TestErasureKeepsTheObserverTimer(t *testing.T) {
 // the gate's copies too, so invented vehicles in old account changes do not
 // grow the gate's memory past the engine's.
 func TestEvictedVehiclesLeaveTheView(t *testing.T) {
-	g, err := New(Options{Config: Config{}, Incidents: openIncidents{}, Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := engine.New(engine.Options{Shards: 1, Detectors: []detect.Detector{g.Observer()}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	g, eng := observed(t)
 	events := []string{fix("V-NOW", 0, "OFF", "-3h")}
 	for i := range 1000 {
 		events = append(events, link("acc-x", fmt.Sprintf("VX-%d", i), "vehicle_linked", "-960h"))
@@ -130,7 +113,21 @@ func TestEvictedVehiclesLeaveTheView(t *testing.T) {
 // copying timer copies the other vehicles waiting for it, here a late
 // unlink, before the engine's next tick would have.
 func TestErasureCopiesPending(t *testing.T) {
-	g, err := New(Options{Incidents: openIncidents{}, Now: func() time.Time { return now }})
+	g, eng := observed(t)
+	push(t, eng, link("acc-1", "V-2", "vehicle_linked", "-1h"), fix("V-ERASED", 50, "ON", "-1m"), link("acc-1", "V-2", "vehicle_unlinked", "-90s"))
+	eng.Flush()
+	eng.Forget("fleet-a", twin.Subject{Kind: twin.SubjectVehicle, Value: "V-ERASED"})
+	eng.Close()
+	if got := codes(ask(t, g, "V-2", "unlock", "acc-1")); got != "deny unlinked" {
+		t.Errorf("an unlink pending at the erasure: %q", got)
+	}
+}
+
+// observed is a gate with no open incidents, loaded, and a one-shard
+// engine whose only detector is the gate's observer.
+func observed(t *testing.T) (*Gate, *engine.Engine) {
+	t.Helper()
+	g, err := New(Options{Config: Config{}, Incidents: openIncidents{}, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,11 +138,5 @@ func TestErasureCopiesPending(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	push(t, eng, link("acc-1", "V-2", "vehicle_linked", "-1h"), fix("V-ERASED", 50, "ON", "-1m"), link("acc-1", "V-2", "vehicle_unlinked", "-90s"))
-	eng.Flush()
-	eng.Forget("fleet-a", twin.Subject{Kind: twin.SubjectVehicle, Value: "V-ERASED"})
-	eng.Close()
-	if got := codes(ask(t, g, "V-2", "unlock", "acc-1")); got != "deny unlinked" {
-		t.Errorf("an unlink pending at the erasure: %q", got)
-	}
+	return g, eng
 }
