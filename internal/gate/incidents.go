@@ -225,7 +225,9 @@ func (g *Gate) loadIncidents(ctx context.Context) error {
 		q.Cursor = page.Next
 	}
 	idx.loaded = g.now()
-	if idx.partial || len(idx.overflow) > 0 {
+	// Said when it changes, not at every reload.
+	if cur := g.incidents.Load(); (idx.partial || len(idx.overflow) > 0) &&
+		(cur == nil || cur.partial != idx.partial || !maps.Equal(cur.overflow, idx.overflow)) {
 		g.log.Warn("gate: too many open critical incidents to see them all: commands of the tenants named are answered 503 until incidents are resolved or gate.incidents.max_open is raised",
 			"max_open", g.cfg.Incidents.MaxOpen, "tenants", slices.Sorted(maps.Keys(idx.overflow)), "all_tenants", idx.partial)
 	}
