@@ -107,6 +107,7 @@ window.addEventListener('vigil:unauthenticated', () => {
 });
 
 document.getElementById('signout').addEventListener('click', async () => {
+  generation++; // the page being left says nothing of its aborted loads
   stopPage();
   await signOut();
   forgetCaller();
