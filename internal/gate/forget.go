@@ -191,9 +191,9 @@ func (g *Gate) forget(k vkey, kind twin.SubjectKind) {
 	if kind == twin.SubjectAccount {
 		ek.kind = store.EntityAccount
 	}
-	g.changeStored(func(stored map[entityKey]storedIncident) bool {
-		_, ok := stored[ek]
-		delete(stored, ek)
+	g.changeIndex(func(next *incidentIndex) bool {
+		_, ok := next.stored[ek]
+		delete(next.stored, ek)
 		return ok
 	})
 	g.incMu.Lock()

@@ -150,15 +150,9 @@ func (g *Gate) install(idx *incidentIndex, since uint64) {
 	g.incidents.Store(idx)
 }
 
-// changeStored replaces the index with a copy whose stored entries change
-// reports true for; change edits them in place.
-func (g *Gate) changeStored(change func(stored map[entityKey]storedIncident) bool) {
-	g.changeIndex(func(next *incidentIndex) bool { return change(next.stored) })
-}
-
-// changeIndex is changeStored for changes beyond the stored entries: next
-// is a copy of the index with its own stored map; other maps are shared
-// and must be replaced, not edited.
+// changeIndex replaces the index with a copy that change edits and
+// reports true for: next has its own stored map, edited in place; its
+// other maps are shared and must be replaced, not edited.
 func (g *Gate) changeIndex(change func(next *incidentIndex) bool) {
 	g.incMu.Lock()
 	defer g.incMu.Unlock()
