@@ -38,6 +38,17 @@ type countingConfig struct {
 	store.Store
 	usedPuts atomic.Int64
 	onGet    atomic.Pointer[func(key string) error]
+	// afterList, when set, runs after every ListConfig has read the store
+	// and before it returns (a test holds a reload's result with it).
+	afterList atomic.Pointer[func(prefix string)]
+}
+
+func (c *countingConfig) ListConfig(ctx context.Context, sc store.Scope, tenant, prefix string) ([]store.ConfigEntry, error) {
+	out, err := c.Store.ListConfig(ctx, sc, tenant, prefix)
+	if f := c.afterList.Load(); f != nil {
+		(*f)(prefix)
+	}
+	return out, err
 }
 
 func (c *countingConfig) GetConfig(ctx context.Context, sc store.Scope, tenant, key string) (store.ConfigEntry, error) {

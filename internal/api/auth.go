@@ -105,8 +105,9 @@ type AuthStore interface {
 }
 
 // Auth checks API keys and sessions. Keys live in the store's platform
-// configuration; Auth caches them for keyCacheTTL and reloads on a miss at
-// most once a second. It notes each key's last use in memory and writes
+// configuration; Auth caches them for keyCacheTTL, then reloads them in the
+// background while answering from the cache, and reloads on a miss at most
+// once a second. It notes each key's last use in memory and writes
 // those times at most once a minute, never on every request. Users and
 // sessions are kept the same way (users.go, sessions.go).
 type Auth struct {
@@ -115,6 +116,11 @@ type Auth struct {
 	mu     sync.Mutex
 	keys   map[string]Key
 	loaded time.Time
+	// keyGen counts this process's creations and revocations of keys;
+	// reloading: a background reload is under way; rmu serialises reloads.
+	keyGen    uint64
+	reloading bool
+	rmu       sync.Mutex
 	// used is the last use of each key this process saw, Unix ns; dirty
 	// says whether it changed since the last write, flushed when that was.
 	used     map[string]int64
@@ -242,6 +248,7 @@ func (a *Auth) create(ctx context.Context, actor, roleName string, tenants []str
 		return "", Key{}, err
 	}
 	a.mu.Lock()
+	a.keyGen++
 	if a.keys != nil {
 		a.keys[id] = k // usable at once, even right after a reload
 	}
@@ -290,9 +297,10 @@ func (a *Auth) revoke(ctx context.Context, actor string, k Key, version int64) e
 	if err != nil {
 		return err
 	}
-	// After the delete: a reload that read the store before it holds the
-	// lock until it has filled the cache, so this removal comes last.
+	// After the delete: a reload that read the store before it sees keyGen
+	// moved and drops what it read.
 	a.mu.Lock()
+	a.keyGen++
 	delete(a.keys, k.ID)
 	delete(a.used, k.ID)
 	a.mu.Unlock()
@@ -331,7 +339,7 @@ func (a *Auth) storedUsed(ctx context.Context) (map[string]int64, int64, error) 
 }
 
 // touch notes a key's use and, at most once a minute, writes the times.
-func (a *Auth) touch(ctx context.Context, id string) {
+func (a *Auth) touch(id string) {
 	a.mu.Lock()
 	now := a.now()
 	a.used[id] = now.UnixNano()
@@ -343,13 +351,15 @@ func (a *Auth) touch(ctx context.Context, id string) {
 	}
 	a.mu.Unlock()
 	if due {
-		// Once a minute one request writes for all; not cancelled with it.
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		a.FlushUsed(fctx)
-		cancel()
-		a.mu.Lock()
-		a.flushing = false
-		a.mu.Unlock()
+		// Once a minute, in the background: no request waits on the write.
+		go func() {
+			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			a.FlushUsed(fctx)
+			cancel()
+			a.mu.Lock()
+			a.flushing = false
+			a.mu.Unlock()
+		}()
 	}
 }
 
@@ -404,37 +414,77 @@ func (a *Auth) FlushUsed(ctx context.Context) error {
 
 func (a *Auth) lookup(ctx context.Context, id string) (Key, bool) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	age := a.now().Sub(a.loaded)
-	if k, ok := a.keys[id]; ok && age < keyCacheTTL {
+	k, ok := a.keys[id]
+	switch {
+	case ok && age < keyCacheTTL:
+		a.mu.Unlock()
 		return k, true
-	}
-	if a.keys != nil && age < time.Second {
+	case ok:
+		// Stale: one reload runs in the background while requests go on
+		// with what was read; none waits on the store.
+		if !a.reloading {
+			a.reloading = true
+			go func() {
+				rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				a.reloadKeys(rctx)
+				cancel()
+				a.mu.Lock()
+				a.reloading = false
+				a.mu.Unlock()
+			}()
+		}
+		a.mu.Unlock()
+		return k, true
+	case a.keys != nil && age < time.Second:
 		// Just read: a miss stays a miss (unknown ids cannot make every
 		// request read the store).
-		k, ok := a.keys[id]
-		return k, ok
+		a.mu.Unlock()
+		return k, false
 	}
-	// The lock is held while reading, so a revocation's removal from the
-	// cache cannot be overwritten by a read from before it.
+	a.mu.Unlock()
+	// Not known here: a key made on another server, or the first request.
+	a.reloadKeys(ctx)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	k, ok = a.keys[id]
+	return k, ok
+}
+
+// reloadKeys reads the keys from the store into the cache, one reload at a
+// time and at most once a second. The store is read without holding a.mu,
+// so requests answered from the cache never wait for it; a key created or
+// revoked meanwhile (keyGen moved) voids the read, which may predate it.
+func (a *Auth) reloadKeys(ctx context.Context) {
+	a.rmu.Lock()
+	defer a.rmu.Unlock()
+	a.mu.Lock()
+	if a.keys != nil && a.now().Sub(a.loaded) < time.Second {
+		a.mu.Unlock()
+		return
+	}
+	gen := a.keyGen
+	a.mu.Unlock()
 	entries, err := a.st.ListConfig(ctx, store.AllTenants(), "", keyPrefix)
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	if err != nil {
 		// Keep what was read before (the store may be restarting); try
 		// again in a second.
 		a.loaded = a.now().Add(time.Second - keyCacheTTL)
-		k, ok := a.keys[id]
-		return k, ok
+		return
 	}
-	a.keys = map[string]Key{}
+	if a.keyGen != gen {
+		return
+	}
+	keys := make(map[string]Key, len(entries))
 	for _, e := range entries {
 		var k Key
 		if json.Unmarshal(e.Value, &k) == nil {
-			a.keys[k.ID] = k
+			keys[k.ID] = k
 		}
 	}
-	a.loaded = a.now()
-	k, ok := a.keys[id]
-	return k, ok
+	a.keys, a.loaded = keys, a.now()
 }
 
 // MayIngest reports whether the request's credential may send events of

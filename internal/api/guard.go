@@ -211,7 +211,7 @@ func (a *Auth) authenticateKey(r *http.Request, h string, use bool) (principal, 
 	}
 	p := principal{keyID: id, name: k.Name, role: roleNames[k.Role], tenants: k.Tenants, scope: scopeOf(k.Tenants)}
 	if use {
-		a.touch(r.Context(), id)
+		a.touch(id)
 	}
 	return p, nil
 }

@@ -255,6 +255,22 @@ func TestLastUsed(t *testing.T) {
 			t.Fatalf("%d %s", code, body)
 		}
 	}
+	// The write runs beside the requests, not in one.
+	waitFlushed := func() {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+			ta.auth.mu.Lock()
+			busy := ta.auth.flushing
+			ta.auth.mu.Unlock()
+			if !busy {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the last-use times are still being written after 10s")
+			}
+		}
+	}
+	waitFlushed()
 	if n := ta.puts.usedPuts.Load(); n != 1 {
 		t.Fatalf("50 requests in the same minute wrote the last-use times %d times, want once", n)
 	}
@@ -262,6 +278,7 @@ func TestLastUsed(t *testing.T) {
 	now = now.Add(61 * time.Second)
 	ta.auth.mu.Unlock()
 	ta.do(t, "GET", "/v1/me", viewer, "")
+	waitFlushed()
 	if n := ta.puts.usedPuts.Load(); n != 2 {
 		t.Fatalf("a minute later: %d writes, want 2", n)
 	}
@@ -285,3 +302,59 @@ func TestLastUsed(t *testing.T) {
 func lit(s string) func() string { return func() string { return s } }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestKeysReloadBesideRequests: once the cache is older than keyCacheTTL,
+// requests go on with it while one reload reads the store; a revocation
+// during that reload is not undone by what it read before.
+func TestKeysReloadBesideRequests(t *testing.T) {
+	ta := newTestAPI(t, liveDefaults)
+	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	ta.auth.mu.Lock()
+	ta.auth.now = func() time.Time { return now }
+	ta.auth.mu.Unlock()
+	viewer, _ := ta.key(t, "viewer", "*")
+	doomed, doomedID := ta.key(t, "viewer", "*")
+	for _, k := range []string{viewer, doomed} {
+		if code, body := ta.do(t, "GET", "/v1/me", k, ""); code != 200 {
+			t.Fatalf("%d %s", code, body)
+		}
+	}
+	read, release := make(chan struct{}, 1), make(chan struct{})
+	hold := func(prefix string) {
+		if prefix == keyPrefix {
+			read <- struct{}{}
+			<-release
+		}
+	}
+	ta.puts.afterList.Store(&hold)
+	ta.auth.mu.Lock()
+	now = now.Add(keyCacheTTL + time.Second)
+	ta.auth.mu.Unlock()
+	// A reload would block this request forever if it waited for one.
+	if code, body := ta.do(t, "GET", "/v1/me", viewer, ""); code != 200 {
+		t.Fatalf("a request while the keys reload: %d %s", code, body)
+	}
+	<-read // the reload has read both keys and is held
+	if code, body := ta.do(t, "DELETE", "/v1/keys/"+doomedID, ta.admin, ""); code != 200 {
+		t.Fatalf("revoke: %d %s", code, body)
+	}
+	ta.puts.afterList.Store(nil)
+	close(release)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		ta.auth.mu.Lock()
+		busy := ta.auth.reloading
+		ta.auth.mu.Unlock()
+		if !busy {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the keys' reload has not ended after 10s")
+		}
+	}
+	if code, _ := ta.do(t, "GET", "/v1/me", doomed, ""); code != 401 {
+		t.Errorf("a key revoked while a reload read it: %d, want 401", code)
+	}
+	if code, body := ta.do(t, "GET", "/v1/me", viewer, ""); code != 200 {
+		t.Errorf("the other key after the reload: %d %s", code, body)
+	}
+}
