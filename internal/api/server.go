@@ -302,3 +302,18 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) error {
 	}
 	return writeJSON(w, http.StatusOK, status{"status": "ready", "lag": s.o.Processor.Lag()})
 }
+
+// GateOnly is the API as the gate's own listener serves it (vigil serve
+// --gate-listen): POST /v1/gate, with the same keys, checks, metrics and
+// decision log; every other path answers 404.
+func (s *Server) GateOnly() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/gate" {
+			w.Header().Set("X-Content-Type-Options", "nosniff")
+			w.Header().Set("Cache-Control", "no-store")
+			problem.Write(w, problem.New(problem.NotFound, "no route %s %s on the gate's listener: it serves POST /v1/gate alone; the rest of the API is on the main listener", r.Method, r.URL.Path))
+			return
+		}
+		s.ServeHTTP(w, r)
+	})
+}

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/vigil-project/vigil/internal/gate"
 )
 
 // gateServer runs serve with a configuration file written from yaml (and
@@ -363,5 +365,57 @@ func TestGateRateLimit(t *testing.T) {
 	}
 	if d := gateAsk(t, ts, gateKey, "fleet-a", v, "lock", "acc-s", ""); d.Decision != "deny" || !slices.Equal(d.codes(), []string{"rate_limited_vehicle"}) {
 		t.Fatalf("the 5th command to %s: %+v, want deny rate_limited_vehicle", v, d)
+	}
+}
+
+// TestGateListener: vigil serve --gate-listen serves POST /v1/gate alone on
+// a listener of its own, with the same keys, checks and decision log.
+func TestGateListener(t *testing.T) {
+	ts := startServerWith(t, serveOptions{DataDir: t.TempDir(), GateListen: "127.0.0.1:0"})
+	if ts.srv.gate == "" || ts.srv.gate == ts.base {
+		t.Fatalf("gate listener at %q, main at %q", ts.srv.gate, ts.base)
+	}
+	gl := &testServer{base: ts.srv.gate, srv: ts.srv}
+	gateKey, analyst := ts.key(t, "gate", "fleet-a"), ts.key(t, "analyst", "fleet-a")
+	body := `{"tenant":"fleet-a","vehicle":"WVWZZZ1JZXW0L0001","command":"unlock","channel":"app","command_id":"cmd-gl","actor":{"account":"acc-gl"}}`
+	r := gatePost(t, gl, gateKey, body)
+	if r.status != 200 || !strings.Contains(r.body, `"decision":"deny"`) || !strings.Contains(r.body, `"decision_id":"gd_`) ||
+		r.header.Get("X-Content-Type-Options") != "nosniff" || r.header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("POST /v1/gate on the gate listener: %d %s %v", r.status, r.body, r.header)
+	}
+	for _, c := range []struct {
+		method, path, key, body string
+		status                  int
+		code                    string
+	}{
+		{"POST", "/v1/gate", "", body, 401, "unauthenticated"},
+		{"POST", "/v1/gate", analyst, body, 403, "forbidden"},
+		{"POST", "/v1/gate", gateKey, strings.Replace(body, "fleet-a", "fleet-b", 1), 403, "forbidden"},
+		{"POST", "/v1/gate", gateKey, `{"vehicle":`, 400, ""},
+		{"GET", "/v1/gate", gateKey, "", 404, "not_found"}, // as on the main listener
+		{"GET", "/v1/gate/decisions", analyst, "", 404, "not_found"},
+		{"GET", "/v1/alerts", analyst, "", 404, "not_found"},
+		{"POST", "/v1/events", gateKey, "{}", 404, "not_found"},
+	} {
+		req, _ := http.NewRequest(c.method, gl.base+c.path, strings.NewReader(c.body))
+		if c.key != "" {
+			req.Header.Set("Authorization", "Bearer "+c.key)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.status || !strings.Contains(string(b), `"code":"`+c.code) {
+			t.Errorf("%s %s on the gate listener: %d %s, want %d %s", c.method, c.path, resp.StatusCode, b, c.status, c.code)
+		}
+	}
+	// The decision is in the log the main listener shows.
+	var list gate.DecisionList
+	if code := ts.call(t, "GET", "/v1/gate/decisions?account=acc-gl", analyst, nil, nil, &list); code != 200 ||
+		len(list.Decisions) != 1 || list.Decisions[0].CommandID != "cmd-gl" {
+		t.Errorf("GET /v1/gate/decisions: %d %+v, want the one decision asked on the gate listener", code, list.Decisions)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/vigil-project/vigil/internal/blockio"
 )
 
 // gateConn is the load generator's client for the command gate over plain
@@ -20,9 +22,13 @@ import (
 type gateConn struct {
 	addr, host, path, key string
 	timeout               time.Duration
-	conn                  net.Conn
-	br                    *bufio.Reader
-	req                   []byte
+	// blocking reads and writes with system calls that block the thread
+	// (internal/blockio), as a thread-per-request back-end does, so that
+	// the generator's own scheduler adds no wait to what it measures.
+	blocking bool
+	conn     net.Conn
+	br       *bufio.Reader
+	req      []byte
 }
 
 // newGateConn connects to addr (host:port) and posts to path, naming host.
@@ -41,6 +47,13 @@ func (g *gateConn) post(body, buf []byte) (int, []byte, error) {
 		c, err := net.DialTimeout("tcp", g.addr, g.timeout)
 		if err != nil {
 			return 0, buf[:0], err
+		}
+		if tc, ok := c.(*net.TCPConn); ok && g.blocking {
+			bc, err := blockio.FromTCP(tc)
+			if err != nil {
+				return 0, buf[:0], err
+			}
+			c = bc
 		}
 		g.conn, g.br = c, bufio.NewReaderSize(c, 4096)
 	}

@@ -3,6 +3,7 @@ package app
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"crypto/rand"
@@ -30,6 +31,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vigil-project/vigil/internal/blockio"
 	"github.com/vigil-project/vigil/internal/processor"
 	"github.com/vigil-project/vigil/internal/sim"
 )
@@ -44,17 +46,22 @@ type httpBenchOptions struct {
 	Duration time.Duration // stop sending after this; 0: when the stream is sent
 	GateRate int           // gate decisions/s offered alongside; 0: none
 	GateKey  string        // key for POST /v1/gate; "" uses the ingest key
-	Drain    time.Duration // after sending, wait this long at most for detection to catch up
-	RunID    string        // prefix of event ids (a fresh one per run by default)
-	UUIDs    bool          // event ids as random-looking UUIDs instead of counted ones
-	Progress time.Duration // print the rate every so often while sending; 0: never
-	GateOnly bool          // no events: GateRate decisions/s for Duration, as a client apart from ingest sees them
+	GateURL  string        // base URL of the gate's decisions; "": the server's (vigil serve --gate-listen serves it apart)
+	// GateBlocking: the gate's client waits in blocking system calls, a
+	// thread per connection (internal/blockio), rather than on Go's poller.
+	GateBlocking bool
+	Drain        time.Duration // after sending, wait this long at most for detection to catch up
+	RunID        string        // prefix of event ids (a fresh one per run by default)
+	UUIDs        bool          // event ids as random-looking UUIDs instead of counted ones
+	Progress     time.Duration // print the rate every so often while sending; 0: never
+	GateOnly     bool          // no events: GateRate decisions/s for Duration, as a client apart from ingest sees them
 }
 
 // httpBenchFlags are the flags vigil bench takes for the HTTP load
 // generator; runBench registers them next to its own.
 type httpBenchFlags struct {
 	URL, Key, GateKey string
+	GateURL, GateIO   string
 	Batch, Conns      int
 	Rate, GateRate    int
 	GateOnly          bool
@@ -70,6 +77,8 @@ func addHTTPBenchFlags(fs *flag.FlagSet) *httpBenchFlags {
 	fs.StringVar(&f.URL, "http", "", "measure a running vigil serve at this base URL over HTTP (e.g. http://127.0.0.1:8470) instead of the engine in-process")
 	fs.StringVar(&f.Key, "key", "", "API key for --http: an ingest key (a gate key too with --gate-rate; admin works for both); default $VIGIL_KEY")
 	fs.StringVar(&f.GateKey, "gate-key", "", "API key for the gate decisions of --gate-rate, when not --key")
+	fs.StringVar(&f.GateURL, "gate-url", "", "--http: base URL for the gate's decisions when it is served apart (vigil serve --gate-listen); default the --http URL")
+	fs.StringVar(&f.GateIO, "gate-client", defaultGateIO(), "--http: how the gate's client waits for its answers: blocking (in system calls, a thread per connection, as a thread-per-request back-end; Linux) or poller (Go's network poller, whose wake-ups wait on the generator's own scheduler)")
 	fs.IntVar(&f.Batch, "batch", 1000, "--http: events per NDJSON batch")
 	fs.IntVar(&f.Conns, "conns", 4, "--http: concurrent ingest connections")
 	fs.IntVar(&f.Rate, "ingest-rate", 0, "--http: events per second offered (0: as fast as the server acknowledges)")
@@ -82,6 +91,15 @@ func addHTTPBenchFlags(fs *flag.FlagSet) *httpBenchFlags {
 	fs.DurationVar(&f.Progress, "progress", 5*time.Second, "--http: print the acknowledged rate, the server's CPU per event and detection's lag this often while sending (0: never); the report gives the lowest and highest")
 	fs.StringVar(&f.Prepare, "prepare", "", "write the simulated fleet's reference data (directory.csv, vigil.yaml) for vigil serve --config into this directory, then exit")
 	return f
+}
+
+// defaultGateIO is blocking where it is supported: the generator should
+// add as little wait of its own as it can to the latency it measures.
+func defaultGateIO() string {
+	if blockio.Supported {
+		return "blocking"
+	}
+	return "poller"
 }
 
 // runHTTP runs what the flags ask for, with the stream of o.
@@ -108,11 +126,17 @@ func (f *httpBenchFlags) runHTTP(ctx context.Context, o benchOptions, out io.Wri
 	if f.GateOnly && (f.Rate != 0 || f.Gzip || f.IDs != "counted" || f.Batch != 1000 || f.Conns != 4) {
 		return fmt.Errorf("%w: --gate-only sends no events: --ingest-rate, --gzip, --ids, --batch and --conns do not apply", errUsage)
 	}
+	switch {
+	case f.GateIO != "blocking" && f.GateIO != "poller":
+		return fmt.Errorf("%w: --gate-client is blocking or poller, not %q", errUsage, f.GateIO)
+	case f.GateIO == "blocking" && !blockio.Supported:
+		return fmt.Errorf("%w: --gate-client blocking: %v", errUsage, blockio.ErrUnsupported)
+	}
 	if f.IDs != "counted" && f.IDs != "uuid" {
 		return fmt.Errorf("%w: --ids is counted or uuid, not %q", errUsage, f.IDs)
 	}
 	return runHTTPBench(ctx, f.URL, key, httpBenchOptions{Stream: o, Batch: f.Batch, Conns: f.Conns, Rate: f.Rate, Gzip: f.Gzip,
-		Duration: f.Duration, GateRate: f.GateRate, GateKey: f.GateKey, Drain: f.Drain, UUIDs: f.IDs == "uuid", Progress: f.Progress, GateOnly: f.GateOnly}, out)
+		Duration: f.Duration, GateRate: f.GateRate, GateKey: f.GateKey, GateURL: f.GateURL, GateBlocking: f.GateIO == "blocking", Drain: f.Drain, UUIDs: f.IDs == "uuid", Progress: f.Progress, GateOnly: f.GateOnly}, out)
 }
 
 // httpBenchReport is what one run measured.
@@ -132,6 +156,7 @@ type httpBenchReport struct {
 	// Gate: decisions by outcome, failed requests, latency from the send
 	// and from the time the decision was due; gateOnly: no events were sent.
 	gateOn, gateOnly bool
+	gateClient       string // how the gate's client waited, for the report
 	Decisions        map[string]int64
 	GateErrors       int64
 	GateElapsed      time.Duration
@@ -188,6 +213,7 @@ func httpBench(ctx context.Context, base, key string, o httpBenchOptions, out io
 	if o.GateKey == "" {
 		o.GateKey = key
 	}
+	o.GateURL = strings.TrimRight(cmp.Or(o.GateURL, base), "/")
 	if o.RunID == "" {
 		var b [4]byte
 		rand.Read(b[:])
@@ -228,7 +254,8 @@ func httpBench(ctx context.Context, base, key string, o httpBenchOptions, out io
 
 	client := &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: o.Conns, DisableCompression: true}}
 	gateClient := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}}
-	rep := &httpBenchReport{Events: n, Batches: len(bodies), Decisions: map[string]int64{}, LagAtEnd: -1, gateOn: o.GateRate > 0, gateOnly: o.GateOnly}
+	rep := &httpBenchReport{Events: n, Batches: len(bodies), Decisions: map[string]int64{}, LagAtEnd: -1, gateOn: o.GateRate > 0, gateOnly: o.GateOnly,
+		gateClient: gateClientNote(o.GateURL, o.GateBlocking)}
 	if m, err := scrapeMetrics(ctx, client, base); err == nil {
 		rep.metricsOK, rep.AlertsAtStart, rep.Received0, rep.CPUAtStart = true, m.alerts, m.received, m.cpu
 		rep.gateAtStart, rep.alertWritesAtStart = m.gate, m.alertWrites
@@ -248,7 +275,7 @@ func httpBench(ctx context.Context, base, key string, o httpBenchOptions, out io
 		gateWG.Add(1)
 		go func() {
 			defer gateWG.Done()
-			runGateLoad(gateCtx, gateClient, base, o.GateKey, gateBodies, o.GateRate, rep)
+			runGateLoad(gateCtx, gateClient, o.GateURL, o.GateKey, gateBodies, o.GateRate, o.GateBlocking, rep)
 		}()
 	}
 	start, cpu0, machine0 := time.Now(), processCPU(), readMachineCPU()
@@ -628,7 +655,7 @@ func gateRequests(sm *sim.Simulator, n int, seed int64) [][]byte {
 // hold the next one back. Latency is measured from the send and, to count
 // the wait of a decision that could not go out on time, from when it was
 // due.
-func runGateLoad(ctx context.Context, c *http.Client, base, key string, bodies [][]byte, rate int, rep *httpBenchReport) {
+func runGateLoad(ctx context.Context, c *http.Client, base, key string, bodies [][]byte, rate int, blocking bool, rep *httpBenchReport) {
 	workers := min(256, max(8, rate/200))
 	var next atomic.Int64
 	start := time.Now()
@@ -663,13 +690,19 @@ func runGateLoad(ctx context.Context, c *http.Client, base, key string, bodies [
 					addr = net.JoinHostPort(u.Hostname(), "80")
 				}
 				gc := newGateConn(addr, u.Host, strings.TrimSuffix(u.EscapedPath(), "/")+"/v1/gate", key, 30*time.Second)
+				gc.blocking = blocking
 				defer gc.close()
 				post = func(body []byte) (int, []byte, error) { return gc.post(body, buf) }
 			}
 			for {
 				k := next.Add(1) - 1
 				due := start.Add(time.Duration(float64(k) * interval))
-				if d := time.Until(due); d > 0 {
+				if d := time.Until(due); d > 0 && blocking {
+					// The thread sleeps, in steps that let a cancel end it.
+					for ; d > 0 && ctx.Err() == nil; d = time.Until(due) {
+						blockio.Sleep(min(d, 50*time.Millisecond))
+					}
+				} else if d > 0 {
 					select {
 					case <-ctx.Done():
 						return
@@ -718,6 +751,17 @@ func postGate(ctx context.Context, c *http.Client, base, key string, body, buf [
 	w := bytes.NewBuffer(buf[:0])
 	_, err = w.ReadFrom(io.LimitReader(resp.Body, 64<<10))
 	return resp.StatusCode, w.Bytes(), err
+}
+
+// gateClientNote says how the gate's client waits for answers.
+func gateClientNote(base string, blocking bool) string {
+	switch {
+	case !strings.HasPrefix(base, "http://"):
+		return "net/http's client (HTTPS)"
+	case blocking:
+		return "blocking system calls, a thread per connection"
+	}
+	return "Go's network poller"
 }
 
 // decisionOf reads the decision of a gate answer without decoding it all.
@@ -940,7 +984,7 @@ func (r *httpBenchReport) writeGate(w io.Writer, title string) {
 		parts = append(parts, fmt.Sprintf("%s %d", k, r.Decisions[k]))
 		total += r.Decisions[k]
 	}
-	fmt.Fprintf(w, "\n%s, %v\n", title, r.GateElapsed.Round(time.Millisecond))
+	fmt.Fprintf(w, "\n%s, %v; the client waits in %s\n", title, r.GateElapsed.Round(time.Millisecond), r.gateClient)
 	fmt.Fprintf(w, "  %d decisions, %.0f/s (%s), failed %d\n", total, float64(total)/r.GateElapsed.Seconds(), strings.Join(parts, ", "), r.GateErrors)
 	fmt.Fprintf(w, "  latency, request to answer:  p50 %v   p99 %v   p99.9 %v   max %v\n",
 		pctOf(r.Gate, 50), pctOf(r.Gate, 99), pctOf(r.Gate, 99.9), pctOf(r.Gate, 100))

@@ -105,40 +105,52 @@ func TestHTTPBench(t *testing.T) {
 // ingest: decisions at the rate asked for the duration asked, every one
 // counted by the server too, and not one event sent.
 func TestHTTPBenchGateOnly(t *testing.T) {
-	ts := startServer(t, t.TempDir())
+	ts := startServerWith(t, serveOptions{DataDir: t.TempDir(), GateListen: "127.0.0.1:0"})
 	gate := ts.key(t, "gate", "*")
-	var out bytes.Buffer
-	o := httpBenchOptions{Stream: benchOptions{Events: 5000, Vehicles: 200, Seed: 3}, GateRate: 200, Duration: time.Second, GateOnly: true}
-	rep, err := httpBench(context.Background(), ts.base, gate, o, &out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep.write(&out)
-	t.Log("\n" + out.String())
-	decided := rep.Decisions["allow"] + rep.Decisions["deny"] + rep.Decisions["step_up"]
-	switch {
-	case rep.GateErrors != 0:
-		t.Errorf("%d decisions failed: %s", rep.GateErrors, rep.FirstError)
-	case decided < 150 || decided > 210 || decided != int64(len(rep.Gate)):
-		t.Errorf("%d decisions (%d latencies) in 1 s at 200/s", decided, len(rep.Gate))
-	case rep.SentEvents != 0 || rep.Events != 0 || rep.ReceivedEnd != rep.Received0:
-		t.Errorf("events went out: %d sent of %d, the engine received %d", rep.SentEvents, rep.Events, rep.ReceivedEnd-rep.Received0)
-	}
-	for _, want := range []string{
-		"command gate, no events sent, ",
-		fmt.Sprintf("server side, handler start to return (vigil_http_request_seconds, %d answers): p50 ≤ ", decided),
-		" µs per decision if it did nothing else",
-		machineLine(),
+	for _, c := range []struct {
+		url      string
+		blocking bool
+		client   string
+	}{
+		{ts.base, false, "Go's network poller"},
+		{ts.srv.gate, true, "blocking system calls, a thread per connection"}, // vigil serve --gate-listen
 	} {
-		if want == "" {
-			continue
+		var out bytes.Buffer
+		o := httpBenchOptions{Stream: benchOptions{Events: 5000, Vehicles: 200, Seed: 3}, GateRate: 200, Duration: time.Second, GateOnly: true,
+			GateURL: c.url, GateBlocking: c.blocking}
+		rep, err := httpBench(context.Background(), ts.base, gate, o, &out)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("the report lacks %q:\n%s", want, out.String())
+		rep.write(&out)
+		t.Log("\n" + out.String())
+		decided := rep.Decisions["allow"] + rep.Decisions["deny"] + rep.Decisions["step_up"]
+		switch {
+		case rep.GateErrors != 0:
+			t.Errorf("%s: %d decisions failed: %s", c.url, rep.GateErrors, rep.FirstError)
+		case decided < 150 || decided > 210 || decided != int64(len(rep.Gate)):
+			t.Errorf("%s: %d decisions (%d latencies) in 1 s at 200/s", c.url, decided, len(rep.Gate))
+		case rep.SentEvents != 0 || rep.Events != 0 || rep.ReceivedEnd != rep.Received0:
+			t.Errorf("events went out: %d sent of %d, the engine received %d", rep.SentEvents, rep.Events, rep.ReceivedEnd-rep.Received0)
 		}
-	}
-	if strings.Contains(out.String(), "ingest over HTTP") {
-		t.Errorf("the report has an ingest part:\n%s", out.String())
+		for _, want := range []string{
+			"command gate, no events sent, ",
+			"; the client waits in " + c.client + "\n",
+			// Both listeners' answers count in the server's histogram.
+			fmt.Sprintf("server side, handler start to return (vigil_http_request_seconds, %d answers): p50 ≤ ", decided),
+			" µs per decision if it did nothing else",
+			machineLine(),
+		} {
+			if want == "" {
+				continue
+			}
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("the report lacks %q:\n%s", want, out.String())
+			}
+		}
+		if strings.Contains(out.String(), "ingest over HTTP") {
+			t.Errorf("the report has an ingest part:\n%s", out.String())
+		}
 	}
 
 	// The flags: a gate-only run needs its rate and its length.

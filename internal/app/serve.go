@@ -23,7 +23,9 @@ import (
 	"github.com/vigil-project/vigil/internal/alert"
 	"github.com/vigil-project/vigil/internal/api"
 	"github.com/vigil-project/vigil/internal/api/live"
+	"github.com/vigil-project/vigil/internal/api/threadhttp"
 	authn "github.com/vigil-project/vigil/internal/auth"
+	"github.com/vigil-project/vigil/internal/blockio"
 	"github.com/vigil-project/vigil/internal/clientconf"
 	"github.com/vigil-project/vigil/internal/config"
 	"github.com/vigil-project/vigil/internal/console"
@@ -41,9 +43,13 @@ import (
 
 // serveOptions configure a server.
 type serveOptions struct {
-	Listen       string // host:port
-	DataDir      string // SQLite store directory
-	Postgres     string // DSN: use PostgreSQL instead of SQLite
+	Listen string // host:port
+	// GateListen, when set, is a second listener that serves POST /v1/gate
+	// alone, on threads with blocking I/O (internal/api/threadhttp).
+	GateListen   string
+	GateSlice    time.Duration // its threads' time slice (osprio.Urgent); 0: the kernel's
+	DataDir      string        // SQLite store directory
+	Postgres     string        // DSN: use PostgreSQL instead of SQLite
 	ConfigPath   string
 	InsecureHTTP bool // allow plain HTTP on a non-loopback address
 	TLSCert      string
@@ -75,6 +81,7 @@ type server struct {
 	auth   *api.Auth
 	api    *api.Server
 	ingest *httpingest.Handler
+	gate   string // the gate listener's base URL (--gate-listen); "": none
 }
 
 const defaultListen = "127.0.0.1:8470" // not a port of the services vigil talks to
@@ -86,6 +93,8 @@ func runServe(ctx context.Context, args []string, s stdio) error {
 			"Example: vigil serve --data-dir /var/lib/vigil --config vigil.yaml", s.err)
 	o := serveOptions{}
 	fs.StringVar(&o.Listen, "listen", defaultListen, "address to listen on")
+	fs.StringVar(&o.GateListen, "gate-listen", "", "also serve POST /v1/gate alone on this address, each connection on a thread of its own woken by the kernel: the gate's latency beside heavy ingest (docs/gate.md)")
+	fs.DurationVar(&o.GateSlice, "gate-slice", 100*time.Microsecond, "--gate-listen: the time slice its threads ask the kernel for (Linux 6.6 and later; 100µs–100ms, 0: the kernel's default); a shorter slice than the other threads' wakes them first")
 	fs.StringVar(&o.DataDir, "data-dir", "vigil-data", "directory of the embedded SQLite store")
 	fs.StringVar(&o.Postgres, "postgres", "", "PostgreSQL DSN: use it as the store instead of SQLite (also $VIGIL_POSTGRES)")
 	fs.StringVar(&o.ConfigPath, "config", "", "configuration file (YAML, strict); see docs/configuration.md")
@@ -145,6 +154,17 @@ func serve(ctx context.Context, o serveOptions) error {
 	}
 	if err := checkListen(o.Listen, o.InsecureHTTP || tlsCfg != nil, tlsCfg != nil, log); err != nil {
 		return err
+	}
+	if o.GateSlice < 0 || o.GateSlice > 0 && (o.GateSlice < 100*time.Microsecond || o.GateSlice > 100*time.Millisecond) {
+		return fmt.Errorf("--gate-slice %v: 0 (the kernel's) or from 100µs to 100ms", o.GateSlice)
+	}
+	if o.GateListen != "" {
+		if !blockio.Supported {
+			return fmt.Errorf("--gate-listen: %w", blockio.ErrUnsupported)
+		}
+		if err := checkListen(o.GateListen, o.InsecureHTTP || tlsCfg != nil, tlsCfg != nil, log); err != nil {
+			return fmt.Errorf("--gate-listen: %w", err)
+		}
 	}
 	var cfg *config.Config
 	if o.ConfigPath != "" {
@@ -321,6 +341,22 @@ func serve(ctx context.Context, o serveOptions) error {
 		ln = tls.NewListener(ln, tlsCfg)
 		base = "https://" + ln.Addr().String()
 	}
+	var gs *threadhttp.Server
+	var gln net.Listener
+	var gbase string
+	if o.GateListen != "" {
+		gln, err = net.Listen("tcp", o.GateListen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("--gate-listen %s: %w", o.GateListen, err)
+		}
+		gs = &threadhttp.Server{Handler: srv.GateOnly(), TLS: tlsCfg, Log: log, Slice: o.GateSlice}
+		gbase = "http://" + gln.Addr().String()
+		if tlsCfg != nil {
+			gbase = "https://" + gln.Addr().String()
+		}
+		log.Info("vigil serving the command gate alone", "url", gbase+"/v1/gate")
+	}
 	log.Info("vigil serving", "url", base, "store", storeName(o), "detectors", len(dets))
 
 	procCtx, stopProc := context.WithCancel(context.WithoutCancel(ctx))
@@ -351,12 +387,24 @@ func serve(ctx context.Context, o serveOptions) error {
 		}
 		return nil
 	})
+	if gs != nil {
+		g.Go(func() error {
+			if err := gs.Serve(gln); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("--gate-listen: %w", err)
+			}
+			return nil
+		})
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		log.Info("shutting down: no new requests, then detection drains")
 		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
-		err := hs.Shutdown(sctx)
+		var gerr error
+		if gs != nil {
+			gerr = gs.Shutdown(sctx)
+		}
+		err := errors.Join(hs.Shutdown(sctx), gerr)
 		stopProc()
 		return err
 	})
@@ -385,7 +433,7 @@ func serve(ctx context.Context, o serveOptions) error {
 		})
 	}
 	if o.Ready != nil {
-		o.Ready(base, &server{store: st, proc: proc, auth: auth, api: srv, ingest: ingest})
+		o.Ready(base, &server{store: st, proc: proc, auth: auth, api: srv, ingest: ingest, gate: gbase})
 	}
 	err = g.Wait()
 	stopProc()

@@ -14,6 +14,7 @@ package osprio
 import (
 	"runtime"
 	"sync/atomic"
+	"time"
 )
 
 var nice atomic.Int32
@@ -45,4 +46,25 @@ func Background() bool {
 	runtime.LockOSThread()
 	// Deliberately no UnlockOSThread: see above.
 	return lowerThread(n) == nil
+}
+
+// Urgent asks the kernel to wake the calling goroutine's thread ahead of
+// threads of its own priority, and keeps the goroutine on that thread
+// until it returns (the thread then exits). For a goroutine that spends
+// its life waiting for a latency-bound request in a blocking system call
+// (the command gate's connections, internal/api/threadhttp). It reports
+// whether the kernel took the request; failing is harmless.
+//
+// On Linux it shortens the thread's time slice to slice (at least 100 µs):
+// the kernel's scheduler (EEVDF, Linux 6.6 and later) gives a thread with a
+// shorter slice an earlier deadline, and from Linux 6.12 lets it preempt a
+// thread with a longer one as it wakes. A slice is a hint, not a priority:
+// setting one needs no privilege and takes no more CPU than the thread's
+// share.
+func Urgent(slice time.Duration) bool {
+	if !Supported {
+		return false
+	}
+	runtime.LockOSThread()
+	return shortSlice(slice) == nil
 }

@@ -1,6 +1,10 @@
 package osprio
 
-import "golang.org/x/sys/unix"
+import (
+	"time"
+
+	"golang.org/x/sys/unix"
+)
 
 // Supported: Linux sets one thread's priority.
 const Supported = true
@@ -15,4 +19,18 @@ func lowerThread(n int) error {
 	}
 	// getpriority returns 20 - nice.
 	return unix.Setpriority(unix.PRIO_PROCESS, tid, min(19, 20-cur+n))
+}
+
+// shortSlice sets the calling thread's slice under the fair scheduler
+// (sched_setattr with SCHED_OTHER and sched_runtime), keeping its nice
+// value. The kernel clamps a slice to 100 µs–100 ms.
+func shortSlice(d time.Duration) error {
+	tid := unix.Gettid()
+	p, err := unix.Getpriority(unix.PRIO_PROCESS, tid)
+	if err != nil {
+		return err
+	}
+	attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_NORMAL, Nice: int32(20 - p),
+		Runtime: uint64(max(d, 100*time.Microsecond))}
+	return unix.SchedSetAttr(0, &attr, 0)
 }

@@ -1,8 +1,16 @@
 package osprio
 
 import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -74,5 +82,75 @@ func TestEnableClamps(t *testing.T) {
 		if got := Enabled(); got != c.want {
 			t.Errorf("Enable(%d): Enabled() = %d, want %d", c.in, got, c.want)
 		}
+	}
+}
+
+// TestUrgent: the thread asks for a short slice and keeps its nice value;
+// other threads keep the kernel's default.
+func TestUrgent(t *testing.T) {
+	done := make(chan error, 1)
+	go func() {
+		if !Urgent(200 * time.Microsecond) {
+			done <- errors.New("Urgent reported failure")
+			return
+		}
+		attr, err := unix.SchedGetAttr(0, 0)
+		if err != nil {
+			done <- err
+			return
+		}
+		if attr.Runtime != uint64(200*time.Microsecond) || attr.Policy != unix.SCHED_NORMAL {
+			done <- fmt.Errorf("thread's policy %d, slice %d ns; want SCHED_NORMAL with 200µs", attr.Policy, attr.Runtime)
+			return
+		}
+		done <- nil
+	}()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	attr, err := unix.SchedGetAttr(0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if attr.Runtime == uint64(200*time.Microsecond) {
+		t.Errorf("another thread's slice changed too: %d ns", attr.Runtime)
+	}
+}
+
+// TestUrgentUnprivileged runs TestUrgent as the user nobody when the tests
+// run as root: asking for a shorter slice must need no privilege.
+func TestUrgentUnprivileged(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Log("not root: TestUrgent ran unprivileged already")
+		return
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "osprio")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "osprio.test")
+	b, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-test.run", "^TestUrgent$", "-test.count", "1")
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "PASS") {
+		t.Fatalf("TestUrgent as nobody: %v\n%s", err, out)
 	}
 }
