@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -410,6 +411,28 @@ func TestGateListener(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != c.status || !strings.Contains(string(b), `"code":"`+c.code) {
 			t.Errorf("%s %s on the gate listener: %d %s, want %d %s", c.method, c.path, resp.StatusCode, b, c.status, c.code)
+		}
+	}
+	// What the listener refuses before the gate is counted in /metrics.
+	c, err := net.Dial("tcp", strings.TrimPrefix(gl.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "HELLO\r\n\r\n")
+	if got, _ := io.ReadAll(c); !strings.HasPrefix(string(got), "HTTP/1.1 400 ") {
+		t.Errorf("a malformed request on the gate listener: %q", got)
+	}
+	c.Close()
+	resp, err := http.Get(ts.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"\nvigil_gate_listener_malformed_total 1\n", "\nvigil_gate_listener_refused_total 0\n", "\nvigil_gate_listener_connections "} {
+		if !strings.Contains(string(m), want) {
+			t.Errorf("/metrics lacks %q", strings.TrimSpace(want))
 		}
 	}
 	// The decision is in the log the main listener shows.

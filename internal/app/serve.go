@@ -313,7 +313,13 @@ func serve(ctx context.Context, o serveOptions) error {
 	if o.IngestClientCert {
 		ingestH = certGuard.wrap(ingest)
 	}
-	metrics := api.Metrics(api.MetricsSources{Ingest: ingest, Engine: proc.Engine(), Processor: proc, Manager: proc.Manager()}, latency, gt.Collector(), certGuard, brokers.Collector(), sinks, auth.Collector(), priv.Collector(), proc.Collector(), requests)
+	collectors := []prometheus.Collector{gt.Collector(), certGuard, brokers.Collector(), sinks, auth.Collector(), priv.Collector(), proc.Collector(), requests}
+	var gs *threadhttp.Server // the gate's own listener; its handler is set once the API is built
+	if o.GateListen != "" {
+		gs = &threadhttp.Server{TLS: tlsCfg, Log: log, Slice: o.GateSlice}
+		collectors = append(collectors, gateListenerMetrics(gs)...)
+	}
+	metrics := api.Metrics(api.MetricsSources{Ingest: ingest, Engine: proc.Engine(), Processor: proc, Manager: proc.Manager()}, latency, collectors...)
 	ao := api.Options{Store: st, Processor: proc, Engine: proc.Engine(), Ingest: ingestH, Auth: auth, Metrics: metrics, RequestLatency: requests, Gate: gt, Live: feed, Logger: log,
 		Sinks: sinks, Modes: ds.modes, Off: ds.off, Privacy: priv}
 	if ds.rules != nil {
@@ -341,16 +347,15 @@ func serve(ctx context.Context, o serveOptions) error {
 		ln = tls.NewListener(ln, tlsCfg)
 		base = "https://" + ln.Addr().String()
 	}
-	var gs *threadhttp.Server
 	var gln net.Listener
 	var gbase string
-	if o.GateListen != "" {
+	if gs != nil {
 		gln, err = net.Listen("tcp", o.GateListen)
 		if err != nil {
 			ln.Close()
 			return fmt.Errorf("--gate-listen %s: %w", o.GateListen, err)
 		}
-		gs = &threadhttp.Server{Handler: srv.GateOnly(), TLS: tlsCfg, Log: log, Slice: o.GateSlice}
+		gs.Handler = srv.GateOnly()
 		gbase = "http://" + gln.Addr().String()
 		if tlsCfg != nil {
 			gbase = "https://" + gln.Addr().String()
@@ -495,6 +500,22 @@ func checkListen(addr string, allowed, tlsOn bool, log *slog.Logger) error {
 	}
 	log.Warn("serving plain HTTP on a non-loopback address: credentials and events cross the network in clear", "listen", addr)
 	return nil
+}
+
+// gateListenerMetrics expose the gate listener's connections and what it
+// refused before the gate saw it.
+func gateListenerMetrics(gs *threadhttp.Server) []prometheus.Collector {
+	return []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vigil_gate_listener_connections",
+			Help: "Connections open on the command gate's own listener (--gate-listen), a thread each."},
+			func() float64 { return float64(gs.Stats().Open) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vigil_gate_listener_refused_total",
+			Help: "Connections to the gate's listener answered 503 and closed: its bound of open connections was reached."},
+			func() float64 { return float64(gs.Stats().Refused) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vigil_gate_listener_malformed_total",
+			Help: "Requests on the gate's listener refused before the gate saw them: unparsable, headers too large or invalid, or cut off."},
+			func() float64 { return float64(gs.Stats().Malformed) }),
+	}
 }
 
 // startProcs is GOMAXPROCS as the process started, before
