@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/vigil-project/vigil/internal/blockio"
+	"github.com/vigil-project/vigil/internal/osprio"
 	"github.com/vigil-project/vigil/internal/processor"
 	"github.com/vigil-project/vigil/internal/sim"
 )
@@ -47,9 +48,11 @@ type httpBenchOptions struct {
 	GateRate int           // gate decisions/s offered alongside; 0: none
 	GateKey  string        // key for POST /v1/gate; "" uses the ingest key
 	GateURL  string        // base URL of the gate's decisions; "": the server's (vigil serve --gate-listen serves it apart)
-	// GateBlocking: the gate's client waits in blocking system calls, a
-	// thread per connection (internal/blockio), rather than on Go's poller.
-	GateBlocking bool
+	// GateIO is how the gate's client waits for answers: "poller" (Go's
+	// network poller), "blocking" (in system calls, a thread per
+	// connection, internal/blockio) or "urgent" (blocking, its threads with
+	// a short time slice, osprio.Urgent).
+	GateIO string
 	Drain        time.Duration // after sending, wait this long at most for detection to catch up
 	RunID        string        // prefix of event ids (a fresh one per run by default)
 	UUIDs        bool          // event ids as random-looking UUIDs instead of counted ones
@@ -78,7 +81,7 @@ func addHTTPBenchFlags(fs *flag.FlagSet) *httpBenchFlags {
 	fs.StringVar(&f.Key, "key", "", "API key for --http: an ingest key (a gate key too with --gate-rate; admin works for both); default $VIGIL_KEY")
 	fs.StringVar(&f.GateKey, "gate-key", "", "API key for the gate decisions of --gate-rate, when not --key")
 	fs.StringVar(&f.GateURL, "gate-url", "", "--http: base URL for the gate's decisions when it is served apart (vigil serve --gate-listen); default the --http URL")
-	fs.StringVar(&f.GateIO, "gate-client", defaultGateIO(), "--http: how the gate's client waits for its answers: blocking (in system calls, a thread per connection, as a thread-per-request back-end; Linux) or poller (Go's network poller, whose wake-ups wait on the generator's own scheduler)")
+	fs.StringVar(&f.GateIO, "gate-client", defaultGateIO(), "--http: how the gate's client waits for its answers: blocking (in system calls, a thread per connection, as a thread-per-request back-end; Linux), urgent (blocking, and its threads ask the kernel for a short time slice, as vigil serve --gate-listen's do: they wake before the ingest generator's) or poller (Go's network poller, whose wake-ups wait on the generator's own scheduler)")
 	fs.IntVar(&f.Batch, "batch", 1000, "--http: events per NDJSON batch")
 	fs.IntVar(&f.Conns, "conns", 4, "--http: concurrent ingest connections")
 	fs.IntVar(&f.Rate, "ingest-rate", 0, "--http: events per second offered (0: as fast as the server acknowledges)")
@@ -127,16 +130,16 @@ func (f *httpBenchFlags) runHTTP(ctx context.Context, o benchOptions, out io.Wri
 		return fmt.Errorf("%w: --gate-only sends no events: --ingest-rate, --gzip, --ids, --batch and --conns do not apply", errUsage)
 	}
 	switch {
-	case f.GateIO != "blocking" && f.GateIO != "poller":
-		return fmt.Errorf("%w: --gate-client is blocking or poller, not %q", errUsage, f.GateIO)
-	case f.GateIO == "blocking" && !blockio.Supported:
-		return fmt.Errorf("%w: --gate-client blocking: %v", errUsage, blockio.ErrUnsupported)
+	case f.GateIO != "blocking" && f.GateIO != "urgent" && f.GateIO != "poller":
+		return fmt.Errorf("%w: --gate-client is blocking, urgent or poller, not %q", errUsage, f.GateIO)
+	case f.GateIO != "poller" && !blockio.Supported:
+		return fmt.Errorf("%w: --gate-client %s: %v", errUsage, f.GateIO, blockio.ErrUnsupported)
 	}
 	if f.IDs != "counted" && f.IDs != "uuid" {
 		return fmt.Errorf("%w: --ids is counted or uuid, not %q", errUsage, f.IDs)
 	}
 	return runHTTPBench(ctx, f.URL, key, httpBenchOptions{Stream: o, Batch: f.Batch, Conns: f.Conns, Rate: f.Rate, Gzip: f.Gzip,
-		Duration: f.Duration, GateRate: f.GateRate, GateKey: f.GateKey, GateURL: f.GateURL, GateBlocking: f.GateIO == "blocking", Drain: f.Drain, UUIDs: f.IDs == "uuid", Progress: f.Progress, GateOnly: f.GateOnly}, out)
+		Duration: f.Duration, GateRate: f.GateRate, GateKey: f.GateKey, GateURL: f.GateURL, GateIO: f.GateIO, Drain: f.Drain, UUIDs: f.IDs == "uuid", Progress: f.Progress, GateOnly: f.GateOnly}, out)
 }
 
 // httpBenchReport is what one run measured.
@@ -255,7 +258,7 @@ func httpBench(ctx context.Context, base, key string, o httpBenchOptions, out io
 	client := &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: o.Conns, DisableCompression: true}}
 	gateClient := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}}
 	rep := &httpBenchReport{Events: n, Batches: len(bodies), Decisions: map[string]int64{}, LagAtEnd: -1, gateOn: o.GateRate > 0, gateOnly: o.GateOnly,
-		gateClient: gateClientNote(o.GateURL, o.GateBlocking)}
+		gateClient: gateClientNote(o.GateURL, o.GateIO)}
 	if m, err := scrapeMetrics(ctx, client, base); err == nil {
 		rep.metricsOK, rep.AlertsAtStart, rep.Received0, rep.CPUAtStart = true, m.alerts, m.received, m.cpu
 		rep.gateAtStart, rep.alertWritesAtStart = m.gate, m.alertWrites
@@ -275,7 +278,7 @@ func httpBench(ctx context.Context, base, key string, o httpBenchOptions, out io
 		gateWG.Add(1)
 		go func() {
 			defer gateWG.Done()
-			runGateLoad(gateCtx, gateClient, o.GateURL, o.GateKey, gateBodies, o.GateRate, o.GateBlocking, rep)
+			runGateLoad(gateCtx, gateClient, o.GateURL, o.GateKey, gateBodies, o.GateRate, o.GateIO, rep)
 		}()
 	}
 	start, cpu0, machine0 := time.Now(), processCPU(), readMachineCPU()
@@ -655,7 +658,8 @@ func gateRequests(sm *sim.Simulator, n int, seed int64) [][]byte {
 // hold the next one back. Latency is measured from the send and, to count
 // the wait of a decision that could not go out on time, from when it was
 // due.
-func runGateLoad(ctx context.Context, c *http.Client, base, key string, bodies [][]byte, rate int, blocking bool, rep *httpBenchReport) {
+func runGateLoad(ctx context.Context, c *http.Client, base, key string, bodies [][]byte, rate int, how string, rep *httpBenchReport) {
+	blocking := how == "blocking" || how == "urgent"
 	workers := min(256, max(8, rate/200))
 	var next atomic.Int64
 	start := time.Now()
@@ -682,6 +686,9 @@ func runGateLoad(ctx context.Context, c *http.Client, base, key string, bodies [
 				}
 				rep.mu.Unlock()
 			}()
+			if how == "urgent" {
+				osprio.Urgent(100 * time.Microsecond)
+			}
 			var buf []byte
 			post := func(body []byte) (int, []byte, error) { return postGate(ctx, c, base, key, body, buf) }
 			if u, err := url.Parse(base); err == nil && u.Scheme == "http" {
@@ -754,12 +761,14 @@ func postGate(ctx context.Context, c *http.Client, base, key string, body, buf [
 }
 
 // gateClientNote says how the gate's client waits for answers.
-func gateClientNote(base string, blocking bool) string {
+func gateClientNote(base, how string) string {
 	switch {
 	case !strings.HasPrefix(base, "http://"):
 		return "net/http's client (HTTPS)"
-	case blocking:
+	case how == "blocking":
 		return "blocking system calls, a thread per connection"
+	case how == "urgent":
+		return "blocking system calls, a thread per connection with a short time slice"
 	}
 	return "Go's network poller"
 }

@@ -108,16 +108,15 @@ func TestHTTPBenchGateOnly(t *testing.T) {
 	ts := startServerWith(t, serveOptions{DataDir: t.TempDir(), GateListen: "127.0.0.1:0"})
 	gate := ts.key(t, "gate", "*")
 	for _, c := range []struct {
-		url      string
-		blocking bool
-		client   string
+		url, io, client string
 	}{
-		{ts.base, false, "Go's network poller"},
-		{ts.srv.gate, true, "blocking system calls, a thread per connection"}, // vigil serve --gate-listen
+		{ts.base, "poller", "Go's network poller"},
+		{ts.srv.gate, "blocking", "blocking system calls, a thread per connection"}, // vigil serve --gate-listen
+		{ts.srv.gate, "urgent", "blocking system calls, a thread per connection with a short time slice"},
 	} {
 		var out bytes.Buffer
 		o := httpBenchOptions{Stream: benchOptions{Events: 5000, Vehicles: 200, Seed: 3}, GateRate: 200, Duration: time.Second, GateOnly: true,
-			GateURL: c.url, GateBlocking: c.blocking}
+			GateURL: c.url, GateIO: c.io}
 		rep, err := httpBench(context.Background(), ts.base, gate, o, &out)
 		if err != nil {
 			t.Fatal(err)

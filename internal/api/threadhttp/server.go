@@ -58,7 +58,7 @@ type Server struct {
 	mu       sync.Mutex
 	ln       net.Listener
 	conns    map[*conn]struct{}
-	shutting bool
+	shutting atomic.Bool // set under mu; read without it by connections
 	done     chan struct{} // closed when the last connection has gone after Shutdown
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -111,7 +111,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.defaults()
 	s.mu.Lock()
-	if s.shutting {
+	if s.shutting.Load() {
 		s.mu.Unlock()
 		ln.Close()
 		return http.ErrServerClosed
@@ -123,10 +123,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
-			s.mu.Lock()
-			shutting := s.shutting
-			s.mu.Unlock()
-			if shutting {
+			if s.shutting.Load() {
 				return http.ErrServerClosed
 			}
 			var ne net.Error
@@ -142,7 +139,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			return fmt.Errorf("threadhttp: %T is not a TCP connection", nc)
 		}
 		s.mu.Lock()
-		full := len(s.conns) >= s.MaxConns || s.shutting
+		full := len(s.conns) >= s.MaxConns || s.shutting.Load()
 		s.mu.Unlock()
 		if full {
 			s.refused.Add(1)
@@ -156,6 +153,11 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		c := &conn{s: s, bc: bc}
 		s.mu.Lock()
+		if s.shutting.Load() { // Shutdown may have found no connection and be done
+			s.mu.Unlock()
+			bc.Close()
+			continue
+		}
 		s.conns[c] = struct{}{}
 		s.mu.Unlock()
 		go c.serve()
@@ -176,11 +178,11 @@ func refuse(c net.Conn) {
 // ctx ends; then it interrupts the rest.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	if s.shutting {
+	if s.shutting.Load() {
 		s.mu.Unlock()
 		return nil
 	}
-	s.shutting = true
+	s.shutting.Store(true)
 	s.done = make(chan struct{})
 	if s.ln != nil {
 		s.ln.Close()
@@ -226,7 +228,7 @@ func (c *conn) release() {
 	s := c.s
 	s.mu.Lock()
 	delete(s.conns, c)
-	if s.shutting && len(s.conns) == 0 {
+	if s.shutting.Load() && len(s.conns) == 0 {
 		close(s.done)
 	}
 	c.bc.Close()
@@ -278,11 +280,10 @@ func (c *conn) serve() {
 	out := make([]byte, 0, 1024)
 	remote := c.bc.RemoteAddr().String()
 	for {
+		// Shutdown sets shutting, then interrupts the idle: marked idle
+		// first, a connection either sees shutting or is interrupted.
 		c.idle.Store(true)
-		s.mu.Lock()
-		shutting := s.shutting
-		s.mu.Unlock()
-		if shutting {
+		if s.shutting.Load() {
 			return
 		}
 		c.bc.SetReadDeadline(time.Now().Add(s.ReadTimeout))
@@ -318,9 +319,7 @@ func (c *conn) serve() {
 		if n, err := io.CopyN(io.Discard, req.Body, 256<<10); err != io.EOF || n == 256<<10 {
 			keep = false
 		}
-		s.mu.Lock()
-		keep = keep && !s.shutting
-		s.mu.Unlock()
+		keep = keep && !s.shutting.Load()
 		out = w.appendTo(out[:0], req, keep)
 		c.bc.SetWriteDeadline(time.Now().Add(s.WriteTimeout))
 		if _, err := nc.Write(out); err != nil || !keep {
