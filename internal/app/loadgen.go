@@ -32,7 +32,6 @@ import (
 	"time"
 
 	"github.com/vigil-project/vigil/internal/blockio"
-	"github.com/vigil-project/vigil/internal/osprio"
 	"github.com/vigil-project/vigil/internal/processor"
 	"github.com/vigil-project/vigil/internal/sim"
 )
@@ -49,9 +48,8 @@ type httpBenchOptions struct {
 	GateKey  string        // key for POST /v1/gate; "" uses the ingest key
 	GateURL  string        // base URL of the gate's decisions; "": the server's (vigil serve --gate-listen serves it apart)
 	// GateIO is how the gate's client waits for answers: "poller" (Go's
-	// network poller), "blocking" (in system calls, a thread per
-	// connection, internal/blockio) or "urgent" (blocking, its threads with
-	// a short time slice, osprio.Urgent).
+	// network poller) or "blocking" (in system calls, a thread per
+	// connection, internal/blockio).
 	GateIO string
 	Drain        time.Duration // after sending, wait this long at most for detection to catch up
 	RunID        string        // prefix of event ids (a fresh one per run by default)
@@ -81,7 +79,7 @@ func addHTTPBenchFlags(fs *flag.FlagSet) *httpBenchFlags {
 	fs.StringVar(&f.Key, "key", "", "API key for --http: an ingest key (a gate key too with --gate-rate; admin works for both); default $VIGIL_KEY")
 	fs.StringVar(&f.GateKey, "gate-key", "", "API key for the gate decisions of --gate-rate, when not --key")
 	fs.StringVar(&f.GateURL, "gate-url", "", "--http: base URL for the gate's decisions when it is served apart (vigil serve --gate-listen); default the --http URL")
-	fs.StringVar(&f.GateIO, "gate-client", defaultGateIO(), "--http: how the gate's client waits for its answers: blocking (in system calls, a thread per connection, as a thread-per-request back-end; Linux), urgent (blocking, and its threads ask the kernel for a short time slice, as vigil serve --gate-listen's do: they wake before the ingest generator's) or poller (Go's network poller, whose wake-ups wait on the generator's own scheduler)")
+	fs.StringVar(&f.GateIO, "gate-client", defaultGateIO(), "--http: how the gate's client waits for its answers: blocking (in system calls, a thread per connection, as a thread-per-request back-end; Linux) or poller (Go's network poller, whose wake-ups wait on the generator's own scheduler)")
 	fs.IntVar(&f.Batch, "batch", 1000, "--http: events per NDJSON batch")
 	fs.IntVar(&f.Conns, "conns", 4, "--http: concurrent ingest connections")
 	fs.IntVar(&f.Rate, "ingest-rate", 0, "--http: events per second offered (0: as fast as the server acknowledges)")
@@ -130,10 +128,10 @@ func (f *httpBenchFlags) runHTTP(ctx context.Context, o benchOptions, out io.Wri
 		return fmt.Errorf("%w: --gate-only sends no events: --ingest-rate, --gzip, --ids, --batch and --conns do not apply", errUsage)
 	}
 	switch {
-	case f.GateIO != "blocking" && f.GateIO != "urgent" && f.GateIO != "poller":
-		return fmt.Errorf("%w: --gate-client is blocking, urgent or poller, not %q", errUsage, f.GateIO)
-	case f.GateIO != "poller" && !blockio.Supported:
-		return fmt.Errorf("%w: --gate-client %s: %v", errUsage, f.GateIO, blockio.ErrUnsupported)
+	case f.GateIO != "blocking" && f.GateIO != "poller":
+		return fmt.Errorf("%w: --gate-client is blocking or poller, not %q", errUsage, f.GateIO)
+	case f.GateIO == "blocking" && !blockio.Supported:
+		return fmt.Errorf("%w: --gate-client blocking: %v", errUsage, blockio.ErrUnsupported)
 	}
 	if f.IDs != "counted" && f.IDs != "uuid" {
 		return fmt.Errorf("%w: --ids is counted or uuid, not %q", errUsage, f.IDs)
@@ -659,7 +657,7 @@ func gateRequests(sm *sim.Simulator, n int, seed int64) [][]byte {
 // the wait of a decision that could not go out on time, from when it was
 // due.
 func runGateLoad(ctx context.Context, c *http.Client, base, key string, bodies [][]byte, rate int, how string, rep *httpBenchReport) {
-	blocking := how == "blocking" || how == "urgent"
+	blocking := how == "blocking"
 	workers := min(256, max(8, rate/200))
 	var next atomic.Int64
 	start := time.Now()
@@ -686,9 +684,6 @@ func runGateLoad(ctx context.Context, c *http.Client, base, key string, bodies [
 				}
 				rep.mu.Unlock()
 			}()
-			if how == "urgent" {
-				osprio.Urgent(100 * time.Microsecond)
-			}
 			var buf []byte
 			post := func(body []byte) (int, []byte, error) { return postGate(ctx, c, base, key, body, buf) }
 			if u, err := url.Parse(base); err == nil && u.Scheme == "http" {
@@ -767,8 +762,6 @@ func gateClientNote(base, how string) string {
 		return "net/http's client (HTTPS)"
 	case how == "blocking":
 		return "blocking system calls, a thread per connection"
-	case how == "urgent":
-		return "blocking system calls, a thread per connection with a short time slice"
 	}
 	return "Go's network poller"
 }

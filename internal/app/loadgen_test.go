@@ -112,7 +112,6 @@ func TestHTTPBenchGateOnly(t *testing.T) {
 	}{
 		{ts.base, "poller", "Go's network poller"},
 		{ts.srv.gate, "blocking", "blocking system calls, a thread per connection"}, // vigil serve --gate-listen
-		{ts.srv.gate, "urgent", "blocking system calls, a thread per connection with a short time slice"},
 	} {
 		var out bytes.Buffer
 		o := httpBenchOptions{Stream: benchOptions{Events: 5000, Vehicles: 200, Seed: 3}, GateRate: 200, Duration: time.Second, GateOnly: true,
