@@ -50,12 +50,12 @@ type httpBenchOptions struct {
 	// GateIO is how the gate's client waits for answers: "poller" (Go's
 	// network poller) or "blocking" (in system calls, a thread per
 	// connection, internal/blockio).
-	GateIO string
-	Drain        time.Duration // after sending, wait this long at most for detection to catch up
-	RunID        string        // prefix of event ids (a fresh one per run by default)
-	UUIDs        bool          // event ids as random-looking UUIDs instead of counted ones
-	Progress     time.Duration // print the rate every so often while sending; 0: never
-	GateOnly     bool          // no events: GateRate decisions/s for Duration, as a client apart from ingest sees them
+	GateIO   string
+	Drain    time.Duration // after sending, wait this long at most for detection to catch up
+	RunID    string        // prefix of event ids (a fresh one per run by default)
+	UUIDs    bool          // event ids as random-looking UUIDs instead of counted ones
+	Progress time.Duration // print the rate every so often while sending; 0: never
+	GateOnly bool          // no events: GateRate decisions/s for Duration, as a client apart from ingest sees them
 }
 
 // httpBenchFlags are the flags vigil bench takes for the HTTP load

@@ -58,7 +58,7 @@ type Server struct {
 	mu       sync.Mutex
 	ln       net.Listener
 	conns    map[*conn]struct{}
-	shutting atomic.Bool // set under mu; read without it by connections
+	shutting atomic.Bool   // set under mu; read without it by connections
 	done     chan struct{} // closed when the last connection has gone after Shutdown
 	ctx      context.Context
 	cancel   context.CancelFunc
