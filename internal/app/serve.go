@@ -48,6 +48,7 @@ type serveOptions struct {
 	// alone, on threads with blocking I/O (internal/api/threadhttp).
 	GateListen   string
 	GateSlice    time.Duration // its threads' time slice (osprio.Urgent); 0: the kernel's
+	GateConns    int           // its bound of open connections, a thread each
 	DataDir      string        // SQLite store directory
 	Postgres     string        // DSN: use PostgreSQL instead of SQLite
 	ConfigPath   string
@@ -95,6 +96,7 @@ func runServe(ctx context.Context, args []string, s stdio) error {
 	fs.StringVar(&o.Listen, "listen", defaultListen, "address to listen on")
 	fs.StringVar(&o.GateListen, "gate-listen", "", "also serve POST /v1/gate alone on this address, each connection on a thread of its own woken by the kernel: the gate's latency beside heavy ingest (docs/gate.md)")
 	fs.DurationVar(&o.GateSlice, "gate-slice", 100*time.Microsecond, "--gate-listen: the time slice its threads ask the kernel for (Linux 6.6 and later; 100µs–100ms, 0: the kernel's default); a shorter slice than the other threads' wakes them first")
+	fs.IntVar(&o.GateConns, "gate-max-conns", 64, "--gate-listen: open connections at most (1–4096; 0: 64), a thread each; beyond, a connection is answered 503 and closed")
 	fs.StringVar(&o.DataDir, "data-dir", "vigil-data", "directory of the embedded SQLite store")
 	fs.StringVar(&o.Postgres, "postgres", "", "PostgreSQL DSN: use it as the store instead of SQLite (also $VIGIL_POSTGRES)")
 	fs.StringVar(&o.ConfigPath, "config", "", "configuration file (YAML, strict); see docs/configuration.md")
@@ -157,6 +159,12 @@ func serve(ctx context.Context, o serveOptions) error {
 	}
 	if o.GateSlice < 0 || o.GateSlice > 0 && (o.GateSlice < 100*time.Microsecond || o.GateSlice > 100*time.Millisecond) {
 		return fmt.Errorf("--gate-slice %v: 0 (the kernel's) or from 100µs to 100ms", o.GateSlice)
+	}
+	if o.GateConns == 0 {
+		o.GateConns = 64 // as the flag's default, for callers that build serveOptions
+	}
+	if o.GateConns < 1 || o.GateConns > 4096 {
+		return fmt.Errorf("--gate-max-conns %d: from 1 to 4096", o.GateConns)
 	}
 	if o.GateListen != "" {
 		if !blockio.Supported {
@@ -316,7 +324,7 @@ func serve(ctx context.Context, o serveOptions) error {
 	collectors := []prometheus.Collector{gt.Collector(), certGuard, brokers.Collector(), sinks, auth.Collector(), priv.Collector(), proc.Collector(), requests}
 	var gs *threadhttp.Server // the gate's own listener; its handler is set once the API is built
 	if o.GateListen != "" {
-		gs = &threadhttp.Server{TLS: tlsCfg, Log: log, Slice: o.GateSlice}
+		gs = &threadhttp.Server{TLS: tlsCfg, Log: log, Slice: o.GateSlice, MaxConns: o.GateConns}
 		collectors = append(collectors, gateListenerMetrics(gs)...)
 	}
 	metrics := api.Metrics(api.MetricsSources{Ingest: ingest, Engine: proc.Engine(), Processor: proc, Manager: proc.Manager()}, latency, collectors...)
