@@ -413,11 +413,17 @@ func serve(ctx context.Context, o serveOptions) error {
 		log.Info("shutting down: no new requests, then detection drains")
 		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
-		var gerr error
-		if gs != nil {
-			gerr = gs.Shutdown(sctx)
-		}
-		err := errors.Join(hs.Shutdown(sctx), gerr)
+		// Both listeners at once: a slow client of one must not use up the
+		// other's time.
+		gerr := make(chan error, 1)
+		go func() {
+			if gs != nil {
+				gerr <- gs.Shutdown(sctx)
+				return
+			}
+			gerr <- nil
+		}()
+		err := errors.Join(hs.Shutdown(sctx), <-gerr)
 		stopProc()
 		return err
 	})

@@ -139,3 +139,12 @@ func Sleep(d time.Duration) {
 		}
 	}
 }
+
+// CloseWrite ends the sending side: the peer reads EOF once it has read
+// what was sent.
+func (c *Conn) CloseWrite() error {
+	if c.closed {
+		return net.ErrClosed
+	}
+	return unix.Shutdown(c.fd, unix.SHUT_WR)
+}

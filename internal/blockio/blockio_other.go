@@ -19,4 +19,5 @@ func (c *Conn) Interrupt()                  {}
 func (c *Conn) Close() error                { return ErrUnsupported }
 
 // Sleep is time.Sleep here.
-func Sleep(d time.Duration) { time.Sleep(d) }
+func Sleep(d time.Duration)       { time.Sleep(d) }
+func (c *Conn) CloseWrite() error { return ErrUnsupported }

@@ -3,6 +3,7 @@ package threadhttp
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -47,11 +48,29 @@ func (w *response) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// closes reports whether the handler asked to close the connection.
+func (w *response) closes() bool {
+	for _, v := range w.header["Connection"] {
+		for tok := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(tok), "close") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // appendTo appends the answer's bytes on the wire to out.
 func (w *response) appendTo(out []byte, req *http.Request, keep bool) []byte {
 	status, body := w.status, w.body
 	if status == 0 {
 		status = http.StatusOK
+	}
+	if status < 100 || status > 999 { // a handler bug: never write it as it is
+		status, body = http.StatusInternalServerError, []byte(`{"error":{"code":"internal","message":"invalid status"}}`)
+		clear(w.header)
+		w.header.Set("Content-Type", "application/json")
+		keep = false
 	}
 	if w.over { // a handler bug: never send a truncated answer
 		status, body = http.StatusInternalServerError, []byte(`{"error":{"code":"internal","message":"answer too large"}}`)

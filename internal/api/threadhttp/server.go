@@ -24,7 +24,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,10 +44,13 @@ type Server struct {
 	// MaxConns bounds the open connections, each a thread (default 64);
 	// one more is answered 503 and closed.
 	MaxConns int
-	// ReadTimeout bounds the wait for a request, idle time included, up
-	// to the end of its headers (default 60 s); WriteTimeout the writing
-	// of an answer (default 10 s).
-	ReadTimeout, WriteTimeout time.Duration
+	// IdleTimeout bounds the wait for a request's first byte (default
+	// 60 s); HeaderTimeout, from then, the rest of its line and headers
+	// (default 5 s); BodyTimeout, from then, its body (default 10 s);
+	// WriteTimeout the writing of an answer (default 10 s). When all
+	// connections are open, the one that has waited longest for a request
+	// is closed for a new one, so idle or slow senders cannot hold them all.
+	IdleTimeout, HeaderTimeout, BodyTimeout, WriteTimeout time.Duration
 	// MaxHeaderBytes bounds a request's line and headers (default 64 KiB);
 	// MaxBodyBytes its body (default 1 MiB): beyond, 413.
 	MaxHeaderBytes int
@@ -63,30 +68,39 @@ type Server struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 
-	refused, malformed, served atomic.Uint64
+	refused, evicted, malformed, served, panics atomic.Uint64
 }
 
 // Stats counts what the server did, for metrics.
 type Stats struct {
 	Open      int    // connections open now
-	Refused   uint64 // connections closed at once: MaxConns reached
-	Malformed uint64 // requests answered 4xx/5xx before the handler: unparsable, too large, bad headers
+	Refused   uint64 // connections closed at once: MaxConns reached and none waiting for a request
+	Evicted   uint64 // connections closed for a new one while waiting for a request
+	Malformed uint64 // requests answered 4xx/5xx before the handler: unparsable, too large, bad headers, too slow
 	Served    uint64 // requests answered by the handler
+	Panics    uint64 // handler panics, answered 500
 }
 
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	open := len(s.conns)
 	s.mu.Unlock()
-	return Stats{Open: open, Refused: s.refused.Load(), Malformed: s.malformed.Load(), Served: s.served.Load()}
+	return Stats{Open: open, Refused: s.refused.Load(), Evicted: s.evicted.Load(), Malformed: s.malformed.Load(),
+		Served: s.served.Load(), Panics: s.panics.Load()}
 }
 
 func (s *Server) defaults() {
 	if s.MaxConns <= 0 {
 		s.MaxConns = 64
 	}
-	if s.ReadTimeout <= 0 {
-		s.ReadTimeout = 60 * time.Second
+	if s.IdleTimeout <= 0 {
+		s.IdleTimeout = 60 * time.Second
+	}
+	if s.HeaderTimeout <= 0 {
+		s.HeaderTimeout = 5 * time.Second
+	}
+	if s.BodyTimeout <= 0 {
+		s.BodyTimeout = 10 * time.Second
 	}
 	if s.WriteTimeout <= 0 {
 		s.WriteTimeout = 10 * time.Second
@@ -120,30 +134,44 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.conns = map[*conn]struct{}{}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.mu.Unlock()
+	var backoff time.Duration
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
 			if s.shutting.Load() {
 				return http.ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return err
 			}
-			return err
+			// Out of descriptors, or a connection reset before it was
+			// taken: wait and go on, as net/http does, rather than stop
+			// the listener (and with it vigil serve).
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.Log.Warn("gate listener: accepting a connection failed; retrying", "err", err, "retry_in", backoff)
+			time.Sleep(backoff)
+			continue
 		}
+		backoff = 0
 		tc, ok := nc.(*net.TCPConn)
 		if !ok {
 			nc.Close()
 			return fmt.Errorf("threadhttp: %T is not a TCP connection", nc)
 		}
 		s.mu.Lock()
-		full := len(s.conns) >= s.MaxConns || s.shutting.Load()
-		s.mu.Unlock()
+		full := len(s.conns) >= s.MaxConns
 		if full {
+			if old := s.longestWaiting(); old != nil {
+				old.bc.Interrupt() // it ends and leaves; the new one takes its place
+				old.waiting.Store(0)
+				s.evicted.Add(1)
+				full = false
+			}
+		}
+		s.mu.Unlock()
+		if full || s.shutting.Load() {
 			s.refused.Add(1)
-			go refuse(tc)
+			go s.refuse(tc)
 			continue
 		}
 		bc, err := blockio.FromTCP(tc)
@@ -152,6 +180,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			continue
 		}
 		c := &conn{s: s, bc: bc}
+		c.waiting.Store(time.Now().UnixNano())
 		s.mu.Lock()
 		if s.shutting.Load() { // Shutdown may have found no connection and be done
 			s.mu.Unlock()
@@ -164,13 +193,44 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 }
 
+// longestWaiting is the connection that has waited longest for a request
+// (or its handshake), nil when every one is answering; under s.mu.
+func (s *Server) longestWaiting() *conn {
+	var old *conn
+	var since int64
+	for c := range s.conns {
+		if w := c.waiting.Load(); w != 0 && (old == nil || w < since) {
+			old, since = c, w
+		}
+	}
+	return old
+}
+
 // refuse answers a connection over the bound 503, on the poller: it costs
-// no thread.
-func refuse(c net.Conn) {
+// no thread. Over TLS it is closed unanswered: a handshake for a refusal
+// would cost the CPU the bound protects.
+func (s *Server) refuse(c *net.TCPConn) {
+	if s.TLS != nil {
+		c.Close()
+		return
+	}
 	body := `{"error":{"code":"overloaded","message":"too many connections to this listener; retry after Retry-After"}}`
 	c.SetDeadline(time.Now().Add(time.Second))
 	fmt.Fprintf(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	linger(c)
 	c.Close()
+}
+
+// linger ends the sending side, then reads what the client still sends,
+// briefly: closing with unread bytes would reset the connection and the
+// client might lose the answer. The caller closes.
+func linger(c interface {
+	net.Conn
+	CloseWrite() error
+}) {
+	c.CloseWrite()
+	c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	io.CopyN(io.Discard, c, 256<<10)
 }
 
 // Shutdown stops accepting, closes connections waiting for a request,
@@ -188,7 +248,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.ln.Close()
 	}
 	for c := range s.conns {
-		if c.idle.Load() {
+		if c.waiting.Load() != 0 {
 			c.bc.Interrupt()
 		}
 	}
@@ -217,9 +277,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 type conn struct {
-	s    *Server
-	bc   *blockio.Conn
-	idle atomic.Bool // waiting for a request: Shutdown may end it
+	s  *Server
+	bc *blockio.Conn
+	// waiting is when the connection began to wait for a request (or its
+	// handshake, or the end of a body the handler left), Unix ns; 0 while
+	// it answers one. Shutdown, or a new connection when all are open,
+	// may end a waiting one.
+	waiting atomic.Int64
 }
 
 // release leaves the server's set and closes the connection; Interrupt is
@@ -265,7 +329,7 @@ func (c *conn) serve() {
 	var tlsState *tls.ConnectionState
 	if s.TLS != nil {
 		tc := tls.Server(c.bc, s.TLS)
-		c.bc.SetDeadline(time.Now().Add(s.ReadTimeout))
+		c.bc.SetDeadline(time.Now().Add(s.HeaderTimeout))
 		if err := tc.Handshake(); err != nil {
 			s.Log.Debug("gate listener: TLS handshake failed", "remote", c.bc.RemoteAddr(), "err", err)
 			return
@@ -280,22 +344,26 @@ func (c *conn) serve() {
 	out := make([]byte, 0, 1024)
 	remote := c.bc.RemoteAddr().String()
 	for {
-		// Shutdown sets shutting, then interrupts the idle: marked idle
-		// first, a connection either sees shutting or is interrupted.
-		c.idle.Store(true)
+		// Shutdown sets shutting, then interrupts the waiting: marked
+		// waiting first, a connection either sees shutting or is
+		// interrupted.
+		c.waiting.Store(time.Now().UnixNano())
 		if s.shutting.Load() {
 			return
 		}
-		c.bc.SetReadDeadline(time.Now().Add(s.ReadTimeout))
+		c.bc.SetReadDeadline(time.Now().Add(s.IdleTimeout))
 		lr.n = int64(s.MaxHeaderBytes) + 4096 // as net/http: room for bufio's read-ahead
+		if _, err := br.Peek(1); err != nil {
+			return // closed, idle too long, or ended by Shutdown or a newer connection
+		}
+		c.bc.SetReadDeadline(time.Now().Add(s.HeaderTimeout))
 		req, err := http.ReadRequest(br)
-		c.idle.Store(false)
 		if err != nil {
-			if br.Buffered() > 0 || !isQuiet(err) {
-				c.fail(nc, err)
-			}
+			c.fail(nc, err)
 			return
 		}
+		c.waiting.Store(0)
+		c.bc.SetReadDeadline(time.Now().Add(s.BodyTimeout))
 		lr.n = 1 << 62 // the body is bounded by its framing and MaxBodyBytes
 		if code, msg := checkRequest(req); code != 0 {
 			c.refuseRequest(nc, code, msg)
@@ -304,28 +372,97 @@ func (c *conn) serve() {
 		req.RemoteAddr, req.TLS = remote, tlsState
 		req = req.WithContext(s.ctx)
 		w.reset()
-		req.Body = http.MaxBytesReader(w, req.Body, s.MaxBodyBytes)
-		if req.Header.Get("Expect") == "100-continue" && req.ProtoAtLeast(1, 1) && req.ContentLength != 0 {
-			c.bc.SetWriteDeadline(time.Now().Add(s.WriteTimeout))
-			if _, err := io.WriteString(nc, "HTTP/1.1 100 Continue\r\n\r\n"); err != nil {
-				return
-			}
+		body := http.MaxBytesReader(w, req.Body, s.MaxBodyBytes)
+		req.Body = body
+		if strings.EqualFold(req.Header.Get("Expect"), "100-continue") && req.ProtoAtLeast(1, 1) && req.ContentLength != 0 {
+			// As net/http: the client may send the body once the handler
+			// asks for it, not before (a refused request needs none).
+			req.Body = &continueReader{ReadCloser: body, c: c, nc: nc}
 		}
-		s.Handler.ServeHTTP(w, req)
-		s.served.Add(1)
-		// What the handler left of the body is read, up to a bound, so that
-		// the next request starts where it should.
-		keep := !req.Close
-		if n, err := io.CopyN(io.Discard, req.Body, 256<<10); err != io.EOF || n == 256<<10 {
-			keep = false
+		if !c.handle(w, req) {
+			return
+		}
+		// What the handler left of the body is read, up to a bound and
+		// within a second, so that the next request starts where it
+		// should; Shutdown may end this wait.
+		keep := !req.Close && !w.closes()
+		if rest, ok := req.Body.(*continueReader); !ok || rest.sent {
+			c.waiting.Store(time.Now().UnixNano())
+			c.bc.SetReadDeadline(time.Now().Add(time.Second))
+			if n, err := io.CopyN(io.Discard, body, 256<<10); err != io.EOF || n == 256<<10 {
+				keep = false
+			}
+			c.waiting.Store(0)
+		} else {
+			keep = false // the client still holds its body back
 		}
 		keep = keep && !s.shutting.Load()
 		out = w.appendTo(out[:0], req, keep)
 		c.bc.SetWriteDeadline(time.Now().Add(s.WriteTimeout))
-		if _, err := nc.Write(out); err != nil || !keep {
+		if _, err := nc.Write(out); err != nil {
+			return
+		}
+		if !keep {
+			linger(closer{nc, c.bc}) // release closes, under the server's lock
 			return
 		}
 	}
+}
+
+// handle runs the handler; a panic is logged and answered 500, as net/http
+// would, and ends the connection (false).
+func (c *conn) handle(w *response, req *http.Request) (ok bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.s.panics.Add(1)
+			c.s.Log.Error("gate listener: a handler panicked", "panic", p, "method", req.Method, "path", req.URL.Path, "stack", string(debug.Stack()))
+			w.reset()
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusInternalServerError)
+			io.WriteString(w, `{"error":{"code":"internal","message":"internal error; it is logged"}}`)
+			out := w.appendTo(nil, req, false)
+			c.bc.SetWriteDeadline(time.Now().Add(c.s.WriteTimeout))
+			c.bc.Write(out)
+			ok = false
+		}
+	}()
+	c.s.Handler.ServeHTTP(w, req)
+	c.s.served.Add(1)
+	return true
+}
+
+// continueReader sends "100 Continue" at the handler's first read of the
+// body.
+type continueReader struct {
+	io.ReadCloser
+	c    *conn
+	nc   net.Conn
+	sent bool
+}
+
+func (r *continueReader) Read(p []byte) (int, error) {
+	if !r.sent {
+		r.sent = true
+		r.c.bc.SetWriteDeadline(time.Now().Add(r.c.s.WriteTimeout))
+		if _, err := io.WriteString(r.nc, "HTTP/1.1 100 Continue\r\n\r\n"); err != nil {
+			return 0, err
+		}
+	}
+	return r.ReadCloser.Read(p)
+}
+
+// closer is a connection (plain, or TLS over bc) with a CloseWrite that
+// ends the sending side of the socket; linger uses it.
+type closer struct {
+	net.Conn
+	bc *blockio.Conn
+}
+
+func (c closer) CloseWrite() error {
+	if tc, ok := c.Conn.(*tls.Conn); ok {
+		return tc.CloseWrite()
+	}
+	return c.bc.CloseWrite()
 }
 
 // isQuiet: the client closed or went idle between requests, not an error
@@ -342,7 +479,7 @@ func (c *conn) fail(nc net.Conn, err error) {
 	case errors.Is(err, errHeaderTooLarge):
 		c.refuseRequest(nc, http.StatusRequestHeaderFieldsTooLarge, fmt.Sprintf("request line and headers longer than %d bytes", c.s.MaxHeaderBytes))
 	case isQuiet(err):
-		c.s.malformed.Add(1) // cut off inside a request
+		c.s.malformed.Add(1) // cut off inside a request, or too slow
 	default:
 		c.refuseRequest(nc, http.StatusBadRequest, "malformed HTTP/1.1 request: "+err.Error())
 	}
@@ -359,7 +496,8 @@ func checkRequest(r *http.Request) (int, string) {
 		return http.StatusBadRequest, "more than one Host header"
 	case !httpguts.ValidHostHeader(r.Host):
 		return http.StatusBadRequest, "malformed Host header"
-	case r.Header.Get("Expect") != "" && r.Header.Get("Expect") != "100-continue":
+	}
+	if e := r.Header.Get("Expect"); e != "" && !strings.EqualFold(e, "100-continue") {
 		return http.StatusExpectationFailed, "unsupported Expect header"
 	}
 	for name, vs := range r.Header {
@@ -375,12 +513,9 @@ func checkRequest(r *http.Request) (int, string) {
 // refuseRequest answers with the error catalogue's shape and closes.
 func (c *conn) refuseRequest(nc net.Conn, code int, msg string) {
 	c.s.malformed.Add(1)
-	ec := "bad_request"
-	if code == http.StatusRequestHeaderFieldsTooLarge {
-		ec = "body_too_large"
-	}
-	body := fmt.Sprintf(`{"error":{"code":%q,"message":%q}}`, ec, msg)
+	body := fmt.Sprintf(`{"error":{"code":"bad_request","message":%q}}`, msg)
 	c.bc.SetWriteDeadline(time.Now().Add(c.s.WriteTimeout))
 	fmt.Fprintf(nc, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s",
 		code, http.StatusText(code), len(body), body)
+	linger(closer{nc, c.bc}) // release closes, under the server's lock
 }

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -53,6 +54,9 @@ var echo = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain")
 	w.Header().Set("X-Injected", "a\r\nSet-Cookie: evil=1")
+	if r.URL.Path == "/bye" {
+		w.Header().Set("Connection", "close")
+	}
 	fmt.Fprintf(w, "%s %s %s %v", r.Method, r.URL.Path, b, r.RemoteAddr != "")
 })
 
@@ -115,6 +119,7 @@ func TestServe(t *testing.T) {
 		{"two Hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, "Host", true},
 		{"HTTP/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505, "HTTP/1.x", true},
 		{"unknown expectation", "GET / HTTP/1.1\r\nHost: x\r\nExpect: tea\r\n\r\n", 417, "Expect", true},
+		{"handler's Connection: close", "GET /bye HTTP/1.1\r\nHost: x\r\n\r\n", 200, "GET /bye", true},
 		{"headers over the bound", "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("b", 6000) + "\r\n\r\n", 431, "longer than 1024", true},
 		{"bad header value", "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x01b\r\n\r\n", 400, "", true},
 	}
@@ -159,27 +164,156 @@ func TestExpectContinue(t *testing.T) {
 	}
 }
 
-// TestTooManyConnections: beyond MaxConns a connection is answered 503 and
-// counted, costing no thread.
+// TestTooManyConnections: when all connections are open, the one that has
+// waited longest for a request is closed for a new one; when every one is
+// answering, a new one is answered 503 and counted, costing no thread.
 func TestTooManyConnections(t *testing.T) {
-	s := &Server{Handler: echo, MaxConns: 1}
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	s := &Server{MaxConns: 1, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			entered <- struct{}{}
+			<-release
+		}
+		io.WriteString(w, "done")
+	})}
 	addr := start(t, s)
-	first, err := net.Dial("tcp", addr)
+	idle, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer first.Close()
+	defer idle.Close()
 	for deadline := time.Now().Add(5 * time.Second); s.Stats().Open != 1; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the first connection is not open after 5s")
 		}
 	}
+	if resp, body := exchange(t, addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); resp.StatusCode != 200 || body != "done" {
+		t.Errorf("a connection beside an idle one at the bound: %d %q, want it served", resp.StatusCode, body)
+	}
+	idle.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := idle.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Errorf("the idle connection: read %d, %v; want EOF (closed for the new one)", n, err)
+	}
+	if st := s.Stats(); st.Evicted != 1 || st.Refused != 0 {
+		t.Errorf("stats %+v, want 1 evicted and none refused", st)
+	}
+
+	busy, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	io.WriteString(busy, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-entered
 	resp, body := exchange(t, addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	close(release)
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || !strings.Contains(body, "overloaded") {
-		t.Errorf("a connection over the bound: %d %q %v", resp.StatusCode, body, resp.Header)
+		t.Errorf("a connection over the bound while the other answers: %d %q %v", resp.StatusCode, body, resp.Header)
 	}
 	if st := s.Stats(); st.Refused != 1 {
 		t.Errorf("refused %d, want 1", st.Refused)
+	}
+}
+
+// TestSlowSenders: a connection silent past IdleTimeout, or sending its
+// headers slower than HeaderTimeout, is closed; a body may take
+// BodyTimeout from the end of the headers, whatever the wait before.
+func TestSlowSenders(t *testing.T) {
+	s := &Server{Handler: echo, IdleTimeout: 300 * time.Millisecond, HeaderTimeout: 200 * time.Millisecond, BodyTimeout: 2 * time.Second}
+	addr := start(t, s)
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		return c
+	}
+	silent := dial()
+	if got, err := io.ReadAll(silent); len(got) != 0 || err != nil {
+		t.Errorf("a silent connection: %q %v, want closed unanswered", got, err)
+	}
+	slow := dial()
+	io.WriteString(slow, "GET / HTTP/1.1\r\n")
+	time.Sleep(400 * time.Millisecond) // beyond HeaderTimeout, not the test's limit
+	io.WriteString(slow, "Host: x\r\n\r\n")
+	if got, _ := io.ReadAll(slow); strings.Contains(string(got), "200 OK") {
+		t.Errorf("headers sent slower than HeaderTimeout were answered: %q", got)
+	}
+	// Waiting most of IdleTimeout, then a body 400 ms after its headers.
+	c := dial()
+	time.Sleep(250 * time.Millisecond)
+	io.WriteString(c, "POST /late HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n")
+	time.Sleep(400 * time.Millisecond)
+	io.WriteString(c, "ok")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || string(b) != "POST /late ok true" {
+		t.Errorf("a body within BodyTimeout: %d %q", resp.StatusCode, b)
+	}
+	if st := s.Stats(); st.Malformed != 1 {
+		t.Errorf("malformed %d, want 1 (the slow headers)", st.Malformed)
+	}
+}
+
+// TestPanic: a handler's panic is answered 500 and logged; the server goes
+// on.
+func TestPanic(t *testing.T) {
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/boom" {
+			panic("boom")
+		}
+		io.WriteString(w, "fine")
+	})}
+	addr := start(t, s)
+	resp, body := exchange(t, addr, "GET /boom HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp.StatusCode != 500 || !strings.Contains(body, `"code":"internal"`) || !resp.Close {
+		t.Errorf("a panic: %d %q close=%v", resp.StatusCode, body, resp.Close)
+	}
+	if resp, body := exchange(t, addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); resp.StatusCode != 200 || body != "fine" {
+		t.Errorf("after a panic: %d %q", resp.StatusCode, body)
+	}
+	if st := s.Stats(); st.Panics != 1 {
+		t.Errorf("panics %d, want 1", st.Panics)
+	}
+}
+
+// failingListener fails its first Accept as a process out of descriptors
+// would.
+type failingListener struct {
+	net.Listener
+	failed bool
+}
+
+func (l *failingListener) Accept() (net.Conn, error) {
+	if !l.failed {
+		l.failed = true
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: syscall.EMFILE}
+	}
+	return l.Listener.Accept()
+}
+
+// TestAcceptError: a failed accept is retried, not the end of the
+// listener.
+func TestAcceptError(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Handler: echo}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(&failingListener{Listener: ln}) }()
+	resp, body := exchange(t, ln.Addr().String(), "GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp.StatusCode != 200 || body != "GET /x  true" {
+		t.Errorf("after a failed accept: %d %q", resp.StatusCode, body)
+	}
+	s.Shutdown(context.Background())
+	if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+		t.Errorf("Serve: %v", err)
 	}
 }
 
@@ -222,6 +356,11 @@ func TestShutdown(t *testing.T) {
 	idle.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if n, err := idle.Read(make([]byte, 1)); n != 0 || err != io.EOF {
 		t.Errorf("idle connection at shutdown: read %d, %v; want EOF", n, err)
+	}
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned (%v) while a request was being answered", err)
+	default:
 	}
 	close(release)
 	busy.SetReadDeadline(time.Now().Add(5 * time.Second))
