@@ -208,7 +208,7 @@ func serve(ctx context.Context, o serveOptions) error {
 		o.Synchronous = cfg.Store.Synchronous
 		o.TimelineBatch, o.TimelineDelay = cfg.Store.TimelineBatch, cfg.Store.TimelineDelay
 	}
-	shards := prioritiseRequests(cfg, log)
+	shards := prioritiseRequests(cfg, o.GateListen != "", log)
 	st, err := openStore(ctx, o)
 	if err != nil {
 		return err
@@ -550,22 +550,31 @@ var startProcs = runtime.GOMAXPROCS(0)
 // GOMAXPROCS set in the environment is left alone. Setting it stops the Go
 // runtime from following a change of the container's CPU limit while
 // running; the limit at start counts.
-func prioritiseRequests(cfg *config.Config, log *slog.Logger) int {
+//
+// With the gate's own listener (gateListen) there are as many processors
+// again: a listener's thread back from read(2) runs Go code only on an
+// idle processor, and without one its goroutine waits in the run queue
+// behind ingest's (docs/gate-latency.md).
+func prioritiseRequests(cfg *config.Config, gateListen bool, log *slog.Logger) int {
 	cores := startProcs
 	nice := config.DefaultWorkerNice
 	if cfg != nil {
 		nice = cfg.Engine.Nice()
 	}
-	if nice == 0 || !osprio.Supported {
-		return cores
-	}
-	osprio.Enable(nice)
-	if os.Getenv("GOMAXPROCS") == "" {
+	procs := cores
+	if nice != 0 && osprio.Supported {
+		osprio.Enable(nice)
 		// A processor for each wired worker (a shard per core, five
 		// others) and one per core for requests: 8 on two cores.
-		runtime.GOMAXPROCS(2*cores + 4)
+		procs = 2*cores + 4
 	}
-	log.Debug("bulk workers run at a lower priority than requests", "worker_nice", nice, "gomaxprocs", runtime.GOMAXPROCS(0))
+	if gateListen {
+		procs += 2*cores + 4
+	}
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(procs)
+	}
+	log.Debug("processors for requests", "worker_nice", osprio.Enabled(), "gate_listener", gateListen, "gomaxprocs", runtime.GOMAXPROCS(0))
 	return cores
 }
 
