@@ -258,17 +258,7 @@ func TestLastUsed(t *testing.T) {
 	// The write runs beside the requests, not in one.
 	waitFlushed := func() {
 		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-			ta.auth.mu.Lock()
-			busy := ta.auth.flushing
-			ta.auth.mu.Unlock()
-			if !busy {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("the last-use times are still being written after 10s")
-			}
-		}
+		waitIdle(t, ta.auth, &ta.auth.flushing, "the last-use times are still being written")
 	}
 	waitFlushed()
 	if n := ta.puts.usedPuts.Load(); n != 1 {
@@ -340,21 +330,28 @@ func TestKeysReloadBesideRequests(t *testing.T) {
 	}
 	ta.puts.afterList.Store(nil)
 	close(release)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-		ta.auth.mu.Lock()
-		busy := ta.auth.reloading
-		ta.auth.mu.Unlock()
-		if !busy {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the keys' reload has not ended after 10s")
-		}
-	}
+	waitIdle(t, ta.auth, &ta.auth.reloading, "the keys' reload has not ended")
 	if code, _ := ta.do(t, "GET", "/v1/me", doomed, ""); code != 401 {
 		t.Errorf("a key revoked while a reload read it: %d, want 401", code)
 	}
 	if code, body := ta.do(t, "GET", "/v1/me", viewer, ""); code != 200 {
 		t.Errorf("the other key after the reload: %d %s", code, body)
+	}
+}
+
+// waitIdle waits until *busy, read under a.mu, is false: a background
+// write or reload has ended.
+func waitIdle(t *testing.T, a *Auth, busy *bool, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		a.mu.Lock()
+		b := *busy
+		a.mu.Unlock()
+		if !b {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(what + " after 10s")
+		}
 	}
 }

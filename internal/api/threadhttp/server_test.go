@@ -60,15 +60,22 @@ var echo = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "%s %s %s %v", r.Method, r.URL.Path, b, r.RemoteAddr != "")
 })
 
-// exchange writes raw bytes on a fresh connection and reads one answer.
-func exchange(t *testing.T, addr, raw string) (*http.Response, string) {
+// dial connects to addr for at most 10 s; the test closes it.
+func dial(t *testing.T, addr string) net.Conn {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c
+}
+
+// exchange writes raw bytes on a fresh connection and reads one answer.
+func exchange(t *testing.T, addr, raw string) (*http.Response, string) {
+	t.Helper()
+	c := dial(t, addr)
 	if _, err := io.WriteString(c, raw); err != nil {
 		t.Fatal(err)
 	}
@@ -140,12 +147,7 @@ func TestServe(t *testing.T) {
 // TestExpectContinue: the interim answer, then the final one.
 func TestExpectContinue(t *testing.T) {
 	addr := start(t, &Server{Handler: echo})
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c := dial(t, addr)
 	io.WriteString(c, "POST /e HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n")
 	br := bufio.NewReader(c)
 	line, _ := br.ReadString('\n')
@@ -221,20 +223,11 @@ func TestTooManyConnections(t *testing.T) {
 func TestSlowSenders(t *testing.T) {
 	s := &Server{Handler: echo, IdleTimeout: 300 * time.Millisecond, HeaderTimeout: 200 * time.Millisecond, BodyTimeout: 2 * time.Second}
 	addr := start(t, s)
-	dial := func() net.Conn {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		c.SetDeadline(time.Now().Add(10 * time.Second))
-		return c
-	}
-	silent := dial()
+	silent := dial(t, addr)
 	if got, err := io.ReadAll(silent); len(got) != 0 || err != nil {
 		t.Errorf("a silent connection: %q %v, want closed unanswered", got, err)
 	}
-	slow := dial()
+	slow := dial(t, addr)
 	io.WriteString(slow, "GET / HTTP/1.1\r\n")
 	time.Sleep(400 * time.Millisecond) // beyond HeaderTimeout, not the test's limit
 	io.WriteString(slow, "Host: x\r\n\r\n")
@@ -242,7 +235,7 @@ func TestSlowSenders(t *testing.T) {
 		t.Errorf("headers sent slower than HeaderTimeout were answered: %q", got)
 	}
 	// Waiting most of IdleTimeout, then a body 400 ms after its headers.
-	c := dial()
+	c := dial(t, addr)
 	time.Sleep(250 * time.Millisecond)
 	io.WriteString(c, "POST /late HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n")
 	time.Sleep(400 * time.Millisecond)
@@ -400,12 +393,7 @@ func TestTLS(t *testing.T) {
 		t.Errorf("over TLS: %d %q", resp.StatusCode, b)
 	}
 	// Plain HTTP on the TLS listener gets nothing served.
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c := dial(t, addr)
 	io.WriteString(c, "GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
 	if got, _ := io.ReadAll(c); strings.Contains(string(got), "POST") || strings.Contains(string(got), "GET /x") {
 		t.Errorf("plain HTTP was served on the TLS listener: %q", got)
