@@ -96,7 +96,7 @@ func runServe(ctx context.Context, args []string, s stdio) error {
 	fs.StringVar(&o.Listen, "listen", defaultListen, "address to listen on")
 	fs.StringVar(&o.GateListen, "gate-listen", "", "also serve POST /v1/gate alone on this address, each connection on a thread of its own woken by the kernel: the gate's latency beside heavy ingest (docs/gate.md)")
 	fs.DurationVar(&o.GateSlice, "gate-slice", 100*time.Microsecond, "--gate-listen: the time slice its threads ask the kernel for (Linux 6.6 and later; 100µs–100ms, 0: the kernel's default); a shorter slice than the other threads' wakes them first")
-	fs.IntVar(&o.GateConns, "gate-max-conns", 64, "--gate-listen: open connections at most (1–4096; 0: 64), a thread each; beyond, a connection is answered 503 and closed")
+	fs.IntVar(&o.GateConns, "gate-max-conns", 64, "--gate-listen: open connections at most (1–4096; 0: 64), a thread each; beyond, the one waiting longest for a request is closed for the new one, or, when every one is answering, the new one is answered 503")
 	fs.StringVar(&o.DataDir, "data-dir", "vigil-data", "directory of the embedded SQLite store")
 	fs.StringVar(&o.Postgres, "postgres", "", "PostgreSQL DSN: use it as the store instead of SQLite (also $VIGIL_POSTGRES)")
 	fs.StringVar(&o.ConfigPath, "config", "", "configuration file (YAML, strict); see docs/configuration.md")
@@ -524,8 +524,14 @@ func gateListenerMetrics(gs *threadhttp.Server) []prometheus.Collector {
 			Help: "Connections open on the command gate's own listener (--gate-listen), a thread each."},
 			func() float64 { return float64(gs.Stats().Open) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vigil_gate_listener_refused_total",
-			Help: "Connections to the gate's listener answered 503 and closed: its bound of open connections was reached."},
+			Help: "Connections to the gate's listener answered 503 and closed: its bound of open connections was reached and every one was answering."},
 			func() float64 { return float64(gs.Stats().Refused) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vigil_gate_listener_evicted_total",
+			Help: "Connections to the gate's listener closed, while waiting for a request, for a new one: its bound of open connections was reached."},
+			func() float64 { return float64(gs.Stats().Evicted) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vigil_gate_listener_panics_total",
+			Help: "Requests on the gate's listener whose handler panicked, answered 500 (a bug; logged with its stack)."},
+			func() float64 { return float64(gs.Stats().Panics) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vigil_gate_listener_malformed_total",
 			Help: "Requests on the gate's listener refused before the gate saw them: unparsable, headers too large or invalid, or cut off."},
 			func() float64 { return float64(gs.Stats().Malformed) }),

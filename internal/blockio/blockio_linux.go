@@ -120,6 +120,11 @@ func (c *Conn) Write(b []byte) (int, error) {
 // before Close.
 func (c *Conn) Interrupt() { unix.Shutdown(c.fd, unix.SHUT_RDWR) }
 
+// InterruptRead ends the receiving side: a read blocked on it returns EOF,
+// while what is still to be written can be. Safe from any goroutine, before
+// Close.
+func (c *Conn) InterruptRead() { unix.Shutdown(c.fd, unix.SHUT_RD) }
+
 // Close closes the descriptor; see Conn for who may call it.
 func (c *Conn) Close() error {
 	if c.closed {

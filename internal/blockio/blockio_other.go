@@ -16,6 +16,7 @@ func FromTCP(c *net.TCPConn) (*Conn, error) { return nil, ErrUnsupported }
 func (c *Conn) Read(b []byte) (int, error)  { return 0, ErrUnsupported }
 func (c *Conn) Write(b []byte) (int, error) { return 0, ErrUnsupported }
 func (c *Conn) Interrupt()                  {}
+func (c *Conn) InterruptRead()              {}
 func (c *Conn) Close() error                { return ErrUnsupported }
 
 // Sleep is time.Sleep here.

@@ -160,10 +160,11 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		s.mu.Lock()
 		full := len(s.conns) >= s.MaxConns
-		if full {
-			if old := s.longestWaiting(); old != nil {
-				old.bc.Interrupt() // it ends and leaves; the new one takes its place
-				old.waiting.Store(0)
+		// A connection ended for this one leaves the set a moment later:
+		// at most evictSlack may be leaving, so threads stay bounded.
+		if full && len(s.conns) < s.MaxConns+evictSlack {
+			if old := s.longestWaiting(); old != nil && old.claim() {
+				old.bc.InterruptRead() // it ends and leaves; the new one takes its place
 				s.evicted.Add(1)
 				full = false
 			}
@@ -199,7 +200,7 @@ func (s *Server) longestWaiting() *conn {
 	var old *conn
 	var since int64
 	for c := range s.conns {
-		if w := c.waiting.Load(); w != 0 && (old == nil || w < since) {
+		if w := c.waiting.Load(); w > 0 && (old == nil || w < since) {
 			old, since = c, w
 		}
 	}
@@ -248,8 +249,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.ln.Close()
 	}
 	for c := range s.conns {
-		if c.waiting.Load() != 0 {
-			c.bc.Interrupt()
+		if c.claim() {
+			c.bc.InterruptRead()
 		}
 	}
 	if len(s.conns) == 0 {
@@ -281,9 +282,35 @@ type conn struct {
 	bc *blockio.Conn
 	// waiting is when the connection began to wait for a request (or its
 	// handshake, or the end of a body the handler left), Unix ns; 0 while
-	// it answers one. Shutdown, or a new connection when all are open,
-	// may end a waiting one.
+	// it answers one; -1 once Shutdown, or a new connection when all are
+	// open, claimed it to end it. The claim and the connection's own moves
+	// are compare-and-swaps: a request read as it is claimed is dropped
+	// unanswered (as net/http drops one racing an idle close), and one
+	// claimed while answering is never ended.
 	waiting atomic.Int64
+}
+
+// evictSlack bounds the connections ended for newer ones that have not
+// left yet.
+const evictSlack = 8
+
+// claim marks a waiting connection for ending; false if it is answering
+// or already claimed. Under s.mu.
+func (c *conn) claim() bool {
+	w := c.waiting.Load()
+	return w > 0 && c.waiting.CompareAndSwap(w, -1)
+}
+
+// rewait marks the connection waiting from now; false if it was claimed.
+func (c *conn) rewait() bool {
+	w := c.waiting.Load()
+	return w >= 0 && c.waiting.CompareAndSwap(w, time.Now().UnixNano())
+}
+
+// busy marks the connection answering; false if it was claimed.
+func (c *conn) busy() bool {
+	w := c.waiting.Load()
+	return w > 0 && c.waiting.CompareAndSwap(w, 0)
 }
 
 // release leaves the server's set and closes the connection; Interrupt is
@@ -344,11 +371,9 @@ func (c *conn) serve() {
 	out := make([]byte, 0, 1024)
 	remote := c.bc.RemoteAddr().String()
 	for {
-		// Shutdown sets shutting, then interrupts the waiting: marked
-		// waiting first, a connection either sees shutting or is
-		// interrupted.
-		c.waiting.Store(time.Now().UnixNano())
-		if s.shutting.Load() {
+		// Shutdown sets shutting, then claims the waiting: marked waiting
+		// first, a connection either sees shutting or is claimed.
+		if !c.rewait() || s.shutting.Load() {
 			return
 		}
 		c.bc.SetReadDeadline(time.Now().Add(s.IdleTimeout))
@@ -362,7 +387,9 @@ func (c *conn) serve() {
 			c.fail(nc, err)
 			return
 		}
-		c.waiting.Store(0)
+		if !c.busy() {
+			return // claimed while the request came in
+		}
 		c.bc.SetReadDeadline(time.Now().Add(s.BodyTimeout))
 		lr.n = 1 << 62 // the body is bounded by its framing and MaxBodyBytes
 		if code, msg := checkRequest(req); code != 0 {
@@ -379,7 +406,7 @@ func (c *conn) serve() {
 			// asks for it, not before (a refused request needs none).
 			req.Body = &continueReader{ReadCloser: body, c: c, nc: nc}
 		}
-		if !c.handle(w, req) {
+		if !c.handle(w, req, nc) {
 			return
 		}
 		// What the handler left of the body is read, up to a bound and
@@ -387,12 +414,14 @@ func (c *conn) serve() {
 		// should; Shutdown may end this wait.
 		keep := !req.Close && !w.closes()
 		if rest, ok := req.Body.(*continueReader); !ok || rest.sent {
-			c.waiting.Store(time.Now().UnixNano())
+			c.rewait()
 			c.bc.SetReadDeadline(time.Now().Add(time.Second))
 			if n, err := io.CopyN(io.Discard, body, 256<<10); err != io.EOF || n == 256<<10 {
 				keep = false
 			}
-			c.waiting.Store(0)
+			if !c.busy() {
+				keep = false // claimed: answer, then end
+			}
 		} else {
 			keep = false // the client still holds its body back
 		}
@@ -411,7 +440,7 @@ func (c *conn) serve() {
 
 // handle runs the handler; a panic is logged and answered 500, as net/http
 // would, and ends the connection (false).
-func (c *conn) handle(w *response, req *http.Request) (ok bool) {
+func (c *conn) handle(w *response, req *http.Request, nc net.Conn) (ok bool) {
 	defer func() {
 		if p := recover(); p != nil {
 			c.s.panics.Add(1)
@@ -422,7 +451,9 @@ func (c *conn) handle(w *response, req *http.Request) (ok bool) {
 			io.WriteString(w, `{"error":{"code":"internal","message":"internal error; it is logged"}}`)
 			out := w.appendTo(nil, req, false)
 			c.bc.SetWriteDeadline(time.Now().Add(c.s.WriteTimeout))
-			c.bc.Write(out)
+			if _, err := nc.Write(out); err == nil {
+				linger(closer{nc, c.bc})
+			}
 			ok = false
 		}
 	}()

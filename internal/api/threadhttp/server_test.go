@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -380,7 +382,13 @@ func TestTLS(t *testing.T) {
 	certs := httptest.NewUnstartedServer(nil)
 	certs.StartTLS() // for its certificate and a client that trusts it
 	defer certs.Close()
-	s := &Server{Handler: echo, TLS: &tls.Config{Certificates: certs.TLS.Certificates, MinVersion: tls.VersionTLS12}}
+	s := &Server{TLS: &tls.Config{Certificates: certs.TLS.Certificates, MinVersion: tls.VersionTLS12},
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/boom" {
+				panic("boom")
+			}
+			echo(w, r)
+		})}
 	addr := start(t, s)
 	client := certs.Client()
 	resp, err := client.Post("https://"+addr+"/x", "text/plain", strings.NewReader("secret"))
@@ -392,10 +400,90 @@ func TestTLS(t *testing.T) {
 	if resp.StatusCode != 200 || string(b) != "POST /x secret true" || resp.TLS == nil {
 		t.Errorf("over TLS: %d %q", resp.StatusCode, b)
 	}
+	// A handler's panic is answered 500 over TLS too.
+	resp, err = client.Get("https://" + addr + "/boom")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 500 {
+		t.Errorf("a panic over TLS: %d, want 500", resp.StatusCode)
+	}
 	// Plain HTTP on the TLS listener gets nothing served.
 	c := dial(t, addr)
 	io.WriteString(c, "GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
 	if got, _ := io.ReadAll(c); strings.Contains(string(got), "POST") || strings.Contains(string(got), "GET /x") {
 		t.Errorf("plain HTTP was served on the TLS listener: %q", got)
 	}
+}
+
+// TestEvictionUnderFlood: a flood of silent connections against a bound of
+// two neither keeps a client's requests from being answered, nor runs the
+// handler for a request whose answer is then lost, nor opens threads
+// beyond the bound and its slack.
+func TestEvictionUnderFlood(t *testing.T) {
+	var runs atomic.Int64
+	s := &Server{MaxConns: 2, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		runs.Add(1)
+		io.WriteString(w, "ok")
+	})}
+	addr := start(t, s)
+	stop := make(chan struct{})
+	var flood sync.WaitGroup
+	for range 4 {
+		flood.Add(1)
+		go func() {
+			defer flood.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if c, err := net.Dial("tcp", addr); err == nil {
+					c.Close()
+				}
+			}
+		}()
+	}
+	maxOpen := 0
+	var answered int64
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); {
+		maxOpen = max(maxOpen, s.Stats().Open)
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			continue
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		br := bufio.NewReader(c)
+		for range 20 { // keep-alive until the connection is ended
+			if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+				break
+			}
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				break
+			}
+			io.ReadAll(resp.Body)
+			if resp.StatusCode == 200 {
+				answered++
+			}
+		}
+		c.Close()
+	}
+	close(stop)
+	flood.Wait()
+	if answered == 0 {
+		t.Fatal("no request answered during the flood")
+	}
+	// Give the last handler a moment to be counted, then compare.
+	for deadline := time.Now().Add(2 * time.Second); runs.Load() != answered && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	}
+	if n := runs.Load(); n != answered {
+		t.Errorf("the handler ran %d times, %d answers reached the client: answers were lost", n, answered)
+	}
+	if maxOpen > s.MaxConns+evictSlack {
+		t.Errorf("%d connections open at once, bound %d + %d", maxOpen, s.MaxConns, evictSlack)
+	}
+	t.Logf("answered %d, stats %+v, most open %d", answered, s.Stats(), maxOpen)
 }
