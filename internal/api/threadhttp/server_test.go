@@ -62,6 +62,26 @@ var echo = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "%s %s %s %v", r.Method, r.URL.Path, b, r.RemoteAddr != "")
 })
 
+// within waits for ch for at most 10 s.
+func within[T any](t *testing.T, ch <-chan T, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second):
+		t.Fatal(what + " within 10s")
+	}
+}
+
+// waitOpen waits, at most 10 s, until n connections are open.
+func waitOpen(t *testing.T, s *Server, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); s.Stats().Open != n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections open after 10s, want %d", s.Stats().Open, n)
+		}
+	}
+}
+
 // dial connects to addr for at most 10 s; the test closes it.
 func dial(t *testing.T, addr string) net.Conn {
 	t.Helper()
@@ -186,12 +206,8 @@ func TestTooManyConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer idle.Close()
-	for deadline := time.Now().Add(5 * time.Second); s.Stats().Open != 1; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the first connection is not open after 5s")
-		}
-	}
-	if resp, body := exchange(t, addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); resp.StatusCode != 200 || body != "done" {
+	waitOpen(t, s, 1)
+	if resp, body := exchange(t, addr, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); resp.StatusCode != 200 || body != "done" {
 		t.Errorf("a connection beside an idle one at the bound: %d %q, want it served", resp.StatusCode, body)
 	}
 	idle.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -202,13 +218,10 @@ func TestTooManyConnections(t *testing.T) {
 		t.Errorf("stats %+v, want 1 evicted and none refused", st)
 	}
 
-	busy, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer busy.Close()
+	waitOpen(t, s, 0) // the one served is closed: none is left to end for the next
+	busy := dial(t, addr)
 	io.WriteString(busy, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
-	<-entered
+	within(t, entered, "the handler was not entered")
 	resp, body := exchange(t, addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	close(release)
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || !strings.Contains(body, "overloaded") {
@@ -341,7 +354,7 @@ func TestShutdown(t *testing.T) {
 	}
 	defer busy.Close()
 	io.WriteString(busy, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
-	<-entered
+	within(t, entered, "the handler was not entered")
 	shut := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -440,7 +453,7 @@ func TestEvictionUnderFlood(t *testing.T) {
 					return
 				default:
 				}
-				if c, err := net.Dial("tcp", addr); err == nil {
+				if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 					c.Close()
 				}
 			}
@@ -450,7 +463,7 @@ func TestEvictionUnderFlood(t *testing.T) {
 	var answered int64
 	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); {
 		maxOpen = max(maxOpen, s.Stats().Open)
-		c, err := net.Dial("tcp", addr)
+		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err != nil {
 			continue
 		}
