@@ -352,14 +352,7 @@ func (a *Auth) touch(id string) {
 	a.mu.Unlock()
 	if due {
 		// Once a minute, in the background: no request waits on the write.
-		go func() {
-			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			a.FlushUsed(fctx)
-			cancel()
-			a.mu.Lock()
-			a.flushing = false
-			a.mu.Unlock()
-		}()
+		go a.background(&a.flushing, 5*time.Second, func(ctx context.Context) { a.FlushUsed(ctx) })
 	}
 }
 
@@ -425,14 +418,7 @@ func (a *Auth) lookup(ctx context.Context, id string) (Key, bool) {
 		// with what was read; none waits on the store.
 		if !a.reloading {
 			a.reloading = true
-			go func() {
-				rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				a.reloadKeys(rctx)
-				cancel()
-				a.mu.Lock()
-				a.reloading = false
-				a.mu.Unlock()
-			}()
+			go a.background(&a.reloading, 10*time.Second, a.reloadKeys)
 		}
 		a.mu.Unlock()
 		return k, true
@@ -449,6 +435,17 @@ func (a *Auth) lookup(ctx context.Context, id string) (Key, bool) {
 	defer a.mu.Unlock()
 	k, ok = a.keys[id]
 	return k, ok
+}
+
+// background runs f within timeout, then clears *busy (a flag under a.mu
+// that its caller set, so that one run at a time is under way).
+func (a *Auth) background(busy *bool, timeout time.Duration, f func(context.Context)) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	f(ctx)
+	cancel()
+	a.mu.Lock()
+	*busy = false
+	a.mu.Unlock()
 }
 
 // reloadKeys reads the keys from the store into the cache, one reload at a

@@ -298,10 +298,7 @@ func ptr[T any](v T) *T { return &v }
 // during that reload is not undone by what it read before.
 func TestKeysReloadBesideRequests(t *testing.T) {
 	ta := newTestAPI(t, liveDefaults)
-	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-	ta.auth.mu.Lock()
-	ta.auth.now = func() time.Time { return now }
-	ta.auth.mu.Unlock()
+	advance := ta.setClock(t, time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 	viewer, _ := ta.key(t, "viewer", "*")
 	doomed, doomedID := ta.key(t, "viewer", "*")
 	for _, k := range []string{viewer, doomed} {
@@ -317,9 +314,7 @@ func TestKeysReloadBesideRequests(t *testing.T) {
 		}
 	}
 	ta.puts.afterList.Store(&hold)
-	ta.auth.mu.Lock()
-	now = now.Add(keyCacheTTL + time.Second)
-	ta.auth.mu.Unlock()
+	advance(keyCacheTTL + time.Second)
 	// A reload would block this request forever if it waited for one.
 	if code, body := ta.do(t, "GET", "/v1/me", viewer, ""); code != 200 {
 		t.Fatalf("a request while the keys reload: %d %s", code, body)
